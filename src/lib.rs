@@ -1,0 +1,2 @@
+//! restore-operator: the Kubernetes adapter and the command line around the domain core.
+//! Modules here hold kube/HTTP types; the pure logic lives in the `restore-core` crate.
