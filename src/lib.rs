@@ -1,2 +1,7 @@
 //! restore-operator: the Kubernetes adapter and the command line around the domain core.
 //! Modules here hold kube/HTTP types; the pure logic lives in the `restore-core` crate.
+
+pub mod cli;
+pub mod kube;
+pub mod telemetry;
+pub mod tls;

@@ -61,7 +61,7 @@ pub struct RestoreRunSpec {
 
     /// How long a preview stays valid for approval, as a Go duration (`30m`, `1h`, `1h30m`).
     /// An expired preview is regenerated before it can be approved.
-    #[serde(default = "default_preview_ttl")]
+    #[serde(default = "default_preview_ttl", rename = "previewTTL")]
     #[schemars(length(max = 32), regex(pattern = r"^([0-9]+(ms|s|m|h))+$"))]
     pub preview_ttl: String,
 
@@ -98,6 +98,9 @@ pub struct TenantRef {
     {"required": ["url", "sha256"]},
     {"required": ["configMapRef"]},
     {"required": ["artifactRef"]}
+]))]
+#[schemars(extend("x-kubernetes-validations" = [
+    {"rule": "!has(self.sha256) || has(self.url)", "message": "sha256 goes with url"}
 ]))]
 pub struct SourceSpec {
     /// HTTPS URL of a `.tar.gz` backup. Requires `sha256`.
@@ -308,6 +311,7 @@ pub struct RestoreRunStatus {
     /// Digest of the plan inputs (tenantRef, source, scope, existingObjects, previewTTL) the
     /// recorded steps were computed from. A change resets every later step.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 71))]
     pub plan_inputs: Option<String>,
     /// The tenant's environment, frozen at the first reconcile.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Regenerates crds/ from the code (one file per CRD), as tests/crds.rs expects.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cargo run -q -- crd | python3 -c '
+import sys
+docs = sys.stdin.read().split("---\n")
+names = ["crds/restoreruns.tenantatlas.io.yaml", "crds/intunetenants.tenantatlas.io.yaml"]
+assert len(docs) == len(names), len(docs)
+for name, doc in zip(names, docs):
+    open(name, "w").write(doc)
+'

@@ -1,0 +1,24 @@
+//! Logging set-up: `tracing` to stderr as JSON or text, filtered by `RUST_LOG`.
+//! Fields are structured; secrets are never passed to a log macro.
+
+use tracing_subscriber::EnvFilter;
+
+/// Log output format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line (for log collectors).
+    Json,
+}
+
+/// Installs the global subscriber. Safe to call once per process.
+pub fn init(format: LogFormat) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    // try_init fails only when a subscriber is already set (tests): keep that one.
+    let _ = match format {
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+        LogFormat::Text => builder.try_init(),
+    };
+}
