@@ -117,6 +117,8 @@ pub mod reasons {
     pub const IMPACT_NOT_REVIEWED: &str = "ImpactNotReviewed";
     /// `spec.confirmation.approvedBy` is empty.
     pub const APPROVER_MISSING: &str = "ApproverMissing";
+    /// The confirmation matches; the preview is being re-verified against the tenant first.
+    pub const VERIFYING_PREVIEW: &str = "VerifyingPreview";
     /// The confirmation matched and was accepted.
     pub const CONFIRMATION_ACCEPTED: &str = "ConfirmationAccepted";
     /// Execution is paused because its gate no longer holds.

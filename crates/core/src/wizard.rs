@@ -712,8 +712,22 @@ impl Wizard<'_, '_> {
             self.ready(reasons::PREVIEW_READY, format!("dry-run preview ready: {changes}"));
             return;
         }
+        let fresh_preview = matches!(&self.input.fact, Some(Fact { outcome: StepOutcome::Preview(Ok(_)), .. }));
         match gate(spec, &self.status, self.input.tenant, self.now(), ExpiryCheck::Enforce) {
-            Ok(()) => self.accept_confirmation(),
+            Ok(()) if fresh_preview => self.accept_confirmation(),
+            Ok(()) => {
+                // Approve what the tenant looks like now: re-read it once before accepting.
+                self.status.phase = Some(Phase::AwaitingConfirmation);
+                let msg = "confirmation matches; re-reading the tenant to verify the preview before executing";
+                self.set(Condition::unknown(types::CONFIRMED, reasons::VERIFYING_PREVIEW, msg));
+                if self.backing_off {
+                    self.progressing(reasons::TENANT_UNAVAILABLE, msg.into());
+                    self.requeue_after = Some(TRANSIENT_RETRY);
+                } else {
+                    self.progressing(reasons::VERIFYING_PREVIEW, msg.into());
+                    self.step = Some(Step::Preview);
+                }
+            }
             Err(refusal) if refusal.reason == reasons::PREVIEW_EXPIRED => {
                 self.status.phase = Some(Phase::Previewing);
                 let msg = format!("{}; regenerating it before it can be approved", refusal.message);
@@ -734,6 +748,10 @@ impl Wizard<'_, '_> {
                 // Re-read the tenant now and then so drift supersedes a stale preview.
                 if self.input.fact.is_none() {
                     self.step = Some(Step::Preview);
+                }
+                if self.backing_off {
+                    self.requeue_after = Some(TRANSIENT_RETRY);
+                    return;
                 }
                 let until_expiry = parse_time(&preview.expires_at)
                     .and_then(|e| self.now().until(e).ok())
