@@ -1,0 +1,183 @@
+//! Seeding a simulated tenant from a backup: items keep their source ids (so a same-tenant
+//! restore matches by id), and the groups, scope tags, filters and templates they name exist.
+
+use std::path::{Component, Path};
+
+use restore_core::backup::{BackupItem, BackupManifest, BackupSet, NamedRef};
+use restore_core::canonical::sha256_digest;
+use restore_core::catalog::item_type;
+use serde_json::{Map, Value, json};
+
+use crate::api::{create_group_resource, number_sub_items};
+use crate::store::{GROUPS, IdSource, SCOPE_TAGS, Tenant, object};
+
+/// Why a seed failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SeedError {
+    /// An item's type is not in the catalogue.
+    #[error("item {key}: type {item_type:?} is not in the catalogue")]
+    UnknownType {
+        /// `type/id` of the item.
+        key: String,
+        /// Its type.
+        item_type: String,
+    },
+    /// The backup directory could not be read.
+    #[error("backup directory {path}: {message}")]
+    Directory {
+        /// What was read.
+        path: String,
+        /// What went wrong.
+        message: String,
+    },
+}
+
+/// What a seed created.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SeedSummary {
+    /// Backup items stored.
+    pub items: usize,
+    /// Groups created from the items' references.
+    pub groups: usize,
+    /// Scope tags created from references (not present as items).
+    pub scope_tags: usize,
+    /// Assignment filters created from references.
+    pub filters: usize,
+    /// Notification templates created from references.
+    pub notification_templates: usize,
+}
+
+/// Stores every item of `set` in `tenant` with its own id, then creates what they reference.
+pub(crate) fn seed_tenant(tenant: &mut Tenant, ids: &mut IdSource, set: &BackupSet) -> Result<SeedSummary, SeedError> {
+    let mut summary = SeedSummary::default();
+    for item in &set.items {
+        store_item(tenant, ids, item)?;
+        summary.items += 1;
+    }
+    for item in &set.items {
+        let refs = &item.references;
+        for group in &refs.groups {
+            if !tenant.contains(GROUPS, &group.id) {
+                create_group_resource(tenant, ids, group.id.clone(), object(json!({"displayName": group.display_name})));
+                summary.groups += 1;
+            }
+        }
+        for tag in &refs.scope_tags {
+            summary.scope_tags += usize::from(ensure_ref(tenant, ids, SCOPE_TAGS, "roleScopeTag", tag, json!({})));
+        }
+        for filter in &refs.filters {
+            let extra = json!({"platform": "windows10AndLater", "rule": "(device.deviceName -ne \"\")"});
+            summary.filters += usize::from(ensure_ref(
+                tenant,
+                ids,
+                "deviceManagement/assignmentFilters",
+                "deviceAndAppManagementAssignmentFilter",
+                filter,
+                extra,
+            ));
+        }
+        for template in &refs.notification_templates {
+            summary.notification_templates += usize::from(ensure_ref(
+                tenant,
+                ids,
+                "deviceManagement/notificationMessageTemplates",
+                "notificationMessageTemplate",
+                template,
+                json!({"brandingOptions": "none"}),
+            ));
+        }
+    }
+    tenant.next_scope_tag_id = next_scope_tag_id(tenant);
+    Ok(summary)
+}
+
+fn store_item(tenant: &mut Tenant, ids: &mut IdSource, item: &BackupItem) -> Result<(), SeedError> {
+    let ty = item_type(&item.item_type)
+        .ok_or_else(|| SeedError::UnknownType { key: item.key(), item_type: item.item_type.clone() })?;
+    let mut resource = object(item.resource.clone());
+    resource.remove("@odata.context");
+    resource.insert("id".into(), Value::String(item.id.clone()));
+    resource.entry("@odata.type").or_insert_with(|| Value::String(ty.base_odata()));
+    let now = ids.now();
+    resource.entry("createdDateTime").or_insert_with(|| Value::String(now.clone()));
+    resource.entry("lastModifiedDateTime").or_insert_with(|| Value::String(now));
+    let mut subs = item.sub_resources.clone();
+    for sub in ty.sub_resources {
+        if let Some(Value::Array(inline)) = resource.remove(sub.name) {
+            subs.entry(sub.name.to_string()).or_insert(inline);
+        }
+    }
+    for (name, items) in subs.iter_mut() {
+        if items.iter().any(|i| i.get("id").is_none()) {
+            number_sub_items(name, items, ids);
+        }
+    }
+    let mut assignments = item.assignments.clone().unwrap_or_default();
+    for assignment in assignments.iter_mut().filter_map(Value::as_object_mut) {
+        if !assignment.contains_key("id") {
+            assignment.insert("id".into(), Value::String(format!("{}_{}", item.id, ids.guid())));
+        }
+    }
+    let seq = ids.next_seq();
+    let entity = tenant.insert(ty.collection, resource, seq);
+    entity.subs = subs;
+    entity.assignments = assignments;
+    Ok(())
+}
+
+/// Creates a referenced foundation with its source id and name unless it exists; true if created.
+fn ensure_ref(tenant: &mut Tenant, ids: &mut IdSource, collection: &str, odata: &str, named: &NamedRef, extra: Value) -> bool {
+    if tenant.contains(collection, &named.id) {
+        return false;
+    }
+    let mut resource = Map::new();
+    resource.insert("@odata.type".into(), Value::String(format!("#microsoft.graph.{odata}")));
+    resource.insert("id".into(), Value::String(named.id.clone()));
+    resource.insert("displayName".into(), Value::String(named.display_name.clone()));
+    resource.extend(object(extra));
+    let now = ids.now();
+    resource.insert("createdDateTime".into(), Value::String(now.clone()));
+    resource.insert("lastModifiedDateTime".into(), Value::String(now));
+    let seq = ids.next_seq();
+    tenant.insert(collection, resource, seq);
+    true
+}
+
+fn next_scope_tag_id(tenant: &Tenant) -> u64 {
+    let highest = tenant
+        .collections
+        .get(SCOPE_TAGS)
+        .map(|c| c.entities.keys().filter_map(|id| id.parse::<u64>().ok()).max().unwrap_or(0))
+        .unwrap_or(0);
+    highest.max(tenant.next_scope_tag_id.saturating_sub(1)) + 1
+}
+
+/// Reads a native backup directory: `manifest.json` (a [`BackupManifest`]) and one JSON
+/// [`BackupItem`] per entry at its `path`, whose bytes must match the entry's `sha256`.
+pub fn read_native_dir(dir: &Path) -> Result<BackupSet, SeedError> {
+    let fail = |path: &Path, message: String| SeedError::Directory { path: path.display().to_string(), message };
+    let manifest_path = dir.join("manifest.json");
+    let manifest_bytes = std::fs::read(&manifest_path).map_err(|e| fail(&manifest_path, e.to_string()))?;
+    let manifest: BackupManifest =
+        serde_json::from_slice(&manifest_bytes).map_err(|e| fail(&manifest_path, format!("not a manifest: {e}")))?;
+    let mut items = Vec::with_capacity(manifest.items.len());
+    for entry in &manifest.items {
+        let relative = Path::new(&entry.path);
+        if relative.components().any(|c| !matches!(c, Component::Normal(_))) {
+            return Err(fail(relative, "the item path leaves the backup directory".into()));
+        }
+        let path = dir.join(relative);
+        let bytes = std::fs::read(&path).map_err(|e| fail(&path, e.to_string()))?;
+        if sha256_digest(&bytes) != entry.sha256 {
+            return Err(fail(&path, format!("digest mismatch: the manifest says {}", entry.sha256)));
+        }
+        let item: BackupItem = serde_json::from_slice(&bytes).map_err(|e| fail(&path, format!("not a backup item: {e}")))?;
+        items.push(item);
+    }
+    Ok(BackupSet {
+        tenant: Some(manifest.tenant),
+        captured_at: Some(manifest.captured_at),
+        digest: sha256_digest(&manifest_bytes),
+        items,
+    })
+}
