@@ -1,11 +1,13 @@
 //! Backup adapter: the native format (read and deterministic write), IntuneCD import, capture from
 //! a tenant, and the four sources (folder or archive, URL, ConfigMap, Flux artifact), all hardened.
 
+pub mod capture;
 pub mod error;
 pub mod fetch;
 pub mod intunecd;
 pub mod limits;
 pub mod native;
+pub mod source;
 pub mod tree;
 
 use restore_core::backup::BackupSet;

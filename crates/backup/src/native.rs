@@ -265,6 +265,13 @@ pub fn write_tar_gz(set: &BackupSet, path: &Path) -> Result<BackupManifest, Back
     Ok(rendered.manifest)
 }
 
+/// Writes a set to `path`: a deterministic `.tar.gz` when the name ends in `.tar.gz` or `.tgz`,
+/// otherwise a folder. Returns the manifest written.
+pub fn write_path(set: &BackupSet, path: &Path) -> Result<BackupManifest, BackupError> {
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+    if name.ends_with(".tar.gz") || name.ends_with(".tgz") { write_tar_gz(set, path) } else { write_dir(set, path) }
+}
+
 /// Packs `(path, bytes)` files into a deterministic `.tar.gz` (see [`to_tar_gz`]).
 pub fn tar_gz_of(files: &[(String, Vec<u8>)]) -> Result<Vec<u8>, BackupError> {
     let archive_error = |e: io::Error| BackupError::io("archive", e);
