@@ -3,8 +3,11 @@
 # (Debian). kubectl 1.32 is expected on PATH. Idempotent; needs root for apt-get.
 set -euo pipefail
 
-if ! command -v kubernetes-validate >/dev/null 2>&1; then
-  python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore kubernetes-validate
+# kubernetes-validate: manifest schemas; helm-python-sdk: the Helm engine (lint, render);
+# cel-python: parses the admission policy's CEL; PyYAML: reads rendered manifests.
+if ! command -v kubernetes-validate >/dev/null 2>&1 || ! python3 -c "import helm_python, celpy, yaml" 2>/dev/null; then
+  python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore \
+    kubernetes-validate helm-python-sdk cel-python PyYAML
 fi
 
 if ! command -v lua5.4 >/dev/null 2>&1; then

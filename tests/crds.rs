@@ -20,6 +20,14 @@ fn checked_in_crds_equal_the_generated_ones() {
 }
 
 #[test]
+fn the_chart_ships_the_same_crds() {
+    for (rel, generated) in crd_files().unwrap() {
+        let chart_copy = rel.replace("crds/", "charts/restore-operator/crds/");
+        assert!(repo_file(&chart_copy) == generated, "{chart_copy} drifted: run scripts/regen-crds.sh");
+    }
+}
+
+#[test]
 fn crd_subcommand_prints_the_checked_in_crds() {
     let out = Command::new(env!("CARGO_BIN_EXE_restore-operator")).arg("crd").output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
