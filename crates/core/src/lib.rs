@@ -7,5 +7,6 @@ pub mod canonical;
 pub mod catalog;
 pub mod conditions;
 pub mod duration;
+pub mod engine;
 pub mod tenant;
 pub mod wizard;

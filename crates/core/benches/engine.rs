@@ -1,0 +1,2 @@
+//! Engine benchmark (being written by the engine work).
+fn main() {}

@@ -1,0 +1,302 @@
+//! Per-item analysis, shared by the checks, the preview and the plan: the target match, the mapped
+//! references, the normalized desired and current states, the planned action and what is wrong.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::api::{ActionCounts, ExistingObjects};
+use crate::catalog::{ItemType, TypeClass, platform_of};
+use crate::engine::diff::{changed_paths, unified_diff};
+use crate::engine::mapping::{
+    IdNames, RefKind, RefTarget, ReferenceMapping, Rewrite, collect_refs, resolve_reference, rewrite_refs,
+};
+use crate::engine::normalize::{backup_document, find_unrestorable_secret, normalize, project_onto};
+use crate::engine::scope::{ResolvedScope, ScopedItem};
+use crate::engine::snapshot::TenantSnapshot;
+
+/// What the restore plans for an item.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum PlannedAction {
+    /// The target has no such object: create it.
+    Create,
+    /// The target's object differs: update it.
+    Update,
+    /// The target's object already matches.
+    Unchanged,
+    /// Not written (see the reason).
+    Skip,
+    /// A type v1 shows but never writes.
+    PreviewOnly,
+}
+
+impl PlannedAction {
+    /// Whether the action writes to the tenant.
+    pub fn writes(self) -> bool {
+        matches!(self, PlannedAction::Create | PlannedAction::Update)
+    }
+}
+
+/// One item as the preview shows it. `desired` and `current` are normalized and masked.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ItemPreview {
+    /// `type/source id`.
+    pub key: String,
+    /// Catalogue type name.
+    pub item_type: String,
+    /// Display name.
+    pub display_name: String,
+    /// Platform.
+    pub platform: String,
+    /// Class of the type (`None`: unknown type).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub class: Option<TypeClass>,
+    /// Planned action.
+    pub action: PlannedAction,
+    /// Why the item is skipped, when it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// The target object, when exactly one matches.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_id: Option<String>,
+    /// Every matching target object (more than one is a blocker).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub matches: Vec<String>,
+    /// Paths that differ between current and desired.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub changed_fields: Vec<String>,
+    /// The backup's state, normalized (references by name, secrets masked).
+    pub desired: Value,
+    /// The tenant's state, normalized and limited to the desired keys; `None` when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub current: Option<Value>,
+    /// The item's references and where they land in the target.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub references: Vec<ReferenceMapping>,
+    /// Unified diff, tenant → backup.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub diff: String,
+}
+
+/// What the checks need to know about an item beyond its preview.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ItemIssues {
+    /// Why the type cannot be restored by this build.
+    pub unsupported: Option<String>,
+    /// Where the first secret that cannot be written back sits.
+    pub unrestorable_secret: Option<String>,
+    /// Required sub-resources the backup lacks.
+    pub missing_required: Vec<String>,
+    /// The type has assignments but the backup did not capture them.
+    pub assignments_not_captured: bool,
+    /// The platform the item's type and payload imply, when it differs from the recorded one.
+    pub recorded_platform_mismatch: Option<String>,
+    /// The matched target object's platform, when it differs from the item's.
+    pub target_platform_mismatch: Option<String>,
+    /// A built-in object (the Default scope tag) that is never written.
+    pub built_in: bool,
+}
+
+/// One analysed item.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ItemAnalysis {
+    /// The item as the preview shows it.
+    pub preview: ItemPreview,
+    /// What is wrong with it.
+    pub issues: ItemIssues,
+    /// Human label, `type/display name`.
+    pub label: String,
+}
+
+/// Counts of planned actions.
+pub fn count_actions<'a>(items: impl IntoIterator<Item = &'a ItemPreview>) -> ActionCounts {
+    let mut counts = ActionCounts::default();
+    for item in items {
+        match item.action {
+            PlannedAction::Create => counts.create += 1,
+            PlannedAction::Update => counts.update += 1,
+            PlannedAction::Unchanged => counts.unchanged += 1,
+            PlannedAction::Skip => counts.skip += 1,
+            PlannedAction::PreviewOnly => counts.preview_only += 1,
+        }
+    }
+    counts
+}
+
+/// Foundation items of the scope that a restore may create, by kind and display name.
+pub fn scoped_foundations(scope: &ResolvedScope) -> BTreeMap<(RefKind, String), String> {
+    scope
+        .items
+        .iter()
+        .filter_map(|i| RefKind::of_foundation_type(&i.item.item_type).map(|k| ((k, i.item.display_name.clone()), i.key())))
+        .collect()
+}
+
+/// The references of a backup document and where each lands in the target.
+pub fn map_references(
+    doc: &Value,
+    source: &IdNames,
+    snapshot: &TenantSnapshot,
+    foundations: &BTreeMap<(RefKind, String), String>,
+) -> Vec<ReferenceMapping> {
+    collect_refs(doc)
+        .into_iter()
+        .map(|(kind, source_id)| {
+            let name = source.name(kind, &source_id).map(str::to_string);
+            let target = resolve_reference(kind, &source_id, name.as_deref(), &snapshot.maps, foundations);
+            ReferenceMapping { kind, source_id, name, target }
+        })
+        .collect()
+}
+
+/// Drops the scope tags that map to nothing in the target: a restore writes the item without them.
+pub fn drop_unmapped_scope_tags(doc: &mut Value, references: &[ReferenceMapping]) {
+    rewrite_refs(doc, &mut |kind, id| {
+        let missing = references
+            .iter()
+            .any(|r| r.kind == kind && r.source_id == id && r.target == RefTarget::Missing);
+        if kind == RefKind::ScopeTag && missing { Rewrite::Drop } else { Rewrite::Keep }
+    });
+}
+
+/// Whether the type accepts the item's `@odata.type` (an item without one is read as the base type).
+fn accepts(item_type: &ItemType, resource: &Value) -> bool {
+    resource.get("@odata.type").and_then(Value::as_str).is_none_or(|o| item_type.accepts_odata(o))
+}
+
+/// Analyses every scoped item against the snapshot.
+pub fn analyze(scope: &ResolvedScope, snapshot: &TenantSnapshot, existing: ExistingObjects) -> Vec<ItemAnalysis> {
+    let foundations = scoped_foundations(scope);
+    let target_names = snapshot.maps.id_names();
+    scope.items.iter().map(|scoped| analyze_item(scope, scoped, snapshot, existing, &foundations, &target_names)).collect()
+}
+
+fn analyze_item(
+    scope: &ResolvedScope,
+    scoped: &ScopedItem,
+    snapshot: &TenantSnapshot,
+    existing: ExistingObjects,
+    foundations: &BTreeMap<(RefKind, String), String>,
+    target_names: &IdNames,
+) -> ItemAnalysis {
+    let item = &scoped.item;
+    let key = scoped.key();
+    let t = scoped.item_type;
+    let mut issues = ItemIssues::default();
+    let with_assignments = scope.with_assignments() && t.is_some_and(|t| t.assignable);
+    let mut doc = backup_document(item, with_assignments);
+    let references = map_references(&doc, &scope.source_names, snapshot, foundations);
+    drop_unmapped_scope_tags(&mut doc, &references);
+    let desired = normalize(t, &doc, &scope.source_names);
+
+    match t {
+        None => issues.unsupported = Some(format!("type {:?} is not in this build's catalogue", item.item_type)),
+        Some(t) if !accepts(t, &item.resource) => {
+            issues.unsupported = Some(format!(
+                "@odata.type {} does not belong to {}",
+                item.resource.get("@odata.type").and_then(Value::as_str).unwrap_or("?"),
+                t.title
+            ))
+        }
+        Some(t) => {
+            issues.missing_required = t
+                .sub_resources
+                .iter()
+                .filter(|s| s.required && !item.sub_resources.contains_key(s.name) && item.resource.get(s.name).is_none())
+                .map(|s| s.name.to_string())
+                .collect();
+            issues.assignments_not_captured = with_assignments && item.assignments.is_none();
+            issues.built_in = t.name == "scopeTag"
+                && (item.id == "0" || item.resource.get("isBuiltIn").and_then(Value::as_bool) == Some(true));
+            let derived = platform_of(t, &item.resource);
+            if !item.platform.is_empty() && !derived.eq_ignore_ascii_case(&item.platform) && derived != "any" {
+                issues.recorded_platform_mismatch = Some(derived.clone());
+            }
+            if let Some(live) = snapshot.live.get(&key) {
+                let live_platform = platform_of(t, live);
+                if live_platform != "any" && derived != "any" && live_platform != derived {
+                    issues.target_platform_mismatch = Some(live_platform);
+                }
+            }
+        }
+    }
+    issues.unrestorable_secret = find_unrestorable_secret(&doc);
+
+    let matches = snapshot.matches.get(&key).cloned().unwrap_or_default();
+    let target_id = match matches.as_slice() {
+        [id] if snapshot.live.contains_key(&key) => Some(id.clone()),
+        _ => None,
+    };
+    let current = target_id
+        .as_ref()
+        .and_then(|_| snapshot.live.get(&key))
+        .map(|live| project_onto(&normalize(t, live, target_names), &desired));
+
+    let (action, reason) = decide(scoped, &issues, matches.len(), current.as_ref(), &desired, existing);
+    let (changed_fields, diff) = match (&current, action) {
+        (_, PlannedAction::Unchanged) => (Vec::new(), String::new()),
+        (Some(current), _) => (changed_paths(current, &desired), unified_diff(Some(current), &desired)),
+        (None, _) => (Vec::new(), unified_diff(None, &desired)),
+    };
+    ItemAnalysis {
+        label: scoped.label(),
+        preview: ItemPreview {
+            key,
+            item_type: item.item_type.clone(),
+            display_name: item.display_name.clone(),
+            platform: item.platform.clone(),
+            class: scoped.class(),
+            action,
+            reason,
+            target_id,
+            matches: if matches.len() > 1 { matches } else { Vec::new() },
+            changed_fields,
+            desired,
+            current,
+            references,
+            diff,
+        },
+        issues,
+    }
+}
+
+fn decide(
+    scoped: &ScopedItem,
+    issues: &ItemIssues,
+    match_count: usize,
+    current: Option<&Value>,
+    desired: &Value,
+    existing: ExistingObjects,
+) -> (PlannedAction, Option<String>) {
+    let skip = |why: &str| (PlannedAction::Skip, Some(why.to_string()));
+    if let Some(why) = &issues.unsupported {
+        return skip(&format!("unsupported: {why}"));
+    }
+    if scoped.preview_only() {
+        return (PlannedAction::PreviewOnly, Some("this type is shown but not restored in v1".into()));
+    }
+    if issues.built_in {
+        return skip("built-in object: never written");
+    }
+    if !issues.missing_required.is_empty() {
+        return skip(&format!("incomplete in the backup: {} missing", issues.missing_required.join(", ")));
+    }
+    if match_count > 1 {
+        return skip(&format!("{match_count} objects in the tenant match it"));
+    }
+    let action = match current {
+        None => PlannedAction::Create,
+        Some(current) if current == desired => return (PlannedAction::Unchanged, None),
+        Some(_) if existing == ExistingObjects::Skip => {
+            return skip("exists in the tenant and existingObjects is skip");
+        }
+        Some(_) => PlannedAction::Update,
+    };
+    if let Some(path) = &issues.unrestorable_secret {
+        return skip(&format!("holds an encrypted secret at {path} that cannot be restored"));
+    }
+    (action, None)
+}

@@ -1,0 +1,418 @@
+//! The safety checks: findings with a stable code, a severity, the item, a message and a hint, from
+//! the analysed scope and the target; any blocker stops the run before a write (DESIGN §2 rules 1, 9).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::api::{ChecksStatus, Environment, FindingSummary, MAX_STATUS_FINDINGS, Severity};
+use crate::catalog::TypeClass;
+use crate::engine::analysis::{ItemAnalysis, count_actions};
+use crate::engine::identity::Identity;
+use crate::engine::mapping::{RefKind, RefTarget};
+use crate::engine::scope::ResolvedScope;
+use crate::engine::{EngineOptions, RestoreTarget};
+
+/// Stable finding codes. The names are part of the contract: reports and alerts key on them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum FindingCode {
+    /// The backup comes from another tenant (or does not say which).
+    CrossTenantRestore,
+    /// More than one target object matches an item.
+    AmbiguousMatch,
+    /// An assignment's group does not exist in the target.
+    MissingGroup,
+    /// More than one target group has the name.
+    AmbiguousGroup,
+    /// A scope tag does not exist in the target and is not restored: the item is written without it.
+    UnmappedScopeTag,
+    /// More than one target scope tag has the name.
+    AmbiguousScopeTag,
+    /// An assignment filter does not exist in the target and is not restored.
+    UnmappedFilter,
+    /// More than one target filter has the name.
+    AmbiguousFilter,
+    /// A notification template does not exist in the target and is not restored.
+    UnmappedNotificationTemplate,
+    /// More than one target notification template has the name.
+    AmbiguousNotificationTemplate,
+    /// A type v1 shows in the preview but never writes.
+    PreviewOnlyType,
+    /// An encrypted value (OMA-URI or secret setting) cannot be written back.
+    SecretNotRestorable,
+    /// A type this build cannot restore.
+    UnsupportedType,
+    /// The backup holds the same item twice, or two items land on one target object.
+    DuplicateInBackup,
+    /// The item's platform disagrees with its payload or its target object.
+    PlatformMismatch,
+    /// The backup lacks a sub-resource the item cannot be restored without.
+    IncompleteSnapshot,
+    /// The backup did not capture the item's assignments: they are left as they are.
+    AssignmentsNotCaptured,
+    /// A built-in object is never written.
+    BuiltInObject,
+    /// The target tenant is a production tenant.
+    ProductionTarget,
+    /// More changes than the configured threshold.
+    LargeChangeSet,
+    /// Nothing is in scope.
+    EmptyScope,
+}
+
+impl FindingCode {
+    /// The code as written in status and reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FindingCode::CrossTenantRestore => "CrossTenantRestore",
+            FindingCode::AmbiguousMatch => "AmbiguousMatch",
+            FindingCode::MissingGroup => "MissingGroup",
+            FindingCode::AmbiguousGroup => "AmbiguousGroup",
+            FindingCode::UnmappedScopeTag => "UnmappedScopeTag",
+            FindingCode::AmbiguousScopeTag => "AmbiguousScopeTag",
+            FindingCode::UnmappedFilter => "UnmappedFilter",
+            FindingCode::AmbiguousFilter => "AmbiguousFilter",
+            FindingCode::UnmappedNotificationTemplate => "UnmappedNotificationTemplate",
+            FindingCode::AmbiguousNotificationTemplate => "AmbiguousNotificationTemplate",
+            FindingCode::PreviewOnlyType => "PreviewOnlyType",
+            FindingCode::SecretNotRestorable => "SecretNotRestorable",
+            FindingCode::UnsupportedType => "UnsupportedType",
+            FindingCode::DuplicateInBackup => "DuplicateInBackup",
+            FindingCode::PlatformMismatch => "PlatformMismatch",
+            FindingCode::IncompleteSnapshot => "IncompleteSnapshot",
+            FindingCode::AssignmentsNotCaptured => "AssignmentsNotCaptured",
+            FindingCode::BuiltInObject => "BuiltInObject",
+            FindingCode::ProductionTarget => "ProductionTarget",
+            FindingCode::LargeChangeSet => "LargeChangeSet",
+            FindingCode::EmptyScope => "EmptyScope",
+        }
+    }
+}
+
+/// One finding of the safety checks.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Finding {
+    /// Stable code.
+    pub code: FindingCode,
+    /// Severity: any blocker stops the run.
+    pub severity: Severity,
+    /// The item, as `type/display name`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub item: Option<String>,
+    /// The item's key, `type/source id`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub item_key: Option<String>,
+    /// What is wrong.
+    pub message: String,
+    /// What to do about it.
+    pub hint: String,
+}
+
+impl Finding {
+    /// The summary kept in `status.checks.findings` (message and hint, bounded).
+    pub fn summary(&self) -> FindingSummary {
+        let mut message = format!("{} {}", self.message, self.hint);
+        if message.len() > 1024 {
+            let mut cut = 1021;
+            while !message.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            message.truncate(cut);
+            message.push('…');
+        }
+        FindingSummary {
+            code: self.code.as_str().to_string(),
+            severity: self.severity,
+            item: self.item.clone(),
+            message,
+        }
+    }
+}
+
+/// Counts and the first findings, most severe first, for `status.checks`.
+pub fn checks_status(findings: &[Finding]) -> ChecksStatus {
+    let count = |s: Severity| u32::try_from(findings.iter().filter(|f| f.severity == s).count()).unwrap_or(u32::MAX);
+    let mut sorted: Vec<&Finding> = findings.iter().collect();
+    sorted.sort_by_key(|f| f.severity);
+    ChecksStatus {
+        checked_at: None,
+        blockers: count(Severity::Blocker),
+        warnings: count(Severity::Warning),
+        infos: count(Severity::Info),
+        findings: sorted.into_iter().take(MAX_STATUS_FINDINGS).map(Finding::summary).collect(),
+    }
+}
+
+struct Collector {
+    findings: Vec<Finding>,
+}
+
+impl Collector {
+    fn add(&mut self, code: FindingCode, severity: Severity, item: Option<&ItemAnalysis>, message: String, hint: &str) {
+        self.findings.push(Finding {
+            code,
+            severity,
+            item: item.map(|i| i.label.clone()),
+            item_key: item.map(|i| i.preview.key.clone()),
+            message,
+            hint: hint.to_string(),
+        });
+    }
+}
+
+/// Runs every check. Findings come out most severe first, in item order within a severity.
+pub fn run_checks(
+    scope: &ResolvedScope,
+    items: &[ItemAnalysis],
+    target: &RestoreTarget,
+    options: &EngineOptions,
+) -> Vec<Finding> {
+    let mut c = Collector { findings: Vec::new() };
+    let same_tenant = scope.same_tenant(&target.tenant_id);
+    if !same_tenant {
+        let from = scope.source_tenant.as_deref().unwrap_or("an unrecorded tenant");
+        c.add(
+            FindingCode::CrossTenantRestore,
+            Severity::Info,
+            None,
+            format!("the backup comes from {from}; it is restored into tenant {}.", target.tenant_id),
+            "Objects, groups, scope tags and filters are matched by name; check the mappings in the preview.",
+        );
+    }
+    if target.environment == Environment::Production {
+        c.add(
+            FindingCode::ProductionTarget,
+            Severity::Warning,
+            None,
+            format!("tenant {} is a production tenant.", target.tenant_id),
+            "Review every change in the preview before approving.",
+        );
+    }
+    if items.is_empty() {
+        c.add(
+            FindingCode::EmptyScope,
+            Severity::Warning,
+            None,
+            "no backup item is in scope; nothing would be restored.".into(),
+            "Check spec.scope against the backup's types, platforms and names.",
+        );
+    }
+    let counts = count_actions(items.iter().map(|i| &i.preview));
+    if counts.changes() > options.large_change_threshold {
+        c.add(
+            FindingCode::LargeChangeSet,
+            Severity::Warning,
+            None,
+            format!(
+                "{} objects would change ({} created, {} updated), more than the threshold of {}.",
+                counts.changes(),
+                counts.create,
+                counts.update,
+                options.large_change_threshold
+            ),
+            "Narrow spec.scope, or review the preview report in full before approving.",
+        );
+    }
+    duplicates(&mut c, items, same_tenant, scope);
+    for item in items {
+        item_checks(&mut c, item);
+    }
+    c.findings.sort_by_key(|f| f.severity);
+    c.findings
+}
+
+fn duplicates(c: &mut Collector, items: &[ItemAnalysis], same_tenant: bool, scope: &ResolvedScope) {
+    let mut by_key: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut by_identity: BTreeMap<(String, Identity), usize> = BTreeMap::new();
+    let mut by_target: BTreeMap<(&str, &str), usize> = BTreeMap::new();
+    for (item, scoped) in items.iter().zip(&scope.items) {
+        *by_key.entry(&item.preview.key).or_default() += 1;
+        if let Some(t) = scoped.item_type {
+            *by_identity.entry((t.name.to_string(), Identity::of_item(t, &scoped.item))).or_default() += 1;
+        }
+        if let (Some(target), true) = (&item.preview.target_id, item.preview.action.writes()) {
+            *by_target.entry((&item.preview.item_type, target)).or_default() += 1;
+        }
+    }
+    for (item, scoped) in items.iter().zip(&scope.items) {
+        if by_key[item.preview.key.as_str()] > 1 {
+            c.add(
+                FindingCode::DuplicateInBackup,
+                Severity::Blocker,
+                Some(item),
+                format!("the backup holds {} more than once.", item.preview.key),
+                "Fix the backup: each item id may appear once.",
+            );
+            continue;
+        }
+        if let Some(t) = scoped.item_type
+            && by_identity[&(t.name.to_string(), Identity::of_item(t, &scoped.item))] > 1
+        {
+            let (severity, hint) = if same_tenant {
+                (Severity::Warning, "They are matched by id in this tenant; rename one to tell them apart.")
+            } else {
+                (Severity::Blocker, "Across tenants items are matched by name: rename one, or exclude one from spec.scope.")
+            };
+            c.add(
+                FindingCode::DuplicateInBackup,
+                severity,
+                Some(item),
+                format!("another {} in the backup has the same name.", t.title),
+                hint,
+            );
+        }
+        if let (Some(target), true) = (&item.preview.target_id, item.preview.action.writes())
+            && by_target[&(item.preview.item_type.as_str(), target.as_str())] > 1
+        {
+            c.add(
+                FindingCode::DuplicateInBackup,
+                Severity::Blocker,
+                Some(item),
+                format!("another backup item would write the same target object {target}."),
+                "Exclude one of them from spec.scope.",
+            );
+        }
+    }
+}
+
+fn item_checks(c: &mut Collector, item: &ItemAnalysis) {
+    let p = &item.preview;
+    let issues = &item.issues;
+    if let Some(why) = &issues.unsupported {
+        c.add(
+            FindingCode::UnsupportedType,
+            Severity::Warning,
+            Some(item),
+            format!("{why}; the item is not restored."),
+            "Exclude it from spec.scope, or restore it by hand.",
+        );
+        return;
+    }
+    if p.class == Some(TypeClass::PreviewOnly) {
+        c.add(
+            FindingCode::PreviewOnlyType,
+            Severity::Info,
+            Some(item),
+            "this type is shown in the preview but not restored in v1.".into(),
+            "Restore it by hand if the preview shows changes.",
+        );
+    }
+    if issues.built_in {
+        c.add(
+            FindingCode::BuiltInObject,
+            Severity::Info,
+            Some(item),
+            "built-in objects exist in every tenant and are never written.".into(),
+            "Nothing to do.",
+        );
+    }
+    if !issues.missing_required.is_empty() {
+        c.add(
+            FindingCode::IncompleteSnapshot,
+            Severity::Blocker,
+            Some(item),
+            format!("the backup lacks {} for this item; restoring it would lose them.", issues.missing_required.join(", ")),
+            "Take a new backup that captures them, or exclude the item from spec.scope.",
+        );
+    }
+    if issues.assignments_not_captured && p.class == Some(TypeClass::Policy) {
+        c.add(
+            FindingCode::AssignmentsNotCaptured,
+            Severity::Warning,
+            Some(item),
+            "the backup did not capture this item's assignments; they are left as they are.".into(),
+            "Take a backup with assignments, or set spec.scope.assignments: skip to silence this.",
+        );
+    }
+    if let Some(path) = &issues.unrestorable_secret {
+        c.add(
+            FindingCode::SecretNotRestorable,
+            Severity::Warning,
+            Some(item),
+            format!("the item holds an encrypted value at {path} that Graph never returns in clear; it is not written."),
+            "Re-enter the secret by hand in the target tenant, or exclude the item.",
+        );
+    }
+    if let Some(derived) = &issues.recorded_platform_mismatch {
+        c.add(
+            FindingCode::PlatformMismatch,
+            Severity::Warning,
+            Some(item),
+            format!("the backup records platform {} but the payload is for {derived}.", p.platform),
+            "Check the backup; scope selection by platform uses the recorded one.",
+        );
+    }
+    if let Some(live) = &issues.target_platform_mismatch {
+        c.add(
+            FindingCode::PlatformMismatch,
+            Severity::Warning,
+            Some(item),
+            format!("the matching target object is for {live}, the backup item is not."),
+            "Check that the right object is matched before approving.",
+        );
+    }
+    if p.matches.len() > 1 {
+        c.add(
+            FindingCode::AmbiguousMatch,
+            Severity::Blocker,
+            Some(item),
+            format!("{} objects in the tenant match this item by name ({}).", p.matches.len(), p.matches.join(", ")),
+            "Rename or remove the duplicates in the tenant, or exclude the item from spec.scope.",
+        );
+    }
+    if p.action.writes() {
+        reference_checks(c, item);
+    }
+}
+
+fn reference_checks(c: &mut Collector, item: &ItemAnalysis) {
+    for r in &item.preview.references {
+        let name = r.name.clone().unwrap_or_else(|| format!("with source id {} (name not in the backup)", r.source_id));
+        let (code, severity, message, hint) = match (&r.target, r.kind) {
+            (RefTarget::Existing { .. } | RefTarget::Created { .. }, _) => continue,
+            (RefTarget::Missing, RefKind::Group) => (
+                FindingCode::MissingGroup,
+                Severity::Blocker,
+                format!("group {name} does not exist in the target tenant."),
+                "Create the group (same display name) in the target tenant, or set spec.scope.assignments: skip.",
+            ),
+            (RefTarget::Missing, RefKind::ScopeTag) => (
+                FindingCode::UnmappedScopeTag,
+                Severity::Warning,
+                format!("scope tag {name} does not exist in the target tenant; the item is written without it."),
+                "Include scope tags in the restore (spec.scope.foundations: include) or create the tag first.",
+            ),
+            (RefTarget::Missing, RefKind::Filter) => (
+                FindingCode::UnmappedFilter,
+                Severity::Blocker,
+                format!("assignment filter {name} does not exist in the target; without it the assignment would widen."),
+                "Include the filter in the restore (spec.scope.foundations: include) or create it first.",
+            ),
+            (RefTarget::Missing, RefKind::NotificationTemplate) => (
+                FindingCode::UnmappedNotificationTemplate,
+                Severity::Blocker,
+                format!("notification template {name} does not exist in the target tenant."),
+                "Include notification templates in the restore (spec.scope.foundations: include) or create it first.",
+            ),
+            (RefTarget::Ambiguous { ids }, kind) => (
+                match kind {
+                    RefKind::Group => FindingCode::AmbiguousGroup,
+                    RefKind::ScopeTag => FindingCode::AmbiguousScopeTag,
+                    RefKind::Filter => FindingCode::AmbiguousFilter,
+                    RefKind::NotificationTemplate => FindingCode::AmbiguousNotificationTemplate,
+                },
+                Severity::Blocker,
+                format!("{} target objects are called {} {name} ({}).", ids.len(), r.kind.title(), ids.join(", ")),
+                "Rename the duplicates in the target tenant so the name is unique.",
+            ),
+        };
+        c.add(code, severity, Some(item), message, hint);
+    }
+}
+
+/// Whether any finding blocks the run.
+pub fn has_blockers(findings: &[Finding]) -> bool {
+    findings.iter().any(|f| f.severity == Severity::Blocker)
+}
+

@@ -1,0 +1,78 @@
+//! The differences between an item's normalized current state and its desired state: the changed
+//! field paths and a unified text diff of the canonical pretty JSON (inputs are already masked).
+
+use serde_json::Value;
+use similar::TextDiff;
+
+use crate::engine::normalize::{join_key, pretty};
+
+/// At most this many changed paths are listed per item (the diff text shows everything).
+pub const MAX_CHANGED_PATHS: usize = 100;
+
+/// Paths where `current` and `desired` differ, e.g. `displayName`, `omaSettings[0].value`,
+/// `assignments` (a list whose length changed is one path). Sorted by position, capped.
+pub fn changed_paths(current: &Value, desired: &Value) -> Vec<String> {
+    let mut paths = Vec::new();
+    walk(current, desired, "", &mut paths);
+    paths.truncate(MAX_CHANGED_PATHS);
+    paths
+}
+
+fn walk(current: &Value, desired: &Value, path: &str, out: &mut Vec<String>) {
+    if out.len() >= MAX_CHANGED_PATHS || current == desired {
+        return;
+    }
+    match (current, desired) {
+        (Value::Object(c), Value::Object(d)) => {
+            let mut keys: Vec<&String> = c.keys().chain(d.keys()).collect();
+            keys.sort();
+            keys.dedup();
+            for key in keys {
+                let (cv, dv) = (c.get(key).unwrap_or(&Value::Null), d.get(key).unwrap_or(&Value::Null));
+                walk(cv, dv, &join_key(path, key), out);
+            }
+        }
+        (Value::Array(c), Value::Array(d)) if c.len() == d.len() => {
+            for (i, (cv, dv)) in c.iter().zip(d).enumerate() {
+                walk(cv, dv, &format!("{path}[{i}]"), out);
+            }
+        }
+        _ => out.push(if path.is_empty() { "(root)".to_string() } else { path.to_string() }),
+    }
+}
+
+/// A unified diff from the tenant's current state (`None`: the object does not exist) to the
+/// backup's desired state. Empty when they are equal.
+pub fn unified_diff(current: Option<&Value>, desired: &Value) -> String {
+    let old = current.map(pretty).unwrap_or_default();
+    let new = pretty(desired);
+    if old == new {
+        return String::new();
+    }
+    TextDiff::from_lines(&old, &new).unified_diff().context_radius(3).header("tenant", "backup").to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn paths_name_each_changed_leaf() {
+        let current = json!({"a": 1, "b": {"c": [1, 2], "d": "x"}, "e": [1], "f": null});
+        let desired = json!({"a": 1, "b": {"c": [1, 3], "d": "y"}, "e": [1, 2], "g": true});
+        assert_eq!(changed_paths(&current, &desired), ["b.c[1]", "b.d", "e", "g"]);
+        assert!(changed_paths(&desired, &desired).is_empty());
+    }
+
+    #[test]
+    fn the_diff_is_unified_and_empty_when_equal() {
+        let current = json!({"displayName": "A", "enabled": true});
+        let desired = json!({"displayName": "B", "enabled": true});
+        let diff = unified_diff(Some(&current), &desired);
+        assert!(diff.starts_with("--- tenant\n+++ backup\n"), "{diff}");
+        assert!(diff.contains("-  \"displayName\": \"A\",\n+  \"displayName\": \"B\",\n"), "{diff}");
+        assert_eq!(unified_diff(Some(&desired), &desired), "");
+        assert!(unified_diff(None, &desired).contains("+  \"enabled\": true\n"));
+    }
+}

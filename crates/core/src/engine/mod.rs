@@ -1,0 +1,153 @@
+//! The restore engine, free of Kubernetes and HTTP: scope → snapshot → checks → preview (with its
+//! digest) → execution plan → resumable executor, generic over any [`TenantPort`].
+//!
+//! The controller and the CLI call it in the wizard's order:
+//! [`scope::resolve_scope`] for the Scope step, [`assess`] for the Check and Preview steps
+//! ([`Assessment::checks_status`], [`Assessment::preview_facts`]), then [`plan::ExecutionPlan::build`]
+//! and [`execute::Executor`] for the Execute step, persisting [`execute::ProgressRecord`] after each step.
+
+pub mod analysis;
+pub mod checks;
+pub mod diff;
+pub mod execute;
+pub mod identity;
+pub mod mapping;
+pub mod normalize;
+pub mod payload;
+pub mod plan;
+pub mod preview;
+pub mod scope;
+pub mod snapshot;
+
+use crate::api::{ChecksStatus, Environment, ExistingObjects};
+use crate::engine::analysis::{analyze, count_actions};
+use crate::engine::checks::run_checks;
+use crate::engine::execute::ExecError;
+use crate::engine::plan::PlanError;
+use crate::engine::preview::{PreviewReport, REPORT_FORMAT, ScopeSummary};
+use crate::engine::scope::{ResolvedScope, ScopeError};
+use crate::engine::snapshot::take_snapshot;
+use crate::tenant::{TenantError, TenantErrorKind, TenantPort};
+use crate::wizard::{PreviewFacts, StepError};
+
+/// Default number of creates + updates above which the checks warn of a large change set.
+pub const DEFAULT_LARGE_CHANGE_THRESHOLD: u32 = 50;
+
+/// The tenant a restore writes to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RestoreTarget {
+    /// Entra tenant id.
+    pub tenant_id: String,
+    /// Its environment (production raises a warning).
+    pub environment: Environment,
+}
+
+/// Plan inputs beyond the scope.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EngineOptions {
+    /// Update existing objects or leave them.
+    pub existing_objects: ExistingObjects,
+    /// Creates + updates above which a `LargeChangeSet` warning is raised.
+    pub large_change_threshold: u32,
+}
+
+impl Default for EngineOptions {
+    fn default() -> Self {
+        EngineOptions { existing_objects: ExistingObjects::Update, large_change_threshold: DEFAULT_LARGE_CHANGE_THRESHOLD }
+    }
+}
+
+/// Why the engine could not assess a scope.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum EngineError {
+    /// Reading the tenant failed.
+    #[error("reading the target tenant failed: {0}")]
+    Tenant(#[from] TenantError),
+}
+
+impl EngineError {
+    /// Whether retrying later may succeed.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            EngineError::Tenant(e) => e.is_transient() || e.kind == TenantErrorKind::Authentication,
+        }
+    }
+}
+
+/// The checks and the preview of one scope against the tenant as it is now.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Assessment {
+    /// Everything the preview shows.
+    pub report: PreviewReport,
+    /// The report's digest.
+    pub digest: String,
+}
+
+impl Assessment {
+    /// `status.checks` (the wizard adds the time).
+    pub fn checks_status(&self) -> ChecksStatus {
+        self.report.checks_status()
+    }
+
+    /// The wizard's preview fact.
+    pub fn preview_facts(&self) -> PreviewFacts {
+        PreviewFacts { digest: self.digest.clone(), counts: self.report.counts.clone(), report: None }
+    }
+}
+
+/// Reads the tenant for `scope`, analyses every item, runs the checks and builds the preview.
+pub async fn assess<T: TenantPort>(
+    port: &T,
+    scope: &ResolvedScope,
+    target: &RestoreTarget,
+    options: &EngineOptions,
+) -> Result<Assessment, EngineError> {
+    let snapshot = take_snapshot(port, scope, &target.tenant_id).await?;
+    let items = analyze(scope, &snapshot, options.existing_objects);
+    let findings = run_checks(scope, &items, target, options);
+    let report = PreviewReport {
+        format: REPORT_FORMAT,
+        tenant_id: target.tenant_id.clone(),
+        source_digest: scope.source_digest.clone(),
+        source_tenant_id: scope.source_tenant.clone(),
+        cross_tenant: !scope.same_tenant(&target.tenant_id),
+        scope: ScopeSummary {
+            status: scope.status.clone(),
+            foundations: scope.foundations,
+            assignments: scope.assignments,
+            existing_objects: options.existing_objects,
+            items: scope.items.iter().map(|i| i.key()).collect(),
+        },
+        counts: count_actions(items.iter().map(|i| &i.preview)),
+        findings,
+        items: items.into_iter().map(|i| i.preview).collect(),
+        mappings: snapshot.maps,
+        requests: snapshot.stats,
+    };
+    let digest = report.digest();
+    Ok(Assessment { report, digest })
+}
+
+impl From<ScopeError> for StepError {
+    fn from(e: ScopeError) -> Self {
+        StepError::permanent(e.to_string())
+    }
+}
+
+impl From<EngineError> for StepError {
+    fn from(e: EngineError) -> Self {
+        if e.is_transient() { StepError::transient(e.to_string()) } else { StepError::permanent(e.to_string()) }
+    }
+}
+
+impl From<PlanError> for StepError {
+    fn from(e: PlanError) -> Self {
+        StepError::permanent(e.to_string())
+    }
+}
+
+impl From<ExecError> for StepError {
+    fn from(e: ExecError) -> Self {
+        if e.is_transient() { StepError::transient(e.to_string()) } else { StepError::permanent(e.to_string()) }
+    }
+}

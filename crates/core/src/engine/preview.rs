@@ -1,0 +1,190 @@
+//! The preview: a serializable report of everything the wizard shows before approval, and its
+//! deterministic digest (DESIGN §2 rule 2) — the value a human copies into the confirmation.
+
+use std::fmt::Write as _;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::api::{ActionCounts, ChecksStatus, ExistingObjects, IncludeOrSkip, ScopeStatus, Severity};
+use crate::canonical::digest_of;
+use crate::engine::analysis::{ItemPreview, PlannedAction};
+use crate::engine::checks::{Finding, checks_status};
+use crate::engine::mapping::{ReferenceMapping, TargetMaps};
+use crate::engine::snapshot::RequestStats;
+use crate::wizard::PreviewFacts;
+
+/// Version of the report layout and of the digest's input.
+pub const REPORT_FORMAT: u32 = 1;
+
+/// The resolved scope as the report records it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ScopeSummary {
+    /// Counts by type and platform.
+    pub status: ScopeStatus,
+    /// Whether foundations are restored.
+    pub foundations: IncludeOrSkip,
+    /// Whether assignments are restored.
+    pub assignments: IncludeOrSkip,
+    /// What happens to objects that exist.
+    pub existing_objects: ExistingObjects,
+    /// The keys of the items in scope, in restore order.
+    pub items: Vec<String>,
+}
+
+/// Everything the preview shows. Holds no timestamp and no secret; the Kubernetes adapter stores it
+/// (gzip, chunked) in a ConfigMap, the CLI prints it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PreviewReport {
+    /// [`REPORT_FORMAT`].
+    pub format: u32,
+    /// The target tenant id.
+    pub tenant_id: String,
+    /// Digest of the backup.
+    pub source_digest: String,
+    /// The tenant the backup was captured from, if recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_tenant_id: Option<String>,
+    /// Whether the restore crosses tenants (objects are matched by name).
+    pub cross_tenant: bool,
+    /// The resolved scope.
+    pub scope: ScopeSummary,
+    /// Planned actions.
+    pub counts: ActionCounts,
+    /// Every finding, most severe first.
+    pub findings: Vec<Finding>,
+    /// Every item in scope, in restore order.
+    pub items: Vec<ItemPreview>,
+    /// The target's referenceable objects the mapping used.
+    pub mappings: TargetMaps,
+    /// Requests the snapshot made (not part of the digest).
+    pub requests: RequestStats,
+}
+
+/// What the digest covers: the tenant, the backup, the resolved scope, and per item the planned
+/// action with its normalized desired and current state and the target ids it maps to.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct DigestInput<'a> {
+    format: u32,
+    tenant_id: &'a str,
+    source_digest: &'a str,
+    scope: DigestScope<'a>,
+    items: Vec<DigestItem<'a>>,
+    mappings: &'a TargetMaps,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct DigestScope<'a> {
+    foundations: IncludeOrSkip,
+    assignments: IncludeOrSkip,
+    existing_objects: ExistingObjects,
+    items: &'a [String],
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct DigestItem<'a> {
+    key: &'a str,
+    action: PlannedAction,
+    target_id: Option<&'a str>,
+    desired: &'a Value,
+    current: Option<&'a Value>,
+    references: &'a [ReferenceMapping],
+}
+
+impl PreviewReport {
+    /// The preview digest (`sha256:…`): the same inputs give the same digest on any machine.
+    pub fn digest(&self) -> String {
+        let input = DigestInput {
+            format: self.format,
+            tenant_id: &self.tenant_id,
+            source_digest: &self.source_digest,
+            scope: DigestScope {
+                foundations: self.scope.foundations,
+                assignments: self.scope.assignments,
+                existing_objects: self.scope.existing_objects,
+                items: &self.scope.items,
+            },
+            items: self
+                .items
+                .iter()
+                .map(|i| DigestItem {
+                    key: &i.key,
+                    action: i.action,
+                    target_id: i.target_id.as_deref(),
+                    desired: &i.desired,
+                    current: i.current.as_ref(),
+                    references: &i.references,
+                })
+                .collect(),
+            mappings: &self.mappings,
+        };
+        // Strings, enums and JSON values only: serialization cannot fail. Were it to, the empty
+        // digest matches no confirmation, so nothing could be approved.
+        digest_of(&input).unwrap_or_default()
+    }
+
+    /// Blocker findings.
+    pub fn blockers(&self) -> u32 {
+        u32::try_from(self.findings.iter().filter(|f| f.severity == Severity::Blocker).count()).unwrap_or(u32::MAX)
+    }
+
+    /// `status.checks` for these findings.
+    pub fn checks_status(&self) -> ChecksStatus {
+        checks_status(&self.findings)
+    }
+
+    /// The wizard's preview fact (the adapter fills in the report's ConfigMap name).
+    pub fn facts(&self) -> PreviewFacts {
+        PreviewFacts { digest: self.digest(), counts: self.counts.clone(), report: None }
+    }
+
+    /// The report as pretty JSON.
+    pub fn to_json_pretty(&self) -> Result<String, serde_json::Error> {
+        serde_json::to_string_pretty(self)
+    }
+
+    /// A human summary: counts, findings, and each item that changes with its changed fields.
+    pub fn summary_text(&self) -> String {
+        let mut out = String::new();
+        let c = &self.counts;
+        let _ = writeln!(
+            out,
+            "Preview {} for tenant {}{}",
+            self.digest(),
+            self.tenant_id,
+            if self.cross_tenant { " (cross-tenant restore)" } else { "" }
+        );
+        let _ = writeln!(
+            out,
+            "{} item(s) in scope: {} to create, {} to update, {} unchanged, {} skipped, {} preview-only",
+            self.scope.status.total, c.create, c.update, c.unchanged, c.skip, c.preview_only
+        );
+        let status = self.checks_status();
+        let _ = writeln!(
+            out,
+            "Checks: {} blocker(s), {} warning(s), {} info",
+            status.blockers, status.warnings, status.infos
+        );
+        for f in &self.findings {
+            let item = f.item.as_deref().map(|i| format!(" [{i}]")).unwrap_or_default();
+            let _ = writeln!(out, "  {:?} {}{item}: {} {}", f.severity, f.code.as_str(), f.message, f.hint);
+        }
+        for item in self.items.iter().filter(|i| i.action != PlannedAction::Unchanged) {
+            let action = serde_json::to_value(item.action).ok().and_then(|v| v.as_str().map(str::to_string));
+            let _ = write!(out, "  {:<11} {}/{}", action.unwrap_or_default(), item.item_type, item.display_name);
+            if !item.changed_fields.is_empty() {
+                let _ = write!(out, " — {}", item.changed_fields.join(", "));
+            }
+            if let Some(reason) = &item.reason {
+                let _ = write!(out, " ({reason})");
+            }
+            out.push('\n');
+        }
+        out
+    }
+}
