@@ -19,8 +19,7 @@ pub struct FaultConfig {
     pub latency_max_ms: u64,
     /// Share of requests answered 503 before they are handled.
     pub rate_503: f64,
-    /// Share of requests answered 504: reads before they are handled, writes *after* they were
-    /// applied (the gateway timed out, the write happened).
+    /// Share of applied writes answered 504 (the gateway timed out, but the write happened).
     pub rate_504: f64,
     /// Share of requests answered 429 before they are handled.
     pub rate_429: f64,
@@ -78,7 +77,7 @@ impl FaultState {
     }
 
     /// Latency to add and the fate of a request before handling.
-    pub fn before(&mut self, write: bool) -> (Duration, Before) {
+    pub fn before(&mut self) -> (Duration, Before) {
         let latency = if self.config.latency_max_ms > 0 {
             let low = self.config.latency_min_ms.min(self.config.latency_max_ms);
             Duration::from_millis(self.rng.random_range(low..=self.config.latency_max_ms))
@@ -99,8 +98,6 @@ impl FaultState {
             Before::Fail { status: 503, retry_after_secs, cause: "injected-503" }
         } else if self.roll(self.config.rate_429) {
             Before::Fail { status: 429, retry_after_secs, cause: "injected-429" }
-        } else if !write && self.roll(self.config.rate_504) {
-            Before::Fail { status: 504, retry_after_secs: None, cause: "injected-504" }
         } else {
             Before::Handle
         };
@@ -132,7 +129,7 @@ mod tests {
         let config = FaultConfig { seed: 7, rate_503: 0.3, drop_rate: 0.1, latency_max_ms: 5, ..FaultConfig::default() };
         let run = |config: &FaultConfig| {
             let mut faults = FaultState::new(config.clone());
-            (0..200).map(|_| faults.before(false)).collect::<Vec<_>>()
+            (0..200).map(|_| faults.before()).collect::<Vec<_>>()
         };
         assert_eq!(run(&config), run(&config));
         let failures = run(&config).iter().filter(|(_, f)| *f != Before::Handle).count();
@@ -143,7 +140,7 @@ mod tests {
     fn a_storm_fails_exactly_its_length_then_stops() {
         let storm = Storm { status: 429, requests: 3, retry_after_secs: None };
         let mut faults = FaultState::new(FaultConfig { storm: Some(storm), ..FaultConfig::default() });
-        let fates: Vec<Before> = (0..5).map(|_| faults.before(true).1).collect();
+        let fates: Vec<Before> = (0..5).map(|_| faults.before().1).collect();
         assert!(fates[..3].iter().all(|f| matches!(f, Before::Fail { status: 429, retry_after_secs: None, .. })));
         assert_eq!(&fates[3..], &[Before::Handle, Before::Handle]);
     }
@@ -151,7 +148,7 @@ mod tests {
     #[test]
     fn no_config_injects_nothing() {
         let mut faults = FaultState::new(FaultConfig::default());
-        assert!((0..100).all(|_| faults.before(true) == (Duration::ZERO, Before::Handle)));
+        assert!((0..100).all(|_| faults.before() == (Duration::ZERO, Before::Handle)));
         assert!((0..100).all(|_| faults.after_write() == After::Answer));
     }
 }

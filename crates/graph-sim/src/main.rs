@@ -100,7 +100,7 @@ struct Cli {
     #[arg(long, default_value_t = 0.0)]
     rate_503: f64,
 
-    /// Share (0..1) answered 504: reads before handling, writes after the write was applied.
+    /// Share (0..1) of applied writes answered 504 (the write happened; the answer says it timed out).
     #[arg(long, default_value_t = 0.0)]
     rate_504: f64,
 

@@ -186,7 +186,7 @@ async fn api(shared: &Shared, method: &str, path: &str, query: &str, authorizati
     };
     record.tenant = Some(grant.tenant.clone());
     record.client_id = Some(grant.client_id.clone());
-    let (latency, fate) = shared.lock().faults.before(write);
+    let (latency, fate) = shared.lock().faults.before();
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
     }

@@ -1,2 +1,16 @@
-//! Microsoft Graph adapter: authentication, paging, batching, throttling and write pacing
-//! (Filled in by its own issue.)
+//! Microsoft Graph adapter: authentication (secret, certificate, workload identity), paging,
+//! `$batch`, write pacing under the tenant's budget, retries, typed errors and counters.
+
+mod client;
+mod credentials;
+mod error;
+mod pacing;
+mod retry;
+mod stats;
+mod token;
+
+pub use client::{GraphClient, GraphOptions, GroupRef, MAX_BATCH_REQUESTS};
+pub use credentials::{Credentials, SecretString};
+pub use error::GraphError;
+pub use retry::RetryPolicy;
+pub use stats::{GraphStats, GraphStatsSnapshot, RequestCount};

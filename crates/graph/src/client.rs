@@ -1,0 +1,639 @@
+//! The Graph client: builds requests under `{endpoint}/beta/`, authenticates, paces writes,
+//! retries what is safe to retry, follows next links, batches reads, and implements `TenantPort`.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use reqwest::{Method, Url};
+use restore_core::api::IntuneTenantSpec;
+use restore_core::catalog::{ITEM_TYPES, IdentityKey};
+use restore_core::tenant::{TenantError, TenantPort};
+use serde_json::{Value, json};
+use tokio::time::Instant;
+
+use crate::credentials::Credentials;
+use crate::error::GraphError;
+use crate::pacing::WritePacer;
+use crate::retry::{RetryBudget, RetryPolicy, retry_after, sleep_for};
+use crate::stats::GraphStats;
+use crate::token::{TokenSource, describe_reqwest};
+
+/// Most requests Graph accepts in one `$batch`.
+pub const MAX_BATCH_REQUESTS: usize = 20;
+
+/// Timeouts, retry limits and safety switches. Tests shrink them; production keeps the defaults.
+#[derive(Clone, Debug)]
+pub struct GraphOptions {
+    /// Timeout of one HTTP request (answer included).
+    pub request_timeout: Duration,
+    /// Timeout of establishing a connection.
+    pub connect_timeout: Duration,
+    /// Retries of 429, 503, 504 and transport failures.
+    pub retry: RetryPolicy,
+    /// A cached token is renewed this long before it expires (at most half its lifetime).
+    pub token_refresh_margin: Duration,
+    /// Allow `http://` endpoints that are not loopback (never in production: tokens would travel
+    /// in clear). Loopback `http://` (the simulator) is always allowed.
+    pub allow_insecure_http: bool,
+    /// Most pages one `list` follows before it gives up (a guard against next-link loops).
+    pub max_pages: usize,
+}
+
+impl Default for GraphOptions {
+    fn default() -> Self {
+        GraphOptions {
+            request_timeout: Duration::from_secs(60),
+            connect_timeout: Duration::from_secs(10),
+            retry: RetryPolicy::default(),
+            token_refresh_margin: Duration::from_secs(300),
+            allow_insecure_http: false,
+            max_pages: 10_000,
+        }
+    }
+}
+
+/// An Entra group found by name.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GroupRef {
+    /// Object id.
+    pub id: String,
+    /// Display name.
+    pub display_name: String,
+}
+
+/// A Microsoft Graph client for one tenant. Cheap to clone; clones share the token cache, the
+/// write pacer and the counters.
+#[derive(Clone)]
+pub struct GraphClient {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for GraphClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GraphClient").field("tenant_id", &self.inner.tenant_id).field("endpoint", &self.inner.graph_root).finish_non_exhaustive()
+    }
+}
+
+struct Inner {
+    http: reqwest::Client,
+    /// `{endpoint}/`: next links must start with it.
+    graph_root: String,
+    /// `{endpoint}/beta/`.
+    beta: String,
+    tenant_id: String,
+    tokens: TokenSource,
+    pacer: WritePacer,
+    options: GraphOptions,
+    stats: GraphStats,
+}
+
+/// How a failed attempt ends.
+enum Failure {
+    /// Give up with this error.
+    Final(GraphError),
+    /// A create whose outcome is unknown (the server may have applied it): the caller checks
+    /// before sending it again.
+    Ambiguous { error: GraphError, wait: Duration },
+}
+
+impl From<GraphError> for Failure {
+    fn from(error: GraphError) -> Self {
+        Failure::Final(error)
+    }
+}
+
+/// Whether a request may simply be sent again.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// GET, PATCH, PUT and set-replacing actions: repeating them is harmless.
+    Idempotent,
+    /// POST creating an object: repeating it could create a second one.
+    Create,
+}
+
+/// A successful answer.
+struct Answer {
+    body: Option<Value>,
+}
+
+/// How a created object is recognised when its create's answer was lost.
+enum CreateIdentity {
+    DisplayName { display_name: String, odata_type: Option<String> },
+    NameAndTechnologies { name: String, technologies: Option<Value> },
+}
+
+impl CreateIdentity {
+    fn of(collection: &str, body: &Value) -> Option<CreateIdentity> {
+        let ty = ITEM_TYPES.iter().find(|t| t.collection == collection.trim_matches('/'))?;
+        let text = |key: &str| body.get(key).and_then(Value::as_str).map(str::to_string);
+        match ty.identity {
+            IdentityKey::DisplayName => Some(CreateIdentity::DisplayName {
+                display_name: text("displayName")?,
+                odata_type: text("@odata.type"),
+            }),
+            IdentityKey::NameAndTechnologies => Some(CreateIdentity::NameAndTechnologies {
+                name: text("name")?,
+                technologies: body.get("technologies").cloned(),
+            }),
+        }
+    }
+}
+
+impl GraphClient {
+    /// A client for the tenant of `spec` (endpoints, client id, write budget) with `credentials`.
+    pub fn new(spec: &IntuneTenantSpec, credentials: Credentials, options: GraphOptions) -> Result<Self, GraphError> {
+        Self::new_with_stats(spec, credentials, options, GraphStats::new())
+    }
+
+    /// As [`GraphClient::new`], counting into `stats` (shared with the metrics endpoint).
+    pub fn new_with_stats(
+        spec: &IntuneTenantSpec,
+        credentials: Credentials,
+        options: GraphOptions,
+        stats: GraphStats,
+    ) -> Result<Self, GraphError> {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let endpoint = checked_base_url("graph.endpoint", &spec.graph.endpoint, options.allow_insecure_http)?;
+        let authority = checked_base_url("graph.authority", &spec.graph.authority, options.allow_insecure_http)?;
+        if spec.tenant_id.is_empty() || !spec.tenant_id.chars().all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-') {
+            return Err(GraphError::Config(format!("tenant id {:?} is not a GUID or domain", spec.tenant_id)));
+        }
+        let http = reqwest::Client::builder()
+            .connect_timeout(options.connect_timeout)
+            .user_agent(concat!("restore-operator/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| GraphError::Config(format!("cannot build the HTTP client: {}", describe_reqwest(&e))))?;
+        let token_endpoint = format!("{authority}/{}/oauth2/v2.0/token", spec.tenant_id);
+        let tokens = TokenSource::new(
+            http.clone(),
+            token_endpoint,
+            spec.auth.client_id.clone(),
+            format!("{endpoint}/.default"),
+            credentials,
+            options.token_refresh_margin,
+            options.request_timeout,
+            stats.clone(),
+        )?;
+        let budget = &spec.write_budget;
+        Ok(GraphClient {
+            inner: Arc::new(Inner {
+                http,
+                graph_root: format!("{endpoint}/"),
+                beta: format!("{endpoint}/beta/"),
+                tenant_id: spec.tenant_id.clone(),
+                tokens,
+                pacer: WritePacer::new(budget.writes, Duration::from_secs(u64::from(budget.per_seconds.max(1)))),
+                options,
+                stats,
+            }),
+        })
+    }
+
+    /// The counters this client writes to.
+    pub fn stats(&self) -> &GraphStats {
+        &self.inner.stats
+    }
+
+    /// Obtains a token and does one cheap read: what the IntuneTenant `Ready` condition needs.
+    pub async fn verify(&self) -> Result<(), GraphError> {
+        self.inner.tokens.token().await?;
+        self.get_object("deviceManagement/deviceConfigurations?$top=1&$select=id").await.map(|_| ())
+    }
+
+    /// Entra groups whose display name equals `display_name` (Graph compares without case).
+    pub async fn find_groups_by_display_name(&self, display_name: &str) -> Result<Vec<GroupRef>, GraphError> {
+        let path = format!("groups?$filter={}&$select=id,displayName", query_escape(&eq_filter("displayName", display_name)));
+        let groups = self.list_objects(&path).await?;
+        Ok(groups
+            .into_iter()
+            .filter_map(|g| {
+                Some(GroupRef {
+                    id: g.get("id")?.as_str()?.to_string(),
+                    display_name: g.get("displayName")?.as_str()?.to_string(),
+                })
+            })
+            .collect())
+    }
+
+    /// GET one object; `None` on 404.
+    pub async fn get_object(&self, path: &str) -> Result<Option<Value>, GraphError> {
+        let url = self.url(path)?;
+        match self.send(Method::GET, &url, None, false).await {
+            Ok(answer) => Ok(answer.body),
+            Err(GraphError::NotFound { .. }) => Ok(None),
+            Err(error) => Err(error),
+        }
+    }
+
+    /// GET a collection, following `@odata.nextLink` to the end.
+    pub async fn list_objects(&self, path: &str) -> Result<Vec<Value>, GraphError> {
+        let mut url = self.url(path)?;
+        let mut items = Vec::new();
+        for _ in 0..self.inner.options.max_pages {
+            let answer = self.send(Method::GET, &url, None, false).await?;
+            let mut body = answer.body.ok_or_else(|| GraphError::Unexpected("a collection answer without a body".into()))?;
+            match body.get_mut("value").map(Value::take) {
+                Some(Value::Array(page)) => items.extend(page),
+                _ => return Err(GraphError::Unexpected("a collection answer without a 'value' array".into())),
+            }
+            match body.get("@odata.nextLink").and_then(Value::as_str) {
+                Some(next) if next.starts_with(&self.inner.graph_root) => url = parse_url(next)?,
+                Some(_) => return Err(GraphError::Unexpected("@odata.nextLink points outside the Graph endpoint".into())),
+                None => return Ok(items),
+            }
+        }
+        Err(GraphError::Unexpected(format!("more than {} pages at {path}", self.inner.options.max_pages)))
+    }
+
+    /// GET several objects with `$batch` (20 per request); one result per path, in order.
+    /// Sub-requests throttled or failing with 503/504 are sent again in a later batch.
+    pub async fn get_objects(&self, paths: &[String]) -> Result<Vec<Result<Option<Value>, GraphError>>, GraphError> {
+        if paths.len() == 1 {
+            return Ok(vec![self.get_object(&paths[0]).await]);
+        }
+        let mut results: Vec<Option<Result<Option<Value>, GraphError>>> = vec![None; paths.len()];
+        let batch_url = self.url("$batch")?;
+        let indices: Vec<usize> = (0..paths.len()).collect();
+        for chunk in indices.chunks(MAX_BATCH_REQUESTS) {
+            let mut pending = chunk.to_vec();
+            let mut budget = RetryBudget::new();
+            while !pending.is_empty() {
+                let requests: Vec<Value> = pending
+                    .iter()
+                    .map(|&i| json!({"id": i.to_string(), "method": "GET", "url": format!("/{}", paths[i].trim_start_matches('/'))}))
+                    .collect();
+                let body = json!({"requests": requests});
+                let answer = self.execute(Method::POST, &batch_url, Some(&body), false, Mode::Idempotent, &mut budget).await;
+                let answer = match answer {
+                    Ok(answer) => answer,
+                    Err(Failure::Final(error) | Failure::Ambiguous { error, .. }) => return Err(error),
+                };
+                let responses = answer
+                    .body
+                    .as_ref()
+                    .and_then(|b| b.get("responses"))
+                    .and_then(Value::as_array)
+                    .ok_or_else(|| GraphError::Unexpected("a $batch answer without 'responses'".into()))?;
+                let mut again = Vec::new();
+                let mut wait: Option<Duration> = None;
+                let mut last_retryable: Vec<(usize, GraphError)> = Vec::new();
+                for response in responses {
+                    let Some(index) = response.get("id").and_then(Value::as_str).and_then(|id| id.parse::<usize>().ok()) else { continue };
+                    if !pending.contains(&index) {
+                        continue;
+                    }
+                    let status = response.get("status").and_then(Value::as_u64).unwrap_or(0) as u16;
+                    let sub_body = response.get("body").cloned();
+                    let sub_wait = response
+                        .get("headers")
+                        .and_then(Value::as_object)
+                        .and_then(|h| h.iter().find(|(k, _)| k.eq_ignore_ascii_case("retry-after")))
+                        .and_then(|(_, v)| v.as_str().and_then(|s| s.parse::<f64>().ok()).or_else(|| v.as_f64()))
+                        .map(|secs| Duration::from_secs_f64(secs.clamp(0.0, 3600.0)));
+                    match status {
+                        200..=299 => results[index] = Some(Ok(sub_body)),
+                        404 => results[index] = Some(Ok(None)),
+                        429 | 503 | 504 => {
+                            again.push(index);
+                            wait = wait.max(sub_wait);
+                            last_retryable.push((index, GraphError::from_response(status, sub_body.as_ref(), sub_wait)));
+                        }
+                        _ => results[index] = Some(Err(GraphError::from_response(status, sub_body.as_ref(), None))),
+                    }
+                }
+                if again.is_empty() {
+                    break;
+                }
+                let wait = wait.unwrap_or_else(|| self.inner.options.retry.backoff(budget.attempts));
+                if !budget.allows(&self.inner.options.retry, wait) {
+                    for (index, error) in last_retryable {
+                        results[index] = Some(Err(error));
+                    }
+                    break;
+                }
+                tracing::info!(requests = again.len(), wait_ms = wait.as_millis() as u64, "Graph $batch: sub-requests throttled or unavailable; sending them again");
+                self.pause(wait, &mut budget).await;
+                pending = again;
+            }
+        }
+        Ok(results
+            .into_iter()
+            .map(|r| r.unwrap_or_else(|| Err(GraphError::Unexpected("$batch answer lacked a response for this request".into()))))
+            .collect())
+    }
+
+    /// POST a new object to `collection`; returns it as created.
+    ///
+    /// A retried POST never creates a second object: **the client checks** before it sends a
+    /// create again. When an attempt's outcome is unknown (504, 503, a dropped connection or a
+    /// timeout after the request left), the client waits, then looks the object up by its
+    /// identity (`@odata.type` + `displayName`, or `name` + `technologies` for Settings Catalog);
+    /// if it is there, that object is the result and nothing is posted again. A 429 is retried
+    /// directly (Graph did not apply it). For collections outside the catalogue the client
+    /// cannot check, so it returns the error and leaves the decision to its caller.
+    pub async fn create_object(&self, collection: &str, body: &Value) -> Result<Value, GraphError> {
+        let url = self.url(collection)?;
+        let identity = CreateIdentity::of(collection, body);
+        let mut budget = RetryBudget::new();
+        loop {
+            match self.execute(Method::POST, &url, Some(body), true, Mode::Create, &mut budget).await {
+                Ok(answer) => return answer.body.ok_or_else(|| GraphError::Unexpected("a create answered without the object".into())),
+                Err(Failure::Final(error)) => return Err(error),
+                Err(Failure::Ambiguous { error, wait }) => {
+                    let Some(identity) = &identity else { return Err(error) };
+                    if !budget.allows(&self.inner.options.retry, wait) {
+                        return Err(error);
+                    }
+                    tracing::warn!(collection, error = %error, "Graph create outcome unknown; checking whether it was applied before sending it again");
+                    self.pause(wait, &mut budget).await;
+                    if let Some(found) = self.find_created(collection, identity).await? {
+                        self.inner.stats.recovered_create();
+                        let id = found.get("id").and_then(Value::as_str).unwrap_or_default();
+                        tracing::info!(collection, id, "Graph create had been applied; not posting again");
+                        return Ok(found);
+                    }
+                }
+            }
+        }
+    }
+
+    /// PATCH an object.
+    pub async fn update_object(&self, path: &str, body: &Value) -> Result<(), GraphError> {
+        let url = self.url(path)?;
+        self.send(Method::PATCH, &url, Some(body), true).await.map(|_| ())
+    }
+
+    /// PUT an object (full replace).
+    pub async fn replace_object(&self, path: &str, body: &Value) -> Result<(), GraphError> {
+        let url = self.url(path)?;
+        self.send(Method::PUT, &url, Some(body), true).await.map(|_| ())
+    }
+
+    /// POST an action (`/assign`, `/scheduleActionsForRules`, `/targetApps`…). These actions
+    /// replace a whole set, so they are retried like PATCH.
+    pub async fn post_action(&self, path: &str, body: &Value) -> Result<Option<Value>, GraphError> {
+        let url = self.url(path)?;
+        self.send(Method::POST, &url, Some(body), true).await.map(|a| a.body)
+    }
+
+    async fn find_created(&self, collection: &str, identity: &CreateIdentity) -> Result<Option<Value>, GraphError> {
+        let collection = collection.trim_matches('/');
+        let matches: Vec<Value> = match identity {
+            CreateIdentity::DisplayName { display_name, odata_type } => {
+                let path = format!("{collection}?$filter={}", query_escape(&eq_filter("displayName", display_name)));
+                self.list_objects(&path)
+                    .await?
+                    .into_iter()
+                    .filter(|o| o.get("displayName").and_then(Value::as_str) == Some(display_name))
+                    .filter(|o| odata_type.as_deref().is_none_or(|t| o.get("@odata.type").and_then(Value::as_str) == Some(t)))
+                    .collect()
+            }
+            CreateIdentity::NameAndTechnologies { name, technologies } => self
+                .list_objects(&format!("{collection}?$select=id,name,technologies"))
+                .await?
+                .into_iter()
+                .filter(|o| o.get("name").and_then(Value::as_str) == Some(name))
+                .filter(|o| technologies.as_ref().is_none_or(|t| o.get("technologies") == Some(t)))
+                .collect(),
+        };
+        match matches.as_slice() {
+            [] => Ok(None),
+            [only] => {
+                let id = only.get("id").and_then(Value::as_str).unwrap_or_default();
+                self.get_object(&format!("{collection}/{id}")).await
+            }
+            _ => Err(GraphError::Conflict {
+                message: format!("a create's answer was lost and {} objects with its identity exist in {collection}", matches.len()),
+            }),
+        }
+    }
+
+    /// Sends with retries; an ambiguous failure of a create is never returned here.
+    async fn send(&self, method: Method, url: &Url, body: Option<&Value>, write: bool) -> Result<Answer, GraphError> {
+        let mut budget = RetryBudget::new();
+        match self.execute(method, url, body, write, Mode::Idempotent, &mut budget).await {
+            Ok(answer) => Ok(answer),
+            Err(Failure::Final(error) | Failure::Ambiguous { error, .. }) => Err(error),
+        }
+    }
+
+    /// One logical request: attempts, pacing, token refresh on 401, retries within `budget`.
+    async fn execute(
+        &self,
+        method: Method,
+        url: &Url,
+        body: Option<&Value>,
+        write: bool,
+        mode: Mode,
+        budget: &mut RetryBudget,
+    ) -> Result<Answer, Failure> {
+        let inner = &self.inner;
+        let policy = &inner.options.retry;
+        let mut token_refreshed = false;
+        loop {
+            budget.attempts += 1;
+            let permit = if write {
+                let (permit, waited) = inner.pacer.acquire().await;
+                if !waited.is_zero() {
+                    inner.stats.pacing_wait(waited);
+                }
+                Some(permit)
+            } else {
+                None
+            };
+            let token = inner.tokens.token().await?;
+            let mut request = inner
+                .http
+                .request(method.clone(), url.clone())
+                .timeout(inner.options.request_timeout)
+                .bearer_auth(token.expose_secret())
+                .header(reqwest::header::ACCEPT, "application/json");
+            if let Some(body) = body {
+                request = request.json(body);
+            }
+            let started = Instant::now();
+            let outcome = match request.send().await {
+                Ok(response) => {
+                    let status = response.status().as_u16();
+                    let headers = response.headers().clone();
+                    response.bytes().await.map(|bytes| (status, headers, bytes))
+                }
+                Err(error) => Err(error),
+            };
+            drop(permit);
+            let elapsed_ms = started.elapsed().as_millis() as u64;
+            let (status, headers, bytes) = match outcome {
+                Ok(parts) => parts,
+                Err(error) => {
+                    inner.stats.request(method.as_str(), None);
+                    let not_sent = error.is_connect();
+                    let error = GraphError::Transport(describe_reqwest(&error));
+                    tracing::warn!(method = %method, path = url.path(), attempt = budget.attempts, elapsed_ms, error = %error, "Graph request failed");
+                    let wait = policy.backoff(budget.attempts);
+                    if mode == Mode::Create && !not_sent {
+                        return Err(Failure::Ambiguous { error, wait });
+                    }
+                    if !budget.allows(policy, wait) {
+                        return Err(Failure::Final(error));
+                    }
+                    self.pause(wait, budget).await;
+                    continue;
+                }
+            };
+            inner.stats.request(method.as_str(), Some(status));
+            tracing::debug!(method = %method, path = url.path(), status, attempt = budget.attempts, elapsed_ms, "Graph request");
+            let json: Option<Value> = if bytes.is_empty() { None } else { serde_json::from_slice(&bytes).ok() };
+            if (200..300).contains(&status) {
+                if !bytes.is_empty() && json.is_none() {
+                    return Err(Failure::Final(GraphError::Unexpected(format!("HTTP {status} with a body that is not JSON"))));
+                }
+                return Ok(Answer { body: json });
+            }
+            let server_wait = retry_after(&headers);
+            match status {
+                401 if !token_refreshed => {
+                    token_refreshed = true;
+                    budget.attempts -= 1;
+                    inner.tokens.invalidate().await;
+                    continue;
+                }
+                429 | 503 | 504 => {}
+                _ => return Err(Failure::Final(GraphError::from_response(status, json.as_ref(), server_wait))),
+            }
+            let wait = server_wait.unwrap_or_else(|| policy.backoff(budget.attempts));
+            let error = GraphError::from_response(status, json.as_ref(), Some(wait));
+            tracing::warn!(method = %method, path = url.path(), status, attempt = budget.attempts, wait_ms = wait.as_millis() as u64, retry_after = server_wait.is_some(), "Graph asked to retry");
+            if mode == Mode::Create && status != 429 {
+                return Err(Failure::Ambiguous { error, wait });
+            }
+            if !budget.allows(policy, wait) {
+                return Err(Failure::Final(error));
+            }
+            self.pause(wait, budget).await;
+        }
+    }
+
+    async fn pause(&self, wait: Duration, budget: &mut RetryBudget) {
+        self.inner.stats.retry();
+        self.inner.stats.throttle_wait(wait);
+        budget.waited += sleep_for(wait).await;
+    }
+
+    fn url(&self, path: &str) -> Result<Url, GraphError> {
+        let path = path.trim_start_matches('/');
+        if path.contains("://") || path.split(['/', '?']).any(|s| s == "..") {
+            return Err(GraphError::Config(format!("{path:?} is not a path under /beta")));
+        }
+        parse_url(&format!("{}{path}", self.inner.beta))
+    }
+}
+
+fn parse_url(text: &str) -> Result<Url, GraphError> {
+    Url::parse(text).map_err(|e| GraphError::Config(format!("invalid URL: {e}")))
+}
+
+/// Validates an endpoint: https, or http on loopback (or anywhere when explicitly allowed).
+fn checked_base_url(field: &str, text: &str, allow_insecure_http: bool) -> Result<String, GraphError> {
+    let url = Url::parse(text).map_err(|e| GraphError::Config(format!("{field} {text:?} is not a URL: {e}")))?;
+    let loopback = match url.host() {
+        Some(url::Host::Domain(domain)) => domain.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
+        Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
+        None => false,
+    };
+    match url.scheme() {
+        "https" => {}
+        "http" if loopback || allow_insecure_http => {}
+        "http" => return Err(GraphError::Config(format!("{field} {text:?} must use https (http is only for loopback)"))),
+        other => return Err(GraphError::Config(format!("{field} {text:?}: unsupported scheme {other}"))),
+    }
+    Ok(text.trim_end_matches('/').to_string())
+}
+
+/// `key eq 'value'` with quotes doubled, as OData escapes them.
+fn eq_filter(key: &str, value: &str) -> String {
+    format!("{key} eq '{}'", value.replace('\'', "''"))
+}
+
+/// Percent-encodes a query value (everything but RFC 3986 unreserved characters).
+fn query_escape(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for byte in value.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~') {
+            out.push(byte as char);
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+impl TenantPort for GraphClient {
+    async fn get(&self, path: &str) -> Result<Option<Value>, TenantError> {
+        Ok(self.get_object(path).await?)
+    }
+
+    async fn list(&self, path: &str) -> Result<Vec<Value>, TenantError> {
+        Ok(self.list_objects(path).await?)
+    }
+
+    async fn get_many(&self, paths: &[String]) -> Result<Vec<Result<Option<Value>, TenantError>>, TenantError> {
+        let results = self.get_objects(paths).await?;
+        Ok(results.into_iter().map(|r| r.map_err(TenantError::from)).collect())
+    }
+
+    async fn create(&self, collection: &str, body: &Value) -> Result<Value, TenantError> {
+        Ok(self.create_object(collection, body).await?)
+    }
+
+    async fn update(&self, path: &str, body: &Value) -> Result<(), TenantError> {
+        Ok(self.update_object(path, body).await?)
+    }
+
+    async fn replace(&self, path: &str, body: &Value) -> Result<(), TenantError> {
+        Ok(self.replace_object(path, body).await?)
+    }
+
+    async fn action(&self, path: &str, body: &Value) -> Result<Option<Value>, TenantError> {
+        Ok(self.post_action(path, body).await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoints_must_be_https_except_on_loopback() {
+        assert_eq!(checked_base_url("e", "https://graph.microsoft.com/", false).unwrap(), "https://graph.microsoft.com");
+        assert!(checked_base_url("e", "http://127.0.0.1:8080", false).is_ok());
+        assert!(checked_base_url("e", "http://localhost:8080", false).is_ok());
+        assert!(checked_base_url("e", "http://[::1]:8080", false).is_ok());
+        assert!(checked_base_url("e", "http://graph.example.com", false).is_err());
+        assert!(checked_base_url("e", "http://graph.example.com", true).is_ok());
+        assert!(checked_base_url("e", "ftp://127.0.0.1", true).is_err());
+    }
+
+    #[test]
+    fn filters_escape_quotes_and_query_values_are_percent_encoded() {
+        assert_eq!(eq_filter("displayName", "O'Brien"), "displayName eq 'O''Brien'");
+        assert_eq!(query_escape("a b&c#'"), "a%20b%26c%23%27");
+    }
+
+    #[test]
+    fn the_identity_of_a_create_comes_from_the_catalogue() {
+        let body = json!({"@odata.type": "#microsoft.graph.windows10CustomConfiguration", "displayName": "Baseline"});
+        assert!(matches!(
+            CreateIdentity::of("deviceManagement/deviceConfigurations", &body),
+            Some(CreateIdentity::DisplayName { ref display_name, .. }) if display_name == "Baseline"
+        ));
+        let sc = json!({"name": "SC", "technologies": "mdm"});
+        assert!(matches!(
+            CreateIdentity::of("/deviceManagement/configurationPolicies", &sc),
+            Some(CreateIdentity::NameAndTechnologies { .. })
+        ));
+        assert!(CreateIdentity::of("groups", &json!({"displayName": "G"})).is_none());
+        assert!(CreateIdentity::of("deviceManagement/deviceConfigurations", &json!({})).is_none());
+    }
+}

@@ -1,0 +1,143 @@
+//! The Graph adapter's typed errors, how Graph's error bodies become them, and how they map
+//! onto the core's `TenantError`. Messages carry Graph's words, never a secret or a token.
+
+use std::time::Duration;
+
+use restore_core::tenant::{TenantError, TenantErrorKind};
+use serde_json::Value;
+
+/// A failed Graph or token call.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum GraphError {
+    /// The client configuration is unusable (bad URL, unreadable key or certificate…).
+    #[error("Graph client configuration: {0}")]
+    Config(String),
+    /// Entra ID refused the credentials, or Graph refused the token (401).
+    #[error("authentication failed: {message}")]
+    Authentication {
+        /// Entra's `AADSTS…` code and description, or Graph's message.
+        message: String,
+    },
+    /// The app lacks a permission (403).
+    #[error("forbidden: {message}")]
+    Forbidden {
+        /// Graph's message.
+        message: String,
+    },
+    /// Throttled (429) beyond the retry budget; `wait` is the last wait Graph asked for.
+    #[error("throttled by Graph; retry after {wait:?}")]
+    Throttled {
+        /// How long Graph asked to wait (or the backoff the client computed).
+        wait: Duration,
+    },
+    /// The object does not exist (404).
+    #[error("not found: {message}")]
+    NotFound {
+        /// Graph's message.
+        message: String,
+    },
+    /// A conflicting object exists (409, 412), or a retried create found several candidates.
+    #[error("conflict: {message}")]
+    Conflict {
+        /// Graph's message.
+        message: String,
+    },
+    /// Graph refused the payload (400), with its `error.code` kept.
+    #[error("Graph refused the request ({code}): {message}")]
+    Validation {
+        /// Graph's `error.code`, e.g. `ModelValidationFailure`.
+        code: String,
+        /// Graph's `error.message`.
+        message: String,
+    },
+    /// A server error (5xx) that outlasted the retries.
+    #[error("Graph server error {status}: {message}")]
+    Server {
+        /// HTTP status.
+        status: u16,
+        /// Graph's message.
+        message: String,
+    },
+    /// Network failure or timeout that outlasted the retries.
+    #[error("transport error: {0}")]
+    Transport(String),
+    /// A response the client could not understand.
+    #[error("unexpected Graph response: {0}")]
+    Unexpected(String),
+}
+
+impl GraphError {
+    /// Builds the error for a non-success status from Graph's error body.
+    pub(crate) fn from_response(status: u16, body: Option<&Value>, retry_after: Option<Duration>) -> GraphError {
+        let error = body.and_then(|b| b.get("error"));
+        let code = error.and_then(|e| e.get("code")).and_then(Value::as_str).unwrap_or("").to_string();
+        let message = error
+            .and_then(|e| e.get("message"))
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .unwrap_or_else(|| format!("HTTP {status}"));
+        match status {
+            400 | 422 => GraphError::Validation { code: if code.is_empty() { "BadRequest".into() } else { code }, message },
+            401 => GraphError::Authentication { message },
+            403 => GraphError::Forbidden { message },
+            404 => GraphError::NotFound { message },
+            409 | 412 => GraphError::Conflict { message },
+            429 => GraphError::Throttled { wait: retry_after.unwrap_or_default() },
+            500..=599 => GraphError::Server { status, message },
+            _ => GraphError::Unexpected(format!("HTTP {status}: {message}")),
+        }
+    }
+
+    /// Whether retrying later may succeed.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, GraphError::Throttled { .. } | GraphError::Server { .. } | GraphError::Transport(_))
+    }
+}
+
+impl From<GraphError> for TenantError {
+    fn from(error: GraphError) -> TenantError {
+        let message = error.to_string();
+        let kind = match error {
+            GraphError::Authentication { .. } | GraphError::Forbidden { .. } => TenantErrorKind::Authentication,
+            GraphError::Throttled { .. } => TenantErrorKind::Throttled,
+            GraphError::NotFound { .. } => TenantErrorKind::NotFound,
+            GraphError::Conflict { .. } => TenantErrorKind::Conflict,
+            GraphError::Validation { code, .. } => TenantErrorKind::Validation { code },
+            GraphError::Server { .. } | GraphError::Transport(_) | GraphError::Unexpected(_) | GraphError::Config(_) => {
+                TenantErrorKind::Unavailable
+            }
+        };
+        TenantError::new(kind, message)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn graph_error_bodies_keep_code_and_message() {
+        let body = json!({"error": {"code": "ModelValidationFailure", "message": "Cannot create an abstract class."}});
+        let error = GraphError::from_response(400, Some(&body), None);
+        assert_eq!(
+            error,
+            GraphError::Validation { code: "ModelValidationFailure".into(), message: "Cannot create an abstract class.".into() }
+        );
+        let tenant: TenantError = error.into();
+        assert_eq!(tenant.kind, TenantErrorKind::Validation { code: "ModelValidationFailure".into() });
+    }
+
+    #[test]
+    fn statuses_map_to_kinds() {
+        let kind = |status| TenantError::from(GraphError::from_response(status, None, None)).kind;
+        assert_eq!(kind(401), TenantErrorKind::Authentication);
+        assert_eq!(kind(403), TenantErrorKind::Authentication);
+        assert_eq!(kind(404), TenantErrorKind::NotFound);
+        assert_eq!(kind(409), TenantErrorKind::Conflict);
+        assert_eq!(kind(429), TenantErrorKind::Throttled);
+        assert_eq!(kind(503), TenantErrorKind::Unavailable);
+        assert!(GraphError::from_response(429, None, Some(Duration::from_secs(3))).is_transient());
+        assert!(!GraphError::from_response(400, None, None).is_transient());
+    }
+}
