@@ -4,6 +4,7 @@
 pub mod capture;
 pub mod error;
 pub mod fetch;
+pub mod fuzzing;
 pub mod intunecd;
 pub mod limits;
 pub mod native;
