@@ -1,0 +1,141 @@
+//! The client obtains tokens with each IntuneTenant auth kind from the simulated Entra token
+//! endpoint, refuses bad credentials with typed errors, and never shows a secret.
+
+mod support;
+
+use std::time::Duration;
+
+use graph_sim::{AppCredential, FEDERATION_AUDIENCE, FederatedCredential, SimConfig};
+use restore_core::tenant::TenantPort;
+use restore_graph::{Credentials, GraphClient, GraphError, SecretString};
+use serde_json::json;
+use support::*;
+
+#[tokio::test]
+async fn a_client_secret_gets_a_token_and_reads() {
+    let sim = simulator(SimConfig::default()).await;
+    let client = secret_client(&sim);
+    client.verify().await.expect("verify succeeds with the right secret");
+    let items = client.list("deviceManagement/roleScopeTags").await.unwrap();
+    assert_eq!(items[0]["displayName"], "Default");
+    assert_eq!(client.stats().snapshot().token_acquisitions, 1);
+}
+
+#[tokio::test]
+async fn a_certificate_signs_an_assertion_the_endpoint_accepts_pkcs8_or_pkcs1() {
+    let sim = simulator(SimConfig::default()).await;
+    for key in ["app.key.pem", "app.key.pkcs1.pem"] {
+        let credentials = Credentials::Certificate {
+            certificate_pem: fixture("app.cert.pem"),
+            private_key_pem: SecretString::new(fixture(key)),
+        };
+        let client = GraphClient::new(&spec(&sim, 100, 20), credentials, fast_options()).unwrap();
+        client.verify().await.unwrap_or_else(|e| panic!("{key}: {e}"));
+    }
+}
+
+#[tokio::test]
+async fn a_forged_assertion_is_refused() {
+    let sim = simulator(SimConfig::default()).await;
+    // Claims the registered certificate's thumbprint but is signed by another key.
+    let forged = Credentials::Certificate {
+        certificate_pem: fixture("app.cert.pem"),
+        private_key_pem: SecretString::new(fixture("forger.key.pem")),
+    };
+    let client = GraphClient::new(&spec(&sim, 100, 20), forged, fast_options()).unwrap();
+    let error = client.verify().await.unwrap_err();
+    assert!(matches!(&error, GraphError::Authentication { message } if message.contains("AADSTS700027")), "{error:?}");
+    assert!(!format!("{error:?}").contains("PRIVATE KEY"));
+
+    // A certificate that was never registered on the app.
+    let unregistered = Credentials::Certificate {
+        certificate_pem: fixture("forger.cert.pem"),
+        private_key_pem: SecretString::new(fixture("forger.key.pem")),
+    };
+    let client = GraphClient::new(&spec(&sim, 100, 20), unregistered, fast_options()).unwrap();
+    assert!(matches!(client.verify().await, Err(GraphError::Authentication { .. })));
+}
+
+#[tokio::test]
+async fn a_key_that_is_not_rsa_pem_is_a_configuration_error_without_the_key() {
+    let sim = simulator(SimConfig::default()).await;
+    let credentials = Credentials::Certificate {
+        certificate_pem: fixture("app.cert.pem"),
+        private_key_pem: SecretString::new("-----BEGIN PRIVATE KEY-----\nbm90LWEta2V5\n-----END PRIVATE KEY-----\n"),
+    };
+    let error = GraphClient::new(&spec(&sim, 100, 20), credentials, fast_options()).unwrap_err();
+    assert!(matches!(&error, GraphError::Config(_)), "{error:?}");
+    assert!(!error.to_string().contains("bm90LWEta2V5"));
+}
+
+#[tokio::test]
+async fn workload_identity_reads_the_projected_token_file_at_every_acquisition() {
+    let sim = simulator(SimConfig::default()).await;
+    let issuer = "https://oidc.example.test/cluster-1";
+    let subject = "system:serviceaccount:restore-operator:restore-operator";
+    sim.register_app(
+        TENANT,
+        CLIENT_ID,
+        AppCredential::Federated(FederatedCredential {
+            issuer: issuer.into(),
+            subject: subject.into(),
+            signing_certificate_pem: fixture("issuer.cert.pem"),
+        }),
+    )
+    .unwrap();
+    let projected = |sub: &str, key: &str| {
+        let now = unix_now();
+        sign_jwt(&fixture(key), &json!({"iss": issuer, "sub": sub, "aud": [FEDERATION_AUDIENCE], "iat": now, "nbf": now, "exp": now + 3600}))
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let token_file = dir.path().join("azure-identity-token");
+    std::fs::write(&token_file, projected(subject, "issuer.key.pem")).unwrap();
+    let client =
+        GraphClient::new(&spec(&sim, 100, 20), Credentials::WorkloadIdentity { token_file: token_file.clone() }, fast_options())
+            .unwrap();
+    client.verify().await.expect("the projected token is accepted");
+
+    // The kubelet rotates the file; here the new content is a token for another subject, which
+    // the app does not trust. A new acquisition must read it (and so fail).
+    std::fs::write(&token_file, projected("system:serviceaccount:other:intruder", "issuer.key.pem")).unwrap();
+    sim.revoke_tokens();
+    let error = client.verify().await.unwrap_err();
+    assert!(matches!(&error, GraphError::Authentication { message } if message.contains("AADSTS70021")), "{error:?}");
+
+    // A token with the right claims but signed by another key is refused too.
+    std::fs::write(&token_file, projected(subject, "forger.key.pem")).unwrap();
+    assert!(matches!(client.verify().await, Err(GraphError::Authentication { .. })));
+
+    std::fs::write(&token_file, projected(subject, "issuer.key.pem")).unwrap();
+    client.verify().await.expect("a good rotated token works again");
+
+    std::fs::remove_file(&token_file).unwrap();
+    sim.revoke_tokens();
+    assert!(matches!(client.verify().await, Err(GraphError::Authentication { .. })));
+}
+
+#[tokio::test]
+async fn tokens_are_cached_and_renewed_before_they_expire() {
+    let sim = simulator(SimConfig { token_lifetime: Duration::from_secs(2), ..SimConfig::default() }).await;
+    let client = secret_client(&sim);
+    for _ in 0..3 {
+        client.list("deviceManagement/deviceConfigurations").await.unwrap();
+    }
+    assert_eq!(client.stats().snapshot().token_acquisitions, 1, "one token serves several calls");
+    // Renewal happens at half the lifetime here (the margin is capped at lifetime / 2).
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    client.list("deviceManagement/deviceConfigurations").await.unwrap();
+    assert_eq!(client.stats().snapshot().token_acquisitions, 2);
+}
+
+#[tokio::test]
+async fn a_token_graph_no_longer_accepts_is_replaced_once() {
+    let sim = simulator(SimConfig::default()).await;
+    let client = secret_client(&sim);
+    client.verify().await.unwrap();
+    sim.revoke_tokens();
+    client.verify().await.expect("401 leads to a new token and one more attempt");
+    let snap = client.stats().snapshot();
+    assert_eq!(snap.token_acquisitions, 2);
+    assert_eq!(snap.count("GET", "401"), 1);
+}

@@ -1,0 +1,90 @@
+//! Reads against the simulator over loopback: next links followed to the end (Settings Catalog
+//! settings 25 to a page), `$batch` in chunks of 20, group look-ups, typed errors.
+
+mod support;
+
+use graph_sim::SimConfig;
+use restore_core::tenant::{TenantErrorKind, TenantPort};
+use restore_graph::GraphError;
+use support::*;
+
+#[tokio::test]
+async fn settings_catalog_settings_are_read_across_three_pages_of_25() {
+    let sim = simulator(SimConfig::default()).await;
+    let id = sim.insert_object(TENANT, "settingsCatalogPolicy", settings_policy("Baseline", 60)).unwrap();
+    let client = secret_client(&sim);
+    sim.clear_request_log();
+    let settings = client.list(&format!("deviceManagement/configurationPolicies/{id}/settings")).await.unwrap();
+    assert_eq!(settings.len(), 60);
+    let ids: Vec<&str> = settings.iter().map(|s| s["id"].as_str().unwrap()).collect();
+    assert_eq!(ids.first(), Some(&"0"));
+    assert_eq!(ids.last(), Some(&"59"));
+    let pages = sim.request_log().iter().filter(|r| r.path.ends_with("/settings")).count();
+    assert_eq!(pages, 3, "25 + 25 + 10");
+}
+
+#[tokio::test]
+async fn collections_are_read_to_the_end_whatever_the_page_size() {
+    let sim = simulator(SimConfig { page_size: 2, ..SimConfig::default() }).await;
+    for i in 0..7 {
+        sim.insert_object(TENANT, "deviceConfiguration", custom_configuration(&format!("Config {i}"))).unwrap();
+    }
+    let client = secret_client(&sim);
+    sim.clear_request_log();
+    let all = client.list("deviceManagement/deviceConfigurations").await.unwrap();
+    let names: Vec<&str> = all.iter().map(|c| c["displayName"].as_str().unwrap()).collect();
+    assert_eq!(names, (0..7).map(|i| format!("Config {i}")).collect::<Vec<_>>());
+    let api_calls = sim.request_log().iter().filter(|r| !r.path.contains("oauth2")).count();
+    assert_eq!(api_calls, 4, "pages of 2, 2, 2, 1");
+    let filtered = client.list("deviceManagement/deviceConfigurations?$filter=displayName eq 'Config 3'").await.unwrap();
+    assert_eq!(filtered.len(), 1);
+}
+
+#[tokio::test]
+async fn get_many_batches_20_requests_at_a_time_and_keeps_the_order() {
+    let sim = simulator(SimConfig::default()).await;
+    let mut paths = Vec::new();
+    for i in 0..45 {
+        let id = sim.insert_object(TENANT, "deviceConfiguration", custom_configuration(&format!("C{i}"))).unwrap();
+        paths.push(format!("deviceManagement/deviceConfigurations/{id}"));
+    }
+    paths[7] = "deviceManagement/deviceConfigurations/00000000-0000-0000-0000-00000000dead".into();
+    let client = secret_client(&sim);
+    sim.clear_request_log();
+    let results = client.get_many(&paths).await.unwrap();
+    assert_eq!(results.len(), 45);
+    assert_eq!(results[7], Ok(None), "a missing object is None, not an error");
+    for (i, result) in results.iter().enumerate().filter(|(i, _)| *i != 7) {
+        assert_eq!(result.as_ref().unwrap().as_ref().unwrap()["displayName"], format!("C{i}"));
+    }
+    let log = sim.request_log();
+    let envelopes: Vec<_> = log.iter().filter(|r| !r.in_batch && !r.path.contains("oauth2")).collect();
+    assert_eq!(envelopes.len(), 3, "45 reads in batches of 20, 20 and 5");
+    assert!(envelopes.iter().all(|r| r.method == "POST" && r.path == "$batch"));
+    assert_eq!(log.iter().filter(|r| r.in_batch).count(), 45);
+}
+
+#[tokio::test]
+async fn get_returns_none_on_404_and_typed_errors_otherwise() {
+    let sim = simulator(SimConfig::default()).await;
+    let client = secret_client(&sim);
+    assert_eq!(client.get("deviceManagement/deviceConfigurations/00000000-0000-0000-0000-000000000001").await, Ok(None));
+    let error = client.list_objects("deviceManagement/deviceConfigurations?$filter=displayName ne 'x'").await.unwrap_err();
+    assert!(matches!(error, GraphError::Validation { ref code, .. } if code == "BadRequest"), "{error:?}");
+    let tenant_error = client.list("deviceManagement/notAThing").await.unwrap_err();
+    assert_eq!(tenant_error.kind, TenantErrorKind::Validation { code: "BadRequest".into() });
+}
+
+#[tokio::test]
+async fn groups_are_found_by_display_name_with_quotes_escaped() {
+    let sim = simulator(SimConfig::default()).await;
+    let id = sim.add_group(TENANT, "O'Brien & Sons devices").unwrap();
+    sim.add_group(TENANT, "Other").unwrap();
+    let client = secret_client(&sim);
+    let found = client.find_groups_by_display_name("O'Brien & Sons devices").await.unwrap();
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].id, id);
+    assert!(client.find_groups_by_display_name("Nobody").await.unwrap().is_empty());
+    sim.add_group(TENANT, "Other").unwrap();
+    assert_eq!(client.find_groups_by_display_name("Other").await.unwrap().len(), 2, "duplicates are all returned");
+}
