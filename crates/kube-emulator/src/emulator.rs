@@ -80,7 +80,10 @@ impl EmulatorHandle {
     }
 
     /// A kube client pointed at the emulator, default namespace `default`.
+    /// Installs rustls' ring provider first (kube's TLS stack needs one even for plain HTTP).
     pub fn client(&self) -> Result<kube::Client, EmulatorError> {
+        // An already installed provider is fine.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let url = self.base_url.parse().map_err(|e| EmulatorError::Client(format!("{e}")))?;
         let config = kube::Config::new(url);
         kube::Client::try_from(config).map_err(|e| EmulatorError::Client(e.to_string()))
