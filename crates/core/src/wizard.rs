@@ -387,11 +387,11 @@ impl Wizard<'_, '_> {
             self.reset(plan.clone());
         }
 
-        if self.phase() == Phase::Pending {
-            if let Err(message) = validate_spec(spec) {
-                self.fail(types::SOURCE_RESOLVED, reasons::INVALID_SPEC, message);
-                return;
-            }
+        if self.phase() == Phase::Pending
+            && let Err(message) = validate_spec(spec)
+        {
+            self.fail(types::SOURCE_RESOLVED, reasons::INVALID_SPEC, message);
+            return;
         }
 
         // The tenant: frozen at the first sight, required ready for every step.
