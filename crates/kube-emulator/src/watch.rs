@@ -162,7 +162,10 @@ async fn run(
             return;
         }
     }
+    // `last_rv`: the newest change this watcher has received (sent or filtered out);
+    // `client_rv`: the newest version the client has been told about (events or bookmarks).
     let mut last_rv = start_rv;
+    let mut client_rv = start_rv;
     let deadline = tokio::time::sleep(timeout);
     tokio::pin!(deadline);
     let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + bookmark_interval, bookmark_interval);
@@ -176,8 +179,9 @@ async fn run(
                     // Everything up to the current version has been received once the queue is empty.
                     changes.is_empty().then(|| st.current_rv())
                 };
-                if let Some(rv) = rv.filter(|rv| *rv > last_rv) {
-                    last_rv = rv;
+                if let Some(rv) = rv.filter(|rv| *rv > client_rv) {
+                    last_rv = last_rv.max(rv);
+                    client_rv = rv;
                     if out.send(bookmark(&filter.resource, rv, false)).await.is_err() {
                         return;
                     }
@@ -189,10 +193,11 @@ async fn run(
                         continue;
                     }
                     last_rv = change.rv;
-                    if let Some(event) = filter.event_for(&change)
-                        && out.send(event).await.is_err()
-                    {
-                        return;
+                    if let Some(event) = filter.event_for(&change) {
+                        client_rv = change.rv;
+                        if out.send(event).await.is_err() {
+                            return;
+                        }
                     }
                 }
                 Err(broadcast::error::RecvError::Lagged(missed)) => {
