@@ -15,6 +15,10 @@ use crate::native;
 /// How many paths one `get_many` call asks for (the adapter batches them further).
 const READ_CHUNK: usize = 100;
 
+/// Types whose list leaves properties out (PowerShell scripts: `scriptContent` is null in a
+/// list), so each item is read again on its own.
+const READ_EACH: &[&str] = &["powerShellScript"];
+
 /// The nil GUID Graph uses for "no filter" and "no template".
 const NIL_GUID: &str = "00000000-0000-0000-0000-000000000000";
 
@@ -119,7 +123,10 @@ fn sub_resource_path(item_type: &ItemType, id: &str, sub: &str) -> String {
 
 async fn read_type<T: TenantPort>(tenant: &T, item_type: &'static ItemType) -> Result<Vec<BackupItem>, CaptureError> {
     let path = list_path(item_type);
-    let objects = tenant.list(&path).await.map_err(|source| CaptureError::Tenant { path: path.clone(), source })?;
+    let mut objects = tenant.list(&path).await.map_err(|source| CaptureError::Tenant { path: path.clone(), source })?;
+    if READ_EACH.contains(&item_type.name) {
+        objects = read_each(tenant, item_type, objects).await?;
+    }
     let mut items = Vec::with_capacity(objects.len());
     // Sub-resources the list did not expand, and assignments, are read per item in batches.
     let mut pending: Vec<(usize, Option<&'static str>, String)> = Vec::new();
@@ -175,6 +182,33 @@ async fn read_type<T: TenantPort>(tenant: &T, item_type: &'static ItemType) -> R
         }
     }
     Ok(items)
+}
+
+/// Reads every listed object again on its own (in batches); one gone meanwhile is left out.
+async fn read_each<T: TenantPort>(
+    tenant: &T,
+    item_type: &ItemType,
+    listed: Vec<Value>,
+) -> Result<Vec<Value>, CaptureError> {
+    let paths: Vec<String> = listed
+        .iter()
+        .map(|o| o.get("id").and_then(Value::as_str).map(|id| format!("{}/{id}", item_type.collection)))
+        .collect::<Option<_>>()
+        .ok_or_else(|| CaptureError::Response {
+            path: item_type.collection.to_string(),
+            message: "a listed object has no string id".into(),
+        })?;
+    let mut objects = Vec::with_capacity(paths.len());
+    for chunk in paths.chunks(READ_CHUNK) {
+        let results =
+            tenant.get_many(chunk).await.map_err(|source| CaptureError::Tenant { path: chunk[0].clone(), source })?;
+        for (path, result) in chunk.iter().zip(results) {
+            if let Some(object) = result.map_err(|source| CaptureError::Tenant { path: path.clone(), source })? {
+                objects.push(object);
+            }
+        }
+    }
+    Ok(objects)
 }
 
 /// Reads collections in batches; a collection that pages (`@odata.nextLink`) is re-read whole

@@ -19,7 +19,7 @@ pub use limits::Limits;
 pub use tree::FileTree;
 
 /// What a finding is about. Findings never stop a load; the caller decides what they mean.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum FindingCode {
     /// An item whose type this build does not know; it was left out of the set.
     UnknownType,

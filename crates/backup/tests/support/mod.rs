@@ -153,12 +153,13 @@ pub fn sample_tenant(reverse: bool) -> FakeTenant {
         ],
     );
     set(&mut t, format!("{dm}/configurationPolicies/sc1/assignments"), vec![]);
-    set(
-        &mut t,
-        format!("{dm}/deviceManagementScripts"),
-        vec![json!({"id": "ps1", "displayName": "Set wallpaper", "fileName": "wallpaper.ps1",
-            "scriptContent": "V3JpdGUtSG9zdCAnaGkn", "runAsAccount": "system", "roleScopeTagIds": ["0"]})],
-    );
+    // As Graph does, a script's list entry has no body; reading the script alone gives it.
+    let script = json!({"id": "ps1", "displayName": "Set wallpaper", "fileName": "wallpaper.ps1",
+        "scriptContent": "V3JpdGUtSG9zdCAnaGkn", "runAsAccount": "system", "roleScopeTagIds": ["0"]});
+    let mut listed = script.clone();
+    listed["scriptContent"] = Value::Null;
+    set(&mut t, format!("{dm}/deviceManagementScripts"), vec![listed]);
+    t.objects.insert(format!("{dm}/deviceManagementScripts/ps1"), script);
     set(&mut t, format!("{dm}/deviceManagementScripts/ps1/assignments"), vec![]);
     set(
         &mut t,
