@@ -131,7 +131,9 @@ pub fn scoped_foundations(scope: &ResolvedScope) -> BTreeMap<(RefKind, String), 
     scope
         .items
         .iter()
-        .filter_map(|i| RefKind::of_foundation_type(&i.item.item_type).map(|k| ((k, i.item.display_name.clone()), i.key())))
+        .filter_map(|i| {
+            RefKind::of_foundation_type(&i.item.item_type).map(|k| ((k, i.item.display_name.clone()), i.key()))
+        })
         .collect()
 }
 
@@ -155,9 +157,7 @@ pub fn map_references(
 /// Drops the scope tags that map to nothing in the target: a restore writes the item without them.
 pub fn drop_unmapped_scope_tags(doc: &mut Value, references: &[ReferenceMapping]) {
     rewrite_refs(doc, &mut |kind, id| {
-        let missing = references
-            .iter()
-            .any(|r| r.kind == kind && r.source_id == id && r.target == RefTarget::Missing);
+        let missing = references.iter().any(|r| r.kind == kind && r.source_id == id && r.target == RefTarget::Missing);
         if kind == RefKind::ScopeTag && missing { Rewrite::Drop } else { Rewrite::Keep }
     });
 }
@@ -171,7 +171,11 @@ fn accepts(item_type: &ItemType, resource: &Value) -> bool {
 pub fn analyze(scope: &ResolvedScope, snapshot: &TenantSnapshot, existing: ExistingObjects) -> Vec<ItemAnalysis> {
     let foundations = scoped_foundations(scope);
     let target_names = snapshot.maps.id_names();
-    scope.items.iter().map(|scoped| analyze_item(scope, scoped, snapshot, existing, &foundations, &target_names)).collect()
+    scope
+        .items
+        .iter()
+        .map(|scoped| analyze_item(scope, scoped, snapshot, existing, &foundations, &target_names))
+        .collect()
 }
 
 fn analyze_item(
@@ -205,7 +209,9 @@ fn analyze_item(
             issues.missing_required = t
                 .sub_resources
                 .iter()
-                .filter(|s| s.required && !item.sub_resources.contains_key(s.name) && item.resource.get(s.name).is_none())
+                .filter(|s| {
+                    s.required && !item.sub_resources.contains_key(s.name) && item.resource.get(s.name).is_none()
+                })
                 .map(|s| s.name.to_string())
                 .collect();
             issues.assignments_not_captured = with_assignments && item.assignments.is_none();

@@ -252,7 +252,10 @@ fn duplicates(c: &mut Collector, items: &[ItemAnalysis], same_tenant: bool, scop
             let (severity, hint) = if same_tenant {
                 (Severity::Warning, "They are matched by id in this tenant; rename one to tell them apart.")
             } else {
-                (Severity::Blocker, "Across tenants items are matched by name: rename one, or exclude one from spec.scope.")
+                (
+                    Severity::Blocker,
+                    "Across tenants items are matched by name: rename one, or exclude one from spec.scope.",
+                )
             };
             c.add(
                 FindingCode::DuplicateInBackup,
@@ -312,7 +315,10 @@ fn item_checks(c: &mut Collector, item: &ItemAnalysis) {
             FindingCode::IncompleteSnapshot,
             Severity::Blocker,
             Some(item),
-            format!("the backup lacks {} for this item; restoring it would lose them.", issues.missing_required.join(", ")),
+            format!(
+                "the backup lacks {} for this item; restoring it would lose them.",
+                issues.missing_required.join(", ")
+            ),
             "Take a new backup that captures them, or exclude the item from spec.scope.",
         );
     }
@@ -330,7 +336,9 @@ fn item_checks(c: &mut Collector, item: &ItemAnalysis) {
             FindingCode::SecretNotRestorable,
             Severity::Warning,
             Some(item),
-            format!("the item holds an encrypted value at {path} that Graph never returns in clear; it is not written."),
+            format!(
+                "the item holds an encrypted value at {path} that Graph never returns in clear; it is not written."
+            ),
             "Re-enter the secret by hand in the target tenant, or exclude the item.",
         );
     }
@@ -386,7 +394,9 @@ fn reference_checks(c: &mut Collector, item: &ItemAnalysis) {
             (RefTarget::Missing, RefKind::Filter) => (
                 FindingCode::UnmappedFilter,
                 Severity::Blocker,
-                format!("assignment filter {name} does not exist in the target; without it the assignment would widen."),
+                format!(
+                    "assignment filter {name} does not exist in the target; without it the assignment would widen."
+                ),
                 "Include the filter in the restore (spec.scope.foundations: include) or create it first.",
             ),
             (RefTarget::Missing, RefKind::NotificationTemplate) => (
@@ -415,4 +425,3 @@ fn reference_checks(c: &mut Collector, item: &ItemAnalysis) {
 pub fn has_blockers(findings: &[Finding]) -> bool {
     findings.iter().any(|f| f.severity == Severity::Blocker)
 }
-

@@ -134,7 +134,7 @@ impl ExecError {
 }
 
 /// How a step ended, before it becomes a record.
-enum Done {
+enum Ending {
     Written(Option<String>),
     AlreadyDone(Option<String>),
     Verified,
@@ -157,6 +157,8 @@ pub struct Executor {
     items: BTreeMap<String, ItemProgress>,
     steps_per_item: BTreeMap<String, usize>,
     names: IdNames,
+    /// Steps before this index are all complete.
+    cursor: usize,
 }
 
 impl Executor {
@@ -179,6 +181,7 @@ impl Executor {
             items: BTreeMap::new(),
             steps_per_item,
             names,
+            cursor: 0,
         };
         for record in records {
             let known = executor.plan.steps().iter().any(|s| s.id == record.step && s.item == record.item);
@@ -235,22 +238,27 @@ impl Executor {
             return Some((*outcome, Some(message.clone())));
         }
         let total = self.steps_per_item.get(&item.key).copied().unwrap_or(0);
-        (progress.done == total).then(|| match item.action {
-            PlannedAction::Create => (ItemOutcome::Created, None),
-            _ => (ItemOutcome::Updated, None),
-        })
+        let finished = match item.action {
+            PlannedAction::Create => ItemOutcome::Created,
+            _ => ItemOutcome::Updated,
+        };
+        (progress.done == total).then_some((finished, None))
     }
 
     /// Runs the next step. `Ok(None)`: the plan is complete. Drift and refused writes are recorded as
     /// the item's outcome; tenant trouble returns an error and leaves the step to be retried.
     pub async fn next_step<T: TenantPort>(&mut self, port: &T) -> Result<Option<StepResult>, ExecError> {
-        let Some(step) = self.plan.steps().iter().find(|s| !self.done.contains(&s.id)).cloned() else {
+        let steps = self.plan.steps();
+        while self.cursor < steps.len() && self.done.contains(&steps[self.cursor].id) {
+            self.cursor += 1;
+        }
+        let Some(step) = steps.get(self.cursor).cloned() else {
             return Ok(None);
         };
         let mut writes = 0;
         let stopped = self.items.get(&step.item).and_then(|p| p.stopped.clone());
         let done = match (self.plan.item(&step.item), stopped) {
-            (None, _) => Done::Failed("the plan has no such item".into()),
+            (None, _) => Ending::Failed("the plan has no such item".into()),
             (Some(_), Some((outcome, _))) => {
                 let record = StepRecord {
                     step: step.id.clone(),
@@ -263,7 +271,7 @@ impl Executor {
             }
             (Some(item), None) => match self.run(port, &step, item, &mut writes).await {
                 Ok(done) => done,
-                Err(e) if is_item_level(&e) => Done::Failed(format!("Graph refused the write: {}", e.message)),
+                Err(e) if is_item_level(&e) => Ending::Failed(format!("Graph refused the write: {}", e.message)),
                 Err(source) => {
                     warn!(step = %step.id, error = %source, "restore step interrupted; it will be retried");
                     return Err(ExecError::Tenant { step: step.id.clone(), source });
@@ -271,11 +279,11 @@ impl Executor {
             },
         };
         let (status, created_id, message) = match done {
-            Done::Written(id) => (StepStatus::Written, id, None),
-            Done::AlreadyDone(id) => (StepStatus::AlreadyDone, id, None),
-            Done::Verified => (StepStatus::Verified, None, None),
-            Done::Drifted(m) => (StepStatus::Drifted, None, Some(bounded(m))),
-            Done::Failed(m) => (StepStatus::Failed, None, Some(bounded(m))),
+            Ending::Written(id) => (StepStatus::Written, id, None),
+            Ending::AlreadyDone(id) => (StepStatus::AlreadyDone, id, None),
+            Ending::Verified => (StepStatus::Verified, None, None),
+            Ending::Drifted(m) => (StepStatus::Drifted, None, Some(bounded(m))),
+            Ending::Failed(m) => (StepStatus::Failed, None, Some(bounded(m))),
         };
         let record = StepRecord { step: step.id.clone(), item: step.item.clone(), status, created_id, message };
         Ok(Some(self.finish(step, record, writes)))
@@ -352,7 +360,7 @@ impl Executor {
         step: &PlanStep,
         item: &PlanItem,
         writes: &mut u32,
-    ) -> Result<Done, TenantError> {
+    ) -> Result<Ending, TenantError> {
         match step.kind {
             StepKind::Create => self.create(port, item, writes).await,
             StepKind::Verify => self.verify(port, item).await,
@@ -364,7 +372,7 @@ impl Executor {
 
     /// Rule 5: a create first looks for the object by identity; one it finds is adopted only when it
     /// is exactly what this run would have created (an earlier attempt's), otherwise it is drift.
-    async fn create<T: TenantPort>(&self, port: &T, item: &PlanItem, writes: &mut u32) -> Result<Done, TenantError> {
+    async fn create<T: TenantPort>(&self, port: &T, item: &PlanItem, writes: &mut u32) -> Result<Ending, TenantError> {
         let t = item.item_type;
         let identity = Identity::of_item(t, &item.backup);
         let found: Vec<String> = port
@@ -378,30 +386,36 @@ impl Executor {
             [] => {
                 let body = match create_body(t, &item.backup, &self.resolver(item)) {
                     Ok(body) => body,
-                    Err(why) => return Ok(Done::Failed(why)),
+                    Err(why) => return Ok(Ending::Failed(why)),
                 };
                 let created = port.create(t.collection, &body).await?;
                 *writes += 1;
                 Ok(match created.get("id").and_then(Value::as_str) {
-                    Some(id) => Done::Written(Some(id.to_string())),
-                    None => Done::Failed("Graph created the object but returned no id".into()),
+                    Some(id) => Ending::Written(Some(id.to_string())),
+                    None => Ending::Failed("Graph created the object but returned no id".into()),
                 })
             }
             [id] => {
                 let Some((_, live)) = self.read_live(port, item, id).await? else {
-                    return Ok(Done::Drifted(format!("an object called {:?} came and went during the restore", identity.name)));
+                    return Ok(Ending::Drifted(format!(
+                        "an object called {:?} came and went during the restore",
+                        identity.name
+                    )));
                 };
-                let same = item.create_concerns().iter().all(|c| item.concern_of(&live, c) == item.concern_of(&item.desired, c));
+                let same = item
+                    .create_concerns()
+                    .iter()
+                    .all(|c| item.concern_of(&live, c) == item.concern_of(&item.desired, c));
                 Ok(if same {
-                    Done::AlreadyDone(Some(id.clone()))
+                    Ending::AlreadyDone(Some(id.clone()))
                 } else {
-                    Done::Drifted(format!(
+                    Ending::Drifted(format!(
                         "an object called {:?} was created in the tenant after the preview; it is left as it is",
                         identity.name
                     ))
                 })
             }
-            many => Ok(Done::Drifted(format!(
+            many => Ok(Ending::Drifted(format!(
                 "{} objects called {:?} now exist in the tenant; none is written",
                 many.len(),
                 identity.name
@@ -423,19 +437,21 @@ impl Executor {
         step: &PlanStep,
         item: &PlanItem,
         writes: &mut u32,
-    ) -> Result<Done, TenantError> {
+    ) -> Result<Ending, TenantError> {
         let t = item.item_type;
         let Some(id) = self.target_of(item) else {
-            return Ok(Done::Failed("the object to write is unknown (its create did not complete)".into()));
+            return Ok(Ending::Failed("the object to write is unknown (its create did not complete)".into()));
         };
         let Some((raw, live)) = self.read_live(port, item, &id).await? else {
-            return Ok(Done::Drifted("the object was deleted from the tenant since the preview; not re-created".into()));
+            return Ok(Ending::Drifted(
+                "the object was deleted from the tenant since the preview; not re-created".into(),
+            ));
         };
         let own = item.step_concerns(step);
         let desired_of = |c: &Concern| item.concern_of(&item.desired, c);
         let live_of = |c: &Concern| item.concern_of(&live, c);
         if own.iter().all(|c| live_of(c) == desired_of(c)) {
-            return Ok(Done::AlreadyDone(None));
+            return Ok(Ending::AlreadyDone(None));
         }
         if let Some(expected) = &item.expected {
             let first = self.items.get(&item.key).is_none_or(|p| p.done == 0);
@@ -448,7 +464,7 @@ impl Executor {
                 }
             }
             if !paths.is_empty() {
-                return Ok(Done::Drifted(format!(
+                return Ok(Ending::Drifted(format!(
                     "changed in the tenant since the preview ({}); not written — preview again to include the change",
                     paths.join(", ")
                 )));
@@ -463,7 +479,7 @@ impl Executor {
         };
         let body = match body {
             Ok(body) => body,
-            Err(why) => return Ok(Done::Failed(why)),
+            Err(why) => return Ok(Ending::Failed(why)),
         };
         match step.kind {
             StepKind::Update => port.update(&path, &body).await?,
@@ -473,11 +489,11 @@ impl Executor {
             }
             _ => {
                 let Some(sub) = step.sub_resource.as_deref() else {
-                    return Ok(Done::Failed("a sub-resource step without a sub-resource".into()));
+                    return Ok(Ending::Failed("a sub-resource step without a sub-resource".into()));
                 };
                 let values = match sub_resource_values(&item.backup, sub, &resolver) {
                     Ok(values) => values,
-                    Err(why) => return Ok(Done::Failed(why)),
+                    Err(why) => return Ok(Ending::Failed(why)),
                 };
                 match sub_resource_write(t, sub) {
                     SubResourceWrite::Action { action, body_key }
@@ -490,28 +506,28 @@ impl Executor {
                         return upsert(port, &format!("{path}/{sub}"), key, &live_entries, values, writes).await;
                     }
                     SubResourceWrite::InBody => {
-                        return Ok(Done::Failed(format!("{sub} is written with the object, not on its own")));
+                        return Ok(Ending::Failed(format!("{sub} is written with the object, not on its own")));
                     }
                 }
             }
         }
         *writes += 1;
-        Ok(Done::Written(None))
+        Ok(Ending::Written(None))
     }
 
-    async fn verify<T: TenantPort>(&self, port: &T, item: &PlanItem) -> Result<Done, TenantError> {
+    async fn verify<T: TenantPort>(&self, port: &T, item: &PlanItem) -> Result<Ending, TenantError> {
         let Some(id) = self.target_of(item) else {
-            return Ok(Done::Failed("nothing to verify: the object was not created".into()));
+            return Ok(Ending::Failed("nothing to verify: the object was not created".into()));
         };
         let Some((_, live)) = self.read_live(port, item, &id).await? else {
-            return Ok(Done::Failed("the object was not found when verifying".into()));
+            return Ok(Ending::Failed("the object was not found when verifying".into()));
         };
         if live == item.desired {
-            return Ok(Done::Verified);
+            return Ok(Ending::Verified);
         }
         let mut paths = changed_paths(&live, &item.desired);
         paths.truncate(10);
-        Ok(Done::Failed(format!(
+        Ok(Ending::Failed(format!(
             "the verifying re-read differs from the backup ({}); the object changed during the restore or Graph \
              ignored part of the write",
             paths.join(", ")
@@ -527,7 +543,7 @@ async fn upsert<T: TenantPort>(
     live: &[Value],
     desired: Vec<Value>,
     writes: &mut u32,
-) -> Result<Done, TenantError> {
+) -> Result<Ending, TenantError> {
     for entry in desired {
         let wanted = entry.get(key);
         match live.iter().find(|l| l.get(key) == wanted) {
@@ -538,7 +554,7 @@ async fn upsert<T: TenantPort>(
                     continue;
                 }
                 let Some(id) = existing.get("id").and_then(Value::as_str) else {
-                    return Ok(Done::Failed(format!("an entry of {collection} has no id")));
+                    return Ok(Ending::Failed(format!("an entry of {collection} has no id")));
                 };
                 port.update(&format!("{collection}/{id}"), &entry).await?;
             }
@@ -548,7 +564,7 @@ async fn upsert<T: TenantPort>(
         }
         *writes += 1;
     }
-    Ok(Done::Written(None))
+    Ok(Ending::Written(None))
 }
 
 /// The changed paths of one concern, prefixed with the concern's name.

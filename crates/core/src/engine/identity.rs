@@ -81,11 +81,8 @@ pub fn find_matches(item_type: &ItemType, item: &BackupItem, candidates: &[Value
         return vec![item.id.clone()];
     }
     let wanted = Identity::of_item(item_type, item);
-    let mut ids: Vec<String> = candidates
-        .iter()
-        .filter(|c| Identity::of(item_type, c, "") == wanted)
-        .filter_map(id_of)
-        .collect();
+    let mut ids: Vec<String> =
+        candidates.iter().filter(|c| Identity::of(item_type, c, "") == wanted).filter_map(id_of).collect();
     ids.sort();
     ids
 }
@@ -112,7 +109,11 @@ mod tests {
     #[test]
     fn cross_tenant_identity_is_odata_type_and_display_name() {
         let dc = item_type("deviceConfiguration").unwrap();
-        let it = item("deviceConfiguration", "s1", json!({"@odata.type": "#microsoft.graph.windows10CustomConfiguration", "displayName": "A"}));
+        let it = item(
+            "deviceConfiguration",
+            "s1",
+            json!({"@odata.type": "#microsoft.graph.windows10CustomConfiguration", "displayName": "A"}),
+        );
         let candidates = vec![
             json!({"id": "t1", "@odata.type": "#microsoft.graph.windows10CustomConfiguration", "displayName": "A"}),
             json!({"id": "t2", "@odata.type": "#microsoft.graph.windows10GeneralConfiguration", "displayName": "A"}),

@@ -379,7 +379,10 @@ mod tests {
         assert_eq!(d["roleScopeTagIds"], json!(["T-0"]));
         assert_eq!(d["assignments"][0]["target"]["groupId"], "T-g1");
         assert_eq!(d["assignments"][1]["target"]["deviceAndAppManagementAssignmentFilterId"], ZERO_GUID);
-        assert_eq!(d["scheduledActionsForRule"][0]["scheduledActionConfigurations"][0]["notificationTemplateId"], "T-t1");
+        assert_eq!(
+            d["scheduledActionsForRule"][0]["scheduledActionConfigurations"][0]["notificationTemplateId"],
+            "T-t1"
+        );
     }
 
     #[test]

@@ -53,7 +53,10 @@ pub struct EngineOptions {
 
 impl Default for EngineOptions {
     fn default() -> Self {
-        EngineOptions { existing_objects: ExistingObjects::Update, large_change_threshold: DEFAULT_LARGE_CHANGE_THRESHOLD }
+        EngineOptions {
+            existing_objects: ExistingObjects::Update,
+            large_change_threshold: DEFAULT_LARGE_CHANGE_THRESHOLD,
+        }
     }
 }
 

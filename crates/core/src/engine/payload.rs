@@ -145,7 +145,8 @@ fn with_subs(
 
 /// The entries of one sub-resource, stripped and mapped, for its action or upsert.
 pub fn sub_resource_values(item: &BackupItem, sub: &str, resolver: &Resolver) -> Result<Vec<Value>, String> {
-    let values = item.sub_resources.get(sub).cloned().or_else(|| item.resource.get(sub).and_then(|v| v.as_array().cloned()));
+    let values =
+        item.sub_resources.get(sub).cloned().or_else(|| item.resource.get(sub).and_then(|v| v.as_array().cloned()));
     let mut doc = Value::Object(Map::from_iter([(sub.to_string(), Value::Array(values.unwrap_or_default()))]));
     strip_server_managed(&mut doc);
     resolver.map(&mut doc)?;
@@ -210,7 +211,11 @@ mod tests {
             mapping(RefKind::ScopeTag, "5", RefTarget::Existing { id: "50".into() }),
             mapping(RefKind::ScopeTag, "6", RefTarget::Missing),
             mapping(RefKind::Group, "g-src", RefTarget::Existing { id: "g-tgt".into() }),
-            mapping(RefKind::NotificationTemplate, "t-src", RefTarget::Created { item: "notificationTemplate/t".into() }),
+            mapping(
+                RefKind::NotificationTemplate,
+                "t-src",
+                RefTarget::Created { item: "notificationTemplate/t".into() },
+            ),
         ];
         let created = BTreeMap::from([("notificationTemplate/t".to_string(), "t-new".to_string())]);
         let r = Resolver { references: &refs, created: &created };
@@ -221,7 +226,10 @@ mod tests {
         assert_eq!(create["@odata.type"], "#microsoft.graph.windows10CompliancePolicy");
         assert!(create.get("id").is_none() && create.get("version").is_none());
         assert_eq!(create["roleScopeTagIds"], json!(["50"]), "the unmapped tag is dropped");
-        assert_eq!(create["scheduledActionsForRule"][0]["scheduledActionConfigurations"][0]["notificationTemplateId"], "t-new");
+        assert_eq!(
+            create["scheduledActionsForRule"][0]["scheduledActionConfigurations"][0]["notificationTemplateId"],
+            "t-new"
+        );
 
         let patch = update_body(t, &item, &r).unwrap();
         assert!(patch.get("scheduledActionsForRule").is_none());

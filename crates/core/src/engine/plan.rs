@@ -18,7 +18,7 @@ use crate::engine::preview::PreviewReport;
 use crate::engine::scope::ResolvedScope;
 
 /// What a step does. There is no delete: the operator never deletes tenant objects (rule 7).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub enum StepKind {
     /// POST the object (with the sub-resources its create body carries), after checking by identity
@@ -181,9 +181,7 @@ impl PlanItem {
                 );
                 c
             }
-            StepKind::SyncSubResource => {
-                step.sub_resource.iter().map(|s| Concern::SubResource(s.clone())).collect()
-            }
+            StepKind::SyncSubResource => step.sub_resource.iter().map(|s| Concern::SubResource(s.clone())).collect(),
             StepKind::Assign => vec![Concern::Assignments],
         }
     }

@@ -320,12 +320,14 @@ mod tests {
 
     #[test]
     fn bad_selectors_are_permanent_errors() {
-        let with = |sel: ScopeSelector| ScopeSpec { mode: ScopeMode::Selected, include: Some(sel), ..Default::default() };
+        let with =
+            |sel: ScopeSelector| ScopeSpec { mode: ScopeMode::Selected, include: Some(sel), ..Default::default() };
         let err = resolve_scope(&with(ScopeSelector { items: vec!["Win[*".into()], ..Default::default() }), &backup());
         assert!(matches!(err, Err(ScopeError::InvalidPattern { .. })), "{err:?}");
         let err = resolve_scope(&with(ScopeSelector { types: vec!["nope".into()], ..Default::default() }), &backup());
         assert!(matches!(err, Err(ScopeError::UnknownType { .. })));
-        let err = resolve_scope(&with(ScopeSelector { platforms: vec!["beos".into()], ..Default::default() }), &backup());
+        let err =
+            resolve_scope(&with(ScopeSelector { platforms: vec!["beos".into()], ..Default::default() }), &backup());
         assert!(matches!(err, Err(ScopeError::UnknownPlatform { .. })));
         let err = resolve_scope(&with(ScopeSelector::default()), &backup());
         assert_eq!(err, Err(ScopeError::SelectedWithoutInclude));
