@@ -256,13 +256,20 @@ async fn run(cli: Cli) -> Result<(), BoxError> {
         let summary = sim.seed(&tenant, &set)?;
         tracing::info!(tenant, items = summary.items, groups = summary.groups, "seeded from {}", dir.display());
     }
-    println!("graph-sim listening on {}", sim.base_url());
-    println!("  graph endpoint: {}  (API at {}/beta)", sim.base_url(), sim.base_url());
-    println!("  authority:      {}", sim.authority_url());
+    let shutdown = ShutdownSignal::install()?;
+    let mut banner = format!("graph-sim listening on {}\n", sim.base_url());
+    banner += &format!("  graph endpoint: {}  (API at {}/beta)\n", sim.base_url(), sim.base_url());
+    banner += &format!("  authority:      {}\n", sim.authority_url());
     for tenant in &tenant_ids {
-        println!("  tenant {tenant}: token endpoint {}/{tenant}/oauth2/v2.0/token", sim.authority_url());
+        banner += &format!("  tenant {tenant}: token endpoint {}/{tenant}/oauth2/v2.0/token\n", sim.authority_url());
     }
-    wait_for_shutdown().await;
+    {
+        use std::io::Write;
+        // A closed stdout (the reader went away) must not stop the simulator.
+        let mut out = std::io::stdout().lock();
+        let _ = out.write_all(banner.as_bytes()).and_then(|()| out.flush());
+    }
+    shutdown.wait().await;
     if let Some(path) = &cli.dump {
         std::fs::write(path, serde_json::to_vec_pretty(&sim.dump_all())?)?;
         eprintln!("graph-sim: state written to {}", path.display());
@@ -322,23 +329,32 @@ fn fault_config(cli: &Cli) -> Result<FaultConfig, BoxError> {
     })
 }
 
-async fn wait_for_shutdown() {
+/// Ctrl-C or SIGTERM, registered before the banner so an early signal still dumps state.
+struct ShutdownSignal {
     #[cfg(unix)]
-    {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(term) => term,
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-                return;
-            }
-        };
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
-        }
+    term: tokio::signal::unix::Signal,
+}
+
+impl ShutdownSignal {
+    fn install() -> Result<Self, BoxError> {
+        Ok(ShutdownSignal {
+            #[cfg(unix)]
+            term: tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?,
+        })
     }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
+
+    async fn wait(self) {
+        #[cfg(unix)]
+        {
+            let mut term = self.term;
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }

@@ -71,6 +71,7 @@ impl WritePacer {
     /// Waits for a token; returns it and how long the wait was.
     pub async fn acquire(&self) -> (WritePermit, Duration) {
         let started = Instant::now();
+        let mut blocked = false;
         loop {
             let notified = self.inner.freed.notified();
             tokio::pin!(notified);
@@ -84,10 +85,12 @@ impl WritePacer {
                 if state.in_flight + state.returns.len() < self.inner.writes {
                     state.in_flight += 1;
                     let permit = WritePermit { pacer: Arc::clone(&self.inner) };
-                    return (permit, started.elapsed());
+                    let waited = if blocked { started.elapsed() } else { Duration::ZERO };
+                    return (permit, waited);
                 }
                 state.returns.front().copied()
             };
+            blocked = true;
             match wake_at {
                 Some(at) => {
                     tokio::select! {

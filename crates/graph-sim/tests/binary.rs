@@ -1,0 +1,81 @@
+//! The `graph-sim` binary: `--help` documents every option, and a simulator started from flags
+//! serves tokens and the API on the address it prints.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_graph-sim");
+
+#[test]
+fn help_documents_every_option() {
+    let output = Command::new(BIN).arg("--help").output().unwrap();
+    assert!(output.status.success());
+    let help = String::from_utf8(output.stdout).unwrap();
+    let options = [
+        "--listen", "--config", "--tenant", "--client-id", "--client-secret", "--client-certificate", "--group",
+        "--seed", "--seed-tenant", "--throttle-writes", "--throttle-window-secs", "--no-throttle", "--page-size",
+        "--settings-page-size", "--token-lifetime-secs", "--id-seed", "--frozen-time", "--seed-rng", "--latency-ms",
+        "--rate-503", "--rate-504", "--rate-429", "--drop-rate", "--drop-after-write-rate", "--fault-retry-after",
+        "--storm-status", "--storm-requests", "--storm-retry-after", "--dump", "--state-endpoint",
+    ];
+    for option in options {
+        let line = help.lines().find(|l| l.trim_start().starts_with(option) || l.contains(&format!(" {option} ")) || l.contains(&format!(" {option}=")) || l.contains(&format!(", {option}")));
+        assert!(line.is_some(), "{option} is not in --help:\n{help}");
+    }
+    assert!(help.contains("/beta"), "the help says what it serves");
+}
+
+/// Kills the child process it holds when dropped (only the one this test started).
+struct Child(std::process::Child);
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test]
+async fn a_simulator_started_from_flags_serves_what_it_prints() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let dump = tempfile::NamedTempFile::new().unwrap();
+    let mut child = Child(
+        Command::new(BIN)
+            .args(["--listen", "127.0.0.1:0", "--tenant", "t1", "--client-id", "app", "--group", "Pilot", "--state-endpoint"])
+            .arg("--dump")
+            .arg(dump.path())
+            .env("GRAPH_SIM_CLIENT_SECRET", "from-env")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let mut stdout = BufReader::new(child.0.stdout.take().unwrap()).lines();
+    let first = stdout.next().unwrap().unwrap();
+    let url = first.strip_prefix("graph-sim listening on ").unwrap().to_string();
+    let http = reqwest::Client::new();
+    let form = [("grant_type", "client_credentials"), ("client_id", "app"), ("client_secret", "from-env"), ("scope", "x/.default")];
+    let token: Value = http.post(format!("{url}/t1/oauth2/v2.0/token")).form(&form).send().await.unwrap().json().await.unwrap();
+    let groups: Value = http
+        .get(format!("{url}/beta/groups"))
+        .bearer_auth(token["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(groups["value"][0]["displayName"], "Pilot");
+    let state: Value = http.get(format!("{url}/_sim/state")).send().await.unwrap().json().await.unwrap();
+    assert!(state["tenants"]["t1"]["collections"]["groups"].is_object());
+
+    // SIGTERM (to this test's own child) writes the --dump file on the way out.
+    let pid = child.0.id().to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    assert!(child.0.wait().unwrap().success());
+    let dumped: Value = serde_json::from_slice(&std::fs::read(dump.path()).unwrap()).unwrap();
+    assert_eq!(dumped, state);
+    drop(stdout);
+}
