@@ -110,7 +110,13 @@ impl Api<'_> {
         }
     }
 
-    fn item_route(&mut self, ty: &'static ItemType, req: &ApiRequest<'_>, rest: &[&str], options: &QueryOptions) -> Reply {
+    fn item_route(
+        &mut self,
+        ty: &'static ItemType,
+        req: &ApiRequest<'_>,
+        rest: &[&str],
+        options: &QueryOptions,
+    ) -> Reply {
         let body = req.body.clone().unwrap_or(Value::Null);
         match (req.method, rest) {
             ("GET", []) => self.list(ty, req, options),
@@ -185,7 +191,14 @@ impl Api<'_> {
         }
     }
 
-    fn list_sub(&mut self, ty: &'static ItemType, id: &str, sub: &str, req: &ApiRequest<'_>, options: &QueryOptions) -> Reply {
+    fn list_sub(
+        &mut self,
+        ty: &'static ItemType,
+        id: &str,
+        sub: &str,
+        req: &ApiRequest<'_>,
+        options: &QueryOptions,
+    ) -> Reply {
         let Some(entity) = self.tenant.entity(ty.collection, id) else { return missing(ty, id) };
         let items: Vec<Value> = entity
             .subs
@@ -202,7 +215,14 @@ impl Api<'_> {
 
     /// One page of `items` with `@odata.nextLink` when more remain. `$top` sets the page size,
     /// never above `max_size`.
-    fn page(&self, items: Vec<Value>, options: &QueryOptions, max_size: usize, context: &str, req: &ApiRequest<'_>) -> Reply {
+    fn page(
+        &self,
+        items: Vec<Value>,
+        options: &QueryOptions,
+        max_size: usize,
+        context: &str,
+        req: &ApiRequest<'_>,
+    ) -> Reply {
         let max_size = max_size.clamp(1, MAX_TOP);
         let size = options.top.unwrap_or(max_size).clamp(1, max_size);
         let start = options.skip.min(items.len());
@@ -216,7 +236,10 @@ impl Api<'_> {
                 query.append_pair(key, value);
             }
             query.append_pair("$skiptoken", &end.to_string());
-            body.insert("@odata.nextLink".into(), Value::String(format!("{}/{}?{}", self.base, req.path, query.finish())));
+            body.insert(
+                "@odata.nextLink".into(),
+                Value::String(format!("{}/{}?{}", self.base, req.path, query.finish())),
+            );
         }
         Reply::json(200, Value::Object(body))
     }
@@ -271,7 +294,8 @@ impl Api<'_> {
         };
         let now = self.ids.now();
         let mut resource = Map::new();
-        resource.insert("@odata.type".into(), body.remove("@odata.type").unwrap_or_else(|| Value::String(ty.base_odata())));
+        resource
+            .insert("@odata.type".into(), body.remove("@odata.type").unwrap_or_else(|| Value::String(ty.base_odata())));
         resource.insert("id".into(), Value::String(id.clone()));
         resource.insert("createdDateTime".into(), Value::String(now.clone()));
         resource.insert("lastModifiedDateTime".into(), Value::String(now));
@@ -286,7 +310,10 @@ impl Api<'_> {
         refresh_derived(ty, entity);
         let created = render(ty, entity, &QueryOptions::default(), false);
         let mut created = object(created);
-        created.insert("@odata.context".into(), Value::String(format!("{}/$metadata#{}/$entity", self.base, ty.collection)));
+        created.insert(
+            "@odata.context".into(),
+            Value::String(format!("{}/$metadata#{}/$entity", self.base, ty.collection)),
+        );
         Reply::json(201, Value::Object(created))
     }
 
@@ -303,7 +330,9 @@ impl Api<'_> {
         if let Err(reply) = checks {
             return reply;
         }
-        if let Some(nav) = ty.sub_resources.iter().map(|s| s.name).chain(["assignments"]).find(|n| body.contains_key(*n)) {
+        if let Some(nav) =
+            ty.sub_resources.iter().map(|s| s.name).chain(["assignments"]).find(|n| body.contains_key(*n))
+        {
             return bad_request(format!(
                 "Navigation property '{nav}' cannot be updated with PATCH; use its own endpoint or action."
             ));
@@ -445,10 +474,11 @@ impl Api<'_> {
         if let Err(reply) = check_forbidden(&body) {
             return reply;
         }
-        if sub == "settings" && ty.name == "settingsCatalogPolicy" {
-            if let Err(reply) = check_settings(std::slice::from_ref(&body)) {
-                return reply;
-            }
+        if sub == "settings"
+            && ty.name == "settingsCatalogPolicy"
+            && let Err(reply) = check_settings(std::slice::from_ref(&body))
+        {
+            return reply;
         }
         let new_id = self.ids.guid();
         let Some(entity) = self.tenant.collection(ty.collection).entities.get_mut(id) else { return missing(ty, id) };
@@ -461,7 +491,15 @@ impl Api<'_> {
         Reply::json(201, Value::Object(item))
     }
 
-    fn sub_item(&mut self, ty: &'static ItemType, method: &str, id: &str, sub: &str, sub_id: &str, body: Value) -> Reply {
+    fn sub_item(
+        &mut self,
+        ty: &'static ItemType,
+        method: &str,
+        id: &str,
+        sub: &str,
+        sub_id: &str,
+        body: Value,
+    ) -> Reply {
         let Some(entity) = self.tenant.collection(ty.collection).entities.get_mut(id) else { return missing(ty, id) };
         let items = entity.subs.entry(sub.to_string()).or_default();
         let Some(index) = items.iter().position(|v| v.get("id").and_then(Value::as_str) == Some(sub_id)) else {
@@ -470,7 +508,9 @@ impl Api<'_> {
         match method {
             "GET" => Reply::json(200, items[index].clone()),
             "PATCH" => {
-                let Value::Object(mut patch) = body else { return bad_request("Empty Payload. JSON content expected.") };
+                let Value::Object(mut patch) = body else {
+                    return bad_request("Empty Payload. JSON content expected.");
+                };
                 if let Err(reply) = check_forbidden(&Value::Object(patch.clone())) {
                     return reply;
                 }
@@ -509,13 +549,23 @@ impl Api<'_> {
             }
             ("GET", [id]) => match self.tenant.entity(GROUPS, id) {
                 Some(group) => Reply::json(200, select(Value::Object(group.resource.clone()), options)),
-                None => graph_error(404, "Request_ResourceNotFound", format!("Resource '{id}' does not exist or one of its queried reference-property objects are not present.")),
+                None => graph_error(
+                    404,
+                    "Request_ResourceNotFound",
+                    format!(
+                        "Resource '{id}' does not exist or one of its queried reference-property objects are not present."
+                    ),
+                ),
             },
             ("POST", []) => {
                 let body = req.body.clone().unwrap_or(Value::Null);
                 let required = ["displayName", "mailNickname", "mailEnabled", "securityEnabled"];
                 if let Some(missing) = required.iter().find(|k| body.get(**k).is_none_or(Value::is_null)) {
-                    return graph_error(400, "Request_BadRequest", format!("A value is required for property '{missing}' of resource 'Group'."));
+                    return graph_error(
+                        400,
+                        "Request_BadRequest",
+                        format!("A value is required for property '{missing}' of resource 'Group'."),
+                    );
                 }
                 let id = self.ids.guid();
                 let created = create_group_resource(self.tenant, self.ids, id, object(body));
@@ -528,7 +578,12 @@ impl Api<'_> {
 }
 
 /// Stores a group resource (filling server fields) and returns it.
-pub(crate) fn create_group_resource(tenant: &mut Tenant, ids: &mut IdSource, id: String, mut body: Map<String, Value>) -> Value {
+pub(crate) fn create_group_resource(
+    tenant: &mut Tenant,
+    ids: &mut IdSource,
+    id: String,
+    mut body: Map<String, Value>,
+) -> Value {
     for key in SERVER_MANAGED {
         body.remove(*key);
     }
@@ -592,8 +647,10 @@ fn select(value: Value, options: &QueryOptions) -> Value {
 }
 
 fn check_expand(ty: &ItemType, options: &QueryOptions) -> Result<(), Reply> {
-    match options.expand.iter().find(|e| !(*e == "assignments" && ty.assignable) && !has_sub(ty, e)) {
-        Some(name) => Err(bad_request(format!("Could not find a property named '{name}' on type '{}'.", ty.base_odata()))),
+    match options.expand.iter().find(|e| !(has_sub(ty, e) || (*e == "assignments" && ty.assignable))) {
+        Some(name) => {
+            Err(bad_request(format!("Could not find a property named '{name}' on type '{}'.", ty.base_odata())))
+        }
         None => Ok(()),
     }
 }
@@ -700,7 +757,9 @@ fn check_scope_tags(tenant: &Tenant, ty: &ItemType, body: &Map<String, Value>) -
         return Err(bad_request("'roleScopeTagIds' cannot be empty: send [\"0\"] for the Default scope tag."));
     }
     for id in ids {
-        let Some(id) = id.as_str() else { return Err(model_validation("'roleScopeTagIds' must be an array of strings.")) };
+        let Some(id) = id.as_str() else {
+            return Err(model_validation("'roleScopeTagIds' must be an array of strings."));
+        };
         if !tenant.contains(SCOPE_TAGS, id) {
             return Err(bad_request(format!("Scope tag with id '{id}' was not found in this tenant.")));
         }
@@ -721,7 +780,11 @@ fn check_unique(tenant: &Tenant, ty: &ItemType, body: &Map<String, Value>, own_i
         })
     });
     if clash {
-        return Err(graph_error(409, "Conflict", format!("A {} named '{name}' already exists.", ty.title.to_lowercase())));
+        return Err(graph_error(
+            409,
+            "Conflict",
+            format!("A {} named '{name}' already exists.", ty.title.to_lowercase()),
+        ));
     }
     Ok(())
 }
@@ -735,9 +798,12 @@ fn check_compliance_rules(rules: &[Value]) -> Result<(), Reply> {
     }
     for rule in rules {
         let actions = rule.get("scheduledActionConfigurations").and_then(Value::as_array);
-        let has_block = actions.is_some_and(|a| a.iter().any(|c| c.get("actionType").and_then(Value::as_str) == Some("block")));
+        let has_block =
+            actions.is_some_and(|a| a.iter().any(|c| c.get("actionType").and_then(Value::as_str) == Some("block")));
         if !has_block {
-            return Err(bad_request("Each compliance rule needs a 'scheduledActionConfigurations' entry with actionType 'block'."));
+            return Err(bad_request(
+                "Each compliance rule needs a 'scheduledActionConfigurations' entry with actionType 'block'.",
+            ));
         }
     }
     Ok(())
@@ -784,8 +850,7 @@ fn check_assignment(tenant: &Tenant, assignment: &Value) -> Result<(), Reply> {
 
 /// Defaults the server fills in on create and replace.
 fn apply_type_defaults(ty: &ItemType, resource: &mut Map<String, Value>) {
-    if !matches!(ty.name, "scopeTag" | "assignmentFilter")
-        && resource.get("roleScopeTagIds").is_none_or(Value::is_null)
+    if !matches!(ty.name, "scopeTag" | "assignmentFilter") && resource.get("roleScopeTagIds").is_none_or(Value::is_null)
     {
         resource.insert("roleScopeTagIds".into(), json!(["0"]));
     }

@@ -149,7 +149,10 @@ impl TokenStore {
             .map(str::trim)
             .filter(|t| !t.is_empty())
             .ok_or_else(|| unauthorized("Access token is empty."))?;
-        let grant = self.grants.get(token).ok_or_else(|| unauthorized("Access token validation failure. Invalid audience or signature."))?;
+        let grant = self
+            .grants
+            .get(token)
+            .ok_or_else(|| unauthorized("Access token validation failure. Invalid audience or signature."))?;
         if grant.expires_at <= SystemTime::now() {
             return Err(unauthorized("Lifetime validation failed, the token is expired."));
         }
@@ -169,9 +172,7 @@ pub(crate) struct TokenRequest {
 
 impl TokenRequest {
     pub fn parse(body: &[u8]) -> Self {
-        TokenRequest {
-            pairs: form_urlencoded::parse(body).map(|(k, v)| (k.into_owned(), v.into_owned())).collect(),
-        }
+        TokenRequest { pairs: form_urlencoded::parse(body).map(|(k, v)| (k.into_owned(), v.into_owned())).collect() }
     }
 
     fn get(&self, key: &str) -> Option<&str> {
@@ -193,9 +194,9 @@ pub(crate) struct TokenContext<'a> {
 
 /// Decides a client-credentials token request: `Ok(client_id)` or an `AADSTS` error reply.
 pub(crate) fn authenticate(ctx: &TokenContext<'_>, request: &TokenRequest) -> Result<String, Reply> {
-    let apps = ctx.apps.ok_or_else(|| {
-        aad_error(400, "invalid_request", 90002, &format!("Tenant '{}' not found.", ctx.tenant))
-    })?;
+    let apps = ctx
+        .apps
+        .ok_or_else(|| aad_error(400, "invalid_request", 90002, &format!("Tenant '{}' not found.", ctx.tenant)))?;
     match request.get("grant_type") {
         Some("client_credentials") => {}
         Some(other) => {
@@ -241,7 +242,12 @@ pub(crate) fn authenticate(ctx: &TokenContext<'_>, request: &TokenRequest) -> Re
         return if matches {
             Ok(client_id.to_string())
         } else {
-            Err(aad_error(401, "invalid_client", 7000215, "Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID."))
+            Err(aad_error(
+                401,
+                "invalid_client",
+                7000215,
+                "Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID.",
+            ))
         };
     }
     let Some(assertion) = request.get("client_assertion") else {
@@ -253,10 +259,16 @@ pub(crate) fn authenticate(ctx: &TokenContext<'_>, request: &TokenRequest) -> Re
         ));
     };
     if request.get("client_assertion_type") != Some(JWT_BEARER) {
-        return Err(aad_error(400, "invalid_request", 50027, "Invalid client_assertion_type; expected urn:ietf:params:oauth:client-assertion-type:jwt-bearer."));
+        return Err(aad_error(
+            400,
+            "invalid_request",
+            50027,
+            "Invalid client_assertion_type; expected urn:ietf:params:oauth:client-assertion-type:jwt-bearer.",
+        ));
     }
-    let jwt = Jwt::decode(assertion)
-        .map_err(|why| aad_error(401, "invalid_client", 50027, &format!("JWT token is invalid or malformed: {why}.")))?;
+    let jwt = Jwt::decode(assertion).map_err(|why| {
+        aad_error(401, "invalid_client", 50027, &format!("JWT token is invalid or malformed: {why}."))
+    })?;
     if jwt.claim("iss") == Some(client_id) {
         verify_certificate_assertion(ctx, app, client_id, &jwt)
     } else {
@@ -265,14 +277,25 @@ pub(crate) fn authenticate(ctx: &TokenContext<'_>, request: &TokenRequest) -> Re
     .map(|()| client_id.to_string())
 }
 
-fn verify_certificate_assertion(ctx: &TokenContext<'_>, app: &AppRegistration, client_id: &str, jwt: &Jwt) -> Result<(), Reply> {
+fn verify_certificate_assertion(
+    ctx: &TokenContext<'_>,
+    app: &AppRegistration,
+    client_id: &str,
+    jwt: &Jwt,
+) -> Result<(), Reply> {
     let invalid = |code: u32, message: &str| aad_error(401, "invalid_client", code, message);
     if jwt.claim("sub") != Some(client_id) {
         return Err(invalid(700021, "Client assertion application identifier doesn't match 'client_id' parameter."));
     }
     let audience_ok = jwt.audiences().iter().any(|a| a == ctx.token_endpoint || a == ctx.issuer);
     if !audience_ok {
-        return Err(invalid(700212, &format!("No matching federated identity record found for presented assertion audience; the audience must be '{}'.", ctx.token_endpoint)));
+        return Err(invalid(
+            700212,
+            &format!(
+                "No matching federated identity record found for presented assertion audience; the audience must be '{}'.",
+                ctx.token_endpoint
+            ),
+        ));
     }
     jwt.check_times().map_err(|m| invalid(700024, m))?;
     let thumbprint_s256 = jwt.header.get("x5t#S256").and_then(Value::as_str);
@@ -289,14 +312,23 @@ fn verify_certificate_assertion(ctx: &TokenContext<'_>, app: &AppRegistration, c
 }
 
 fn verify_federated_assertion(app: &AppRegistration, jwt: &Jwt) -> Result<(), Reply> {
-    let no_match = || aad_error(400, "invalid_client", 70021, "No matching federated identity record found for presented assertion.");
+    let no_match = || {
+        aad_error(400, "invalid_client", 70021, "No matching federated identity record found for presented assertion.")
+    };
     let (_, cert) = app
         .federated
         .iter()
-        .find(|(fic, _)| jwt.claim("iss") == Some(fic.issuer.as_str()) && jwt.claim("sub") == Some(fic.subject.as_str()))
+        .find(|(fic, _)| {
+            jwt.claim("iss") == Some(fic.issuer.as_str()) && jwt.claim("sub") == Some(fic.subject.as_str())
+        })
         .ok_or_else(no_match)?;
     if !jwt.audiences().iter().any(|a| a == FEDERATION_AUDIENCE) {
-        return Err(aad_error(400, "invalid_client", 700212, "No matching federated identity record found for presented assertion audience 'api://AzureADTokenExchange'."));
+        return Err(aad_error(
+            400,
+            "invalid_client",
+            700212,
+            "No matching federated identity record found for presented assertion audience 'api://AzureADTokenExchange'.",
+        ));
     }
     jwt.check_times().map_err(|m| aad_error(400, "invalid_client", 700024, m))?;
     if jwt.alg() != Some("RS256") || !cert.verifies(jwt.signing_input.as_bytes(), &jwt.signature) {
@@ -325,7 +357,8 @@ impl Jwt {
         let (Some(h), Some(c), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
             return Err("expected three dot-separated parts");
         };
-        let part = |text: &str| URL_SAFE_NO_PAD.decode(text.trim_end_matches('=')).map_err(|_| "a part is not base64url");
+        let part =
+            |text: &str| URL_SAFE_NO_PAD.decode(text.trim_end_matches('=')).map_err(|_| "a part is not base64url");
         let header: Value = serde_json::from_slice(&part(h)?).map_err(|_| "the header is not JSON")?;
         let claims: Value = serde_json::from_slice(&part(c)?).map_err(|_| "the claims are not JSON")?;
         Ok(Jwt { header, claims, signing_input: format!("{h}.{c}"), signature: part(s)? })
@@ -405,11 +438,26 @@ mod tests {
     fn unknown_tenant_app_and_scope_are_refused() {
         let apps = apps_with_secret();
         let no_tenant = TokenContext { apps: None, ..ctx(&apps) };
-        let request = form(&[("grant_type", "client_credentials"), ("client_id", "app"), ("scope", "x/.default"), ("client_secret", "s3cret")]);
+        let request = form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", "app"),
+            ("scope", "x/.default"),
+            ("client_secret", "s3cret"),
+        ]);
         assert_eq!(authenticate(&no_tenant, &request).unwrap_err().body.unwrap()["error_codes"][0], 90002);
-        let other_app = form(&[("grant_type", "client_credentials"), ("client_id", "nope"), ("scope", "x/.default"), ("client_secret", "s3cret")]);
+        let other_app = form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", "nope"),
+            ("scope", "x/.default"),
+            ("client_secret", "s3cret"),
+        ]);
         assert_eq!(authenticate(&ctx(&apps), &other_app).unwrap_err().body.unwrap()["error_codes"][0], 700016);
-        let bad_scope = form(&[("grant_type", "client_credentials"), ("client_id", "app"), ("scope", "User.Read"), ("client_secret", "s3cret")]);
+        let bad_scope = form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", "app"),
+            ("scope", "User.Read"),
+            ("client_secret", "s3cret"),
+        ]);
         assert_eq!(authenticate(&ctx(&apps), &bad_scope).unwrap_err().body.unwrap()["error"], "invalid_scope");
     }
 

@@ -126,7 +126,8 @@ mod tests {
 
     #[test]
     fn the_same_seed_gives_the_same_faults() {
-        let config = FaultConfig { seed: 7, rate_503: 0.3, drop_rate: 0.1, latency_max_ms: 5, ..FaultConfig::default() };
+        let config =
+            FaultConfig { seed: 7, rate_503: 0.3, drop_rate: 0.1, latency_max_ms: 5, ..FaultConfig::default() };
         let run = |config: &FaultConfig| {
             let mut faults = FaultState::new(config.clone());
             (0..200).map(|_| faults.before()).collect::<Vec<_>>()

@@ -111,9 +111,11 @@ pub struct Simulator;
 impl Simulator {
     /// Binds the listener and serves until the handle is dropped.
     pub async fn start(config: SimConfig) -> Result<SimHandle, SimError> {
-        let listener = TcpListener::bind(config.listen).await.map_err(|source| SimError::Bind { addr: config.listen, source })?;
+        let listener =
+            TcpListener::bind(config.listen).await.map_err(|source| SimError::Bind { addr: config.listen, source })?;
         let addr = listener.local_addr().map_err(|source| SimError::Bind { addr: config.listen, source })?;
-        let paging = Paging { page_size: config.page_size.max(1), settings_page_size: config.settings_page_size.max(1) };
+        let paging =
+            Paging { page_size: config.page_size.max(1), settings_page_size: config.settings_page_size.max(1) };
         let state = SimState::new(
             IdSource::new(config.id_seed, config.frozen_time.clone()),
             throttle::WriteThrottle::new(config.throttle),
@@ -193,7 +195,13 @@ impl SimHandle {
     }
 
     /// Creates an assignment filter; returns its id.
-    pub fn add_assignment_filter(&self, tenant_id: &str, display_name: &str, platform: &str, rule: &str) -> Result<String, SimError> {
+    pub fn add_assignment_filter(
+        &self,
+        tenant_id: &str,
+        display_name: &str,
+        platform: &str,
+        rule: &str,
+    ) -> Result<String, SimError> {
         self.insert_object(
             tenant_id,
             "assignmentFilter",
@@ -212,7 +220,8 @@ impl SimHandle {
         let tenant = tenants.get_mut(tenant_id).ok_or_else(|| SimError::UnknownTenant(tenant_id.to_string()))?;
         let base = format!("{}/beta", self.base_url());
         let mut api = api::Api { tenant, ids, paging: *paging, base: &base };
-        let reply = api.handle(&api::ApiRequest { method: "POST", path: ty.collection, raw_query: "", body: Some(body) });
+        let reply =
+            api.handle(&api::ApiRequest { method: "POST", path: ty.collection, raw_query: "", body: Some(body) });
         match (reply.status, reply.body) {
             (201, Some(created)) => Ok(created.get("id").and_then(Value::as_str).unwrap_or_default().to_string()),
             (status, body) => Err(SimError::Refused { status, body: body.unwrap_or(Value::Null) }),
@@ -249,7 +258,11 @@ impl SimHandle {
     pub fn objects(&self, tenant_id: &str, collection: &str) -> Result<Vec<Map<String, Value>>, SimError> {
         let state = self.shared.lock();
         let tenant = state.tenants.get(tenant_id).ok_or_else(|| SimError::UnknownTenant(tenant_id.to_string()))?;
-        Ok(tenant.collections.get(collection).map(|c| c.ordered().into_iter().map(|e| e.resource.clone()).collect()).unwrap_or_default())
+        Ok(tenant
+            .collections
+            .get(collection)
+            .map(|c| c.ordered().into_iter().map(|e| e.resource.clone()).collect())
+            .unwrap_or_default())
     }
 
     /// Ids of the groups with this display name.
@@ -289,7 +302,16 @@ impl SimHandle {
 
     /// Writes (POST, PATCH, PUT, DELETE, batched or not) the API applied, i.e. answered 2xx.
     pub fn applied_write_count(&self) -> usize {
-        self.shared.lock().log.iter().filter(|r| r.write && (200..300).contains(&r.status) || r.fault.as_deref() == Some("drop-after-write") || r.fault.as_deref() == Some("injected-504-after-write")).count()
+        self.shared
+            .lock()
+            .log
+            .iter()
+            .filter(|r| {
+                r.write && (200..300).contains(&r.status)
+                    || r.fault.as_deref() == Some("drop-after-write")
+                    || r.fault.as_deref() == Some("injected-504-after-write")
+            })
+            .count()
     }
 
     /// Requests answered 429 by the throttle (injected 429s not counted).

@@ -6,7 +6,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Parser;
-use graph_sim::{AppCredential, FaultConfig, FederatedCredential, SimConfig, Simulator, Storm, ThrottleConfig, read_native_dir};
+use graph_sim::{
+    AppCredential, FaultConfig, FederatedCredential, SimConfig, Simulator, Storm, ThrottleConfig, read_native_dir,
+};
 use serde::Deserialize;
 
 /// A stateful Microsoft Graph (/beta) simulator for Intune, for tests and demos of restore-operator.
@@ -214,8 +216,8 @@ async fn run(cli: Cli) -> Result<(), BoxError> {
     let sim = Simulator::start(config).await?;
     let mut tenant_ids: Vec<String> = Vec::new();
     if let Some(path) = &cli.config {
-        let file: ConfigFile = serde_json::from_slice(&std::fs::read(path)?)
-            .map_err(|e| format!("{}: {e}", path.display()))?;
+        let file: ConfigFile =
+            serde_json::from_slice(&std::fs::read(path)?).map_err(|e| format!("{}: {e}", path.display()))?;
         for tenant in file.tenants {
             sim.add_tenant(&tenant.id);
             for app in tenant.apps {
@@ -280,7 +282,8 @@ async fn run(cli: Cli) -> Result<(), BoxError> {
 fn app_credentials(app: &AppConfig) -> Result<Vec<AppCredential>, BoxError> {
     let mut credentials = Vec::new();
     if let Some(var) = &app.secret_env {
-        let secret = std::env::var(var).map_err(|_| format!("app {}: environment variable {var} is not set", app.client_id))?;
+        let secret =
+            std::env::var(var).map_err(|_| format!("app {}: environment variable {var} is not set", app.client_id))?;
         credentials.push(AppCredential::Secret(secret));
     }
     if let Some(path) = &app.certificate_file {
@@ -308,7 +311,8 @@ fn fault_config(cli: &Cli) -> Result<FaultConfig, BoxError> {
         None => (0, 0),
         Some(text) => {
             let (low, high) = text.split_once('-').unwrap_or((text, text));
-            let parse = |s: &str| s.trim().parse::<u64>().map_err(|_| format!("--latency-ms {text:?}: write N or MIN-MAX"));
+            let parse =
+                |s: &str| s.trim().parse::<u64>().map_err(|_| format!("--latency-ms {text:?}: write N or MIN-MAX"));
             (parse(low)?, parse(high)?)
         }
     };

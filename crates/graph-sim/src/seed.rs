@@ -58,7 +58,12 @@ pub(crate) fn seed_tenant(tenant: &mut Tenant, ids: &mut IdSource, set: &BackupS
         let refs = &item.references;
         for group in &refs.groups {
             if !tenant.contains(GROUPS, &group.id) {
-                create_group_resource(tenant, ids, group.id.clone(), object(json!({"displayName": group.display_name})));
+                create_group_resource(
+                    tenant,
+                    ids,
+                    group.id.clone(),
+                    object(json!({"displayName": group.display_name})),
+                );
                 summary.groups += 1;
             }
         }
@@ -126,7 +131,14 @@ fn store_item(tenant: &mut Tenant, ids: &mut IdSource, item: &BackupItem) -> Res
 }
 
 /// Creates a referenced foundation with its source id and name unless it exists; true if created.
-fn ensure_ref(tenant: &mut Tenant, ids: &mut IdSource, collection: &str, odata: &str, named: &NamedRef, extra: Value) -> bool {
+fn ensure_ref(
+    tenant: &mut Tenant,
+    ids: &mut IdSource,
+    collection: &str,
+    odata: &str,
+    named: &NamedRef,
+    extra: Value,
+) -> bool {
     if tenant.contains(collection, &named.id) {
         return false;
     }
@@ -171,7 +183,8 @@ pub fn read_native_dir(dir: &Path) -> Result<BackupSet, SeedError> {
         if sha256_digest(&bytes) != entry.sha256 {
             return Err(fail(&path, format!("digest mismatch: the manifest says {}", entry.sha256)));
         }
-        let item: BackupItem = serde_json::from_slice(&bytes).map_err(|e| fail(&path, format!("not a backup item: {e}")))?;
+        let item: BackupItem =
+            serde_json::from_slice(&bytes).map_err(|e| fail(&path, format!("not a backup item: {e}")))?;
         items.push(item);
     }
     Ok(BackupSet {

@@ -75,7 +75,11 @@ enum Outcome {
     Drop,
 }
 
-async fn handle(shared: Arc<Shared>, request: Request<Incoming>, kill: mpsc::Sender<()>) -> Result<Response<Full<Bytes>>, Infallible> {
+async fn handle(
+    shared: Arc<Shared>,
+    request: Request<Incoming>,
+    kill: mpsc::Sender<()>,
+) -> Result<Response<Full<Bytes>>, Infallible> {
     let method = request.method().as_str().to_string();
     let path = request.uri().path().to_string();
     let query = request.uri().query().unwrap_or_default().to_string();
@@ -89,7 +93,9 @@ async fn handle(shared: Arc<Shared>, request: Request<Incoming>, kill: mpsc::Sen
     };
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     let outcome = match segments.as_slice() {
-        [tenant, "oauth2", "v2.0", "token"] if method == "POST" => Outcome::Reply(token(&shared, tenant, &body, &origin)),
+        [tenant, "oauth2", "v2.0", "token"] if method == "POST" => {
+            Outcome::Reply(token(&shared, tenant, &body, &origin))
+        }
         [tenant, "v2.0", ".well-known", "openid-configuration"] if method == "GET" => {
             Outcome::Reply(Reply::json(200, discovery(&origin, tenant)))
         }
@@ -164,7 +170,15 @@ fn discovery(origin: &str, tenant: &str) -> Value {
     })
 }
 
-async fn api(shared: &Shared, method: &str, path: &str, query: &str, authorization: Option<&str>, body: &[u8], base: &str) -> Outcome {
+async fn api(
+    shared: &Shared,
+    method: &str,
+    path: &str,
+    query: &str,
+    authorization: Option<&str>,
+    body: &[u8],
+    base: &str,
+) -> Outcome {
     let write = is_write(method) && path.trim_matches('/') != "$batch";
     let mut record = RequestRecord {
         seq: 0,
@@ -208,7 +222,9 @@ async fn api(shared: &Shared, method: &str, path: &str, query: &str, authorizati
     } else {
         match serde_json::from_slice::<Value>(body) {
             Ok(value) => Some(value),
-            Err(error) => return finish(shared, record, bad_request(format!("Unable to read JSON request payload: {error}."))),
+            Err(error) => {
+                return finish(shared, record, bad_request(format!("Unable to read JSON request payload: {error}.")));
+            }
         }
     };
     let mut state = shared.lock();

@@ -65,7 +65,6 @@ pub(crate) struct Handled {
 }
 
 impl SimState {
-    #[allow(clippy::too_many_arguments)]
     pub fn new(
         ids: IdSource,
         throttle: WriteThrottle,
@@ -101,7 +100,15 @@ impl SimState {
     }
 
     /// Handles one authenticated API call (`path` relative to `/beta/`).
-    pub fn process(&mut self, grant: &Grant, method: &str, path: &str, raw_query: &str, body: Option<Value>, base: &str) -> Handled {
+    pub fn process(
+        &mut self,
+        grant: &Grant,
+        method: &str,
+        path: &str,
+        raw_query: &str,
+        body: Option<Value>,
+        base: &str,
+    ) -> Handled {
         if is_batch_path(path) {
             let reply = match method {
                 "POST" => self.batch(grant, body, base),
@@ -113,14 +120,26 @@ impl SimState {
         Handled { applied_write: is_write(method) && reply.is_success(), reply }
     }
 
-    fn single(&mut self, grant: &Grant, method: &str, path: &str, raw_query: &str, body: Option<Value>, base: &str) -> Reply {
+    fn single(
+        &mut self,
+        grant: &Grant,
+        method: &str,
+        path: &str,
+        raw_query: &str,
+        body: Option<Value>,
+        base: &str,
+    ) -> Reply {
         if is_write(method)
             && let Err(wait) = self.throttle.admit(&grant.tenant, &grant.client_id, Instant::now())
         {
             return too_many_requests(Some(retry_after_secs(wait)));
         }
         let Some(tenant) = self.tenants.get_mut(&grant.tenant) else {
-            return crate::reply::graph_error(401, "InvalidAuthenticationToken", "The tenant of this token no longer exists.");
+            return crate::reply::graph_error(
+                401,
+                "InvalidAuthenticationToken",
+                "The tenant of this token no longer exists.",
+            );
         };
         let mut api = Api { tenant, ids: &mut self.ids, paging: self.paging, base };
         api.handle(&ApiRequest { method, path, raw_query, body })
@@ -149,7 +168,9 @@ impl SimState {
             let url = url.strip_prefix('/').unwrap_or(url);
             let (path, query) = url.split_once('?').unwrap_or((url, ""));
             let reply = if url.contains("://") {
-                bad_request("Batch request URLs must be relative to the version root, e.g. '/deviceManagement/deviceConfigurations'.")
+                bad_request(
+                    "Batch request URLs must be relative to the version root, e.g. '/deviceManagement/deviceConfigurations'.",
+                )
             } else if is_batch_path(path) {
                 bad_request("A batch cannot contain another batch.")
             } else {

@@ -91,10 +91,9 @@ impl Tenant {
     pub fn insert(&mut self, path: &str, resource: Map<String, Value>, seq: u64) -> &mut Entity {
         let id = resource.get("id").and_then(Value::as_str).unwrap_or_default().to_string();
         let collection = self.collection(path);
-        collection.entities.insert(
-            id.clone(),
-            Entity { seq, resource, assignments: Vec::new(), subs: BTreeMap::new() },
-        );
+        collection
+            .entities
+            .insert(id.clone(), Entity { seq, resource, assignments: Vec::new(), subs: BTreeMap::new() });
         collection.entities.get_mut(&id).expect("entity inserted just above")
     }
 

@@ -14,14 +14,44 @@ fn help_documents_every_option() {
     assert!(output.status.success());
     let help = String::from_utf8(output.stdout).unwrap();
     let options = [
-        "--listen", "--config", "--tenant", "--client-id", "--client-secret", "--client-certificate", "--group",
-        "--seed", "--seed-tenant", "--throttle-writes", "--throttle-window-secs", "--no-throttle", "--page-size",
-        "--settings-page-size", "--token-lifetime-secs", "--id-seed", "--frozen-time", "--seed-rng", "--latency-ms",
-        "--rate-503", "--rate-504", "--rate-429", "--drop-rate", "--drop-after-write-rate", "--fault-retry-after",
-        "--storm-status", "--storm-requests", "--storm-retry-after", "--dump", "--state-endpoint",
+        "--listen",
+        "--config",
+        "--tenant",
+        "--client-id",
+        "--client-secret",
+        "--client-certificate",
+        "--group",
+        "--seed",
+        "--seed-tenant",
+        "--throttle-writes",
+        "--throttle-window-secs",
+        "--no-throttle",
+        "--page-size",
+        "--settings-page-size",
+        "--token-lifetime-secs",
+        "--id-seed",
+        "--frozen-time",
+        "--seed-rng",
+        "--latency-ms",
+        "--rate-503",
+        "--rate-504",
+        "--rate-429",
+        "--drop-rate",
+        "--drop-after-write-rate",
+        "--fault-retry-after",
+        "--storm-status",
+        "--storm-requests",
+        "--storm-retry-after",
+        "--dump",
+        "--state-endpoint",
     ];
     for option in options {
-        let line = help.lines().find(|l| l.trim_start().starts_with(option) || l.contains(&format!(" {option} ")) || l.contains(&format!(" {option}=")) || l.contains(&format!(", {option}")));
+        let line = help.lines().find(|l| {
+            l.trim_start().starts_with(option)
+                || l.contains(&format!(" {option} "))
+                || l.contains(&format!(" {option}="))
+                || l.contains(&format!(", {option}"))
+        });
         assert!(line.is_some(), "{option} is not in --help:\n{help}");
     }
     assert!(help.contains("/beta"), "the help says what it serves");
@@ -43,7 +73,17 @@ async fn a_simulator_started_from_flags_serves_what_it_prints() {
     let dump = tempfile::NamedTempFile::new().unwrap();
     let mut child = Child(
         Command::new(BIN)
-            .args(["--listen", "127.0.0.1:0", "--tenant", "t1", "--client-id", "app", "--group", "Pilot", "--state-endpoint"])
+            .args([
+                "--listen",
+                "127.0.0.1:0",
+                "--tenant",
+                "t1",
+                "--client-id",
+                "app",
+                "--group",
+                "Pilot",
+                "--state-endpoint",
+            ])
             .arg("--dump")
             .arg(dump.path())
             .env("GRAPH_SIM_CLIENT_SECRET", "from-env")
@@ -56,8 +96,14 @@ async fn a_simulator_started_from_flags_serves_what_it_prints() {
     let first = stdout.next().unwrap().unwrap();
     let url = first.strip_prefix("graph-sim listening on ").unwrap().to_string();
     let http = reqwest::Client::new();
-    let form = [("grant_type", "client_credentials"), ("client_id", "app"), ("client_secret", "from-env"), ("scope", "x/.default")];
-    let token: Value = http.post(format!("{url}/t1/oauth2/v2.0/token")).form(&form).send().await.unwrap().json().await.unwrap();
+    let form = [
+        ("grant_type", "client_credentials"),
+        ("client_id", "app"),
+        ("client_secret", "from-env"),
+        ("scope", "x/.default"),
+    ];
+    let token: Value =
+        http.post(format!("{url}/t1/oauth2/v2.0/token")).form(&form).send().await.unwrap().json().await.unwrap();
     let groups: Value = http
         .get(format!("{url}/beta/groups"))
         .bearer_auth(token["access_token"].as_str().unwrap())

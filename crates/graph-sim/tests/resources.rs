@@ -105,8 +105,14 @@ async fn a_documented_fixture_for_every_catalogue_type_is_accepted() {
 async fn a_wrong_or_abstract_odata_type_is_refused_with_model_validation_failure() {
     let h = Harness::start(SimConfig::default()).await;
     let cases = [
-        ("deviceManagement/deviceConfigurations", json!({"@odata.type": "#microsoft.graph.iosCompliancePolicy", "displayName": "x"})),
-        ("deviceManagement/deviceConfigurations", json!({"@odata.type": "#microsoft.graph.deviceConfiguration", "displayName": "x"})),
+        (
+            "deviceManagement/deviceConfigurations",
+            json!({"@odata.type": "#microsoft.graph.iosCompliancePolicy", "displayName": "x"}),
+        ),
+        (
+            "deviceManagement/deviceConfigurations",
+            json!({"@odata.type": "#microsoft.graph.deviceConfiguration", "displayName": "x"}),
+        ),
         ("deviceManagement/deviceConfigurations", json!({"displayName": "no type"})),
         ("deviceManagement/deviceCompliancePolicies", fixture("deviceConfiguration")),
         ("deviceManagement/configurationPolicies", {
@@ -115,14 +121,18 @@ async fn a_wrong_or_abstract_odata_type_is_refused_with_model_validation_failure
             body
         }),
         ("deviceAppManagement/iosManagedAppProtections", fixture("androidAppProtectionPolicy")),
-        ("deviceManagement/deviceConfigurations", json!({"@odata.type": "windows10GeneralConfiguration", "displayName": "x"})),
+        (
+            "deviceManagement/deviceConfigurations",
+            json!({"@odata.type": "windows10GeneralConfiguration", "displayName": "x"}),
+        ),
     ];
     for (collection, body) in cases {
         let (status, _, error) = h.call("POST", collection, Some(body.clone())).await;
         assert_eq!(status, 400, "{collection} {body}");
         assert_eq!(graph_error_code(&error), "ModelValidationFailure", "{collection} {body}");
     }
-    let (_, _, created) = h.call("POST", "deviceManagement/deviceConfigurations", Some(fixture("deviceConfiguration"))).await;
+    let (_, _, created) =
+        h.call("POST", "deviceManagement/deviceConfigurations", Some(fixture("deviceConfiguration"))).await;
     let path = format!("deviceManagement/deviceConfigurations/{}", created["id"].as_str().unwrap());
     let (status, _, error) =
         h.call("PATCH", &path, Some(json!({"@odata.type": "#microsoft.graph.windows10CustomConfiguration"}))).await;
@@ -199,7 +209,8 @@ async fn settings_come_25_to_a_page_and_put_replaces_the_whole_policy() {
         }
     }
     assert_eq!(sizes, [25, 25, 10]);
-    let (_, _, expanded) = h.call("GET", &format!("deviceManagement/configurationPolicies/{id}?$expand=settings"), None).await;
+    let (_, _, expanded) =
+        h.call("GET", &format!("deviceManagement/configurationPolicies/{id}?$expand=settings"), None).await;
     assert_eq!(expanded["settings"].as_array().unwrap().len(), 60, "$expand=settings returns them all");
 
     let policy = format!("deviceManagement/configurationPolicies/{id}");
@@ -219,19 +230,38 @@ async fn assign_replaces_the_whole_set_and_checks_groups_and_filters() {
     let h = Harness::start(SimConfig::default()).await;
     let pilot = h.sim.add_group(TENANT, "Pilot").unwrap();
     let all = h.sim.add_group(TENANT, "All staff").unwrap();
-    let filter = h.sim.add_assignment_filter(TENANT, "Corporate", "windows10AndLater", "(device.deviceOwnership -eq \"Corporate\")").unwrap();
-    let (_, _, script) = h.call("POST", "deviceManagement/deviceManagementScripts", Some(fixture("powerShellScript"))).await;
+    let filter = h
+        .sim
+        .add_assignment_filter(TENANT, "Corporate", "windows10AndLater", "(device.deviceOwnership -eq \"Corporate\")")
+        .unwrap();
+    let (_, _, script) =
+        h.call("POST", "deviceManagement/deviceManagementScripts", Some(fixture("powerShellScript"))).await;
     let path = format!("deviceManagement/deviceManagementScripts/{}", script["id"].as_str().unwrap());
     let target = |group: &str| json!({"target": {"@odata.type": "#microsoft.graph.groupAssignmentTarget", "groupId": group, "deviceAndAppManagementAssignmentFilterId": filter, "deviceAndAppManagementAssignmentFilterType": "include"}});
-    let (status, _, _) = h.call("POST", &format!("{path}/assign"), Some(json!({"deviceManagementScriptAssignments": [target(&pilot), target(&all)]}))).await;
+    let (status, _, _) = h
+        .call(
+            "POST",
+            &format!("{path}/assign"),
+            Some(json!({"deviceManagementScriptAssignments": [target(&pilot), target(&all)]})),
+        )
+        .await;
     assert_eq!(status, 200);
-    let (status, _, _) = h.call("POST", &format!("{path}/assign"), Some(json!({"deviceManagementScriptAssignments": [target(&all)]}))).await;
+    let (status, _, _) = h
+        .call("POST", &format!("{path}/assign"), Some(json!({"deviceManagementScriptAssignments": [target(&all)]})))
+        .await;
     assert_eq!(status, 200);
     let (_, _, listed) = h.call("GET", &format!("{path}/assignments"), None).await;
-    let groups: Vec<&str> = listed["value"].as_array().unwrap().iter().map(|a| a["target"]["groupId"].as_str().unwrap()).collect();
+    let groups: Vec<&str> =
+        listed["value"].as_array().unwrap().iter().map(|a| a["target"]["groupId"].as_str().unwrap()).collect();
     assert_eq!(groups, [all.as_str()], "the second /assign replaced the first set");
 
-    let (status, _, error) = h.call("POST", &format!("{path}/assign"), Some(json!({"deviceManagementScriptAssignments": [target("00000000-0000-0000-0000-0000000000ff")]}))).await;
+    let (status, _, error) = h
+        .call(
+            "POST",
+            &format!("{path}/assign"),
+            Some(json!({"deviceManagementScriptAssignments": [target("00000000-0000-0000-0000-0000000000ff")]})),
+        )
+        .await;
     assert_eq!((status, graph_error_code(&error).as_str()), (400, "BadRequest"), "unknown group");
     let (status, _, _) = h.call("POST", &format!("{path}/assign"), Some(json!({"assignments": [target(&all)]}))).await;
     assert_eq!(status, 400, "scripts take deviceManagementScriptAssignments");
@@ -247,9 +277,12 @@ async fn assign_replaces_the_whole_set_and_checks_groups_and_filters() {
 #[tokio::test]
 async fn compliance_rules_are_replaced_by_schedule_actions_for_rules() {
     let h = Harness::start(SimConfig::default()).await;
-    let (_, _, policy) = h.call("POST", "deviceManagement/deviceCompliancePolicies", Some(fixture("compliancePolicy"))).await;
+    let (_, _, policy) =
+        h.call("POST", "deviceManagement/deviceCompliancePolicies", Some(fixture("compliancePolicy"))).await;
     let path = format!("deviceManagement/deviceCompliancePolicies/{}", policy["id"].as_str().unwrap());
-    let (_, _, read) = h.call("GET", &format!("{path}?$expand=scheduledActionsForRule($expand=scheduledActionConfigurations)"), None).await;
+    let (_, _, read) = h
+        .call("GET", &format!("{path}?$expand=scheduledActionsForRule($expand=scheduledActionConfigurations)"), None)
+        .await;
     let configs = read["scheduledActionsForRule"][0]["scheduledActionConfigurations"].as_array().unwrap();
     assert_eq!(configs.len(), 2);
     assert!(configs.iter().all(|c| c["id"].is_string()));
@@ -269,7 +302,8 @@ async fn query_options_filter_select_top_and_expand() {
         body["displayName"] = json!(name);
         h.call("POST", "deviceManagement/deviceConfigurations", Some(body)).await;
     }
-    let (_, _, found) = h.call("GET", "deviceManagement/deviceConfigurations?$filter=displayName%20eq%20'o''hara'", None).await;
+    let (_, _, found) =
+        h.call("GET", "deviceManagement/deviceConfigurations?$filter=displayName%20eq%20'o''hara'", None).await;
     assert_eq!(found["value"].as_array().unwrap().len(), 1);
     let (_, _, page) = h.call("GET", "deviceManagement/deviceConfigurations?$top=2&$select=id,displayName", None).await;
     let first = &page["value"][0];
@@ -278,7 +312,8 @@ async fn query_options_filter_select_top_and_expand() {
     assert!(page["@odata.nextLink"].as_str().unwrap().contains("%24skiptoken=2"));
     let (status, _, error) = h.call("GET", "deviceManagement/deviceConfigurations?$expand=settings", None).await;
     assert_eq!((status, graph_error_code(&error).as_str()), (400, "BadRequest"));
-    let (status, _, _) = h.call("GET", "deviceManagement/deviceConfigurations?$filter=displayName%20ne%20'x'", None).await;
+    let (status, _, _) =
+        h.call("GET", "deviceManagement/deviceConfigurations?$filter=displayName%20ne%20'x'", None).await;
     assert_eq!(status, 400);
     let (status, _, error) = h.call("GET", "deviceManagement/noSuchCollection", None).await;
     assert_eq!((status, graph_error_code(&error).as_str()), (400, "BadRequest"));
@@ -288,11 +323,13 @@ async fn query_options_filter_select_top_and_expand() {
 async fn groups_are_filtered_by_display_name_and_created_with_required_fields() {
     let h = Harness::start(SimConfig::default()).await;
     let id = h.sim.add_group(TENANT, "Finance laptops").unwrap();
-    let (_, _, found) = h.call("GET", "groups?$filter=displayName%20eq%20'Finance%20laptops'&$select=id,displayName", None).await;
+    let (_, _, found) =
+        h.call("GET", "groups?$filter=displayName%20eq%20'Finance%20laptops'&$select=id,displayName", None).await;
     assert_eq!(found["value"][0]["id"], id.as_str());
     let (status, _, _) = h.call("POST", "groups", Some(json!({"displayName": "No nickname"}))).await;
     assert_eq!(status, 400);
-    let body = json!({"displayName": "Created", "mailNickname": "created", "mailEnabled": false, "securityEnabled": true});
+    let body =
+        json!({"displayName": "Created", "mailNickname": "created", "mailEnabled": false, "securityEnabled": true});
     let (status, _, created) = h.call("POST", "groups", Some(body)).await;
     assert_eq!(status, 201);
     let (status, _, _) = h.call("GET", &format!("groups/{}", created["id"].as_str().unwrap()), None).await;
@@ -302,7 +339,8 @@ async fn groups_are_filtered_by_display_name_and_created_with_required_fields() 
 #[tokio::test]
 async fn batch_answers_each_request_and_refuses_more_than_20() {
     let h = Harness::start(SimConfig::default()).await;
-    let (_, _, created) = h.call("POST", "deviceManagement/deviceConfigurations", Some(fixture("deviceConfiguration"))).await;
+    let (_, _, created) =
+        h.call("POST", "deviceManagement/deviceConfigurations", Some(fixture("deviceConfiguration"))).await;
     let id = created["id"].as_str().unwrap();
     let batch = json!({"requests": [
         {"id": "1", "method": "GET", "url": format!("/deviceManagement/deviceConfigurations/{id}")},
@@ -319,7 +357,8 @@ async fn batch_answers_each_request_and_refuses_more_than_20() {
     assert_eq!(graph_error_code(&by_id("2")["body"]), "ResourceNotFound");
     assert_eq!(by_id("3")["status"], 204);
     assert_eq!(by_id("4")["body"]["value"][0]["id"], "0");
-    let too_many: Vec<Value> = (0..21).map(|i| json!({"id": i.to_string(), "method": "GET", "url": "/groups"})).collect();
+    let too_many: Vec<Value> =
+        (0..21).map(|i| json!({"id": i.to_string(), "method": "GET", "url": "/groups"})).collect();
     let (status, _, error) = h.call("POST", "$batch", Some(json!({"requests": too_many}))).await;
     assert_eq!((status, graph_error_code(&error).as_str()), (400, "BadRequest"));
 }
@@ -336,7 +375,8 @@ async fn the_write_limit_answers_429_with_retry_after_per_app() {
         body["displayName"] = json!(format!("W{i}"));
         assert_eq!(h.call("POST", "deviceManagement/deviceConfigurations", Some(body)).await.0, 201);
     }
-    let (status, headers, error) = h.call("POST", "deviceManagement/deviceConfigurations", Some(fixture("deviceConfiguration"))).await;
+    let (status, headers, error) =
+        h.call("POST", "deviceManagement/deviceConfigurations", Some(fixture("deviceConfiguration"))).await;
     assert_eq!((status, graph_error_code(&error).as_str()), (429, "TooManyRequests"));
     let retry_after: u64 = headers["retry-after"].to_str().unwrap().parse().unwrap();
     assert!((19..=20).contains(&retry_after), "{retry_after}");
@@ -346,7 +386,12 @@ async fn the_write_limit_answers_429_with_retry_after_per_app() {
     // Another app in the same tenant has its own window.
     h.sim.register_app(TENANT, "app-2", AppCredential::Secret("other".into())).unwrap();
     let url = format!("{}/{TENANT}/oauth2/v2.0/token", h.sim.authority_url());
-    let form = [("grant_type", "client_credentials"), ("client_id", "app-2"), ("client_secret", "other"), ("scope", "x/.default")];
+    let form = [
+        ("grant_type", "client_credentials"),
+        ("client_id", "app-2"),
+        ("client_secret", "other"),
+        ("scope", "x/.default"),
+    ];
     let other: Value = h.http.post(url).form(&form).send().await.unwrap().json().await.unwrap();
     let response = h
         .http
@@ -362,7 +407,8 @@ async fn the_write_limit_answers_429_with_retry_after_per_app() {
 #[tokio::test]
 async fn calls_without_a_valid_token_are_refused_and_a_wrong_secret_gets_no_token() {
     let h = Harness::start(SimConfig::default()).await;
-    let response = h.http.get(format!("{}/beta/deviceManagement/deviceConfigurations", h.sim.base_url())).send().await.unwrap();
+    let response =
+        h.http.get(format!("{}/beta/deviceManagement/deviceConfigurations", h.sim.base_url())).send().await.unwrap();
     assert_eq!(response.status().as_u16(), 401);
     let body: Value = response.json().await.unwrap();
     assert_eq!(graph_error_code(&body), "InvalidAuthenticationToken");
@@ -398,11 +444,15 @@ fn backup_item(item_type: &str, id: &str, resource: Value, group: Option<(&str, 
         id: id.into(),
         display_name,
         platform: "windows".into(),
-        assignments: group.map(|(gid, _)| vec![json!({"target": {"@odata.type": "#microsoft.graph.groupAssignmentTarget", "groupId": gid}})]),
+        assignments: group.map(|(gid, _)| {
+            vec![json!({"target": {"@odata.type": "#microsoft.graph.groupAssignmentTarget", "groupId": gid}})]
+        }),
         resource,
         sub_resources: Default::default(),
         references: References {
-            groups: group.map(|(id, name)| vec![NamedRef { id: id.into(), display_name: name.into() }]).unwrap_or_default(),
+            groups: group
+                .map(|(id, name)| vec![NamedRef { id: id.into(), display_name: name.into() }])
+                .unwrap_or_default(),
             scope_tags: vec![NamedRef { id: "7".into(), display_name: "Europe".into() }],
             ..References::default()
         },
@@ -423,7 +473,8 @@ async fn seeding_keeps_source_ids_and_creates_what_items_reference() {
     };
     let summary = h.sim.seed(TENANT, &set).unwrap();
     assert_eq!((summary.items, summary.groups, summary.scope_tags), (2, 1, 1));
-    let (status, _, config) = h.call("GET", "deviceManagement/deviceConfigurations/cfg-1?$expand=assignments", None).await;
+    let (status, _, config) =
+        h.call("GET", "deviceManagement/deviceConfigurations/cfg-1?$expand=assignments", None).await;
     assert_eq!(status, 200);
     assert_eq!(config["assignments"][0]["target"]["groupId"], "grp-1");
     let (_, _, settings) = h.call("GET", "deviceManagement/configurationPolicies/sc-1/settings", None).await;
@@ -438,7 +489,12 @@ async fn seeding_keeps_source_ids_and_creates_what_items_reference() {
 #[tokio::test]
 async fn the_dump_is_deterministic_with_seeded_ids_and_a_frozen_clock() {
     async fn run() -> Value {
-        let h = Harness::start(SimConfig { id_seed: Some(42), frozen_time: Some("2025-01-01T00:00:00Z".into()), ..SimConfig::default() }).await;
+        let h = Harness::start(SimConfig {
+            id_seed: Some(42),
+            frozen_time: Some("2025-01-01T00:00:00Z".into()),
+            ..SimConfig::default()
+        })
+        .await;
         h.sim.add_group(TENANT, "Pilot").unwrap();
         h.call("POST", "deviceManagement/deviceCompliancePolicies", Some(fixture("compliancePolicy"))).await;
         h.call("POST", "deviceManagement/configurationPolicies", Some(fixture("settingsCatalogPolicy"))).await;

@@ -17,7 +17,7 @@ use crate::error::GraphError;
 use crate::pacing::WritePacer;
 use crate::retry::{RetryBudget, RetryPolicy, retry_after, sleep_for};
 use crate::stats::GraphStats;
-use crate::token::{TokenSource, describe_reqwest};
+use crate::token::{TokenSettings, TokenSource, describe_reqwest};
 
 /// Most requests Graph accepts in one `$batch`.
 pub const MAX_BATCH_REQUESTS: usize = 20;
@@ -71,7 +71,10 @@ pub struct GraphClient {
 
 impl std::fmt::Debug for GraphClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("GraphClient").field("tenant_id", &self.inner.tenant_id).field("endpoint", &self.inner.graph_root).finish_non_exhaustive()
+        f.debug_struct("GraphClient")
+            .field("tenant_id", &self.inner.tenant_id)
+            .field("endpoint", &self.inner.graph_root)
+            .finish_non_exhaustive()
     }
 }
 
@@ -156,7 +159,9 @@ impl GraphClient {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let endpoint = checked_base_url("graph.endpoint", &spec.graph.endpoint, options.allow_insecure_http)?;
         let authority = checked_base_url("graph.authority", &spec.graph.authority, options.allow_insecure_http)?;
-        if spec.tenant_id.is_empty() || !spec.tenant_id.chars().all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-') {
+        if spec.tenant_id.is_empty()
+            || !spec.tenant_id.chars().all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-')
+        {
             return Err(GraphError::Config(format!("tenant id {:?} is not a GUID or domain", spec.tenant_id)));
         }
         let http = reqwest::Client::builder()
@@ -165,16 +170,14 @@ impl GraphClient {
             .build()
             .map_err(|e| GraphError::Config(format!("cannot build the HTTP client: {}", describe_reqwest(&e))))?;
         let token_endpoint = format!("{authority}/{}/oauth2/v2.0/token", spec.tenant_id);
-        let tokens = TokenSource::new(
-            http.clone(),
+        let settings = TokenSettings {
             token_endpoint,
-            spec.auth.client_id.clone(),
-            format!("{endpoint}/.default"),
-            credentials,
-            options.token_refresh_margin,
-            options.request_timeout,
-            stats.clone(),
-        )?;
+            client_id: spec.auth.client_id.clone(),
+            scope: format!("{endpoint}/.default"),
+            refresh_margin: options.token_refresh_margin,
+            request_timeout: options.request_timeout,
+        };
+        let tokens = TokenSource::new(http.clone(), settings, credentials, stats.clone())?;
         let budget = &spec.write_budget;
         Ok(GraphClient {
             inner: Arc::new(Inner {
@@ -203,7 +206,8 @@ impl GraphClient {
 
     /// Entra groups whose display name equals `display_name` (Graph compares without case).
     pub async fn find_groups_by_display_name(&self, display_name: &str) -> Result<Vec<GroupRef>, GraphError> {
-        let path = format!("groups?$filter={}&$select=id,displayName", query_escape(&eq_filter("displayName", display_name)));
+        let path =
+            format!("groups?$filter={}&$select=id,displayName", query_escape(&eq_filter("displayName", display_name)));
         let groups = self.list_objects(&path).await?;
         Ok(groups
             .into_iter()
@@ -232,14 +236,17 @@ impl GraphClient {
         let mut items = Vec::new();
         for _ in 0..self.inner.options.max_pages {
             let answer = self.send(Method::GET, &url, None, false).await?;
-            let mut body = answer.body.ok_or_else(|| GraphError::Unexpected("a collection answer without a body".into()))?;
+            let mut body =
+                answer.body.ok_or_else(|| GraphError::Unexpected("a collection answer without a body".into()))?;
             match body.get_mut("value").map(Value::take) {
                 Some(Value::Array(page)) => items.extend(page),
                 _ => return Err(GraphError::Unexpected("a collection answer without a 'value' array".into())),
             }
             match body.get("@odata.nextLink").and_then(Value::as_str) {
                 Some(next) if next.starts_with(&self.inner.graph_root) => url = parse_url(next)?,
-                Some(_) => return Err(GraphError::Unexpected("@odata.nextLink points outside the Graph endpoint".into())),
+                Some(_) => {
+                    return Err(GraphError::Unexpected("@odata.nextLink points outside the Graph endpoint".into()));
+                }
                 None => return Ok(items),
             }
         }
@@ -264,7 +271,8 @@ impl GraphClient {
                     .map(|&i| json!({"id": i.to_string(), "method": "GET", "url": format!("/{}", paths[i].trim_start_matches('/'))}))
                     .collect();
                 let body = json!({"requests": requests});
-                let answer = self.execute(Method::POST, &batch_url, Some(&body), false, Mode::Idempotent, &mut budget).await;
+                let answer =
+                    self.execute(Method::POST, &batch_url, Some(&body), false, Mode::Idempotent, &mut budget).await;
                 let answer = match answer {
                     Ok(answer) => answer,
                     Err(Failure::Final(error) | Failure::Ambiguous { error, .. }) => return Err(error),
@@ -279,7 +287,11 @@ impl GraphClient {
                 let mut wait: Option<Duration> = None;
                 let mut last_retryable: Vec<(usize, GraphError)> = Vec::new();
                 for response in responses {
-                    let Some(index) = response.get("id").and_then(Value::as_str).and_then(|id| id.parse::<usize>().ok()) else { continue };
+                    let Some(index) =
+                        response.get("id").and_then(Value::as_str).and_then(|id| id.parse::<usize>().ok())
+                    else {
+                        continue;
+                    };
                     if !pending.contains(&index) {
                         continue;
                     }
@@ -297,7 +309,8 @@ impl GraphClient {
                         429 | 503 | 504 => {
                             again.push(index);
                             wait = wait.max(sub_wait);
-                            last_retryable.push((index, GraphError::from_response(status, sub_body.as_ref(), sub_wait)));
+                            last_retryable
+                                .push((index, GraphError::from_response(status, sub_body.as_ref(), sub_wait)));
                         }
                         _ => results[index] = Some(Err(GraphError::from_response(status, sub_body.as_ref(), None))),
                     }
@@ -312,14 +325,22 @@ impl GraphClient {
                     }
                     break;
                 }
-                tracing::info!(requests = again.len(), wait_ms = wait.as_millis() as u64, "Graph $batch: sub-requests throttled or unavailable; sending them again");
+                tracing::info!(
+                    requests = again.len(),
+                    wait_ms = wait.as_millis() as u64,
+                    "Graph $batch: sub-requests throttled or unavailable; sending them again"
+                );
                 self.pause(wait, &mut budget).await;
                 pending = again;
             }
         }
         Ok(results
             .into_iter()
-            .map(|r| r.unwrap_or_else(|| Err(GraphError::Unexpected("$batch answer lacked a response for this request".into()))))
+            .map(|r| {
+                r.unwrap_or_else(|| {
+                    Err(GraphError::Unexpected("$batch answer lacked a response for this request".into()))
+                })
+            })
             .collect())
     }
 
@@ -338,7 +359,11 @@ impl GraphClient {
         let mut budget = RetryBudget::new();
         loop {
             match self.execute(Method::POST, &url, Some(body), true, Mode::Create, &mut budget).await {
-                Ok(answer) => return answer.body.ok_or_else(|| GraphError::Unexpected("a create answered without the object".into())),
+                Ok(answer) => {
+                    return answer
+                        .body
+                        .ok_or_else(|| GraphError::Unexpected("a create answered without the object".into()));
+                }
                 Err(Failure::Final(error)) => return Err(error),
                 Err(Failure::Ambiguous { error, wait }) => {
                     let Some(identity) = &identity else { return Err(error) };
@@ -386,7 +411,9 @@ impl GraphClient {
                     .await?
                     .into_iter()
                     .filter(|o| o.get("displayName").and_then(Value::as_str) == Some(display_name))
-                    .filter(|o| odata_type.as_deref().is_none_or(|t| o.get("@odata.type").and_then(Value::as_str) == Some(t)))
+                    .filter(|o| {
+                        odata_type.as_deref().is_none_or(|t| o.get("@odata.type").and_then(Value::as_str) == Some(t))
+                    })
                     .collect()
             }
             CreateIdentity::NameAndTechnologies { name, technologies } => self
@@ -404,7 +431,10 @@ impl GraphClient {
                 self.get_object(&format!("{collection}/{id}")).await
             }
             _ => Err(GraphError::Conflict {
-                message: format!("a create's answer was lost and {} objects with its identity exist in {collection}", matches.len()),
+                message: format!(
+                    "a create's answer was lost and {} objects with its identity exist in {collection}",
+                    matches.len()
+                ),
             }),
         }
     }
@@ -486,7 +516,9 @@ impl GraphClient {
             let json: Option<Value> = if bytes.is_empty() { None } else { serde_json::from_slice(&bytes).ok() };
             if (200..300).contains(&status) {
                 if !bytes.is_empty() && json.is_none() {
-                    return Err(Failure::Final(GraphError::Unexpected(format!("HTTP {status} with a body that is not JSON"))));
+                    return Err(Failure::Final(GraphError::Unexpected(format!(
+                        "HTTP {status} with a body that is not JSON"
+                    ))));
                 }
                 return Ok(Answer { body: json });
             }
@@ -545,7 +577,9 @@ fn checked_base_url(field: &str, text: &str, allow_insecure_http: bool) -> Resul
     match url.scheme() {
         "https" => {}
         "http" if loopback || allow_insecure_http => {}
-        "http" => return Err(GraphError::Config(format!("{field} {text:?} must use https (http is only for loopback)"))),
+        "http" => {
+            return Err(GraphError::Config(format!("{field} {text:?} must use https (http is only for loopback)")));
+        }
         other => return Err(GraphError::Config(format!("{field} {text:?}: unsupported scheme {other}"))),
     }
     Ok(text.trim_end_matches('/').to_string())
@@ -606,7 +640,10 @@ mod tests {
 
     #[test]
     fn endpoints_must_be_https_except_on_loopback() {
-        assert_eq!(checked_base_url("e", "https://graph.microsoft.com/", false).unwrap(), "https://graph.microsoft.com");
+        assert_eq!(
+            checked_base_url("e", "https://graph.microsoft.com/", false).unwrap(),
+            "https://graph.microsoft.com"
+        );
         assert!(checked_base_url("e", "http://127.0.0.1:8080", false).is_ok());
         assert!(checked_base_url("e", "http://localhost:8080", false).is_ok());
         assert!(checked_base_url("e", "http://[::1]:8080", false).is_ok());

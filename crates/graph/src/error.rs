@@ -77,7 +77,9 @@ impl GraphError {
             .map(str::to_string)
             .unwrap_or_else(|| format!("HTTP {status}"));
         match status {
-            400 | 422 => GraphError::Validation { code: if code.is_empty() { "BadRequest".into() } else { code }, message },
+            400 | 422 => {
+                GraphError::Validation { code: if code.is_empty() { "BadRequest".into() } else { code }, message }
+            }
             401 => GraphError::Authentication { message },
             403 => GraphError::Forbidden { message },
             404 => GraphError::NotFound { message },
@@ -103,9 +105,10 @@ impl From<GraphError> for TenantError {
             GraphError::NotFound { .. } => TenantErrorKind::NotFound,
             GraphError::Conflict { .. } => TenantErrorKind::Conflict,
             GraphError::Validation { code, .. } => TenantErrorKind::Validation { code },
-            GraphError::Server { .. } | GraphError::Transport(_) | GraphError::Unexpected(_) | GraphError::Config(_) => {
-                TenantErrorKind::Unavailable
-            }
+            GraphError::Server { .. }
+            | GraphError::Transport(_)
+            | GraphError::Unexpected(_)
+            | GraphError::Config(_) => TenantErrorKind::Unavailable,
         };
         TenantError::new(kind, message)
     }
@@ -122,7 +125,10 @@ mod tests {
         let error = GraphError::from_response(400, Some(&body), None);
         assert_eq!(
             error,
-            GraphError::Validation { code: "ModelValidationFailure".into(), message: "Cannot create an abstract class.".into() }
+            GraphError::Validation {
+                code: "ModelValidationFailure".into(),
+                message: "Cannot create an abstract class.".into()
+            }
         );
         let tenant: TenantError = error.into();
         assert_eq!(tenant.kind, TenantErrorKind::Validation { code: "ModelValidationFailure".into() });

@@ -87,7 +87,11 @@ mod tests {
 
     #[test]
     fn backoff_grows_exponentially_with_jitter_and_a_cap() {
-        let policy = RetryPolicy { backoff_base: Duration::from_secs(1), backoff_max: Duration::from_secs(8), ..RetryPolicy::default() };
+        let policy = RetryPolicy {
+            backoff_base: Duration::from_secs(1),
+            backoff_max: Duration::from_secs(8),
+            ..RetryPolicy::default()
+        };
         for _ in 0..50 {
             let first = policy.backoff(1);
             assert!(first >= Duration::from_millis(500) && first <= Duration::from_secs(1));

@@ -105,7 +105,11 @@ impl GraphStats {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .iter()
-            .map(|((method, status), count)| RequestCount { method: method.clone(), status: status.clone(), count: *count })
+            .map(|((method, status), count)| RequestCount {
+                method: method.clone(),
+                status: status.clone(),
+                count: *count,
+            })
             .collect();
         let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
         GraphStatsSnapshot {

@@ -42,6 +42,20 @@ struct Cached {
     refresh_at: Instant,
 }
 
+/// Where and for what a token source asks.
+pub(crate) struct TokenSettings {
+    /// `{authority}/{tenant}/oauth2/v2.0/token`.
+    pub token_endpoint: String,
+    /// The app (client) id.
+    pub client_id: String,
+    /// `{graph endpoint}/.default`.
+    pub scope: String,
+    /// Renew this long before expiry (at most half the token's lifetime).
+    pub refresh_margin: Duration,
+    /// Timeout of one token request.
+    pub request_timeout: Duration,
+}
+
 /// Obtains and caches tokens for one app in one tenant.
 pub(crate) struct TokenSource {
     http: reqwest::Client,
@@ -58,14 +72,11 @@ pub(crate) struct TokenSource {
 impl TokenSource {
     pub fn new(
         http: reqwest::Client,
-        token_endpoint: String,
-        client_id: String,
-        scope: String,
+        settings: TokenSettings,
         credentials: Credentials,
-        refresh_margin: Duration,
-        request_timeout: Duration,
         stats: GraphStats,
     ) -> Result<Self, GraphError> {
+        let TokenSettings { token_endpoint, client_id, scope, refresh_margin, request_timeout } = settings;
         let method = match credentials {
             Credentials::ClientSecret(secret) => Method::Secret(secret),
             Credentials::Certificate { certificate_pem, private_key_pem } => {
@@ -150,10 +161,9 @@ impl TokenSource {
         };
         let status = response.status().as_u16();
         self.stats.request("POST", Some(status));
-        let body: Value = response
-            .json()
-            .await
-            .map_err(|e| GraphError::Unexpected(format!("token endpoint answered {status} without JSON: {}", describe_reqwest(&e))))?;
+        let body: Value = response.json().await.map_err(|e| {
+            GraphError::Unexpected(format!("token endpoint answered {status} without JSON: {}", describe_reqwest(&e)))
+        })?;
         if !(200..300).contains(&status) {
             let description = body.get("error_description").and_then(Value::as_str).unwrap_or("no description");
             let description = description.split(" Trace ID:").next().unwrap_or(description);
@@ -169,7 +179,8 @@ impl TokenSource {
             .get("access_token")
             .and_then(Value::as_str)
             .ok_or_else(|| GraphError::Unexpected("token response without access_token".into()))?;
-        let expires_in = body.get("expires_in").and_then(|v| v.as_u64().or_else(|| v.as_str()?.parse().ok())).unwrap_or(3599);
+        let expires_in =
+            body.get("expires_in").and_then(|v| v.as_u64().or_else(|| v.as_str()?.parse().ok())).unwrap_or(3599);
         self.stats.token_acquired();
         tracing::debug!(client_id = %self.client_id, kind = self.kind(), expires_in, "Graph token acquired");
         Ok((SecretString::new(token), Duration::from_secs(expires_in.max(1))))
@@ -188,17 +199,27 @@ impl CertificateSigner {
     fn new(certificate_pem: &str, private_key_pem: &SecretString) -> Result<Self, GraphError> {
         let cert = CertificateDer::from_pem_slice(certificate_pem.as_bytes())
             .map_err(|e| GraphError::Config(format!("the certificate PEM could not be parsed: {e}")))?;
-        let key_error = || GraphError::Config("the private key PEM could not be parsed as an RSA key (PKCS#8 or PKCS#1)".into());
-        let key = match PrivateKeyDer::from_pem_slice(private_key_pem.expose_secret().as_bytes()).map_err(|_| key_error())? {
-            PrivateKeyDer::Pkcs8(der) => RsaKeyPair::from_pkcs8(der.secret_pkcs8_der()),
-            PrivateKeyDer::Pkcs1(der) => RsaKeyPair::from_der(der.secret_pkcs1_der()),
-            _ => return Err(GraphError::Config("the private key is not RSA; Entra client assertions are signed RS256".into())),
-        }
-        .map_err(|_| key_error())?;
+        let key_error =
+            || GraphError::Config("the private key PEM could not be parsed as an RSA key (PKCS#8 or PKCS#1)".into());
+        let key =
+            match PrivateKeyDer::from_pem_slice(private_key_pem.expose_secret().as_bytes()).map_err(|_| key_error())? {
+                PrivateKeyDer::Pkcs8(der) => RsaKeyPair::from_pkcs8(der.secret_pkcs8_der()),
+                PrivateKeyDer::Pkcs1(der) => RsaKeyPair::from_der(der.secret_pkcs1_der()),
+                _ => {
+                    return Err(GraphError::Config(
+                        "the private key is not RSA; Entra client assertions are signed RS256".into(),
+                    ));
+                }
+            }
+            .map_err(|_| key_error())?;
         let der = cert.as_ref();
         let sha1 = ring::digest::digest(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY, der);
         let sha256 = ring::digest::digest(&ring::digest::SHA256, der);
-        Ok(CertificateSigner { key, x5t: URL_SAFE_NO_PAD.encode(sha1.as_ref()), x5t_s256: URL_SAFE_NO_PAD.encode(sha256.as_ref()) })
+        Ok(CertificateSigner {
+            key,
+            x5t: URL_SAFE_NO_PAD.encode(sha1.as_ref()),
+            x5t_s256: URL_SAFE_NO_PAD.encode(sha256.as_ref()),
+        })
     }
 
     /// A fresh RS256 client assertion for `client_id`, audience the token endpoint.
@@ -214,11 +235,8 @@ impl CertificateSigner {
             "nbf": now,
             "exp": now + ASSERTION_LIFETIME_SECS,
         });
-        let signing_input = format!(
-            "{}.{}",
-            URL_SAFE_NO_PAD.encode(header.to_string()),
-            URL_SAFE_NO_PAD.encode(claims.to_string())
-        );
+        let signing_input =
+            format!("{}.{}", URL_SAFE_NO_PAD.encode(header.to_string()), URL_SAFE_NO_PAD.encode(claims.to_string()));
         let mut signature = vec![0u8; self.key.public().modulus_len()];
         self.key
             .sign(&RSA_PKCS1_SHA256, &SystemRandom::new(), signing_input.as_bytes(), &mut signature)

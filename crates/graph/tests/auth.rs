@@ -85,14 +85,20 @@ async fn workload_identity_reads_the_projected_token_file_at_every_acquisition()
     .unwrap();
     let projected = |sub: &str, key: &str| {
         let now = unix_now();
-        sign_jwt(&fixture(key), &json!({"iss": issuer, "sub": sub, "aud": [FEDERATION_AUDIENCE], "iat": now, "nbf": now, "exp": now + 3600}))
+        sign_jwt(
+            &fixture(key),
+            &json!({"iss": issuer, "sub": sub, "aud": [FEDERATION_AUDIENCE], "iat": now, "nbf": now, "exp": now + 3600}),
+        )
     };
     let dir = tempfile::tempdir().unwrap();
     let token_file = dir.path().join("azure-identity-token");
     std::fs::write(&token_file, projected(subject, "issuer.key.pem")).unwrap();
-    let client =
-        GraphClient::new(&spec(&sim, 100, 20), Credentials::WorkloadIdentity { token_file: token_file.clone() }, fast_options())
-            .unwrap();
+    let client = GraphClient::new(
+        &spec(&sim, 100, 20),
+        Credentials::WorkloadIdentity { token_file: token_file.clone() },
+        fast_options(),
+    )
+    .unwrap();
     client.verify().await.expect("the projected token is accepted");
 
     // The kubelet rotates the file; here the new content is a token for another subject, which

@@ -36,7 +36,8 @@ async fn collections_are_read_to_the_end_whatever_the_page_size() {
     assert_eq!(names, (0..7).map(|i| format!("Config {i}")).collect::<Vec<_>>());
     let api_calls = sim.request_log().iter().filter(|r| !r.path.contains("oauth2")).count();
     assert_eq!(api_calls, 4, "pages of 2, 2, 2, 1");
-    let filtered = client.list("deviceManagement/deviceConfigurations?$filter=displayName eq 'Config 3'").await.unwrap();
+    let filtered =
+        client.list("deviceManagement/deviceConfigurations?$filter=displayName eq 'Config 3'").await.unwrap();
     assert_eq!(filtered.len(), 1);
 }
 
@@ -68,8 +69,12 @@ async fn get_many_batches_20_requests_at_a_time_and_keeps_the_order() {
 async fn get_returns_none_on_404_and_typed_errors_otherwise() {
     let sim = simulator(SimConfig::default()).await;
     let client = secret_client(&sim);
-    assert_eq!(client.get("deviceManagement/deviceConfigurations/00000000-0000-0000-0000-000000000001").await, Ok(None));
-    let error = client.list_objects("deviceManagement/deviceConfigurations?$filter=displayName ne 'x'").await.unwrap_err();
+    assert_eq!(
+        client.get("deviceManagement/deviceConfigurations/00000000-0000-0000-0000-000000000001").await,
+        Ok(None)
+    );
+    let error =
+        client.list_objects("deviceManagement/deviceConfigurations?$filter=displayName ne 'x'").await.unwrap_err();
     assert!(matches!(error, GraphError::Validation { ref code, .. } if code == "BadRequest"), "{error:?}");
     let tenant_error = client.list("deviceManagement/notAThing").await.unwrap_err();
     assert_eq!(tenant_error.kind, TenantErrorKind::Validation { code: "BadRequest".into() });

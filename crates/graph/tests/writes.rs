@@ -51,11 +51,9 @@ async fn a_429_without_retry_after_backs_off_exponentially() {
 #[tokio::test]
 async fn throttling_beyond_the_retry_budget_is_a_typed_throttled_error() {
     let sim = simulator(SimConfig::default()).await;
-    let options = GraphOptions {
-        retry: RetryPolicy { max_attempts: 3, ..fast_options().retry },
-        ..fast_options()
-    };
-    let client = GraphClient::new(&spec(&sim, 1000, 1), Credentials::ClientSecret(SecretString::new(SECRET)), options).unwrap();
+    let options = GraphOptions { retry: RetryPolicy { max_attempts: 3, ..fast_options().retry }, ..fast_options() };
+    let client =
+        GraphClient::new(&spec(&sim, 1000, 1), Credentials::ClientSecret(SecretString::new(SECRET)), options).unwrap();
     client.verify().await.unwrap();
     sim.set_faults(storm(429, 100, None));
     let error = client.create_object(CONFIGS, &custom_configuration("Never")).await.unwrap_err();
@@ -154,7 +152,13 @@ async fn updates_replaces_and_actions_reach_the_tenant() {
     let client = secret_client(&sim);
     let created = client.create(CONFIGS, &custom_configuration("Editable")).await.unwrap();
     let id = created["id"].as_str().unwrap();
-    client.update(&format!("{CONFIGS}/{id}"), &json!({"@odata.type": "#microsoft.graph.windows10CustomConfiguration", "description": "changed"})).await.unwrap();
+    client
+        .update(
+            &format!("{CONFIGS}/{id}"),
+            &json!({"@odata.type": "#microsoft.graph.windows10CustomConfiguration", "description": "changed"}),
+        )
+        .await
+        .unwrap();
     let assign = json!({"assignments": [{"target": {"@odata.type": "#microsoft.graph.groupAssignmentTarget", "groupId": group}}]});
     let answer = client.action(&format!("{CONFIGS}/{id}/assign"), &assign).await.unwrap();
     assert_eq!(answer.unwrap()["value"].as_array().unwrap().len(), 1);
@@ -179,7 +183,9 @@ async fn paced_writes_never_meet_the_simulated_limit() {
         ..SimConfig::default()
     })
     .await;
-    let paced = GraphClient::new(&spec(&sim, 10, 1), Credentials::ClientSecret(SecretString::new(SECRET)), fast_options()).unwrap();
+    let paced =
+        GraphClient::new(&spec(&sim, 10, 1), Credentials::ClientSecret(SecretString::new(SECRET)), fast_options())
+            .unwrap();
     let started = Instant::now();
     let tasks: Vec<_> = (0..30)
         .map(|i| {
@@ -199,7 +205,9 @@ async fn paced_writes_never_meet_the_simulated_limit() {
     // The same burst without pacing (a budget far above the limit) is throttled: the
     // simulated limit is real, so the assertion above can fail.
     sim.set_throttle(Some(ThrottleConfig { writes: 10, window: Duration::from_secs(1) }));
-    let unpaced = GraphClient::new(&spec(&sim, 10_000, 1), Credentials::ClientSecret(SecretString::new(SECRET)), fast_options()).unwrap();
+    let unpaced =
+        GraphClient::new(&spec(&sim, 10_000, 1), Credentials::ClientSecret(SecretString::new(SECRET)), fast_options())
+            .unwrap();
     for i in 0..15 {
         unpaced.create(CONFIGS, &custom_configuration(&format!("Unpaced {i}"))).await.unwrap();
     }

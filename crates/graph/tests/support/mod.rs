@@ -115,9 +115,11 @@ pub fn sign_jwt(key_pem: &str, claims: &Value) -> String {
         _ => panic!("test keys are PKCS#8"),
     };
     let header = json!({"alg": "RS256", "typ": "JWT", "kid": "issuer-key"});
-    let input = format!("{}.{}", URL_SAFE_NO_PAD.encode(header.to_string()), URL_SAFE_NO_PAD.encode(claims.to_string()));
+    let input =
+        format!("{}.{}", URL_SAFE_NO_PAD.encode(header.to_string()), URL_SAFE_NO_PAD.encode(claims.to_string()));
     let mut signature = vec![0; key.public().modulus_len()];
-    key.sign(&ring::signature::RSA_PKCS1_SHA256, &ring::rand::SystemRandom::new(), input.as_bytes(), &mut signature).unwrap();
+    key.sign(&ring::signature::RSA_PKCS1_SHA256, &ring::rand::SystemRandom::new(), input.as_bytes(), &mut signature)
+        .unwrap();
     format!("{input}.{}", URL_SAFE_NO_PAD.encode(signature))
 }
 
@@ -132,7 +134,8 @@ pub fn capture_logs() -> (Arc<Mutex<Vec<u8>>>, tracing::subscriber::DefaultGuard
         let buffer = Arc::clone(&buffer);
         move || LogWriter(Arc::clone(&buffer))
     };
-    let subscriber = tracing_subscriber::fmt().with_max_level(tracing::Level::TRACE).with_writer(writer).with_ansi(false).finish();
+    let subscriber =
+        tracing_subscriber::fmt().with_max_level(tracing::Level::TRACE).with_writer(writer).with_ansi(false).finish();
     (buffer, tracing::subscriber::set_default(subscriber))
 }
 
