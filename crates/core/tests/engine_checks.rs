@@ -15,9 +15,7 @@ use support::seed::*;
 use support::*;
 
 async fn source_backup(policies: usize) -> BackupSet {
-    let source = FakeTenant::new("source");
-    seed_tenant(&source, policies);
-    capture(&source).await
+    seeded("source", policies).await.1
 }
 
 fn with_code(a: &Assessment, code: FindingCode) -> Vec<&Finding> {
@@ -50,8 +48,7 @@ async fn two_target_objects_with_the_items_identity_are_an_ambiguous_match_block
 #[tokio::test]
 async fn two_target_groups_with_the_name_are_an_ambiguous_group_blocker() {
     let backup = source_backup(1).await;
-    let target = FakeTenant::new("target");
-    seed_groups(&target);
+    let target = groups_only("target");
     target.add_group(GROUP_PILOT);
     let a = preview(&target, &scope_all(&backup)).await;
     let found = with_code(&a, FindingCode::AmbiguousGroup);
@@ -64,8 +61,7 @@ async fn two_target_groups_with_the_name_are_an_ambiguous_group_blocker() {
 async fn an_unmapped_scope_tag_is_a_warning_and_the_item_is_written_with_the_default_tag() {
     let backup = source_backup(1).await;
     let scope = foundations_skipped(&backup);
-    let target = FakeTenant::new("target");
-    seed_groups(&target);
+    let target = groups_only("target");
     seed_foundations(&target);
     target.remove(col("scopeTag"), &target.id_named(col("scopeTag"), TAG_PARIS));
     let a = preview(&target, &scope).await;
@@ -82,8 +78,7 @@ async fn an_unmapped_scope_tag_is_a_warning_and_the_item_is_written_with_the_def
 async fn an_unmapped_filter_or_notification_template_is_a_blocker() {
     let backup = source_backup(3).await;
     let scope = foundations_skipped(&backup);
-    let target = FakeTenant::new("target");
-    seed_groups(&target);
+    let target = groups_only("target");
     let a = preview(&target, &scope).await;
     let filter = with_code(&a, FindingCode::UnmappedFilter);
     let template = with_code(&a, FindingCode::UnmappedNotificationTemplate);
@@ -97,8 +92,7 @@ async fn an_unmapped_filter_or_notification_template_is_a_blocker() {
 async fn preview_only_types_are_shown_never_planned() {
     let backup = source_backup(8).await;
     let scope = scope_all(&backup);
-    let target = FakeTenant::new("target");
-    seed_groups(&target);
+    let target = groups_only("target");
     let a = preview(&target, &scope).await;
     let found = with_code(&a, FindingCode::PreviewOnlyType);
     assert_eq!(found.len(), 1);
@@ -117,8 +111,7 @@ async fn the_same_item_twice_or_two_items_with_one_name_across_tenants_are_dupli
     let mut same_name = dc.clone();
     same_name.id = "another-id".into();
     backup.items.extend([dc, same_name]);
-    let target = FakeTenant::new("target");
-    seed_groups(&target);
+    let target = groups_only("target");
     let a = preview(&target, &scope_all(&backup)).await;
     let found = with_code(&a, FindingCode::DuplicateInBackup);
     assert!(found.iter().any(|f| f.message.contains("more than once")));
@@ -126,9 +119,7 @@ async fn the_same_item_twice_or_two_items_with_one_name_across_tenants_are_dupli
     assert!(found.iter().all(|f| f.severity == Severity::Blocker));
 
     // In the backup's own tenant items are matched by id: a shared name is only a warning.
-    let source = FakeTenant::new("source");
-    seed_tenant(&source, 1);
-    let mut backup = capture(&source).await;
+    let (source, mut backup, _scope) = seeded("source", 1).await;
     let mut twin = backup.items.iter().find(|i| i.item_type == "deviceConfiguration").unwrap().clone();
     twin.resource.as_object_mut().unwrap().remove("id");
     twin.id = source.insert(col("deviceConfiguration"), twin.resource.clone());
@@ -145,8 +136,7 @@ async fn a_platform_that_disagrees_with_the_payload_is_a_warning() {
     let mut backup = source_backup(1).await;
     let item = backup.items.iter_mut().find(|i| i.item_type == "deviceConfiguration").unwrap();
     item.platform = "iOS".into();
-    let target = FakeTenant::new("target");
-    seed_groups(&target);
+    let target = groups_only("target");
     let a = preview(&target, &scope_all(&backup)).await;
     let found = with_code(&a, FindingCode::PlatformMismatch);
     assert_eq!(found.len(), 1);
@@ -160,8 +150,7 @@ async fn assignments_not_captured_are_a_warning_and_left_alone() {
     let item = backup.items.iter_mut().find(|i| i.item_type == "deviceConfiguration").unwrap();
     item.assignments = None;
     let key = item.key();
-    let target = FakeTenant::new("target");
-    seed_groups(&target);
+    let target = groups_only("target");
     let scope = scope_all(&backup);
     let a = preview(&target, &scope).await;
     assert_eq!(with_code(&a, FindingCode::AssignmentsNotCaptured).len(), 1);
@@ -187,8 +176,7 @@ async fn a_built_in_scope_tag_is_never_written() {
 async fn a_production_target_and_a_large_change_set_are_warnings() {
     let backup = source_backup(8).await;
     let scope = scope_all(&backup);
-    let target = FakeTenant::new("target");
-    seed_groups(&target);
+    let target = groups_only("target");
     let production = RestoreTarget { tenant_id: "target".into(), environment: Environment::Production };
     let options = EngineOptions { large_change_threshold: 10, ..Default::default() };
     let a = assess(&target, &scope, &production, &options).await.unwrap();
@@ -220,8 +208,7 @@ async fn an_empty_scope_is_a_warning() {
 async fn status_keeps_counts_and_the_first_twenty_findings_most_severe_first() {
     let backup = source_backup(24).await;
     let scope = foundations_skipped(&backup);
-    let target = FakeTenant::new("target");
-    seed_groups(&target);
+    let target = groups_only("target");
     let a = preview(&target, &scope).await;
     let status = a.checks_status();
     let all = &a.report.findings;

@@ -19,10 +19,7 @@ fn item_key(backup: &restore_core::backup::BackupSet, name: &str) -> String {
 
 #[tokio::test]
 async fn round_trip_backup_drift_preview_execute_restores_the_backup_and_a_second_preview_is_empty() {
-    let tenant = FakeTenant::new("contoso");
-    seed_tenant(&tenant, 16);
-    let backup = capture(&tenant).await;
-    let scope = scope_all(&backup);
+    let (tenant, backup, scope) = seeded("contoso", 16).await;
 
     // Drift: an edit, a deletion, an addition and a reassignment.
     let dc = col("deviceConfiguration");
@@ -100,14 +97,10 @@ async fn round_trip_backup_drift_preview_execute_restores_the_backup_and_a_secon
 
 #[tokio::test]
 async fn cross_tenant_restore_maps_groups_scope_tags_and_filters_by_name() {
-    let source = FakeTenant::new("source-tenant");
-    seed_tenant(&source, 8);
-    let backup = capture(&source).await;
-    let scope = scope_all(&backup);
+    let (source, _backup, scope) = seeded("source-tenant", 8).await;
 
     // The target has the same groups by name (other ids) and none of the foundations or policies.
-    let target = FakeTenant::new("target-tenant");
-    seed_groups(&target);
+    let target = groups_only("target-tenant");
     assert_ne!(target.id_named(GROUPS, GROUP_PILOT), source.id_named(GROUPS, GROUP_PILOT));
 
     let assessment = preview(&target, &scope).await;
@@ -147,10 +140,7 @@ async fn cross_tenant_restore_maps_groups_scope_tags_and_filters_by_name() {
 
 #[tokio::test]
 async fn cross_tenant_missing_group_is_a_blocker_and_nothing_is_written() {
-    let source = FakeTenant::new("source-tenant");
-    seed_tenant(&source, 8);
-    let backup = capture(&source).await;
-    let scope = scope_all(&backup);
+    let (_source, _backup, scope) = seeded("source-tenant", 8).await;
     let target = FakeTenant::new("target-tenant");
     target.add_group(GROUP_ALL);
     target.add_group(GROUP_FINANCE); // no "Pilot"
@@ -170,10 +160,7 @@ async fn cross_tenant_missing_group_is_a_blocker_and_nothing_is_written() {
 
 #[tokio::test]
 async fn existing_objects_skip_leaves_differing_objects_alone() {
-    let tenant = FakeTenant::new("contoso");
-    seed_tenant(&tenant, 8);
-    let backup = capture(&tenant).await;
-    let scope = scope_all(&backup);
+    let (tenant, _backup, scope) = seeded("contoso", 8).await;
     let dc = col("deviceConfiguration");
     let edited = tenant.id_named(dc, "Win10 custom 00");
     tenant.edit(dc, &edited, |o| o["description"] = json!("local change"));

@@ -124,10 +124,7 @@ async fn rule_2_preview_digest_is_deterministic() {
 
 #[tokio::test]
 async fn rule_4_drift_between_preview_and_execution_is_reported_and_never_overwritten() {
-    let tenant = FakeTenant::new("contoso");
-    seed_tenant(&tenant, 16);
-    let backup = capture(&tenant).await;
-    let scope = scope_all(&backup);
+    let (tenant, backup, scope) = seeded("contoso", 16).await;
     let dc = col("deviceConfiguration");
     let cp = col("compliancePolicy");
     let ps = col("powerShellScript");
@@ -184,11 +181,8 @@ async fn rule_4_drift_between_preview_and_execution_is_reported_and_never_overwr
 /// 40 items: 4 foundations and 36 policies, restored into another tenant holding a drifted copy
 /// (some objects missing, some edited, some reassigned), so every kind of step writes.
 async fn forty_item_run() -> (restore_core::engine::scope::ResolvedScope, impl Fn() -> FakeTenant) {
-    let source = FakeTenant::new("source");
-    seed_tenant(&source, 36);
-    let backup = capture(&source).await;
+    let (_source, backup, scope) = seeded("source", 36).await;
     assert_eq!(backup.items.len(), 40);
-    let scope = scope_all(&backup);
     let build_target = || {
         let t = FakeTenant::new("target");
         let policies = seed_tenant(&t, 36);
@@ -287,11 +281,8 @@ async fn rule_5_a_run_stopped_after_any_write_and_resumed_finishes_with_no_dupli
 
 #[tokio::test]
 async fn rule_5_a_retried_create_first_looks_the_object_up() {
-    let source = FakeTenant::new("source");
-    seed_tenant(&source, 1);
-    let scope = scope_all(&capture(&source).await);
-    let target = FakeTenant::new("target");
-    seed_groups(&target);
+    let (_source, _backup, scope) = seeded("source", 1).await;
+    let target = groups_only("target");
     let assessment = preview(&target, &scope).await;
     let mut executor =
         Executor::new(plan_from_stored_report(&scope, &assessment), ProgressRecord::new(&assessment.digest)).unwrap();
@@ -320,9 +311,7 @@ async fn rule_7_the_engine_never_deletes() {
             StepKind::Verify => "read",
         }
     }
-    let tenant = FakeTenant::new("contoso");
-    seed_tenant(&tenant, 8);
-    let backup = capture(&tenant).await;
+    let (tenant, backup, _scope) = seeded("contoso", 8).await;
     // Objects the backup does not hold, and entries the backup's lists do not hold.
     let extra = tenant.insert(
         col("deviceConfiguration"),
@@ -442,9 +431,7 @@ async fn rule_8_secrets_never_appear_in_diffs_reports_findings_progress_or_debug
 
 #[tokio::test]
 async fn rule_9_bad_input_ends_in_a_finding_or_a_permanent_error_and_no_write() {
-    let source = FakeTenant::new("contoso");
-    seed_tenant(&source, 2);
-    let mut backup = capture(&source).await;
+    let (_source, mut backup, _scope) = seeded("contoso", 2).await;
     let template = backup.items.iter().find(|i| i.item_type == "deviceConfiguration").unwrap().clone();
     let mut unknown = template.clone();
     unknown.item_type = "mysteryWidget".into();
@@ -477,8 +464,7 @@ async fn rule_9_bad_input_ends_in_a_finding_or_a_permanent_error_and_no_write() 
     assert!(StepError::from(error).permanent);
 
     // Bad items are findings; the incomplete one blocks the whole run.
-    let target = FakeTenant::new("other");
-    seed_groups(&target);
+    let target = groups_only("other");
     let scope = scope_all(&backup);
     let assessment = preview(&target, &scope).await;
     let codes: Vec<(FindingCode, Severity)> = assessment.report.findings.iter().map(|f| (f.code, f.severity)).collect();

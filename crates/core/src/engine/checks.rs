@@ -11,7 +11,10 @@ use crate::engine::analysis::{ItemAnalysis, count_actions};
 use crate::engine::identity::Identity;
 use crate::engine::mapping::{RefKind, RefTarget};
 use crate::engine::scope::ResolvedScope;
-use crate::engine::{EngineOptions, RestoreTarget};
+use crate::engine::{EngineOptions, RestoreTarget, bounded};
+
+/// Bound of `status.checks.findings[].message` (the CRD schema's).
+const MAX_SUMMARY_MESSAGE: usize = 1024;
 
 /// Stable finding codes. The names are part of the contract: reports and alerts key on them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -112,15 +115,7 @@ pub struct Finding {
 impl Finding {
     /// The summary kept in `status.checks.findings` (message and hint, bounded).
     pub fn summary(&self) -> FindingSummary {
-        let mut message = format!("{} {}", self.message, self.hint);
-        if message.len() > 1024 {
-            let mut cut = 1021;
-            while !message.is_char_boundary(cut) {
-                cut -= 1;
-            }
-            message.truncate(cut);
-            message.push('…');
-        }
+        let message = bounded(format!("{} {}", self.message, self.hint), MAX_SUMMARY_MESSAGE);
         FindingSummary {
             code: self.code.as_str().to_string(),
             severity: self.severity,

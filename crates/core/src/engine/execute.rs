@@ -10,6 +10,7 @@ use tracing::{info, warn};
 use crate::api::{ItemOutcome, ItemResult, OutcomeCounts};
 use crate::canonical::canonical_json;
 use crate::engine::analysis::PlannedAction;
+use crate::engine::bounded;
 use crate::engine::diff::changed_paths;
 use crate::engine::identity::Identity;
 use crate::engine::mapping::{IdNames, RefKind};
@@ -282,8 +283,8 @@ impl Executor {
             Ending::Written(id) => (StepStatus::Written, id, None),
             Ending::AlreadyDone(id) => (StepStatus::AlreadyDone, id, None),
             Ending::Verified => (StepStatus::Verified, None, None),
-            Ending::Drifted(m) => (StepStatus::Drifted, None, Some(bounded(m))),
-            Ending::Failed(m) => (StepStatus::Failed, None, Some(bounded(m))),
+            Ending::Drifted(m) => (StepStatus::Drifted, None, Some(bounded(m, MAX_MESSAGE))),
+            Ending::Failed(m) => (StepStatus::Failed, None, Some(bounded(m, MAX_MESSAGE))),
         };
         let record = StepRecord { step: step.id.clone(), item: step.item.clone(), status, created_id, message };
         Ok(Some(self.finish(step, record, writes)))
@@ -595,16 +596,4 @@ fn outcome_word(outcome: ItemOutcome) -> &'static str {
         ItemOutcome::Drifted => "drifted",
         _ => "failed",
     }
-}
-
-fn bounded(mut message: String) -> String {
-    if message.len() > MAX_MESSAGE {
-        let mut cut = MAX_MESSAGE - 3;
-        while !message.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        message.truncate(cut);
-        message.push('…');
-    }
-    message
 }

@@ -33,6 +33,20 @@ use crate::wizard::{PreviewFacts, StepError};
 /// Default number of creates + updates above which the checks warn of a large change set.
 pub const DEFAULT_LARGE_CHANGE_THRESHOLD: u32 = 50;
 
+/// Cuts `text` to at most `max` bytes on a character boundary, ending it with `…` when cut
+/// (status fields have schema bounds).
+pub(crate) fn bounded(mut text: String, max: usize) -> String {
+    if text.len() > max {
+        let mut cut = max.saturating_sub('…'.len_utf8());
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        text.truncate(cut);
+        text.push('…');
+    }
+    text
+}
+
 /// The tenant a restore writes to.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RestoreTarget {
@@ -152,5 +166,18 @@ impl From<PlanError> for StepError {
 impl From<ExecError> for StepError {
     fn from(e: ExecError) -> Self {
         if e.is_transient() { StepError::transient(e.to_string()) } else { StepError::permanent(e.to_string()) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bounded_text_is_cut_on_a_character_boundary_with_an_ellipsis() {
+        assert_eq!(bounded("short".into(), 10), "short");
+        let cut = bounded("ééééé".into(), 6);
+        assert!(cut.len() <= 6 && cut.ends_with('…'), "{cut}");
+        assert_eq!(cut, "é…");
     }
 }

@@ -695,6 +695,23 @@ pub async fn capture(fake: &FakeTenant) -> BackupSet {
     }
 }
 
+/// A tenant seeded with the sample foundations, groups and `policies` policies, its backup, and the
+/// scope of everything in that backup.
+pub async fn seeded(tenant_id: &str, policies: usize) -> (FakeTenant, BackupSet, ResolvedScope) {
+    let tenant = FakeTenant::new(tenant_id);
+    seed::seed_tenant(&tenant, policies);
+    let backup = capture(&tenant).await;
+    let scope = scope_all(&backup);
+    (tenant, backup, scope)
+}
+
+/// A tenant holding only the sample groups (the usual cross-tenant target).
+pub fn groups_only(tenant_id: &str) -> FakeTenant {
+    let tenant = FakeTenant::new(tenant_id);
+    seed::seed_groups(&tenant);
+    tenant
+}
+
 pub fn target(fake: &FakeTenant) -> RestoreTarget {
     RestoreTarget { tenant_id: fake.tenant_id.clone(), environment: Environment::Staging }
 }
