@@ -107,6 +107,13 @@ async fn preview_and_execute(source: &FakeTenant) {
     let executor = execute(&target, &scope, &assessment).await;
     let exec_time = start.elapsed();
     let facts = executor.facts();
+    let progress_bytes = serde_json::to_string(executor.progress()).map(|s| s.len()).unwrap_or(0);
+    let report_bytes = serde_json::to_string(&assessment.report).map(|s| s.len()).unwrap_or(0);
+    println!(
+        "  sizes: preview report {:.0} KiB of JSON, progress record {:.0} KiB after the run",
+        report_bytes as f64 / 1024.0,
+        progress_bytes as f64 / 1024.0
+    );
     println!(
         "cross-tenant: preview {:.1} ms ({} Graph requests); execution of {} steps {:.1} ms, {} writes, {} requests in all, \
          {} created",
