@@ -335,7 +335,8 @@ impl ApiCore {
                 if old.is_none() {
                     object["spec"] = json!({"finalizers": ["kubernetes"]});
                 }
-                let phase = if object.pointer("/metadata/deletionTimestamp").is_some() { "Terminating" } else { "Active" };
+                let phase =
+                    if object.pointer("/metadata/deletionTimestamp").is_some() { "Terminating" } else { "Active" };
                 object["status"] = json!({"phase": phase});
             }
             ("", "Secret") => {
@@ -403,15 +404,14 @@ impl ApiCore {
         if causes.is_empty() { Ok(()) } else { Err(invalid_for(resource, name, causes)) }
     }
 
-    fn check_namespace(&self, st: &State, scope: &Scope) -> Result<(), ApiError> {
+    fn check_namespace(&self, st: &State, scope: &Scope, name: &str) -> Result<(), ApiError> {
         let Some(ns) = &scope.namespace else { return Ok(()) };
         match st.get("namespaces", "", ns) {
             None => Err(ApiError::not_found("", "namespaces", ns)),
             Some(namespace) if namespace.pointer("/metadata/deletionTimestamp").is_some() => {
                 Err(ApiError::forbidden(format!(
-                    "{} \"{}\" is forbidden: unable to create new content in namespace {ns} because it is being terminated",
+                    "{} \"{name}\" is forbidden: unable to create new content in namespace {ns} because it is being terminated",
                     scope.resource.plural,
-                    "",
                 )))
             }
             Some(_) => Ok(()),
@@ -463,19 +463,22 @@ impl ApiCore {
             return Err(invalid_for(&resource, &name, vec![cause]));
         }
         meta.insert("name".into(), json!(name));
-        for server_field in ["uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "generation", "selfLink"] {
+        for server_field in
+            ["uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "generation", "selfLink"]
+        {
             meta.remove(server_field);
         }
         if matches!(ownership, Ownership::Update(_)) {
             meta.remove("managedFields");
         }
-        if resource.status_subresource && resource.crd_name.is_some() {
-            if let Value::Object(map) = &mut object {
-                map.remove("status");
-            }
+        if resource.status_subresource
+            && resource.crd_name.is_some()
+            && let Value::Object(map) = &mut object
+        {
+            map.remove("status");
         }
         let warnings = self.admit(scope, &mut object, None, params)?;
-        self.check_namespace(st, scope)?;
+        self.check_namespace(st, scope, &name)?;
         let ns = scope.namespace.clone().unwrap_or_default();
         if st.get(&resource.storage, &ns, &name).is_some() {
             return Err(ApiError::already_exists(&resource.group, &resource.plural, &name));
@@ -531,7 +534,9 @@ impl ApiCore {
                 let rv = params.resource_version.as_deref().filter(|rv| !rv.is_empty() && *rv != "0");
                 match (exact, rv) {
                     (true, Some(rv)) => {
-                        let rv = rv.parse::<u64>().map_err(|_| ApiError::bad_request(format!("invalid resource version: {rv}")))?;
+                        let rv = rv
+                            .parse::<u64>()
+                            .map_err(|_| ApiError::bad_request(format!("invalid resource version: {rv}")))?;
                         (Some(rv), None)
                     }
                     _ => (None, None),
@@ -619,8 +624,16 @@ impl ApiCore {
                 }],
             ));
         }
-        let written =
-            self.update_locked(&mut st, scope, name, object, old, subresource, params, Ownership::Update(params.manager()))?;
+        let written = self.update_locked(
+            &mut st,
+            scope,
+            name,
+            object,
+            old,
+            subresource,
+            params,
+            Ownership::Update(params.manager()),
+        )?;
         self.after_write(&mut st);
         drop(st);
         self.sync_crd(scope, &written.object);
@@ -686,16 +699,23 @@ impl ApiCore {
         // Server-managed metadata always comes from the stored object.
         let old_meta = old_served.get("metadata").cloned().unwrap_or_else(|| json!({}));
         if let Some(meta) = metadata_mut(&mut object) {
-            for field in ["uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "generation", "namespace"] {
+            for field in [
+                "uid",
+                "creationTimestamp",
+                "deletionTimestamp",
+                "deletionGracePeriodSeconds",
+                "generation",
+                "namespace",
+            ] {
                 match old_meta.get(field) {
                     Some(v) => meta.insert(field.into(), v.clone()),
                     None => meta.remove(field),
                 };
             }
-            meta.remove("generateName").map(|g| old_meta.get("generateName").map(|_| g));
-            if let Some(g) = old_meta.get("generateName") {
-                meta.insert("generateName".into(), g.clone());
-            }
+            match old_meta.get("generateName") {
+                Some(g) => meta.insert("generateName".into(), g.clone()),
+                None => meta.remove("generateName"),
+            };
             if matches!(ownership, Ownership::Update(_)) {
                 match old_meta.get("managedFields") {
                     Some(m) => meta.insert("managedFields".into(), m.clone()),
@@ -732,7 +752,8 @@ impl ApiCore {
         if resource.crd_name.is_some() {
             let drop_status = resource.status_subresource;
             let generation = old.pointer("/metadata/generation").and_then(Value::as_i64).unwrap_or(1);
-            let changed = meta::generation_relevant(&stored, drop_status) != meta::generation_relevant(&old, drop_status);
+            let changed =
+                meta::generation_relevant(&stored, drop_status) != meta::generation_relevant(&old, drop_status);
             if let Some(meta) = metadata_mut(&mut stored) {
                 meta.insert("generation".into(), json!(if changed { generation + 1 } else { generation }));
             }
@@ -860,7 +881,16 @@ impl ApiCore {
                         "the name of the object ({patched_name}) does not match the name on the URL ({name})"
                     )));
                 }
-                self.update_locked(&mut st, scope, name, target, old, subresource, params, Ownership::Update(params.manager()))?
+                self.update_locked(
+                    &mut st,
+                    scope,
+                    name,
+                    target,
+                    old,
+                    subresource,
+                    params,
+                    Ownership::Update(params.manager()),
+                )?
             }
         };
         self.after_write(&mut st);

@@ -45,7 +45,8 @@ fn object_reference() -> Value {
 }
 
 fn object_schema(properties: Value) -> Value {
-    let mut props = json!({"apiVersion": {"type": "string"}, "kind": {"type": "string"}, "metadata": {"type": "object"}});
+    let mut props =
+        json!({"apiVersion": {"type": "string"}, "kind": {"type": "string"}, "metadata": {"type": "object"}});
     if let (Some(base), Value::Object(extra)) = (props.as_object_mut(), properties) {
         base.extend(extra);
     }
@@ -92,7 +93,10 @@ fn builtins() -> Vec<Builtin> {
             status: true,
             storage: "namespaces",
             codec: Codec::Identity,
-            columns: vec![column("Status", "string", ".status.phase"), column("Age", "date", ".metadata.creationTimestamp")],
+            columns: vec![
+                column("Status", "string", ".status.phase"),
+                column("Age", "date", ".metadata.creationTimestamp"),
+            ],
             schema: object_schema(json!({
                 "spec": {"type": "object", "properties": {"finalizers": {"type": "array", "items": {"type": "string"}}}},
                 "status": {"type": "object", "properties": {"phase": {"type": "string"},
@@ -185,7 +189,10 @@ fn builtins() -> Vec<Builtin> {
             status: false,
             storage: "coordination.k8s.io/leases",
             codec: Codec::Identity,
-            columns: vec![column("Holder", "string", ".spec.holderIdentity"), column("Age", "date", ".metadata.creationTimestamp")],
+            columns: vec![
+                column("Holder", "string", ".spec.holderIdentity"),
+                column("Age", "date", ".metadata.creationTimestamp"),
+            ],
             schema: object_schema(json!({"spec": {"type": "object", "properties": {
                 "holderIdentity": {"type": "string", "nullable": true},
                 "leaseDurationSeconds": {"type": "integer", "nullable": true},

@@ -47,7 +47,9 @@ pub fn resource_types_for(crd: &Value) -> Result<Vec<ResourceType>, Vec<FieldCau
     if !matches!(scope, "Namespaced" | "Cluster") {
         causes.push(FieldCause {
             reason: "FieldValueNotSupported",
-            message: format!("spec.scope: Unsupported value: \"{scope}\": supported values: \"Cluster\", \"Namespaced\""),
+            message: format!(
+                "spec.scope: Unsupported value: \"{scope}\": supported values: \"Cluster\", \"Namespaced\""
+            ),
             field: "spec.scope".into(),
         });
     }
@@ -69,7 +71,11 @@ pub fn resource_types_for(crd: &Value) -> Result<Vec<ResourceType>, Vec<FieldCau
     let storage_version = storage_versions.first().copied().unwrap_or_default().to_string();
     let names = crd.pointer("/spec/names").cloned().unwrap_or(Value::Null);
     let list_of = |key: &str| -> Vec<String> {
-        names.get(key).and_then(Value::as_array).map(|a| a.iter().filter_map(|s| s.as_str().map(String::from)).collect()).unwrap_or_default()
+        names
+            .get(key)
+            .and_then(Value::as_array)
+            .map(|a| a.iter().filter_map(|s| s.as_str().map(String::from)).collect())
+            .unwrap_or_default()
     };
     let mut types = Vec::new();
     for (i, version) in versions.iter().enumerate() {
@@ -153,9 +159,7 @@ pub fn resource_types_for(crd: &Value) -> Result<Vec<ResourceType>, Vec<FieldCau
 
 /// The status the API server writes on an accepted CRD.
 pub fn established_status(crd: &Value, now: &str) -> Value {
-    let condition = |type_: &str, reason: &str, message: &str| {
-        json!({"type": type_, "status": "True", "lastTransitionTime": now, "reason": reason, "message": message})
-    };
+    let condition = |type_: &str, reason: &str, message: &str| json!({"type": type_, "status": "True", "lastTransitionTime": now, "reason": reason, "message": message});
     let stored: Vec<Value> = crd
         .pointer("/spec/versions")
         .and_then(Value::as_array)

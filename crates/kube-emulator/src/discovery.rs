@@ -126,7 +126,8 @@ fn aggregated_resource(resource: &ResourceType) -> Value {
         entry["categories"] = json!(resource.categories);
     }
     if resource.status_subresource {
-        entry["subresources"] = json!([{"subresource": "status", "responseKind": response_kind, "verbs": ["get", "patch", "update"]}]);
+        entry["subresources"] =
+            json!([{"subresource": "status", "responseKind": response_kind, "verbs": ["get", "patch", "update"]}]);
     }
     entry
 }

@@ -65,7 +65,11 @@ impl Drop for EmulatorHandle {
 }
 
 fn admin_params() -> WriteParams {
-    WriteParams { field_manager: Some("kube-emulator".into()), default_manager: "kube-emulator".into(), ..Default::default() }
+    WriteParams {
+        field_manager: Some("kube-emulator".into()),
+        default_manager: "kube-emulator".into(),
+        ..Default::default()
+    }
 }
 
 impl EmulatorHandle {
@@ -123,7 +127,8 @@ impl EmulatorHandle {
     pub fn apply_yaml(&self, yaml: &str) -> Result<Vec<Value>, EmulatorError> {
         let mut applied = Vec::new();
         for document in serde_yaml::Deserializer::from_str(yaml) {
-            let value: Value = serde::Deserialize::deserialize(document).map_err(|e| EmulatorError::Parse(e.to_string()))?;
+            let value: Value =
+                serde::Deserialize::deserialize(document).map_err(|e| EmulatorError::Parse(e.to_string()))?;
             if value.is_null() {
                 continue;
             }
@@ -193,7 +198,8 @@ impl EmulatorHandle {
 
     /// Reads one object by `apiVersion`, kind, namespace and name.
     pub fn get(&self, api_version: &str, kind: &str, namespace: Option<&str>, name: &str) -> Option<Value> {
-        let probe = json!({"apiVersion": api_version, "kind": kind, "metadata": {"namespace": namespace.unwrap_or("default")}});
+        let probe =
+            json!({"apiVersion": api_version, "kind": kind, "metadata": {"namespace": namespace.unwrap_or("default")}});
         let scope = self.scope_for(&probe).ok()?;
         self.core.get(&scope, name).ok()
     }

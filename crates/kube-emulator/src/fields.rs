@@ -192,7 +192,7 @@ pub fn read_managed(object: &Value) -> Vec<ManagedEntry> {
 /// Writes `metadata.managedFields`, dropping entries that own nothing.
 pub fn write_managed(object: &mut Value, entries: &[ManagedEntry]) {
     let list: Vec<Value> = entries.iter().filter(|e| !e.fields.is_empty()).map(ManagedEntry::to_json).collect();
-    if let Some(Value::Object(meta)) = object.get_mut("metadata") {
+    if let Some(meta) = crate::meta::metadata_mut(object) {
         if list.is_empty() {
             meta.remove("managedFields");
         } else {
@@ -267,7 +267,12 @@ pub struct ApplyConflict {
 
 /// Server-side apply of `applied` by `writer` onto `live` (None when creating).
 /// Returns the merged object with updated managed fields, or the conflicts when not forced.
-pub fn apply(live: Option<&Value>, applied: &Value, writer: &Writer<'_>, force: bool) -> Result<Value, Vec<ApplyConflict>> {
+pub fn apply(
+    live: Option<&Value>,
+    applied: &Value,
+    writer: &Writer<'_>,
+    force: bool,
+) -> Result<Value, Vec<ApplyConflict>> {
     let base = live.cloned().unwrap_or_else(|| json!({}));
     let mut entries = live.map(read_managed).unwrap_or_default();
     let mut applied_fields = fields_of(applied);
@@ -283,7 +288,9 @@ pub fn apply(live: Option<&Value>, applied: &Value, writer: &Writer<'_>, force: 
             .fields
             .iter()
             .filter(|owned| {
-                applied_fields.iter().any(|mine| overlaps(owned, mine) && value_at(applied, mine) != value_at(&base, mine))
+                applied_fields
+                    .iter()
+                    .any(|mine| overlaps(owned, mine) && value_at(applied, mine) != value_at(&base, mine))
             })
             .cloned()
             .collect();
@@ -294,7 +301,9 @@ pub fn apply(live: Option<&Value>, applied: &Value, writer: &Writer<'_>, force: 
             entry.fields.retain(|p| !contested.contains(p));
         } else {
             conflicts.extend(
-                contested.into_iter().map(|p| ApplyConflict { manager: entry.manager.clone(), field: format!(".{}", p.join(".")) }),
+                contested
+                    .into_iter()
+                    .map(|p| ApplyConflict { manager: entry.manager.clone(), field: format!(".{}", p.join(".")) }),
             );
         }
     }
@@ -326,7 +335,20 @@ pub fn apply(live: Option<&Value>, applied: &Value, writer: &Writer<'_>, force: 
     if let Value::Object(map) = &mut patch
         && let Some(Value::Object(meta)) = map.get_mut("metadata")
     {
-        meta.retain(|k, _| matches!(k.as_str(), "labels" | "annotations" | "finalizers" | "ownerReferences" | "name" | "namespace" | "generateName" | "resourceVersion" | "uid"));
+        meta.retain(|k, _| {
+            matches!(
+                k.as_str(),
+                "labels"
+                    | "annotations"
+                    | "finalizers"
+                    | "ownerReferences"
+                    | "name"
+                    | "namespace"
+                    | "generateName"
+                    | "resourceVersion"
+                    | "uid"
+            )
+        });
     }
     crate::patch::merge_patch(&mut merged, &patch);
     upsert(&mut entries, writer, "Apply", applied_fields, false);
@@ -344,7 +366,8 @@ mod tests {
 
     #[test]
     fn fields_v1_round_trips() {
-        let set = fields_of(&json!({"spec": {"a": 1, "b": {"c": [1, 2]}}, "metadata": {"name": "x", "labels": {"k": "v"}}}));
+        let set =
+            fields_of(&json!({"spec": {"a": 1, "b": {"c": [1, 2]}}, "metadata": {"name": "x", "labels": {"k": "v"}}}));
         assert_eq!(from_fields_v1(&to_fields_v1(&set)), set);
         assert!(set.contains(&vec!["metadata".to_string(), "labels".into(), "k".into()]));
         assert!(!set.iter().any(|p| p.last().map(String::as_str) == Some("name")));

@@ -94,7 +94,7 @@ fn flag(query: &Query, key: &str) -> bool {
     matches!(query.get(key).map(String::as_str), Some("true") | Some("1"))
 }
 
-fn header_str<'a>(headers: &'a HeaderMap, name: header::HeaderName) -> &'a str {
+fn header_str(headers: &HeaderMap, name: header::HeaderName) -> &str {
     headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default()
 }
 
@@ -195,18 +195,24 @@ async fn route(
         }
         ["api"] => {
             return Ok(match discovery::wants_aggregated(accept) {
-                Some(v) => json_response(200, &discovery::aggregated(&core.registry(), true, v), &aggregated_type(v), &[]),
+                Some(v) => {
+                    json_response(200, &discovery::aggregated(&core.registry(), true, v), &aggregated_type(v), &[])
+                }
                 None => ok(&discovery::core_versions(&state.address)),
             });
         }
         ["apis"] => {
             return Ok(match discovery::wants_aggregated(accept) {
-                Some(v) => json_response(200, &discovery::aggregated(&core.registry(), false, v), &aggregated_type(v), &[]),
+                Some(v) => {
+                    json_response(200, &discovery::aggregated(&core.registry(), false, v), &aggregated_type(v), &[])
+                }
                 None => ok(&discovery::group_list(&core.registry())),
             });
         }
         ["api", version] => {
-            return discovery::resource_list(&core.registry(), "", version).map(|d| ok(&d)).ok_or_else(|| ApiError::no_route(path));
+            return discovery::resource_list(&core.registry(), "", version)
+                .map(|d| ok(&d))
+                .ok_or_else(|| ApiError::no_route(path));
         }
         ["apis", group] => {
             return discovery::group(&core.registry(), group).map(|d| ok(&d)).ok_or_else(|| ApiError::no_route(path));
@@ -218,7 +224,9 @@ async fn route(
         }
         ["openapi", "v3"] => return Ok(ok(&openapi::index(&core.registry()))),
         ["openapi", "v3", "api", version] => {
-            return openapi::group_version(&core.registry(), "", version).map(|d| ok(&d)).ok_or_else(|| ApiError::no_route(path));
+            return openapi::group_version(&core.registry(), "", version)
+                .map(|d| ok(&d))
+                .ok_or_else(|| ApiError::no_route(path));
         }
         ["openapi", "v3", "apis", group, version] => {
             return openapi::group_version(&core.registry(), group, version)
@@ -340,7 +348,9 @@ async fn route(
             };
             Ok(ok(&core.delete_collection(&scope, &list, &params)?))
         }
-        (method, _) => Err(ApiError::method_not_allowed(format!("the server does not allow this method on the requested resource ({method})"))),
+        (method, _) => Err(ApiError::method_not_allowed(format!(
+            "the server does not allow this method on the requested resource ({method})"
+        ))),
     }
 }
 
@@ -358,7 +368,8 @@ fn parse_body(body: &[u8], headers: &HeaderMap) -> Result<Value, ApiError> {
     if content_type.contains("yaml") {
         serde_yaml::from_slice(body).map_err(|e| ApiError::bad_request(format!("error decoding YAML: {e}")))
     } else {
-        serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("couldn't get version/kind; json parse error: {e}")))
+        serde_json::from_slice(body)
+            .map_err(|e| ApiError::bad_request(format!("couldn't get version/kind; json parse error: {e}")))
     }
 }
 

@@ -75,7 +75,9 @@ fn find_close(chars: &[char], open: usize) -> Option<usize> {
 }
 
 fn unquote(s: &str) -> Option<&str> {
-    s.strip_prefix('\'').and_then(|r| r.strip_suffix('\'')).or_else(|| s.strip_prefix('"').and_then(|r| r.strip_suffix('"')))
+    s.strip_prefix('\'')
+        .and_then(|r| r.strip_suffix('\''))
+        .or_else(|| s.strip_prefix('"').and_then(|r| r.strip_suffix('"')))
 }
 
 fn parse_bracket(inner: &str) -> Result<Step, String> {

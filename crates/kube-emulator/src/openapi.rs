@@ -45,8 +45,14 @@ fn query_param(name: &str, description: &str) -> Value {
 fn write_params() -> Vec<Value> {
     vec![
         query_param("dryRun", "When present, indicates that modifications should not be persisted."),
-        query_param("fieldManager", "fieldManager is a name associated with the actor or entity that is making these changes."),
-        query_param("fieldValidation", "fieldValidation instructs the server on how to handle objects in the request containing unknown or duplicate fields: Ignore, Warn or Strict."),
+        query_param(
+            "fieldManager",
+            "fieldManager is a name associated with the actor or entity that is making these changes.",
+        ),
+        query_param(
+            "fieldValidation",
+            "fieldValidation instructs the server on how to handle objects in the request containing unknown or duplicate fields: Ignore, Warn or Strict.",
+        ),
     ]
 }
 
@@ -119,8 +125,7 @@ pub fn group_version(registry: &Registry, group: &str, version: &str) -> Option<
             );
         }
         let mut schema = t.schema.as_ref().map(|s| s.raw.clone()).unwrap_or_else(|| json!({"type": "object"}));
-        schema["x-kubernetes-group-version-kind"] =
-            json!([{"group": t.group, "version": t.version, "kind": t.kind}]);
+        schema["x-kubernetes-group-version-kind"] = json!([{"group": t.group, "version": t.version, "kind": t.kind}]);
         schemas.insert(schema_name(t), schema);
     }
     Some(json!({

@@ -102,15 +102,17 @@ pub fn strategic_merge_patch(target: &mut Value, patch: &Value) {
 
 /// RFC 6902 JSON patch.
 pub fn json_patch(target: &mut Value, patch: &Value) -> Result<(), ApiError> {
-    let ops: json_patch::Patch = serde_json::from_value(patch.clone())
-        .map_err(|e| ApiError::bad_request(format!("the server rejected our request due to an error in our request: {e}")))?;
+    let ops: json_patch::Patch = serde_json::from_value(patch.clone()).map_err(|e| {
+        ApiError::bad_request(format!("the server rejected our request due to an error in our request: {e}"))
+    })?;
     json_patch::patch(target, &ops).map_err(|e| ApiError::invalid_patch(e.to_string()))
 }
 
 impl ApiError {
     /// 422 for a JSON patch that cannot be applied (failed `test`, missing path…).
     pub fn invalid_patch(detail: String) -> Self {
-        let mut error = Self::bad_request(format!("the server rejected our request due to an error in our request: {detail}"));
+        let mut error =
+            Self::bad_request(format!("the server rejected our request due to an error in our request: {detail}"));
         error.code = 422;
         error.reason = "Invalid";
         error
@@ -132,7 +134,8 @@ mod tests {
     #[test]
     fn strategic_merge_patch_ignores_directives_and_honours_delete() {
         let mut doc = json!({"data": {"a": "1", "b": "2"}, "metadata": {"labels": {"x": "y"}}});
-        let patch = json!({"$setElementOrder/data": [], "data": {"a": "3"}, "metadata": {"labels": {"$patch": "delete"}}});
+        let patch =
+            json!({"$setElementOrder/data": [], "data": {"a": "3"}, "metadata": {"labels": {"$patch": "delete"}}});
         strategic_merge_patch(&mut doc, &patch);
         assert_eq!(doc, json!({"data": {"a": "3", "b": "2"}, "metadata": {}}));
     }

@@ -88,9 +88,15 @@ impl StructuralSchema {
                 let field = error.field_path.trim_start_matches('.').to_string();
                 let at = lookup_path(object, &field);
                 let (reason, message) = match error.reason.as_deref() {
-                    Some("FieldValueForbidden") => ("FieldValueForbidden", format!("{field}: Forbidden: {}", error.message)),
-                    Some("FieldValueRequired") => ("FieldValueRequired", format!("{field}: Required value: {}", error.message)),
-                    Some("FieldValueDuplicate") => ("FieldValueDuplicate", format!("{field}: Duplicate value: {}", error.message)),
+                    Some("FieldValueForbidden") => {
+                        ("FieldValueForbidden", format!("{field}: Forbidden: {}", error.message))
+                    }
+                    Some("FieldValueRequired") => {
+                        ("FieldValueRequired", format!("{field}: Required value: {}", error.message))
+                    }
+                    Some("FieldValueDuplicate") => {
+                        ("FieldValueDuplicate", format!("{field}: Duplicate value: {}", error.message))
+                    }
                     _ => {
                         let detail = match error.kind {
                             ErrorKind::ValidationFailure => error.message.clone(),
@@ -225,7 +231,11 @@ fn type_matches(value: &Value, expected: &str) -> bool {
 }
 
 fn invalid(path: &str, shown: String, detail: String) -> FieldCause {
-    FieldCause { reason: "FieldValueInvalid", message: format!("{path}: Invalid value: {shown}: {detail}"), field: path.into() }
+    FieldCause {
+        reason: "FieldValueInvalid",
+        message: format!("{path}: Invalid value: {shown}: {detail}"),
+        field: path.into(),
+    }
 }
 
 fn shown(value: &Value) -> String {
@@ -240,14 +250,22 @@ fn shown(value: &Value) -> String {
 fn validate_value(value: &Value, schema: &Value, path: &str, causes: &mut Vec<FieldCause>) {
     if value.is_null() {
         if !is_true(schema, "nullable") && schema.get("type").is_some() {
-            causes.push(invalid(path, "\"null\"".into(), format!("{path} in body must be of type {}: \"null\"", schema_type(schema))));
+            causes.push(invalid(
+                path,
+                "\"null\"".into(),
+                format!("{path} in body must be of type {}: \"null\"", schema_type(schema)),
+            ));
         }
         return;
     }
     if is_true(schema, "x-kubernetes-int-or-string") {
         if !(value.is_string() || type_matches(value, "integer")) {
             let t = type_name(Some(value));
-            causes.push(invalid(path, format!("\"{t}\""), format!("{path} in body must be of type integer,string: \"{t}\"")));
+            causes.push(invalid(
+                path,
+                format!("\"{t}\""),
+                format!("{path} in body must be of type integer,string: \"{t}\""),
+            ));
             return;
         }
     } else if let Some(expected) = schema.get("type").and_then(Value::as_str)
@@ -300,7 +318,11 @@ fn validate_number(n: f64, value: &Value, schema: &Value, path: &str, causes: &m
         && multiple != 0.0
         && (n / multiple).fract() != 0.0
     {
-        causes.push(invalid(path, shown(value), format!("{path} in body should be a multiple of {}", fmt_num(multiple))));
+        causes.push(invalid(
+            path,
+            shown(value),
+            format!("{path} in body should be a multiple of {}", fmt_num(multiple)),
+        ));
     }
 }
 
@@ -364,7 +386,7 @@ fn validate_array(items: &[Value], schema: &Value, path: &str, causes: &mut Vec<
     if let Some(min) = schema.get("minItems").and_then(Value::as_u64)
         && (items.len() as u64) < min
     {
-        causes.push(invalid(path, format!("\"array\""), format!("{path} in body should have at least {min} items")));
+        causes.push(invalid(path, "\"array\"".to_string(), format!("{path} in body should have at least {min} items")));
     }
     if let Some(item_schema) = schema.get("items") {
         for (i, item) in items.iter().enumerate() {
@@ -426,7 +448,11 @@ fn validate_object(map: &Map<String, Value>, schema: &Value, path: &str, causes:
     if let Some(min) = schema.get("minProperties").and_then(Value::as_u64)
         && (map.len() as u64) < min
     {
-        causes.push(invalid(path, "\"object\"".into(), format!("{path} in body should have at least {min} properties")));
+        causes.push(invalid(
+            path,
+            "\"object\"".into(),
+            format!("{path} in body should have at least {min} properties"),
+        ));
     }
 }
 

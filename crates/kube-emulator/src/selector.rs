@@ -49,11 +49,10 @@ fn split_top_level(input: &str) -> Vec<String> {
 }
 
 fn parse_set(rest: &str, whole: &str) -> Result<Vec<String>, ApiError> {
-    let inner = rest
-        .trim()
-        .strip_prefix('(')
-        .and_then(|r| r.strip_suffix(')'))
-        .ok_or_else(|| ApiError::bad_request(format!("unable to parse requirement: {whole}: expected '(' and ')'")))?;
+    let inner =
+        rest.trim().strip_prefix('(').and_then(|r| r.strip_suffix(')')).ok_or_else(|| {
+            ApiError::bad_request(format!("unable to parse requirement: {whole}: expected '(' and ')'"))
+        })?;
     Ok(inner.split(',').map(|v| v.trim().to_string()).filter(|v| !v.is_empty()).collect())
 }
 
@@ -146,9 +145,7 @@ impl FieldSelector {
                 _ => match resource.selectable_fields.iter().find(|(label, _)| label == field) {
                     Some((_, path)) => path.clone(),
                     None => {
-                        return Err(ApiError::bad_request(format!(
-                            "field label not supported: {field}"
-                        )));
+                        return Err(ApiError::bad_request(format!("field label not supported: {field}")));
                     }
                 },
             };

@@ -59,7 +59,8 @@ pub fn partial_metadata(object: &Value) -> Value {
 
 /// A list reduced to PartialObjectMetadataList.
 pub fn partial_metadata_list(list: &Value) -> Value {
-    let items: Vec<Value> = list["items"].as_array().map(|i| i.iter().map(partial_metadata).collect()).unwrap_or_default();
+    let items: Vec<Value> =
+        list["items"].as_array().map(|i| i.iter().map(partial_metadata).collect()).unwrap_or_default();
     json!({"kind": "PartialObjectMetadataList", "apiVersion": "meta.k8s.io/v1", "metadata": list.get("metadata").cloned().unwrap_or(json!({})), "items": items})
 }
 

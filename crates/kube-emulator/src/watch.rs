@@ -40,9 +40,10 @@ struct Filter {
 
 impl Filter {
     fn matches(&self, served: &Value) -> bool {
-        let ns_ok = self.namespace.as_deref().is_none_or(|ns| {
-            served.pointer("/metadata/namespace").and_then(Value::as_str) == Some(ns)
-        });
+        let ns_ok = self
+            .namespace
+            .as_deref()
+            .is_none_or(|ns| served.pointer("/metadata/namespace").and_then(Value::as_str) == Some(ns));
         ns_ok
             && self.labels.as_ref().is_none_or(|l| l.matches_object(served))
             && self.fields.as_ref().is_none_or(|f| f.matches(served))
@@ -141,7 +142,17 @@ pub fn start(core: Arc<ApiCore>, scope: Scope, params: WatchParams) -> Result<mp
         }
     }
     let bookmark_interval = core.config.bookmark_interval;
-    tokio::spawn(run(core, filter, receiver, out, backlog, start_rv, timeout, params.allow_bookmarks, bookmark_interval));
+    tokio::spawn(run(
+        core,
+        filter,
+        receiver,
+        out,
+        backlog,
+        start_rv,
+        timeout,
+        params.allow_bookmarks,
+        bookmark_interval,
+    ));
     Ok(rx_out)
 }
 

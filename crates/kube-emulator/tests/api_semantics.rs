@@ -48,17 +48,24 @@ async fn discovery_lists_core_groups_and_registered_crds() {
     for expected in ["", "events.k8s.io", "coordination.k8s.io", "apiextensions.k8s.io", "tenantatlas.io"] {
         assert!(groups.contains(&expected.to_string()), "group {expected:?} missing from {groups:?}");
     }
-    let (resource, caps) = discovery.resolve_gvk(&kube::api::GroupVersionKind::gvk("tenantatlas.io", "v1alpha1", "RestoreRun")).unwrap();
+    let (resource, caps) =
+        discovery.resolve_gvk(&kube::api::GroupVersionKind::gvk("tenantatlas.io", "v1alpha1", "RestoreRun")).unwrap();
     assert_eq!(resource.plural, "restoreruns");
-    assert!(caps.subresources.iter().any(|(r, _)| r.plural == "restoreruns/status" || r.plural == "status"), "{:?}", caps.subresources);
+    assert!(
+        caps.subresources.iter().any(|(r, _)| r.plural == "restoreruns/status" || r.plural == "status"),
+        "{:?}",
+        caps.subresources
+    );
     let core = raw_get(&client, "/api/v1", "application/json").await;
     let names: Vec<&str> = core["resources"].as_array().unwrap().iter().filter_map(|r| r["name"].as_str()).collect();
     for expected in ["namespaces", "secrets", "configmaps", "events"] {
         assert!(names.contains(&expected), "{expected} missing from /api/v1: {names:?}");
     }
-    let aggregated = raw_get(&client, "/apis", "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList").await;
+    let aggregated =
+        raw_get(&client, "/apis", "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList").await;
     assert_eq!(aggregated["kind"], "APIGroupDiscoveryList");
-    let rr = aggregated["items"].as_array().unwrap().iter().find(|g| g["metadata"]["name"] == "tenantatlas.io").unwrap();
+    let rr =
+        aggregated["items"].as_array().unwrap().iter().find(|g| g["metadata"]["name"] == "tenantatlas.io").unwrap();
     assert_eq!(rr["versions"][0]["resources"][0]["shortNames"], json!(["rr"]));
 }
 
@@ -175,7 +182,8 @@ async fn merge_json_and_strategic_patches() {
         serde_json::from_value(json!([{"op": "test", "path": "/spec/maxItems", "value": 7}, {"op": "replace", "path": "/spec/maxItems", "value": 8}])).unwrap();
     let patched = api.patch("a", &pp, &Patch::<()>::Json(ops)).await.unwrap();
     assert_eq!(patched.spec.max_items, Some(8));
-    let failing: json_patch::Patch = serde_json::from_value(json!([{"op": "test", "path": "/spec/maxItems", "value": 1}])).unwrap();
+    let failing: json_patch::Patch =
+        serde_json::from_value(json!([{"op": "test", "path": "/spec/maxItems", "value": 1}])).unwrap();
     assert_eq!(api_error(api.patch("a", &pp, &Patch::<()>::Json(failing)).await).code, 422);
     let strategic = api_error(api.patch("a", &pp, &Patch::Strategic(json!({"spec": {"maxItems": 1}}))).await);
     assert_eq!(strategic.code, 415, "custom resources do not take strategic merge patches");
@@ -194,13 +202,23 @@ async fn server_side_apply_creates_merges_and_tracks_managers() {
     let created = api.patch("a", &PatchParams::apply("gitops"), &Patch::Apply(&manifest)).await.unwrap();
     assert_eq!(created.spec.max_items, Some(10));
     let managers = |r: &RestoreRun| -> Vec<(String, String)> {
-        r.metadata.managed_fields.clone().unwrap_or_default().into_iter().map(|m| (m.manager.unwrap(), m.operation.unwrap())).collect()
+        r.metadata
+            .managed_fields
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|m| (m.manager.unwrap(), m.operation.unwrap()))
+            .collect()
     };
     assert_eq!(managers(&created), vec![("gitops".to_string(), "Apply".to_string())]);
     let human = json!({"apiVersion": "tenantatlas.io/v1alpha1", "kind": "RestoreRun", "metadata": {"name": "a"}, "spec": {"maxItems": 20}});
     let conflict = api_error(api.patch("a", &PatchParams::apply("human"), &Patch::Apply(&human)).await);
     assert_eq!(conflict.code, 409);
-    assert!(conflict.message.contains("conflict with \"gitops\"") && conflict.message.contains(".spec.maxItems"), "{}", conflict.message);
+    assert!(
+        conflict.message.contains("conflict with \"gitops\"") && conflict.message.contains(".spec.maxItems"),
+        "{}",
+        conflict.message
+    );
     let forced = api.patch("a", &PatchParams::apply("human").force(), &Patch::Apply(&human)).await.unwrap();
     assert_eq!(forced.spec.max_items, Some(20));
     assert_eq!(forced.spec.tenant_ref.name, "contoso", "apply merges into the live object");
@@ -224,7 +242,8 @@ async fn finalizers_hold_deletion_until_removed() {
     assert_eq!(deleting.metadata.generation, Some(2), "setting deletionTimestamp bumps the generation");
     let pp = PatchParams::default();
     let refused = api_error(
-        api.patch("a", &pp, &Patch::Merge(json!({"metadata": {"finalizers": ["tenantatlas.io/cleanup", "other"]}}))).await,
+        api.patch("a", &pp, &Patch::Merge(json!({"metadata": {"finalizers": ["tenantatlas.io/cleanup", "other"]}})))
+            .await,
     );
     assert_eq!(refused.code, 422, "no new finalizers on an object being deleted");
     let status_ok = api.patch_status("a", &pp, &Patch::Merge(json!({"status": {"phase": "Failed"}}))).await;
@@ -243,12 +262,14 @@ async fn garbage_collector_removes_dependents_of_a_deleted_owner() {
     let reference = json!([{"apiVersion": "tenantatlas.io/v1alpha1", "kind": "RestoreRun", "name": "owner",
         "uid": owner.metadata.uid, "controller": true, "blockOwnerDeletion": true}]);
     for name in ["report-1", "report-2"] {
-        let cm: ConfigMap = serde_json::from_value(json!({"metadata": {"name": name, "ownerReferences": reference}})).unwrap();
+        let cm: ConfigMap =
+            serde_json::from_value(json!({"metadata": {"name": name, "ownerReferences": reference}})).unwrap();
         cms.create(&PostParams::default(), &cm).await.unwrap();
     }
     cms.create(&PostParams::default(), &config_map("unrelated", json!({}))).await.unwrap();
     api.delete("owner", &DeleteParams::background()).await.unwrap();
-    let left: Vec<String> = cms.list(&ListParams::default()).await.unwrap().items.into_iter().filter_map(|c| c.metadata.name).collect();
+    let left: Vec<String> =
+        cms.list(&ListParams::default()).await.unwrap().items.into_iter().filter_map(|c| c.metadata.name).collect();
     assert_eq!(left, vec!["unrelated"]);
     let dangling: ConfigMap = serde_json::from_value(json!({"metadata": {"name": "dangling", "ownerReferences": [
         {"apiVersion": "tenantatlas.io/v1alpha1", "kind": "RestoreRun", "name": "gone", "uid": "00000000-0000-0000-0000-000000000000"}]}})).unwrap();
@@ -271,7 +292,10 @@ async fn orphan_and_foreground_propagation() {
         assert_eq!(api_error(api.get(owner_name).await).code, 404, "{owner_name} owner is gone");
     }
     let orphan = cms.get("orphaning-child").await.unwrap();
-    assert!(orphan.metadata.owner_references.unwrap_or_default().is_empty(), "orphan policy keeps the dependent, unowned");
+    assert!(
+        orphan.metadata.owner_references.unwrap_or_default().is_empty(),
+        "orphan policy keeps the dependent, unowned"
+    );
     assert_eq!(api_error(cms.get("foreground-child").await).code, 404, "foreground deletes the dependent");
 }
 
@@ -283,7 +307,9 @@ async fn label_and_field_selectors_filter_lists() {
     for (name, labels) in [("a", json!({"app": "x", "tier": "web"})), ("b", json!({"app": "y"})), ("c", json!({}))] {
         cms.create(&PostParams::default(), &config_map(name, labels)).await.unwrap();
     }
-    let names = |list: kube::core::ObjectList<ConfigMap>| -> Vec<String> { list.items.into_iter().filter_map(|c| c.metadata.name).collect() };
+    let names = |list: kube::core::ObjectList<ConfigMap>| -> Vec<String> {
+        list.items.into_iter().filter_map(|c| c.metadata.name).collect()
+    };
     let select = |s: &str| ListParams::default().labels(s);
     assert_eq!(names(cms.list(&select("app=x")).await.unwrap()), vec!["a"]);
     assert_eq!(names(cms.list(&select("app!=x")).await.unwrap()), vec!["b", "c"]);
@@ -343,7 +369,9 @@ async fn watch_streams_changes_after_a_resource_version_with_selectors() {
     cms.create(&PostParams::default(), &config_map("other", json!({"app": "y"}))).await.unwrap();
     cms.create(&PostParams::default(), &config_map("mine", json!({"app": "x"}))).await.unwrap();
     cms.patch("mine", &PatchParams::default(), &Patch::Merge(json!({"data": {"k": "2"}}))).await.unwrap();
-    cms.patch("mine", &PatchParams::default(), &Patch::Merge(json!({"metadata": {"labels": {"app": "z"}}}))).await.unwrap();
+    cms.patch("mine", &PatchParams::default(), &Patch::Merge(json!({"metadata": {"labels": {"app": "z"}}})))
+        .await
+        .unwrap();
     let mut seen = Vec::new();
     while seen.len() < 3 {
         match stream.try_next().await.unwrap().expect("watch delivers the events") {
@@ -358,18 +386,24 @@ async fn watch_streams_changes_after_a_resource_version_with_selectors() {
 
 #[tokio::test]
 async fn watch_sends_bookmarks_when_asked() {
-    let emu = emulator_with(EmulatorConfig { bookmark_interval: Duration::from_millis(100), ..EmulatorConfig::default() }).await;
+    let emu =
+        emulator_with(EmulatorConfig { bookmark_interval: Duration::from_millis(100), ..EmulatorConfig::default() })
+            .await;
     let cms: Api<ConfigMap> = Api::namespaced(emu.client().unwrap(), "default");
     let rv = cms.list(&ListParams::default()).await.unwrap().metadata.resource_version.unwrap();
     let leases: Api<Lease> = Api::namespaced(emu.client().unwrap(), "default");
-    let lease: Lease = serde_json::from_value(json!({"metadata": {"name": "l"}, "spec": {"holderIdentity": "me"}})).unwrap();
+    let lease: Lease =
+        serde_json::from_value(json!({"metadata": {"name": "l"}, "spec": {"holderIdentity": "me"}})).unwrap();
     leases.create(&PostParams::default(), &lease).await.unwrap();
     let stream = cms.watch(&WatchParams::default().timeout(5), &rv).await.unwrap();
     futures::pin_mut!(stream);
     let event = tokio::time::timeout(Duration::from_secs(3), stream.try_next()).await.unwrap().unwrap().unwrap();
     match event {
         WatchEvent::Bookmark(b) => {
-            assert!(b.metadata.resource_version.parse::<u64>().unwrap() > rv.parse::<u64>().unwrap(), "bookmarks advance past other kinds' changes")
+            assert!(
+                b.metadata.resource_version.parse::<u64>().unwrap() > rv.parse::<u64>().unwrap(),
+                "bookmarks advance past other kinds' changes"
+            )
         }
         other => panic!("expected a bookmark, got {other:?}"),
     }
@@ -400,7 +434,11 @@ async fn custom_resources_are_validated_against_the_schema() {
     let api: Api<kube::api::DynamicObject> = Api::namespaced_with(
         emu.client().unwrap(),
         "default",
-        &kube::api::ApiResource::from_gvk(&kube::api::GroupVersionKind::gvk("tenantatlas.io", "v1alpha1", "RestoreRun")),
+        &kube::api::ApiResource::from_gvk(&kube::api::GroupVersionKind::gvk(
+            "tenantatlas.io",
+            "v1alpha1",
+            "RestoreRun",
+        )),
     );
     let create = |spec: Value| {
         let api = api.clone();
@@ -414,13 +452,28 @@ async fn custom_resources_are_validated_against_the_schema() {
     };
     let base = || json!({"tenantRef": {"name": "contoso"}, "source": {"configMapRef": {"name": "b"}}});
     let cases: Vec<(Value, &str)> = vec![
-        (json!({"tenantRef": {"name": "contoso"}, "source": {"configMapRef": {"name": "b"}}, "dryRun": "yes"}), "spec.dryRun in body must be of type boolean"),
-        (json!({"tenantRef": {"name": "contoso"}, "source": {"configMapRef": {"name": "b"}}, "existingObjects": "merge"}), "Unsupported value: \"merge\""),
+        (
+            json!({"tenantRef": {"name": "contoso"}, "source": {"configMapRef": {"name": "b"}}, "dryRun": "yes"}),
+            "spec.dryRun in body must be of type boolean",
+        ),
+        (
+            json!({"tenantRef": {"name": "contoso"}, "source": {"configMapRef": {"name": "b"}}, "existingObjects": "merge"}),
+            "Unsupported value: \"merge\"",
+        ),
         (json!({"source": {"configMapRef": {"name": "b"}}}), "spec.tenantRef: Required value"),
-        (json!({"tenantRef": {"name": "contoso"}, "source": {"configMapRef": {"name": "b"}}, "maxItems": 0}), "should be greater than or equal to 1"),
-        (json!({"tenantRef": {"name": ""}, "source": {"configMapRef": {"name": "b"}}}), "should be at least 1 chars long"),
+        (
+            json!({"tenantRef": {"name": "contoso"}, "source": {"configMapRef": {"name": "b"}}, "maxItems": 0}),
+            "should be greater than or equal to 1",
+        ),
+        (
+            json!({"tenantRef": {"name": ""}, "source": {"configMapRef": {"name": "b"}}}),
+            "should be at least 1 chars long",
+        ),
         (json!({"tenantRef": {"name": "contoso"}, "source": {"url": "http://insecure"}}), "should match '^https://'"),
-        (json!({"tenantRef": {"name": "contoso"}, "source": {"url": "https://x", "configMapRef": {"name": "b"}}}), "oneOf"),
+        (
+            json!({"tenantRef": {"name": "contoso"}, "source": {"url": "https://x", "configMapRef": {"name": "b"}}}),
+            "oneOf",
+        ),
     ];
     for (spec, expected) in cases {
         let error = api_error(create(spec.clone()).await);
@@ -434,14 +487,22 @@ async fn custom_resources_are_validated_against_the_schema() {
     assert_eq!(created.data["spec"]["dryRun"], json!(true), "defaults are applied");
     assert_eq!(created.data["spec"]["existingObjects"], json!("update"));
     assert!(created.data["spec"].get("surprise").is_none(), "unknown fields are pruned");
-    assert_eq!(created.data["spec"]["extra"], json!({"kept": true}), "x-kubernetes-preserve-unknown-fields keeps fields");
+    assert_eq!(
+        created.data["spec"]["extra"],
+        json!({"kept": true}),
+        "x-kubernetes-preserve-unknown-fields keeps fields"
+    );
     let moved = api_error(
         api.patch("v", &PatchParams::default(), &Patch::Merge(json!({"spec": {"tenantRef": {"name": "other"}}}))).await,
     );
     assert_eq!(moved.code, 422);
     assert!(moved.message.contains("tenantRef is immutable"), "CEL transition rule: {}", moved.message);
     let strict = api
-        .patch("v", &PatchParams { field_validation: Some(kube::api::ValidationDirective::Strict), ..Default::default() }, &Patch::Merge(json!({"spec": {"nope": 1}})))
+        .patch(
+            "v",
+            &PatchParams { field_validation: Some(kube::api::ValidationDirective::Strict), ..Default::default() },
+            &Patch::Merge(json!({"spec": {"nope": 1}})),
+        )
         .await;
     assert_eq!(api_error(strict).code, 400, "fieldValidation=Strict refuses unknown fields");
 }
@@ -486,7 +547,8 @@ async fn leases_support_leader_election_updates() {
     let emu = emulator().await;
     let leases: Api<Lease> = Api::namespaced(emu.client().unwrap(), "default");
     let lease: Lease = serde_json::from_value(json!({"metadata": {"name": "restore-operator"},
-        "spec": {"holderIdentity": "a", "leaseDurationSeconds": 15, "renewTime": "2026-01-01T00:00:00.000000Z"}})).unwrap();
+        "spec": {"holderIdentity": "a", "leaseDurationSeconds": 15, "renewTime": "2026-01-01T00:00:00.000000Z"}}))
+    .unwrap();
     let created = leases.create(&PostParams::default(), &lease).await.unwrap();
     let mut stolen = created.clone();
     stolen.spec.as_mut().unwrap().holder_identity = Some("b".into());
@@ -500,7 +562,8 @@ async fn leases_support_leader_election_updates() {
 async fn dry_run_validates_without_storing() {
     let emu = emulator().await;
     let api = runs(&emu.client().unwrap());
-    let answer = api.create(&PostParams { dry_run: true, ..Default::default() }, &restore_run("dry", "contoso")).await.unwrap();
+    let answer =
+        api.create(&PostParams { dry_run: true, ..Default::default() }, &restore_run("dry", "contoso")).await.unwrap();
     assert_eq!(answer.spec.dry_run, Some(true));
     assert_eq!(api_error(api.get("dry").await).code, 404);
 }
@@ -517,7 +580,8 @@ async fn tables_use_the_crd_printer_columns() {
     )
     .await;
     assert_eq!(table["kind"], "Table");
-    let headers: Vec<&str> = table["columnDefinitions"].as_array().unwrap().iter().filter_map(|c| c["name"].as_str()).collect();
+    let headers: Vec<&str> =
+        table["columnDefinitions"].as_array().unwrap().iter().filter_map(|c| c["name"].as_str()).collect();
     assert_eq!(headers, vec!["Name", "Phase", "Tenant", "Dry-run", "Ready", "Age"]);
     let cells = &table["rows"][0]["cells"];
     assert_eq!((cells[0].clone(), cells[2].clone(), cells[3].clone()), (json!("a"), json!("contoso"), json!(true)));

@@ -43,8 +43,17 @@ async fn kubectl_get_rr_prints_the_crd_columns() {
     kubectl_ok(&emu, &["apply", "-f", &fixture("restorerun.yaml")]).await;
     kubectl_ok(
         &emu,
-        &["patch", "rr", "sample", "--subresource", "status", "--type", "merge", "-p",
-          r#"{"status":{"phase":"Previewed","conditions":[{"type":"Ready","status":"True"}]}}"#],
+        &[
+            "patch",
+            "rr",
+            "sample",
+            "--subresource",
+            "status",
+            "--type",
+            "merge",
+            "-p",
+            r#"{"status":{"phase":"Previewed","conditions":[{"type":"Ready","status":"True"}]}}"#,
+        ],
     )
     .await;
     let table = kubectl_ok(&emu, &["get", "rr"]).await;
@@ -79,11 +88,16 @@ async fn kubectl_patch_merge_changes_spec_and_status() {
     }
     let emu = emulator().await;
     kubectl_ok(&emu, &["apply", "-f", &fixture("restorerun.yaml")]).await;
-    let out = kubectl_ok(&emu, &["patch", "rr", "sample", "--type", "merge", "-p", r#"{"spec":{"dryRun":false}}"#]).await;
+    let out =
+        kubectl_ok(&emu, &["patch", "rr", "sample", "--type", "merge", "-p", r#"{"spec":{"dryRun":false}}"#]).await;
     assert!(out.contains("restorerun.tenantatlas.io/sample patched"), "{out}");
     let dry_run = kubectl_ok(&emu, &["get", "rr", "sample", "-o", "jsonpath={.spec.dryRun}"]).await;
     assert_eq!(dry_run, "false");
-    let refused = kubectl(&emu, &["patch", "rr", "sample", "--type", "merge", "-p", r#"{"spec":{"tenantRef":{"name":"other"}}}"#]).await;
+    let refused = kubectl(
+        &emu,
+        &["patch", "rr", "sample", "--type", "merge", "-p", r#"{"spec":{"tenantRef":{"name":"other"}}}"#],
+    )
+    .await;
     assert!(!refused.status.success());
     assert!(stderr(&refused).contains("tenantRef is immutable"), "{}", stderr(&refused));
 }
@@ -102,7 +116,11 @@ async fn kubectl_wait_for_jsonpath_returns_when_the_status_arrives() {
         let patch = serde_json::json!({"status": {"phase": "AwaitingConfirmation"}});
         api.patch_status("sample", &kube::api::PatchParams::default(), &kube::api::Patch::Merge(patch)).await.unwrap();
     });
-    let out = kubectl_ok(&emu, &["wait", "--for=jsonpath={.status.phase}=AwaitingConfirmation", "rr/sample", "--timeout=20s"]).await;
+    let out = kubectl_ok(
+        &emu,
+        &["wait", "--for=jsonpath={.status.phase}=AwaitingConfirmation", "rr/sample", "--timeout=20s"],
+    )
+    .await;
     later.await.unwrap();
     assert!(out.contains("condition met"), "{out}");
 }
@@ -150,7 +168,9 @@ async fn kubectl_installs_crds_and_waits_for_established() {
     }
     let emu = Emulator::start(EmulatorConfig::default()).await.unwrap();
     kubectl_ok(&emu, &["apply", "-f", &fixture("restorerun-crd.yaml")]).await;
-    let out = kubectl_ok(&emu, &["wait", "--for=condition=Established", "crd/restoreruns.tenantatlas.io", "--timeout=10s"]).await;
+    let out =
+        kubectl_ok(&emu, &["wait", "--for=condition=Established", "crd/restoreruns.tenantatlas.io", "--timeout=10s"])
+            .await;
     assert!(out.contains("condition met"), "{out}");
     assert!(kubectl_ok(&emu, &["apply", "-f", &fixture("restorerun.yaml")]).await.contains("created"));
     let crds = kubectl_ok(&emu, &["get", "crds", "-o", "name"]).await;
@@ -169,11 +189,17 @@ async fn kubectl_server_side_apply_records_the_manager_and_reports_conflicts() {
     let stored = emu.get("tenantatlas.io/v1alpha1", "RestoreRun", Some("default"), "sample").unwrap();
     assert_eq!(stored["metadata"]["managedFields"][0]["manager"], "flux");
     assert_eq!(stored["metadata"]["managedFields"][0]["operation"], "Apply");
-    let other = std::fs::read_to_string(&manifest).unwrap().replace("name: contoso", "name: contoso").replace("name: backup", "name: elsewhere");
-    let out = kubectl_with_stdin(&emu, &["apply", "--server-side", "--field-manager", "argo", "-f", "-"], Some(&other)).await;
+    let other = std::fs::read_to_string(&manifest).unwrap().replace("name: backup", "name: elsewhere");
+    let out =
+        kubectl_with_stdin(&emu, &["apply", "--server-side", "--field-manager", "argo", "-f", "-"], Some(&other)).await;
     assert!(!out.status.success());
     assert!(stderr(&out).contains("conflict with \"flux\""), "{}", stderr(&out));
-    let forced = kubectl_with_stdin(&emu, &["apply", "--server-side", "--force-conflicts", "--field-manager", "argo", "-f", "-"], Some(&other)).await;
+    let forced = kubectl_with_stdin(
+        &emu,
+        &["apply", "--server-side", "--force-conflicts", "--field-manager", "argo", "-f", "-"],
+        Some(&other),
+    )
+    .await;
     assert!(forced.status.success(), "{}", stderr(&forced));
 }
 

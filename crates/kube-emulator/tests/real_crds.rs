@@ -60,7 +60,11 @@ async fn the_restorerun_schema_is_enforced_with_defaults_and_cel() {
     assert_eq!(spec["existingObjects"], "update");
     assert_eq!(spec["previewTTL"], "1h");
     assert_eq!(spec["scope"]["mode"], "all");
-    assert!(refusal(&emu, "two", json!({"configMapRef": {"name": "b"}, "artifactRef": {"kind": "Bucket", "name": "b"}})).await.contains("oneOf"));
+    assert!(
+        refusal(&emu, "two", json!({"configMapRef": {"name": "b"}, "artifactRef": {"kind": "Bucket", "name": "b"}}))
+            .await
+            .contains("oneOf")
+    );
     assert!(refusal(&emu, "none", json!({})).await.contains("oneOf"));
     let escaping = refusal(&emu, "escape", json!({"configMapRef": {"name": "b"}, "path": "../etc"})).await;
     assert!(escaping.contains("path must not contain '..'"), "{escaping}");
@@ -85,13 +89,21 @@ async fn kubectl_applies_the_examples_and_prints_the_design_columns() {
     }
     let emu = with_operator_crds().await;
     let tenant = kubectl_ok(&emu, &["apply", "-f", &example("intunetenant-client-secret.yaml")]).await;
-    assert!(tenant.contains("secret/contoso-graph-app created") && tenant.contains("intunetenant.tenantatlas.io/contoso-production created"), "{tenant}");
+    assert!(
+        tenant.contains("secret/contoso-graph-app created")
+            && tenant.contains("intunetenant.tenantatlas.io/contoso-production created"),
+        "{tenant}"
+    );
     let secret = emu.get("v1", "Secret", Some("intune"), "contoso-graph-app").unwrap();
     assert_eq!(secret["data"]["clientSecret"], "cmVwbGFjZS1tZQ==", "stringData is folded into data");
     assert!(kubectl_ok(&emu, &["apply", "-f", &example("restorerun-dry-run.yaml")]).await.contains("created"));
     let table = kubectl_ok(&emu, &["get", "rr", "-n", "intune"]).await;
     let header: Vec<&str> = table.lines().next().unwrap().split_whitespace().collect();
-    assert_eq!(header, vec!["NAME", "PHASE", "TENANT", "ENV", "ITEMS", "CHANGES", "BLOCKERS", "DRYRUN", "AGE"], "{table}");
+    assert_eq!(
+        header,
+        vec!["NAME", "PHASE", "TENANT", "ENV", "ITEMS", "CHANGES", "BLOCKERS", "DRYRUN", "AGE"],
+        "{table}"
+    );
     assert!(table.lines().nth(1).unwrap().starts_with("contoso-restore-2026-11-27"), "{table}");
     let approved = kubectl(&emu, &["apply", "-f", &example("restorerun-approved.yaml")]).await;
     assert!(approved.status.success(), "{}", String::from_utf8_lossy(&approved.stderr));
@@ -103,5 +115,9 @@ async fn kubectl_applies_the_examples_and_prints_the_design_columns() {
                    spec:\n  tenantId: t\n  displayName: d\n  environment: prod\n  auth:\n    clientId: c\n    clientSecretRef:\n      name: s\n      key: k\n";
     let out = kubectl_with_stdin(&emu, &["apply", "-f", "-"], Some(bad_env)).await;
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("spec.environment"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("spec.environment"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

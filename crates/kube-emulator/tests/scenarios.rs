@@ -95,10 +95,13 @@ async fn generation_tracks_spec_not_status(client: kube::Client) -> Outcome {
     let created = api.create(&PostParams::default(), &restore_run("a", "contoso")).await.map_err(|e| e.to_string())?;
     let start = created.metadata.generation.unwrap_or_default();
     let pp = PatchParams::default();
-    let after_status =
-        api.patch_status("a", &pp, &Patch::Merge(json!({"status": {"phase": "Scoping"}}))).await.map_err(|e| e.to_string())?;
+    let after_status = api
+        .patch_status("a", &pp, &Patch::Merge(json!({"status": {"phase": "Scoping"}})))
+        .await
+        .map_err(|e| e.to_string())?;
     ensure!(after_status.metadata.generation.unwrap_or_default() == start, "status write moved generation");
-    let after_spec = api.patch("a", &pp, &Patch::Merge(json!({"spec": {"dryRun": false}}))).await.map_err(|e| e.to_string())?;
+    let after_spec =
+        api.patch("a", &pp, &Patch::Merge(json!({"spec": {"dryRun": false}}))).await.map_err(|e| e.to_string())?;
     ensure!(after_spec.metadata.generation.unwrap_or_default() == start + 1, "spec write did not bump generation");
     Ok(())
 }
@@ -123,10 +126,12 @@ async fn merge_and_json_patches(client: kube::Client) -> Outcome {
     let api = runs(&client);
     api.create(&PostParams::default(), &restore_run("a", "contoso")).await.map_err(|e| e.to_string())?;
     let pp = PatchParams::default();
-    let merged = api.patch("a", &pp, &Patch::Merge(json!({"spec": {"maxItems": 7}}))).await.map_err(|e| e.to_string())?;
+    let merged =
+        api.patch("a", &pp, &Patch::Merge(json!({"spec": {"maxItems": 7}}))).await.map_err(|e| e.to_string())?;
     ensure!(merged.spec.max_items == Some(7), "merge patch gave {:?}", merged.spec.max_items);
-    let ops: json_patch::Patch = serde_json::from_value(json!([{"op": "replace", "path": "/spec/maxItems", "value": 8}]))
-        .map_err(|e| e.to_string())?;
+    let ops: json_patch::Patch =
+        serde_json::from_value(json!([{"op": "replace", "path": "/spec/maxItems", "value": 8}]))
+            .map_err(|e| e.to_string())?;
     let patched = api.patch("a", &pp, &Patch::<()>::Json(ops)).await.map_err(|e| e.to_string())?;
     ensure!(patched.spec.max_items == Some(8), "json patch gave {:?}", patched.spec.max_items);
     Ok(())
@@ -183,7 +188,11 @@ async fn server_side_apply_creates_then_merges(client: kube::Client) -> Outcome 
     let mut second = manifest.clone();
     second["spec"]["maxItems"] = json!(2);
     let merged = api.patch("a", &pp, &Patch::Apply(&second)).await.map_err(|e| e.to_string())?;
-    ensure!(merged.spec.max_items == Some(2) && merged.spec.tenant_ref.name == "contoso", "apply did not merge: {:?}", merged.spec);
+    ensure!(
+        merged.spec.max_items == Some(2) && merged.spec.tenant_ref.name == "contoso",
+        "apply did not merge: {:?}",
+        merged.spec
+    );
     Ok(())
 }
 
@@ -249,7 +258,8 @@ async fn kube_fake_client_agrees_except_for_documented_differences() {
         match (outcome, documented) {
             (Ok(()), false) | (Err(_), true) => {}
             (Err(why), false) => unexpected.push(format!("{name} fails on kube-fake-client: {why}")),
-            (Ok(()), true) => unexpected.push(format!("{name} now passes on kube-fake-client: update FAKE_CLIENT_DIFFERENCES and README.md")),
+            (Ok(()), true) => unexpected
+                .push(format!("{name} now passes on kube-fake-client: update FAKE_CLIENT_DIFFERENCES and README.md")),
         }
     }
     assert!(unexpected.is_empty(), "{}", unexpected.join("\n"));

@@ -67,22 +67,26 @@ async fn churn(client: kube::Client, until: Instant) -> u64 {
     let mut step: u64 = 0;
     while Instant::now() < until {
         step += 1;
-        cms.patch("noise", &PatchParams::default(), &Patch::Merge(json!({"data": {"n": step.to_string()}}))).await.unwrap();
+        cms.patch("noise", &PatchParams::default(), &Patch::Merge(json!({"data": {"n": step.to_string()}})))
+            .await
+            .unwrap();
         // Runs change rarely (every ~3 s) while ConfigMaps churn ~20 times a second: between run
         // events the retained history (40 changes) rolls over, so only bookmarks keep watches resumable.
-        if step % 60 == 0 {
-            let name = format!("run-{}", (step / 60) % 7);
+        if step.is_multiple_of(60) {
+            let operation = step / 60;
+            let name = format!("run-{}", operation % 7);
             match runs.get_opt(&name).await.unwrap() {
                 None => {
                     runs.create(&PostParams::default(), &restore_run(&name, "contoso")).await.unwrap();
                 }
-                Some(existing) if step % 3 == 0 => {
+                Some(_) if operation.is_multiple_of(11) => {
                     runs.delete(&name, &DeleteParams::default()).await.unwrap();
-                    drop(existing);
                 }
                 Some(existing) => {
                     let next = existing.spec.max_items.unwrap_or(1) % 900 + 1;
-                    runs.patch(&name, &PatchParams::default(), &Patch::Merge(json!({"spec": {"maxItems": next}}))).await.unwrap();
+                    runs.patch(&name, &PatchParams::default(), &Patch::Merge(json!({"spec": {"maxItems": next}})))
+                        .await
+                        .unwrap();
                 }
             }
         }
@@ -97,7 +101,9 @@ async fn watcher_and_controller_soak_without_errors_or_relists() {
     let watch_timeout = Duration::from_secs(5);
     let config = EmulatorConfig {
         history_limit: 40,
-        bookmark_interval: Duration::from_millis(std::env::var("KUBE_EMULATOR_SOAK_BOOKMARK_MS").ok().and_then(|s| s.parse().ok()).unwrap_or(250)),
+        bookmark_interval: Duration::from_millis(
+            std::env::var("KUBE_EMULATOR_SOAK_BOOKMARK_MS").ok().and_then(|s| s.parse().ok()).unwrap_or(250),
+        ),
         max_watch_timeout: watch_timeout,
         ..EmulatorConfig::default()
     };
@@ -165,7 +171,11 @@ async fn watcher_and_controller_soak_without_errors_or_relists() {
     );
     assert_eq!(counters.watcher_errors.load(Ordering::Relaxed), 0, "watcher errors");
     assert_eq!(counters.reconcile_errors.load(Ordering::Relaxed), 0, "reconcile errors");
-    assert_eq!(counters.watcher_restarts.load(Ordering::Relaxed), 1, "the watcher relisted: a desync or reconnect loop");
+    assert_eq!(
+        counters.watcher_restarts.load(Ordering::Relaxed),
+        1,
+        "the watcher relisted: a desync or reconnect loop"
+    );
     assert_eq!(lists, 2, "one initial list per watcher (the raw watcher and the controller), no relists");
     assert!(watches <= expected_watches, "{watches} watch requests in {}s: a reconnect loop", soak.as_secs());
     assert!(lagging.is_empty(), "runs the controller never observed: {lagging:?}");

@@ -96,7 +96,8 @@ pub async fn emulator_with(config: EmulatorConfig) -> EmulatorHandle {
 /// Whether kubectl can run here. Missing kubectl skips a test with a printed reason,
 /// except under `CI=true`, where it fails the test.
 pub fn kubectl_available(test: &str) -> bool {
-    let found = std::process::Command::new("kubectl").args(["version", "--client"]).output().is_ok_and(|o| o.status.success());
+    let found =
+        std::process::Command::new("kubectl").args(["version", "--client"]).output().is_ok_and(|o| o.status.success());
     if found {
         return true;
     }
