@@ -24,7 +24,7 @@ use tokio::sync::watch;
 
 pub use auth::{AppCredential, CredentialError, FEDERATION_AUDIENCE, FederatedCredential, JWT_BEARER};
 pub use faults::{FaultConfig, Storm};
-pub use seed::{SeedError, SeedSummary, read_native_dir};
+pub use seed::{SeedError, SeedSummary};
 pub use state::RequestRecord;
 pub use throttle::ThrottleConfig;
 

@@ -6,9 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Parser;
-use graph_sim::{
-    AppCredential, FaultConfig, FederatedCredential, SimConfig, Simulator, Storm, ThrottleConfig, read_native_dir,
-};
+use graph_sim::{AppCredential, FaultConfig, FederatedCredential, SimConfig, Simulator, Storm, ThrottleConfig};
 use serde::Deserialize;
 
 /// A stateful Microsoft Graph (/beta) simulator for Intune, for tests and demos of restore-operator.
@@ -49,9 +47,9 @@ struct Cli {
     #[arg(long = "group", value_name = "NAME")]
     groups: Vec<String>,
 
-    /// A native backup directory (manifest.json + item files) to seed into --seed-tenant,
+    /// A native backup (folder with manifest.json, or its .tar.gz) to seed into --seed-tenant,
     /// keeping the backup's ids and creating the groups and foundations its items reference.
-    #[arg(long = "seed", value_name = "DIR")]
+    #[arg(long = "seed", value_name = "PATH")]
     seed_dir: Option<PathBuf>,
 
     /// Tenant to seed (default: the first tenant).
@@ -254,8 +252,11 @@ async fn run(cli: Cli) -> Result<(), BoxError> {
     }
     if let Some(dir) = &cli.seed_dir {
         let tenant = cli.seed_tenant.clone().unwrap_or_else(|| tenant_ids[0].clone());
-        let set = read_native_dir(dir)?;
-        let summary = sim.seed(&tenant, &set)?;
+        let loaded = restore_backup::native::read_path(dir, &restore_backup::Limits::default())?;
+        for finding in &loaded.findings {
+            tracing::warn!(item = %finding.item, "seed backup: {}", finding.message);
+        }
+        let summary = sim.seed(&tenant, &loaded.set)?;
         tracing::info!(tenant, items = summary.items, groups = summary.groups, "seeded from {}", dir.display());
     }
     let shutdown = ShutdownSignal::install()?;

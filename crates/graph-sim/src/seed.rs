@@ -1,10 +1,7 @@
 //! Seeding a simulated tenant from a backup: items keep their source ids (so a same-tenant
 //! restore matches by id), and the groups, scope tags, filters and templates they name exist.
 
-use std::path::{Component, Path};
-
-use restore_core::backup::{BackupItem, BackupManifest, BackupSet, NamedRef};
-use restore_core::canonical::sha256_digest;
+use restore_core::backup::{BackupItem, BackupSet, NamedRef};
 use restore_core::catalog::item_type;
 use serde_json::{Map, Value, json};
 
@@ -21,14 +18,6 @@ pub enum SeedError {
         key: String,
         /// Its type.
         item_type: String,
-    },
-    /// The backup directory could not be read.
-    #[error("backup directory {path}: {message}")]
-    Directory {
-        /// What was read.
-        path: String,
-        /// What went wrong.
-        message: String,
     },
 }
 
@@ -162,35 +151,4 @@ fn next_scope_tag_id(tenant: &Tenant) -> u64 {
         .map(|c| c.entities.keys().filter_map(|id| id.parse::<u64>().ok()).max().unwrap_or(0))
         .unwrap_or(0);
     highest.max(tenant.next_scope_tag_id.saturating_sub(1)) + 1
-}
-
-/// Reads a native backup directory: `manifest.json` (a [`BackupManifest`]) and one JSON
-/// [`BackupItem`] per entry at its `path`, whose bytes must match the entry's `sha256`.
-pub fn read_native_dir(dir: &Path) -> Result<BackupSet, SeedError> {
-    let fail = |path: &Path, message: String| SeedError::Directory { path: path.display().to_string(), message };
-    let manifest_path = dir.join("manifest.json");
-    let manifest_bytes = std::fs::read(&manifest_path).map_err(|e| fail(&manifest_path, e.to_string()))?;
-    let manifest: BackupManifest =
-        serde_json::from_slice(&manifest_bytes).map_err(|e| fail(&manifest_path, format!("not a manifest: {e}")))?;
-    let mut items = Vec::with_capacity(manifest.items.len());
-    for entry in &manifest.items {
-        let relative = Path::new(&entry.path);
-        if relative.components().any(|c| !matches!(c, Component::Normal(_))) {
-            return Err(fail(relative, "the item path leaves the backup directory".into()));
-        }
-        let path = dir.join(relative);
-        let bytes = std::fs::read(&path).map_err(|e| fail(&path, e.to_string()))?;
-        if sha256_digest(&bytes) != entry.sha256 {
-            return Err(fail(&path, format!("digest mismatch: the manifest says {}", entry.sha256)));
-        }
-        let item: BackupItem =
-            serde_json::from_slice(&bytes).map_err(|e| fail(&path, format!("not a backup item: {e}")))?;
-        items.push(item);
-    }
-    Ok(BackupSet {
-        tenant: Some(manifest.tenant),
-        captured_at: Some(manifest.captured_at),
-        digest: sha256_digest(&manifest_bytes),
-        items,
-    })
 }

@@ -20,7 +20,7 @@ use crate::api::is_write;
 use crate::auth::{TokenContext, TokenRequest, authenticate, token_response};
 use crate::faults::{After, Before};
 use crate::reply::{Reply, bad_request, graph_error, not_found};
-use crate::state::{RequestRecord, SimState};
+use crate::state::{Call, RequestRecord, SimState};
 
 /// Largest request body accepted.
 const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
@@ -228,7 +228,7 @@ async fn api(
         }
     };
     let mut state = shared.lock();
-    let handled = state.process(&grant, method, path, query, body, base);
+    let handled = state.process(&grant, Call { method, path, raw_query: query, body, base });
     let mut reply = handled.reply;
     if handled.applied_write {
         match state.faults.after_write() {

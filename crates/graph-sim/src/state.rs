@@ -57,6 +57,17 @@ pub(crate) struct SimState {
     next_log_seq: u64,
 }
 
+/// One authenticated API call as the pipeline sees it.
+pub(crate) struct Call<'a> {
+    pub method: &'a str,
+    /// Path relative to `/beta/`.
+    pub path: &'a str,
+    pub raw_query: &'a str,
+    pub body: Option<Value>,
+    /// `{origin}/beta`, for next links and contexts.
+    pub base: &'a str,
+}
+
 /// What the pipeline decided for one API call.
 pub(crate) struct Handled {
     pub reply: Reply,
@@ -100,35 +111,21 @@ impl SimState {
     }
 
     /// Handles one authenticated API call (`path` relative to `/beta/`).
-    pub fn process(
-        &mut self,
-        grant: &Grant,
-        method: &str,
-        path: &str,
-        raw_query: &str,
-        body: Option<Value>,
-        base: &str,
-    ) -> Handled {
-        if is_batch_path(path) {
-            let reply = match method {
-                "POST" => self.batch(grant, body, base),
-                other => crate::reply::method_not_allowed(other, path),
+    pub fn process(&mut self, grant: &Grant, call: Call<'_>) -> Handled {
+        if is_batch_path(call.path) {
+            let reply = match call.method {
+                "POST" => self.batch(grant, call.body, call.base),
+                other => crate::reply::method_not_allowed(other, call.path),
             };
             return Handled { reply, applied_write: false };
         }
-        let reply = self.single(grant, method, path, raw_query, body, base);
-        Handled { applied_write: is_write(method) && reply.is_success(), reply }
+        let write = is_write(call.method);
+        let reply = self.single(grant, call);
+        Handled { applied_write: write && reply.is_success(), reply }
     }
 
-    fn single(
-        &mut self,
-        grant: &Grant,
-        method: &str,
-        path: &str,
-        raw_query: &str,
-        body: Option<Value>,
-        base: &str,
-    ) -> Reply {
+    fn single(&mut self, grant: &Grant, call: Call<'_>) -> Reply {
+        let Call { method, path, raw_query, body, base } = call;
         if is_write(method)
             && let Err(wait) = self.throttle.admit(&grant.tenant, &grant.client_id, Instant::now())
         {
@@ -174,7 +171,8 @@ impl SimState {
             } else if is_batch_path(path) {
                 bad_request("A batch cannot contain another batch.")
             } else {
-                self.single(grant, &method, path, query, request.get("body").cloned(), base)
+                let call = Call { method: &method, path, raw_query: query, body: request.get("body").cloned(), base };
+                self.single(grant, call)
             };
             self.record(RequestRecord {
                 seq: 0,

@@ -125,3 +125,67 @@ async fn a_simulator_started_from_flags_serves_what_it_prints() {
     assert_eq!(dumped, state);
     drop(stdout);
 }
+
+#[tokio::test]
+async fn seed_loads_a_native_backup_keeping_its_ids() {
+    use restore_core::backup::{BackupItem, BackupSet, BackupTenant, NamedRef, References};
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let item = BackupItem {
+        item_type: "deviceConfiguration".into(),
+        id: "cfg-from-backup".into(),
+        display_name: "Seeded".into(),
+        platform: "windows".into(),
+        resource: serde_json::json!({"@odata.type": "#microsoft.graph.windows10CustomConfiguration", "id": "cfg-from-backup", "displayName": "Seeded", "omaSettings": []}),
+        assignments: Some(vec![
+            serde_json::json!({"id": "a1", "target": {"@odata.type": "#microsoft.graph.groupAssignmentTarget", "groupId": "grp-7"}}),
+        ]),
+        sub_resources: Default::default(),
+        references: References {
+            groups: vec![NamedRef { id: "grp-7".into(), display_name: "Kiosks".into() }],
+            ..References::default()
+        },
+    };
+    let set = BackupSet {
+        tenant: Some(BackupTenant { id: "t1".into(), label: "Contoso".into() }),
+        captured_at: Some("2025-01-01T00:00:00Z".into()),
+        digest: String::new(),
+        items: vec![item],
+    };
+    let dir = tempfile::tempdir().unwrap();
+    restore_backup::native::write_dir(&set, dir.path()).unwrap();
+    let mut child = Child(
+        Command::new(BIN)
+            .args(["--listen", "127.0.0.1:0", "--tenant", "t1", "--client-id", "app", "--seed"])
+            .arg(dir.path())
+            .env("GRAPH_SIM_CLIENT_SECRET", "from-env")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let mut stdout = BufReader::new(child.0.stdout.take().unwrap()).lines();
+    let first = stdout.next().unwrap().unwrap();
+    let url = first.strip_prefix("graph-sim listening on ").unwrap().to_string();
+    let http = reqwest::Client::new();
+    let form = [
+        ("grant_type", "client_credentials"),
+        ("client_id", "app"),
+        ("client_secret", "from-env"),
+        ("scope", "x/.default"),
+    ];
+    let token: Value =
+        http.post(format!("{url}/t1/oauth2/v2.0/token")).form(&form).send().await.unwrap().json().await.unwrap();
+    let bearer = token["access_token"].as_str().unwrap();
+    let get = |path: String| http.get(format!("{url}/beta/{path}")).bearer_auth(bearer).send();
+    let config: Value = get("deviceManagement/deviceConfigurations/cfg-from-backup?$expand=assignments".into())
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(config["displayName"], "Seeded");
+    assert_eq!(config["assignments"][0]["target"]["groupId"], "grp-7");
+    let group: Value = get("groups/grp-7".into()).await.unwrap().json().await.unwrap();
+    assert_eq!(group["displayName"], "Kiosks");
+    drop(stdout);
+}

@@ -8,16 +8,16 @@
 //! zero 429s. Run with `cargo bench -p restore-graph --bench write_pacing`; override with the
 //! environment variables PACING_WRITES, PACING_BUDGET, PACING_WINDOW_SECS, PACING_CONCURRENCY.
 
+#[path = "../tests/support/mod.rs"]
+mod support;
+
 use std::time::{Duration, Instant};
 
-use graph_sim::{AppCredential, SimConfig, Simulator, ThrottleConfig};
-use restore_core::api::IntuneTenantSpec;
+use graph_sim::{SimConfig, ThrottleConfig};
 use restore_core::tenant::TenantPort;
 use restore_graph::{Credentials, GraphClient, GraphOptions, SecretString};
 use serde_json::json;
-
-const TENANT: &str = "11111111-2222-3333-4444-555555555555";
-const CLIENT_ID: &str = "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee";
+use support::{SECRET, TENANT, simulator, spec};
 
 fn env_or(name: &str, default: u64) -> u64 {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
@@ -33,26 +33,14 @@ async fn main() {
     let window = env_or("PACING_WINDOW_SECS", 20) as u32;
     let concurrency = env_or("PACING_CONCURRENCY", 4).max(1);
 
-    let sim = Simulator::start(SimConfig {
+    let sim = simulator(SimConfig {
         throttle: Some(ThrottleConfig { writes: budget, window: Duration::from_secs(u64::from(window)) }),
         ..SimConfig::default()
     })
-    .await
-    .expect("simulator starts");
-    sim.add_tenant(TENANT);
-    let secret = "bench-secret";
-    sim.register_app(TENANT, CLIENT_ID, AppCredential::Secret(secret.into())).expect("app registers");
-    let spec: IntuneTenantSpec = serde_json::from_value(json!({
-        "tenantId": TENANT,
-        "displayName": "Bench tenant",
-        "environment": "development",
-        "graph": {"endpoint": sim.base_url(), "authority": sim.authority_url()},
-        "auth": {"clientId": CLIENT_ID, "clientSecretRef": {"name": "graph-app"}},
-        "writeBudget": {"writes": budget, "perSeconds": window},
-    }))
-    .expect("valid spec");
-    let client = GraphClient::new(&spec, Credentials::ClientSecret(SecretString::new(secret)), GraphOptions::default())
-        .expect("client builds");
+    .await;
+    let credentials = Credentials::ClientSecret(SecretString::new(SECRET));
+    let client =
+        GraphClient::new(&spec(&sim, budget, window), credentials, GraphOptions::default()).expect("client builds");
     client.verify().await.expect("token and first read");
 
     let floor = Duration::from_secs(writes.div_ceil(u64::from(budget)).saturating_sub(1) * u64::from(window));
