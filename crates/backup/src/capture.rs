@@ -48,6 +48,19 @@ pub enum CaptureEvent {
     },
 }
 
+impl std::fmt::Display for CaptureEvent {
+    /// One progress line, e.g. `[4/14] deviceConfiguration: reading` (the CLI prints these to stderr).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CaptureEvent::TypeStarted { item_type, index, total } => {
+                write!(f, "[{index}/{total}] {item_type}: reading")
+            }
+            CaptureEvent::TypeFinished { item_type, items } => write!(f, "{item_type}: {items} item(s)"),
+            CaptureEvent::GroupsResolved { groups } => write!(f, "referenced groups resolved: {groups}"),
+        }
+    }
+}
+
 /// Why a capture failed.
 #[derive(Debug, thiserror::Error)]
 pub enum CaptureError {

@@ -33,15 +33,15 @@ pub fn load_untrusted(input: &[u8]) -> Result<Loaded, BackupError> {
         return Err(BackupError::InvalidSource { message: "empty input".into() });
     };
     match mode % 4 {
-        0 => load_tree(&FileTree::from_tar_gz(rest, "fuzz", &limits)?, BackupFormat::Native, &limits),
-        1 => load_tree(&FileTree::from_tar_gz(&gzip(rest)?, "fuzz", &limits)?, BackupFormat::Native, &limits),
+        0 => load_tree(&FileTree::from_tar_gz(rest, "fuzz", &limits)?, BackupFormat::Native),
+        1 => load_tree(&FileTree::from_tar_gz(&gzip(rest)?, "fuzz", &limits)?, BackupFormat::Native),
         2 => {
             let mut files = seed_files();
             files.retain(|(path, _)| path != native::MANIFEST_FILE);
             files.push((native::MANIFEST_FILE.to_string(), rest.to_vec()));
-            load_tree(&FileTree::from_files(files, &limits)?, BackupFormat::Native, &limits)
+            load_tree(&FileTree::from_files(files, &limits)?, BackupFormat::Native)
         }
-        _ => load_tree(&FileTree::from_tar_gz(&gzip(rest)?, "fuzz", &limits)?, BackupFormat::IntuneCd, &limits),
+        _ => load_tree(&FileTree::from_tar_gz(&gzip(rest)?, "fuzz", &limits)?, BackupFormat::IntuneCd),
     }
 }
 

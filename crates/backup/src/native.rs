@@ -26,22 +26,23 @@ pub const TOOL_NAME: &str = "restore-operator";
 
 /// Reads a native backup folder.
 pub fn read_dir(path: &Path, limits: &Limits) -> Result<Loaded, BackupError> {
-    parse(&FileTree::from_dir(path, limits)?, limits)
+    parse(&FileTree::from_dir(path, limits)?)
 }
 
 /// Reads a native backup `.tar.gz` held in memory; `folder` selects a folder inside it.
 pub fn read_tar_gz(bytes: &[u8], folder: Option<&str>, limits: &Limits) -> Result<Loaded, BackupError> {
-    parse(&FileTree::from_tar_gz(bytes, "archive", limits)?.subtree(folder)?, limits)
+    parse(&FileTree::from_tar_gz(bytes, "archive", limits)?.subtree(folder)?)
 }
 
 /// Reads a native backup from a folder or a `.tar.gz` file on disk.
 pub fn read_path(path: &Path, limits: &Limits) -> Result<Loaded, BackupError> {
-    parse(&crate::tree_from_path(path, limits)?, limits)
+    parse(&crate::tree_from_path(path, limits)?)
 }
 
 /// Parses a native backup from its files: the manifest, then every item it lists, each checked
-/// against its digest and its manifest entry. Unknown types become findings.
-pub fn parse(tree: &FileTree, _limits: &Limits) -> Result<Loaded, BackupError> {
+/// against its digest and its manifest entry. Unknown types become findings. (The limits were
+/// applied when the tree was read.)
+pub fn parse(tree: &FileTree) -> Result<Loaded, BackupError> {
     let manifest = parse_manifest(tree)?;
     let mut findings = Vec::new();
     let mut items = Vec::with_capacity(manifest.items.len());
@@ -453,7 +454,7 @@ mod tests {
         set.items[1].item_type = "somethingNew".into();
         let rendered = render(&set).unwrap();
         let tree = FileTree::from_files(rendered.files, &Limits::default()).unwrap();
-        let loaded = parse(&tree, &Limits::default()).unwrap();
+        let loaded = parse(&tree).unwrap();
         assert_eq!(loaded.set.items.len(), 1);
         assert_eq!(loaded.findings.len(), 1);
         assert_eq!(loaded.findings[0].code, FindingCode::UnknownType);

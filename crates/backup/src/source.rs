@@ -93,10 +93,10 @@ pub fn config_map_data(set: &restore_core::backup::BackupSet) -> Result<BTreeMap
     Ok(data)
 }
 
-/// Loads a backup from its files in the given layout.
-pub fn load_tree(tree: &FileTree, format: BackupFormat, limits: &Limits) -> Result<Loaded, BackupError> {
+/// Loads a backup from its files (already read within the limits) in the given layout.
+pub fn load_tree(tree: &FileTree, format: BackupFormat) -> Result<Loaded, BackupError> {
     match format {
-        BackupFormat::Native => native::parse(tree, limits),
+        BackupFormat::Native => native::parse(tree),
         BackupFormat::IntuneCd => intunecd::parse(tree),
     }
 }
@@ -109,7 +109,7 @@ pub fn load_local(
     limits: &Limits,
 ) -> Result<Loaded, BackupError> {
     let tree = crate::tree_from_path(path, limits)?.subtree(folder)?;
-    load_tree(&tree, format, limits)
+    load_tree(&tree, format)
 }
 
 /// Resolves a RestoreRun's `spec.source` in `namespace`: exactly one of `url` + `sha256`,
@@ -141,7 +141,7 @@ pub async fn resolve<C: ClusterObjects>(
             });
         }
     };
-    load_tree(&tree.subtree(spec.path.as_deref())?, spec.format, limits)
+    load_tree(&tree.subtree(spec.path.as_deref())?, spec.format)
 }
 
 async fn url_tree(url: &str, sha256: Option<&str>, fetcher: &Fetcher) -> Result<FileTree, BackupError> {

@@ -110,6 +110,8 @@ async fn progress_reports_every_type_in_order() {
     assert_eq!(started, ITEM_TYPES.iter().map(|t| t.name).collect::<Vec<_>>());
     assert!(events.contains(&CaptureEvent::TypeFinished { item_type: "scopeTag", items: 2 }));
     assert_eq!(events.last(), Some(&CaptureEvent::GroupsResolved { groups: 1 }));
+    assert_eq!(events[0].to_string(), format!("[1/{}] scopeTag: reading", ITEM_TYPES.len()));
+    assert_eq!(events[1].to_string(), "scopeTag: 2 item(s)");
 }
 
 #[tokio::test]
