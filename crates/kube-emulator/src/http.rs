@@ -360,7 +360,10 @@ fn aggregated_type(version: &str) -> String {
 
 fn parse_body(body: &[u8], headers: &HeaderMap) -> Result<Value, ApiError> {
     let content_type = header_str(headers, header::CONTENT_TYPE);
-    if content_type.contains("protobuf") || content_type.contains("cbor") {
+    if content_type.contains("protobuf") {
+        return crate::proto::decode(body);
+    }
+    if content_type.contains("cbor") {
         return Err(ApiError::unsupported_media_type(format!(
             "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml (got {content_type})"
         )));

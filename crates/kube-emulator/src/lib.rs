@@ -13,6 +13,7 @@ pub mod jsonpath;
 pub mod meta;
 pub mod openapi;
 pub mod patch;
+pub mod proto;
 pub mod resource;
 pub mod schema;
 pub mod selector;

@@ -221,3 +221,46 @@ async fn kubectl_handles_builtin_kinds() {
     assert_eq!(&row[..2], &["backup", "2"], "{table}");
     assert_eq!(kubectl_ok(&emu, &["get", "cm", "backup", "-o", "jsonpath={.data.b}"]).await, "3");
 }
+
+#[tokio::test]
+async fn kubectl_create_sends_protobuf_for_builtins_and_it_is_understood() {
+    if !kubectl_available("kubectl_create_sends_protobuf_for_builtins_and_it_is_understood") {
+        return;
+    }
+    let emu = emulator().await;
+    kubectl_ok(&emu, &["create", "namespace", "team"]).await;
+    kubectl_ok(&emu, &["create", "configmap", "settings", "-n", "team", "--from-literal=a=1", "--from-literal=b=2"])
+        .await;
+    kubectl_ok(&emu, &["create", "secret", "generic", "creds", "-n", "team", "--from-literal=clientSecret=s3cr3t"])
+        .await;
+    let cm = emu.get("v1", "ConfigMap", Some("team"), "settings").unwrap();
+    assert_eq!(cm["data"], serde_json::json!({"a": "1", "b": "2"}));
+    assert!(cm["metadata"].get("generateName").is_none(), "empty protobuf strings are not fields");
+    let secret = emu.get("v1", "Secret", Some("team"), "creds").unwrap();
+    assert_eq!(secret["data"]["clientSecret"], "czNjcjN0");
+    assert_eq!(secret["type"], "Opaque");
+    let ns = emu.get("v1", "Namespace", None, "team").unwrap();
+    assert_eq!(ns["status"]["phase"], "Active");
+}
+
+#[tokio::test]
+async fn kubectl_get_watch_streams_table_rows() {
+    if !kubectl_available("kubectl_get_watch_streams_table_rows") {
+        return;
+    }
+    let emu = emulator().await;
+    kubectl_ok(&emu, &["apply", "-f", &fixture("restorerun.yaml")]).await;
+    let client = emu.client().unwrap();
+    let later = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        let api: kube::Api<support::RestoreRun> = kube::Api::namespaced(client, "default");
+        let patch = serde_json::json!({"status": {"phase": "Scoping"}});
+        api.patch_status("sample", &kube::api::PatchParams::default(), &kube::api::Patch::Merge(patch)).await.unwrap();
+    });
+    let out = kubectl(&emu, &["get", "rr", "--watch", "--request-timeout=3s"]).await;
+    later.await.unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let rows: Vec<&str> = text.lines().filter(|l| l.starts_with("sample")).collect();
+    assert!(rows.len() >= 2, "the initial row and the update: {text}\n{}", stderr(&out));
+    assert!(rows.last().unwrap().contains("Scoping"), "{text}");
+}
