@@ -300,18 +300,13 @@ impl SimHandle {
         self.shared.lock().log.clear();
     }
 
-    /// Writes (POST, PATCH, PUT, DELETE, batched or not) the API applied, i.e. answered 2xx.
+    /// Writes (POST, PATCH, PUT, DELETE, batched or not) the API applied, including those whose
+    /// answer a fault then replaced or dropped.
     pub fn applied_write_count(&self) -> usize {
-        self.shared
-            .lock()
-            .log
-            .iter()
-            .filter(|r| {
-                r.write && (200..300).contains(&r.status)
-                    || r.fault.as_deref() == Some("drop-after-write")
-                    || r.fault.as_deref() == Some("injected-504-after-write")
-            })
-            .count()
+        let applied = |r: &RequestRecord| {
+            (200..300).contains(&r.status) || r.fault.as_deref() == Some("injected-504-after-write")
+        };
+        self.shared.lock().log.iter().filter(|r| r.write && applied(r)).count()
     }
 
     /// Requests answered 429 by the throttle (injected 429s not counted).

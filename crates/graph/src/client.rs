@@ -463,6 +463,19 @@ impl GraphClient {
         let mut token_refreshed = false;
         loop {
             budget.attempts += 1;
+            let token = match inner.tokens.token().await {
+                Ok(token) => token,
+                Err(error) if error.is_transient() => {
+                    let wait = policy.backoff(budget.attempts);
+                    if !budget.allows(policy, wait) {
+                        return Err(Failure::Final(error));
+                    }
+                    tracing::warn!(error = %error, attempt = budget.attempts, "token endpoint unavailable; retrying");
+                    self.pause(wait, budget).await;
+                    continue;
+                }
+                Err(error) => return Err(Failure::Final(error)),
+            };
             let permit = if write {
                 let (permit, waited) = inner.pacer.acquire().await;
                 if !waited.is_zero() {
@@ -472,7 +485,6 @@ impl GraphClient {
             } else {
                 None
             };
-            let token = inner.tokens.token().await?;
             let mut request = inner
                 .http
                 .request(method.clone(), url.clone())

@@ -145,3 +145,17 @@ async fn a_token_graph_no_longer_accepts_is_replaced_once() {
     assert_eq!(snap.token_acquisitions, 2);
     assert_eq!(snap.count("GET", "401"), 1);
 }
+
+#[tokio::test]
+async fn an_unreachable_token_endpoint_is_retried_then_a_transport_error() {
+    let sim = simulator(SimConfig::default()).await;
+    let free_port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut spec = spec(&sim, 100, 20);
+    spec.graph.authority = format!("http://127.0.0.1:{free_port}");
+    let client = GraphClient::new(&spec, Credentials::ClientSecret(SecretString::new(SECRET)), fast_options()).unwrap();
+    let error = client.list_objects("groups").await.unwrap_err();
+    assert!(matches!(error, GraphError::Transport(_)), "{error:?}");
+    let snap = client.stats().snapshot();
+    assert_eq!(snap.count("POST", "transport"), 8, "every attempt of the retry policy");
+    assert_eq!(snap.count("GET", "200"), 0, "no API call without a token");
+}

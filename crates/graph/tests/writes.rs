@@ -104,6 +104,7 @@ async fn a_create_whose_answer_was_lost_is_found_not_posted_again() {
         assert_eq!(created["id"], stored[0]["id"], "{label}: the found object is returned");
         let posts = sim.request_log().iter().filter(|r| r.method == "POST" && r.path == CONFIGS).count();
         assert_eq!(posts, 1, "{label}: never posted again");
+        assert_eq!(sim.applied_write_count(), 1, "{label}");
         assert_eq!(client.stats().snapshot().recovered_creates, 1);
     }
 }
