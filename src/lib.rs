@@ -3,5 +3,6 @@
 
 pub mod cli;
 pub mod kube;
+pub mod runner;
 pub mod telemetry;
 pub mod tls;
