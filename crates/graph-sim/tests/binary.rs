@@ -189,3 +189,62 @@ async fn seed_loads_a_native_backup_keeping_its_ids() {
     assert_eq!(group["displayName"], "Kiosks");
     drop(stdout);
 }
+
+#[tokio::test]
+async fn a_json_config_declares_tenants_apps_groups_and_scope_tags() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("sim.json");
+    let body = serde_json::json!({"tenants": [
+        {"id": "t-a", "apps": [{"clientId": "app-a", "secretEnv": "SIM_APP_A_SECRET"}], "groups": ["Pilot"], "scopeTags": ["Europe"]},
+        {"id": "t-b", "apps": [{"clientId": "app-b", "secretEnv": "SIM_APP_A_SECRET"}]}
+    ]});
+    std::fs::write(&config, body.to_string()).unwrap();
+    let mut child = Child(
+        Command::new(BIN)
+            .args(["--listen", "127.0.0.1:0", "--config"])
+            .arg(&config)
+            .env("SIM_APP_A_SECRET", "configured")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let mut stdout = BufReader::new(child.0.stdout.take().unwrap()).lines();
+    let url = stdout.next().unwrap().unwrap().strip_prefix("graph-sim listening on ").unwrap().to_string();
+    let http = reqwest::Client::new();
+    let form = [
+        ("grant_type", "client_credentials"),
+        ("client_id", "app-a"),
+        ("client_secret", "configured"),
+        ("scope", "x/.default"),
+    ];
+    let token: Value =
+        http.post(format!("{url}/t-a/oauth2/v2.0/token")).form(&form).send().await.unwrap().json().await.unwrap();
+    let tags: Value = http
+        .get(format!("{url}/beta/deviceManagement/roleScopeTags"))
+        .bearer_auth(token["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let names: Vec<&str> =
+        tags["value"].as_array().unwrap().iter().map(|t| t["displayName"].as_str().unwrap()).collect();
+    assert_eq!(names, ["Default", "Europe"]);
+    let wrong_tenant = http.post(format!("{url}/t-b/oauth2/v2.0/token")).form(&form).send().await.unwrap();
+    assert_eq!(wrong_tenant.status().as_u16(), 400, "app-a is not registered in t-b");
+    drop(stdout);
+}
+
+#[test]
+fn a_config_naming_an_unset_secret_variable_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("sim.json");
+    std::fs::write(&config, r#"{"tenants":[{"id":"t","apps":[{"clientId":"a","secretEnv":"SIM_UNSET_VARIABLE_X"}]}]}"#)
+        .unwrap();
+    let output = Command::new(BIN).args(["--listen", "127.0.0.1:0", "--config"]).arg(&config).output().unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("SIM_UNSET_VARIABLE_X is not set"));
+}
