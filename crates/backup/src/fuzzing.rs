@@ -51,7 +51,8 @@ fn gzip(bytes: &[u8]) -> Result<Vec<u8>, BackupError> {
     encoder.finish().map_err(|e| BackupError::io("fuzz input", e))
 }
 
-/// The files of a small valid native backup (two items), a starting point for mutation.
+/// The files of a small valid native backup (two items), a starting point for mutation and the
+/// base of the malformed corpus.
 pub fn seed_files() -> Vec<(String, Vec<u8>)> {
     use restore_core::backup::{BackupItem, BackupSet, BackupTenant, References};
     let item = |item_type: &str, id: &str, name: &str| BackupItem {
@@ -70,7 +71,21 @@ pub fn seed_files() -> Vec<(String, Vec<u8>)> {
         digest: String::new(),
         items: vec![item("scopeTag", "1", "Helpdesk"), item("assignmentFilter", "f1", "Corp")],
     };
-    native::render(&set).map(|r| r.files).unwrap_or_default()
+    let Ok(mut rendered) = native::render(&set) else {
+        return Vec::new();
+    };
+    // A fixed tool version keeps committed seeds and corpus files valid across releases.
+    rendered.manifest.tool.version = "fixture".into();
+    let manifest = serde_json::to_value(&rendered.manifest)
+        .ok()
+        .and_then(|m| native::stable_json(&m, native::MANIFEST_FILE).ok())
+        .unwrap_or_default();
+    for (path, bytes) in &mut rendered.files {
+        if path == native::MANIFEST_FILE {
+            *bytes = manifest.clone();
+        }
+    }
+    rendered.files
 }
 
 /// Seed inputs for each mode, for a fuzzer's initial corpus.
