@@ -57,79 +57,91 @@ fn help_documents_every_option() {
     assert!(help.contains("/beta"), "the help says what it serves");
 }
 
-/// Kills the child process it holds when dropped (only the one this test started).
-struct Child(std::process::Child);
+/// A `graph-sim` process this test started, its printed URL and its stdout (kept open so its
+/// prints never meet a closed pipe). Dropping it kills that one process.
+struct Running {
+    child: std::process::Child,
+    url: String,
+    _stdout: std::io::Lines<BufReader<std::process::ChildStdout>>,
+}
 
-impl Drop for Child {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+impl Running {
+    fn start(args: &[&std::ffi::OsStr], env: &[(&str, &str)]) -> Running {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let mut command = Command::new(BIN);
+        command.args(["--listen", "127.0.0.1:0"]).args(args).stdout(Stdio::piped()).stderr(Stdio::null());
+        for (key, value) in env {
+            command.env(key, value);
+        }
+        let mut child = command.spawn().unwrap();
+        let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
+        let first = stdout.next().unwrap().unwrap();
+        let url = first.strip_prefix("graph-sim listening on ").unwrap().to_string();
+        Running { child, url, _stdout: stdout }
     }
+
+    /// A client-credentials token for `client_id` in `tenant` (the raw token response).
+    async fn token(&self, tenant: &str, client_id: &str, secret: &str) -> reqwest::Response {
+        let form = [
+            ("grant_type", "client_credentials"),
+            ("client_id", client_id),
+            ("client_secret", secret),
+            ("scope", "x/.default"),
+        ];
+        reqwest::Client::new()
+            .post(format!("{}/{tenant}/oauth2/v2.0/token", self.url))
+            .form(&form)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// GET `/beta/{path}` with a fresh token for `client_id`.
+    async fn get(&self, tenant: &str, client_id: &str, secret: &str, path: &str) -> Value {
+        let token: Value = self.token(tenant, client_id, secret).await.json().await.unwrap();
+        let bearer = token["access_token"].as_str().unwrap();
+        let response = reqwest::Client::new().get(format!("{}/beta/{path}", self.url)).bearer_auth(bearer).send().await;
+        response.unwrap().json().await.unwrap()
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn os(args: &[&str]) -> Vec<std::ffi::OsString> {
+    args.iter().map(std::ffi::OsString::from).collect()
+}
+
+fn refs(args: &[std::ffi::OsString]) -> Vec<&std::ffi::OsStr> {
+    args.iter().map(std::ffi::OsString::as_os_str).collect()
 }
 
 #[tokio::test]
 async fn a_simulator_started_from_flags_serves_what_it_prints() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
     let dump = tempfile::NamedTempFile::new().unwrap();
-    let mut child = Child(
-        Command::new(BIN)
-            .args([
-                "--listen",
-                "127.0.0.1:0",
-                "--tenant",
-                "t1",
-                "--client-id",
-                "app",
-                "--group",
-                "Pilot",
-                "--state-endpoint",
-            ])
-            .arg("--dump")
-            .arg(dump.path())
-            .env("GRAPH_SIM_CLIENT_SECRET", "from-env")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let mut stdout = BufReader::new(child.0.stdout.take().unwrap()).lines();
-    let first = stdout.next().unwrap().unwrap();
-    let url = first.strip_prefix("graph-sim listening on ").unwrap().to_string();
-    let http = reqwest::Client::new();
-    let form = [
-        ("grant_type", "client_credentials"),
-        ("client_id", "app"),
-        ("client_secret", "from-env"),
-        ("scope", "x/.default"),
-    ];
-    let token: Value =
-        http.post(format!("{url}/t1/oauth2/v2.0/token")).form(&form).send().await.unwrap().json().await.unwrap();
-    let groups: Value = http
-        .get(format!("{url}/beta/groups"))
-        .bearer_auth(token["access_token"].as_str().unwrap())
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let mut args = os(&["--tenant", "t1", "--client-id", "app", "--group", "Pilot", "--state-endpoint", "--dump"]);
+    args.push(dump.path().into());
+    let mut sim = Running::start(&refs(&args), &[("GRAPH_SIM_CLIENT_SECRET", "from-env")]);
+    let groups = sim.get("t1", "app", "from-env", "groups").await;
     assert_eq!(groups["value"][0]["displayName"], "Pilot");
-    let state: Value = http.get(format!("{url}/_sim/state")).send().await.unwrap().json().await.unwrap();
+    let state: Value = reqwest::get(format!("{}/_sim/state", sim.url)).await.unwrap().json().await.unwrap();
     assert!(state["tenants"]["t1"]["collections"]["groups"].is_object());
 
     // SIGTERM (to this test's own child) writes the --dump file on the way out.
-    let pid = child.0.id().to_string();
+    let pid = sim.child.id().to_string();
     assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
-    assert!(child.0.wait().unwrap().success());
+    assert!(sim.child.wait().unwrap().success());
     let dumped: Value = serde_json::from_slice(&std::fs::read(dump.path()).unwrap()).unwrap();
     assert_eq!(dumped, state);
-    drop(stdout);
 }
 
 #[tokio::test]
 async fn seed_loads_a_native_backup_keeping_its_ids() {
     use restore_core::backup::{BackupItem, BackupSet, BackupTenant, NamedRef, References};
-    let _ = rustls::crypto::ring::default_provider().install_default();
     let item = BackupItem {
         item_type: "deviceConfiguration".into(),
         id: "cfg-from-backup".into(),
@@ -153,46 +165,19 @@ async fn seed_loads_a_native_backup_keeping_its_ids() {
     };
     let dir = tempfile::tempdir().unwrap();
     restore_backup::native::write_dir(&set, dir.path()).unwrap();
-    let mut child = Child(
-        Command::new(BIN)
-            .args(["--listen", "127.0.0.1:0", "--tenant", "t1", "--client-id", "app", "--seed"])
-            .arg(dir.path())
-            .env("GRAPH_SIM_CLIENT_SECRET", "from-env")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let mut stdout = BufReader::new(child.0.stdout.take().unwrap()).lines();
-    let first = stdout.next().unwrap().unwrap();
-    let url = first.strip_prefix("graph-sim listening on ").unwrap().to_string();
-    let http = reqwest::Client::new();
-    let form = [
-        ("grant_type", "client_credentials"),
-        ("client_id", "app"),
-        ("client_secret", "from-env"),
-        ("scope", "x/.default"),
-    ];
-    let token: Value =
-        http.post(format!("{url}/t1/oauth2/v2.0/token")).form(&form).send().await.unwrap().json().await.unwrap();
-    let bearer = token["access_token"].as_str().unwrap();
-    let get = |path: String| http.get(format!("{url}/beta/{path}")).bearer_auth(bearer).send();
-    let config: Value = get("deviceManagement/deviceConfigurations/cfg-from-backup?$expand=assignments".into())
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let mut args = os(&["--tenant", "t1", "--client-id", "app", "--seed"]);
+    args.push(dir.path().into());
+    let sim = Running::start(&refs(&args), &[("GRAPH_SIM_CLIENT_SECRET", "from-env")]);
+    let config = sim
+        .get("t1", "app", "from-env", "deviceManagement/deviceConfigurations/cfg-from-backup?$expand=assignments")
+        .await;
     assert_eq!(config["displayName"], "Seeded");
     assert_eq!(config["assignments"][0]["target"]["groupId"], "grp-7");
-    let group: Value = get("groups/grp-7".into()).await.unwrap().json().await.unwrap();
-    assert_eq!(group["displayName"], "Kiosks");
-    drop(stdout);
+    assert_eq!(sim.get("t1", "app", "from-env", "groups/grp-7").await["displayName"], "Kiosks");
 }
 
 #[tokio::test]
 async fn a_json_config_declares_tenants_apps_groups_and_scope_tags() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("sim.json");
     let body = serde_json::json!({"tenants": [
@@ -200,42 +185,15 @@ async fn a_json_config_declares_tenants_apps_groups_and_scope_tags() {
         {"id": "t-b", "apps": [{"clientId": "app-b", "secretEnv": "SIM_APP_A_SECRET"}]}
     ]});
     std::fs::write(&config, body.to_string()).unwrap();
-    let mut child = Child(
-        Command::new(BIN)
-            .args(["--listen", "127.0.0.1:0", "--config"])
-            .arg(&config)
-            .env("SIM_APP_A_SECRET", "configured")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let mut stdout = BufReader::new(child.0.stdout.take().unwrap()).lines();
-    let url = stdout.next().unwrap().unwrap().strip_prefix("graph-sim listening on ").unwrap().to_string();
-    let http = reqwest::Client::new();
-    let form = [
-        ("grant_type", "client_credentials"),
-        ("client_id", "app-a"),
-        ("client_secret", "configured"),
-        ("scope", "x/.default"),
-    ];
-    let token: Value =
-        http.post(format!("{url}/t-a/oauth2/v2.0/token")).form(&form).send().await.unwrap().json().await.unwrap();
-    let tags: Value = http
-        .get(format!("{url}/beta/deviceManagement/roleScopeTags"))
-        .bearer_auth(token["access_token"].as_str().unwrap())
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let mut args = os(&["--config"]);
+    args.push(config.into());
+    let sim = Running::start(&refs(&args), &[("SIM_APP_A_SECRET", "configured")]);
+    let tags = sim.get("t-a", "app-a", "configured", "deviceManagement/roleScopeTags").await;
     let names: Vec<&str> =
         tags["value"].as_array().unwrap().iter().map(|t| t["displayName"].as_str().unwrap()).collect();
     assert_eq!(names, ["Default", "Europe"]);
-    let wrong_tenant = http.post(format!("{url}/t-b/oauth2/v2.0/token")).form(&form).send().await.unwrap();
+    let wrong_tenant = sim.token("t-b", "app-a", "configured").await;
     assert_eq!(wrong_tenant.status().as_u16(), 400, "app-a is not registered in t-b");
-    drop(stdout);
 }
 
 #[test]
