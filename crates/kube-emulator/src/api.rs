@@ -818,9 +818,14 @@ impl ApiCore {
                         }],
                     )
                 })?;
-                let applied = self.decode(scope, patch_doc)?;
-                let applied_name = meta_str(&applied, "name").unwrap_or_default();
-                if applied_name != name {
+                let mut applied = self.decode(scope, patch_doc)?;
+                let applied_name = meta_str(&applied, "name").unwrap_or_default().to_string();
+                if applied_name.is_empty() {
+                    // An apply body may leave the name to the URL (common for status applies).
+                    if let Some(meta) = metadata_mut(&mut applied) {
+                        meta.insert("name".into(), json!(name));
+                    }
+                } else if applied_name != name {
                     return Err(ApiError::bad_request(format!(
                         "the name of the object ({applied_name}) does not match the name on the URL ({name})"
                     )));

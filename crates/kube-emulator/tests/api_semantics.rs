@@ -619,3 +619,49 @@ async fn watcher_stream_sees_initial_state_and_changes() {
     let second = tokio::time::timeout(Duration::from_secs(5), stream.try_next()).await.unwrap().unwrap().unwrap();
     assert_eq!(second.metadata.name.as_deref(), Some("b"), "streaming lists (sendInitialEvents) work too");
 }
+
+#[tokio::test]
+async fn server_side_apply_of_status_touches_only_status() {
+    let emu = emulator().await;
+    let api = runs(&emu.client().unwrap());
+    api.create(&PostParams::default(), &restore_run("a", "contoso")).await.unwrap();
+    let status = json!({"apiVersion": "tenantatlas.io/v1alpha1", "kind": "RestoreRun",
+        "spec": {"maxItems": 99}, "status": {"phase": "Checking", "observedGeneration": 1}});
+    let applied =
+        api.patch_status("a", &PatchParams::apply("restore-operator").force(), &Patch::Apply(&status)).await.unwrap();
+    assert_eq!(applied.status.as_ref().unwrap().phase.as_deref(), Some("Checking"));
+    assert_eq!(applied.spec.max_items, None, "a status apply ignores spec");
+    let entry = applied
+        .metadata
+        .managed_fields
+        .unwrap()
+        .into_iter()
+        .find(|m| m.manager.as_deref() == Some("restore-operator"))
+        .unwrap();
+    assert_eq!((entry.operation.as_deref(), entry.subresource.as_deref()), (Some("Apply"), Some("status")));
+}
+
+#[tokio::test]
+async fn kube_event_recorder_creates_then_patches_a_series() {
+    use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+    let emu = emulator().await;
+    let client = emu.client().unwrap();
+    let run = runs(&client).create(&PostParams::default(), &restore_run("a", "contoso")).await.unwrap();
+    let reporter = Reporter { controller: "restore-operator".into(), instance: Some("pod-1".into()) };
+    let recorder = Recorder::new(client.clone(), reporter);
+    let event = Event {
+        type_: EventType::Normal,
+        reason: "PreviewReady".into(),
+        note: Some("preview ready".into()),
+        action: "Preview".into(),
+        secondary: None,
+    };
+    let reference = kube::Resource::object_ref(&run, &());
+    recorder.publish(&event, &reference).await.unwrap();
+    recorder.publish(&event, &reference).await.unwrap();
+    let core: Api<CoreEvent> = Api::namespaced(client, "default");
+    let listed = core.list(&ListParams::default().fields("involvedObject.name=a")).await.unwrap();
+    assert_eq!(listed.items.len(), 1, "the second publish patched the same event");
+    assert_eq!(listed.items[0].reason.as_deref(), Some("PreviewReady"));
+    assert_eq!(listed.items[0].series.as_ref().and_then(|s| s.count), Some(2));
+}
