@@ -129,6 +129,17 @@ fn files_tar_gz(files: &[(String, Vec<u8>)]) -> Vec<u8> {
     gzip(&raw_tar(&entries))
 }
 
+/// A "billion laughs" document: nine levels of aliases, each nine times the one before.
+fn yaml_bomb() -> Vec<u8> {
+    let mut doc = String::from("a0: &a0 [\"lol\"]\n");
+    for level in 1..10 {
+        let refs = vec![format!("*a{}", level - 1); 9].join(", ");
+        doc.push_str(&format!("a{level}: &a{level} [{refs}]\n"));
+    }
+    doc.push_str("displayName: *a9\n");
+    doc.into_bytes()
+}
+
 /// Bytes that do not compress (a fixed linear congruential sequence).
 fn incompressible(len: usize, seed: u32) -> Vec<u8> {
     let mut state = seed;
@@ -351,6 +362,15 @@ fn generate_cases() -> Vec<Case> {
                 Folder(vec![("Filters/f.yaml".into(), b"displayName: [unclosed\n".to_vec())]),
                 "InvalidYaml",
             )
+        },
+        case(
+            "manifest-nested-too-deep",
+            Folder(vec![("manifest.json".into(), format!("{}{}", "[".repeat(1000), "]".repeat(1000)).into_bytes())]),
+            "InvalidJson",
+        ),
+        Case {
+            format: BackupFormat::IntuneCd,
+            ..case("intunecd-yaml-alias-bomb", Folder(vec![("Filters/lol.yaml".into(), yaml_bomb())]), "InvalidYaml")
         },
         Case {
             format: BackupFormat::IntuneCd,
