@@ -160,7 +160,7 @@ fn token(shared: &Shared, tenant: &str, body: &[u8], origin: &str) -> Reply {
 fn discovery(origin: &str, tenant: &str) -> Value {
     json!({
         "token_endpoint": format!("{origin}/{tenant}/oauth2/v2.0/token"),
-        "token_endpoint_auth_methods_supported": ["client_secret_post", "private_key_jwt", "client_secret_basic"],
+        "token_endpoint_auth_methods_supported": ["client_secret_post", "private_key_jwt"],
         "issuer": format!("{origin}/{tenant}/v2.0"),
         "authorization_endpoint": format!("{origin}/{tenant}/oauth2/v2.0/authorize"),
         "jwks_uri": format!("{origin}/{tenant}/discovery/v2.0/keys"),

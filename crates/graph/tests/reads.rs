@@ -93,3 +93,20 @@ async fn groups_are_found_by_display_name_with_quotes_escaped() {
     sim.add_group(TENANT, "Other").unwrap();
     assert_eq!(client.find_groups_by_display_name("Other").await.unwrap().len(), 2, "duplicates are all returned");
 }
+
+#[tokio::test]
+async fn each_request_has_a_timeout_and_a_slow_answer_is_retried_then_reported() {
+    use restore_graph::{Credentials, GraphClient, GraphOptions, SecretString};
+    use std::time::Duration;
+    let sim = simulator(SimConfig::default()).await;
+    let options = GraphOptions { request_timeout: Duration::from_millis(100), ..fast_options() };
+    let client =
+        GraphClient::new(&spec(&sim, 100, 20), Credentials::ClientSecret(SecretString::new(SECRET)), options).unwrap();
+    client.verify().await.unwrap();
+    sim.set_faults(graph_sim::FaultConfig { latency_min_ms: 300, latency_max_ms: 300, ..Default::default() });
+    let error = client.list_objects("groups").await.unwrap_err();
+    assert!(matches!(&error, GraphError::Transport(message) if message.contains("timed out")), "{error:?}");
+    assert_eq!(client.stats().snapshot().count("GET", "transport"), 8, "every attempt timed out");
+    sim.set_faults(graph_sim::FaultConfig::default());
+    assert!(client.list_objects("groups").await.is_ok());
+}
