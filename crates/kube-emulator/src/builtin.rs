@@ -81,144 +81,127 @@ fn events_v1_schema() -> Value {
     }))
 }
 
+impl Builtin {
+    /// A kind with no short names, no status subresource, identity storage under `plural`.
+    fn new(group: &'static str, kind: &'static str, plural: &'static str, namespaced: bool, schema: Value) -> Self {
+        Self {
+            group,
+            version: "v1",
+            kind,
+            plural,
+            short_names: &[],
+            namespaced,
+            status: false,
+            storage: plural,
+            codec: Codec::Identity,
+            columns: vec![column("Age", "date", ".metadata.creationTimestamp")],
+            schema,
+        }
+    }
+
+    fn short_names(mut self, names: &'static [&'static str]) -> Self {
+        self.short_names = names;
+        self
+    }
+
+    fn with_status(mut self) -> Self {
+        self.status = true;
+        self
+    }
+
+    fn stored_in(mut self, storage: &'static str, codec: Codec) -> Self {
+        self.storage = storage;
+        self.codec = codec;
+        self
+    }
+
+    /// Columns before the trailing `Age` (an empty list keeps only `Age`).
+    fn columns(mut self, columns: &[(&str, &str, &str)], age: bool) -> Self {
+        let mut all: Vec<PrinterColumn> = columns.iter().map(|(n, t, p)| column(n, t, p)).collect();
+        if age {
+            all.push(column("Age", "date", ".metadata.creationTimestamp"));
+        }
+        self.columns = all;
+        self
+    }
+}
+
 fn builtins() -> Vec<Builtin> {
+    let namespace_schema = object_schema(json!({
+        "spec": {"type": "object", "properties": {"finalizers": {"type": "array", "items": {"type": "string"}}}},
+        "status": {"type": "object", "properties": {"phase": {"type": "string"},
+            "conditions": {"type": "array", "items": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}}}}
+    }));
+    let config_map_schema = object_schema(json!({
+        "data": string_map(),
+        "binaryData": {"type": "object", "additionalProperties": {"type": "string", "format": "byte"}},
+        "immutable": {"type": "boolean"}
+    }));
+    let secret_schema = object_schema(json!({
+        "data": {"type": "object", "additionalProperties": {"type": "string", "format": "byte"}},
+        "stringData": string_map(),
+        "type": {"type": "string"},
+        "immutable": {"type": "boolean"}
+    }));
+    let lease_schema = object_schema(json!({"spec": {"type": "object", "properties": {
+        "holderIdentity": {"type": "string", "nullable": true},
+        "leaseDurationSeconds": {"type": "integer", "nullable": true},
+        "acquireTime": {"type": "string", "nullable": true},
+        "renewTime": {"type": "string", "nullable": true},
+        "leaseTransitions": {"type": "integer", "nullable": true},
+        "strategy": {"type": "string", "nullable": true},
+        "preferredHolder": {"type": "string", "nullable": true}
+    }}}));
+    let crd_schema = object_schema(json!({
+        "spec": {"type": "object", "x-kubernetes-preserve-unknown-fields": true},
+        "status": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}
+    }));
     vec![
-        Builtin {
-            group: "",
-            version: "v1",
-            kind: "Namespace",
-            plural: "namespaces",
-            short_names: &["ns"],
-            namespaced: false,
-            status: true,
-            storage: "namespaces",
-            codec: Codec::Identity,
-            columns: vec![
-                column("Status", "string", ".status.phase"),
-                column("Age", "date", ".metadata.creationTimestamp"),
+        Builtin::new("", "Namespace", "namespaces", false, namespace_schema)
+            .short_names(&["ns"])
+            .with_status()
+            .columns(&[("Status", "string", ".status.phase")], true),
+        Builtin::new("", "ConfigMap", "configmaps", true, config_map_schema)
+            .short_names(&["cm"])
+            .columns(&[("Data", "integer", ".data")], true),
+        Builtin::new("", "Secret", "secrets", true, secret_schema)
+            .columns(&[("Type", "string", ".type"), ("Data", "integer", ".data")], true),
+        Builtin::new("", "Event", "events", true, core_event_schema()).short_names(&["ev"]).columns(
+            &[
+                ("Last Seen", "date", ".lastTimestamp"),
+                ("Type", "string", ".type"),
+                ("Reason", "string", ".reason"),
+                ("Object", "string", ".involvedObject.name"),
+                ("Message", "string", ".message"),
             ],
-            schema: object_schema(json!({
-                "spec": {"type": "object", "properties": {"finalizers": {"type": "array", "items": {"type": "string"}}}},
-                "status": {"type": "object", "properties": {"phase": {"type": "string"},
-                    "conditions": {"type": "array", "items": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}}}}
-            })),
-        },
-        Builtin {
-            group: "",
-            version: "v1",
-            kind: "ConfigMap",
-            plural: "configmaps",
-            short_names: &["cm"],
-            namespaced: true,
-            status: false,
-            storage: "configmaps",
-            codec: Codec::Identity,
-            columns: vec![column("Data", "integer", ".data"), column("Age", "date", ".metadata.creationTimestamp")],
-            schema: object_schema(json!({
-                "data": string_map(),
-                "binaryData": {"type": "object", "additionalProperties": {"type": "string", "format": "byte"}},
-                "immutable": {"type": "boolean"}
-            })),
-        },
-        Builtin {
-            group: "",
-            version: "v1",
-            kind: "Secret",
-            plural: "secrets",
-            short_names: &[],
-            namespaced: true,
-            status: false,
-            storage: "secrets",
-            codec: Codec::Identity,
-            columns: vec![
-                column("Type", "string", ".type"),
-                column("Data", "integer", ".data"),
-                column("Age", "date", ".metadata.creationTimestamp"),
-            ],
-            schema: object_schema(json!({
-                "data": {"type": "object", "additionalProperties": {"type": "string", "format": "byte"}},
-                "stringData": string_map(),
-                "type": {"type": "string"},
-                "immutable": {"type": "boolean"}
-            })),
-        },
-        Builtin {
-            group: "",
-            version: "v1",
-            kind: "Event",
-            plural: "events",
-            short_names: &["ev"],
-            namespaced: true,
-            status: false,
-            storage: "events",
-            codec: Codec::Identity,
-            columns: vec![
-                column("Last Seen", "date", ".lastTimestamp"),
-                column("Type", "string", ".type"),
-                column("Reason", "string", ".reason"),
-                column("Object", "string", ".involvedObject.name"),
-                column("Message", "string", ".message"),
-            ],
-            schema: core_event_schema(),
-        },
-        Builtin {
-            group: "events.k8s.io",
-            version: "v1",
-            kind: "Event",
-            plural: "events",
-            short_names: &["ev"],
-            namespaced: true,
-            status: false,
-            storage: "events",
-            codec: Codec::EventsV1,
-            columns: vec![
-                column("Type", "string", ".type"),
-                column("Reason", "string", ".reason"),
-                column("Object", "string", ".regarding.name"),
-                column("Note", "string", ".note"),
-            ],
-            schema: events_v1_schema(),
-        },
-        Builtin {
-            group: "coordination.k8s.io",
-            version: "v1",
-            kind: "Lease",
-            plural: "leases",
-            short_names: &[],
-            namespaced: true,
-            status: false,
-            storage: "coordination.k8s.io/leases",
-            codec: Codec::Identity,
-            columns: vec![
-                column("Holder", "string", ".spec.holderIdentity"),
-                column("Age", "date", ".metadata.creationTimestamp"),
-            ],
-            schema: object_schema(json!({"spec": {"type": "object", "properties": {
-                "holderIdentity": {"type": "string", "nullable": true},
-                "leaseDurationSeconds": {"type": "integer", "nullable": true},
-                "acquireTime": {"type": "string", "nullable": true},
-                "renewTime": {"type": "string", "nullable": true},
-                "leaseTransitions": {"type": "integer", "nullable": true},
-                "strategy": {"type": "string", "nullable": true},
-                "preferredHolder": {"type": "string", "nullable": true}
-            }}})),
-        },
-        Builtin {
-            group: "apiextensions.k8s.io",
-            version: "v1",
-            kind: "CustomResourceDefinition",
-            plural: "customresourcedefinitions",
-            short_names: &["crd", "crds"],
-            namespaced: false,
-            status: true,
-            storage: "apiextensions.k8s.io/customresourcedefinitions",
-            codec: Codec::Identity,
-            columns: vec![column("Created At", "date", ".metadata.creationTimestamp")],
-            schema: object_schema(json!({
-                "spec": {"type": "object", "x-kubernetes-preserve-unknown-fields": true},
-                "status": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}
-            })),
-        },
+            false,
+        ),
+        Builtin::new("events.k8s.io", "Event", "events", true, events_v1_schema())
+            .short_names(&["ev"])
+            .stored_in("events", Codec::EventsV1)
+            .columns(
+                &[
+                    ("Type", "string", ".type"),
+                    ("Reason", "string", ".reason"),
+                    ("Object", "string", ".regarding.name"),
+                    ("Note", "string", ".note"),
+                ],
+                false,
+            ),
+        Builtin::new("coordination.k8s.io", "Lease", "leases", true, lease_schema)
+            .stored_in("coordination.k8s.io/leases", Codec::Identity)
+            .columns(&[("Holder", "string", ".spec.holderIdentity")], true),
+        Builtin::new(
+            "apiextensions.k8s.io",
+            "CustomResourceDefinition",
+            "customresourcedefinitions",
+            false,
+            crd_schema,
+        )
+        .short_names(&["crd", "crds"])
+        .with_status()
+        .stored_in("apiextensions.k8s.io/customresourcedefinitions", Codec::Identity)
+        .columns(&[("Created At", "date", ".metadata.creationTimestamp")], false),
     ]
 }
 
@@ -267,44 +250,41 @@ fn builtin_selectable_fields(kind: &str) -> Vec<(String, String)> {
     pairs.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()
 }
 
-/// Converts a stored core/v1 Event into events.k8s.io/v1 form.
-pub fn core_event_to_events_v1(stored: &Value) -> Value {
+/// Field names of core/v1 Event and their events.k8s.io/v1 counterparts.
+const EVENT_FIELD_NAMES: &[(&str, &str)] = &[
+    ("involvedObject", "regarding"),
+    ("message", "note"),
+    ("reportingComponent", "reportingController"),
+    ("source", "deprecatedSource"),
+    ("firstTimestamp", "deprecatedFirstTimestamp"),
+    ("lastTimestamp", "deprecatedLastTimestamp"),
+    ("count", "deprecatedCount"),
+];
+
+fn rename_event_fields(event: &Value, to_events_v1: bool, api_version: &str) -> Value {
+    let Some(map) = event.as_object() else { return event.clone() };
     let mut out = serde_json::Map::new();
-    let Some(map) = stored.as_object() else { return stored.clone() };
     for (key, value) in map {
-        let renamed = match key.as_str() {
-            "involvedObject" => "regarding",
-            "message" => "note",
-            "reportingComponent" => "reportingController",
-            "source" => "deprecatedSource",
-            "firstTimestamp" => "deprecatedFirstTimestamp",
-            "lastTimestamp" => "deprecatedLastTimestamp",
-            "count" => "deprecatedCount",
-            other => other,
-        };
+        let renamed = EVENT_FIELD_NAMES
+            .iter()
+            .find_map(|(core, v1)| match to_events_v1 {
+                true if key == core => Some(*v1),
+                false if key == v1 => Some(*core),
+                _ => None,
+            })
+            .unwrap_or(key);
         out.insert(renamed.to_string(), value.clone());
     }
-    out.insert("apiVersion".into(), json!("events.k8s.io/v1"));
+    out.insert("apiVersion".into(), json!(api_version));
     Value::Object(out)
+}
+
+/// Converts a stored core/v1 Event into events.k8s.io/v1 form.
+pub fn core_event_to_events_v1(stored: &Value) -> Value {
+    rename_event_fields(stored, true, "events.k8s.io/v1")
 }
 
 /// Converts an events.k8s.io/v1 Event into the stored core/v1 form.
 pub fn events_v1_to_core_event(served: &Value) -> Value {
-    let mut out = serde_json::Map::new();
-    let Some(map) = served.as_object() else { return served.clone() };
-    for (key, value) in map {
-        let renamed = match key.as_str() {
-            "regarding" => "involvedObject",
-            "note" => "message",
-            "reportingController" => "reportingComponent",
-            "deprecatedSource" => "source",
-            "deprecatedFirstTimestamp" => "firstTimestamp",
-            "deprecatedLastTimestamp" => "lastTimestamp",
-            "deprecatedCount" => "count",
-            other => other,
-        };
-        out.insert(renamed.to_string(), value.clone());
-    }
-    out.insert("apiVersion".into(), json!("v1"));
-    Value::Object(out)
+    rename_event_fields(served, false, "v1")
 }

@@ -150,7 +150,7 @@ fn decode_message(bytes: &[u8], fields: &[Field]) -> Result<Value, ApiError> {
         let name = name.to_string();
         match (*kind, payload) {
             // Go's protobuf writes empty strings for unset fields; JSON would omit them.
-            (Kind::Text, Ok(b)) if b.is_empty() => {}
+            (Kind::Text, Ok([])) => {}
             (Kind::Text, Ok(b)) => {
                 out.insert(name, json!(text(b)?));
             }

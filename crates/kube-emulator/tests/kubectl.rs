@@ -13,6 +13,17 @@ fn fixture(name: &str) -> String {
     fixtures().join(name).display().to_string()
 }
 
+/// Sets `status.phase` of the sample run after kubectl has had time to start watching.
+fn set_phase_later(emu: &kube_emulator::EmulatorHandle, phase: &str) -> tokio::task::JoinHandle<()> {
+    let client = emu.client().unwrap();
+    let patch = serde_json::json!({"status": {"phase": phase}});
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        let api: kube::Api<support::RestoreRun> = kube::Api::namespaced(client, "default");
+        api.patch_status("sample", &kube::api::PatchParams::default(), &kube::api::Patch::Merge(patch)).await.unwrap();
+    })
+}
+
 fn stderr(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
@@ -109,13 +120,7 @@ async fn kubectl_wait_for_jsonpath_returns_when_the_status_arrives() {
     }
     let emu = emulator().await;
     kubectl_ok(&emu, &["apply", "-f", &fixture("restorerun.yaml")]).await;
-    let client = emu.client().unwrap();
-    let later = tokio::spawn(async move {
-        tokio::time::sleep(Duration::from_millis(700)).await;
-        let api: kube::Api<support::RestoreRun> = kube::Api::namespaced(client, "default");
-        let patch = serde_json::json!({"status": {"phase": "AwaitingConfirmation"}});
-        api.patch_status("sample", &kube::api::PatchParams::default(), &kube::api::Patch::Merge(patch)).await.unwrap();
-    });
+    let later = set_phase_later(&emu, "AwaitingConfirmation");
     let out = kubectl_ok(
         &emu,
         &["wait", "--for=jsonpath={.status.phase}=AwaitingConfirmation", "rr/sample", "--timeout=20s"],
@@ -250,13 +255,7 @@ async fn kubectl_get_watch_streams_table_rows() {
     }
     let emu = emulator().await;
     kubectl_ok(&emu, &["apply", "-f", &fixture("restorerun.yaml")]).await;
-    let client = emu.client().unwrap();
-    let later = tokio::spawn(async move {
-        tokio::time::sleep(Duration::from_millis(700)).await;
-        let api: kube::Api<support::RestoreRun> = kube::Api::namespaced(client, "default");
-        let patch = serde_json::json!({"status": {"phase": "Scoping"}});
-        api.patch_status("sample", &kube::api::PatchParams::default(), &kube::api::Patch::Merge(patch)).await.unwrap();
-    });
+    let later = set_phase_later(&emu, "Scoping");
     let out = kubectl(&emu, &["get", "rr", "--watch", "--request-timeout=3s"]).await;
     later.await.unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
