@@ -1025,13 +1025,18 @@ impl ApiCore {
                 st.remove(&storage, &ns, &obj_name, last, rv);
             }
         }
+        self.after_write(&mut st);
         tracing::debug!(crd = name, "unregistered custom resource and removed its objects");
     }
 
     /// Garbage collection and namespace cleanup until nothing changes.
     fn after_write(&self, st: &mut State) {
+        if !st.take_gc_needed() {
+            return;
+        }
         for _round in 0..64 {
             if !collect_garbage_once(st) {
+                st.take_gc_needed();
                 return;
             }
         }

@@ -53,6 +53,9 @@ pub struct State {
     /// Watches and lists from a resourceVersion below this are gone (410).
     oldest_rv: u64,
     sender: broadcast::Sender<Arc<Change>>,
+    /// Set by writes that can give the garbage collector work (deletions, owner references,
+    /// deletion timestamps); cleared by `take_gc_needed`.
+    gc_needed: bool,
 }
 
 impl State {
@@ -66,6 +69,7 @@ impl State {
             history_limit: history_limit.max(1),
             oldest_rv: 0,
             sender,
+            gc_needed: false,
         }
     }
 
@@ -114,6 +118,10 @@ impl State {
         let namespace = meta_str(&object, "namespace").unwrap_or_default().to_string();
         let name = meta_str(&object, "name").unwrap_or_default().to_string();
         let key = (namespace.clone(), name.clone());
+        let metadata = object.get("metadata");
+        if metadata.is_some_and(|m| m.get("ownerReferences").is_some() || m.get("deletionTimestamp").is_some()) {
+            self.gc_needed = true;
+        }
         if let Some(uid) = meta_str(&object, "uid") {
             self.uids.insert(uid.to_string(), (storage.to_string(), key.clone()));
         }
@@ -126,6 +134,7 @@ impl State {
     pub fn remove(&mut self, storage: &str, namespace: &str, name: &str, last: Value, rv: u64) {
         let key = (namespace.to_string(), name.to_string());
         let previous = self.objects.get_mut(storage).and_then(|m| m.remove(&key));
+        self.gc_needed = true;
         if let Some(uid) = meta_str(&last, "uid") {
             self.uids.remove(uid);
         }
@@ -179,6 +188,11 @@ impl State {
             }
         }
         Some(map.into_iter().filter(|((ns, _), _)| namespace.is_none_or(|want| want == ns)).collect())
+    }
+
+    /// Whether a write since the last call may have given the garbage collector work.
+    pub fn take_gc_needed(&mut self) -> bool {
+        std::mem::take(&mut self.gc_needed)
     }
 
     /// A new subscription to changes; take it while holding the lock to avoid gaps.

@@ -665,3 +665,49 @@ async fn kube_event_recorder_creates_then_patches_a_series() {
     assert_eq!(listed.items[0].reason.as_deref(), Some("PreviewReady"));
     assert_eq!(listed.items[0].series.as_ref().and_then(|s| s.count), Some(2));
 }
+
+#[tokio::test]
+async fn delete_collection_removes_what_the_selector_picks() {
+    let emu = emulator().await;
+    let cms: Api<ConfigMap> = Api::namespaced(emu.client().unwrap(), "default");
+    for (name, app) in [("a", "x"), ("b", "x"), ("c", "y")] {
+        cms.create(&PostParams::default(), &config_map(name, json!({"app": app}))).await.unwrap();
+    }
+    cms.delete_collection(&DeleteParams::default(), &ListParams::default().labels("app=x")).await.unwrap();
+    let left: Vec<String> =
+        cms.list(&ListParams::default()).await.unwrap().items.into_iter().filter_map(|c| c.metadata.name).collect();
+    assert_eq!(left, vec!["c"]);
+}
+
+#[tokio::test]
+async fn crd_versions_share_storage_and_crd_updates_take_effect() {
+    let emu = emulator().await;
+    let two_versions = support::fixture_crd().replace(
+        "  versions:\n    - name: v1alpha1\n      served: true\n      storage: true\n",
+        "  versions:\n    - name: v1beta1\n      served: true\n      storage: false\n      schema:\n        openAPIV3Schema:\n          type: object\n          x-kubernetes-preserve-unknown-fields: true\n    - name: v1alpha1\n      served: true\n      storage: true\n",
+    );
+    assert_ne!(two_versions, support::fixture_crd(), "the fixture changed shape; update this test");
+    emu.register_crd_yaml(&two_versions).unwrap();
+    assert!(emu.serves("tenantatlas.io/v1beta1", "restoreruns"));
+    let client = emu.client().unwrap();
+    let beta =
+        kube::api::ApiResource::from_gvk(&kube::api::GroupVersionKind::gvk("tenantatlas.io", "v1beta1", "RestoreRun"));
+    let betas: Api<kube::api::DynamicObject> = Api::namespaced_with(client.clone(), "default", &beta);
+    let obj: kube::api::DynamicObject =
+        serde_json::from_value(json!({"apiVersion": "tenantatlas.io/v1beta1", "kind": "RestoreRun",
+        "metadata": {"name": "b"}, "spec": {"anything": "goes"}}))
+        .unwrap();
+    betas.create(&PostParams::default(), &obj).await.unwrap();
+    let raw =
+        raw_get(&client, "/apis/tenantatlas.io/v1alpha1/namespaces/default/restoreruns/b", "application/json").await;
+    assert_eq!(raw["apiVersion"], "tenantatlas.io/v1alpha1", "one object, served in every version");
+    let table = raw_get(
+        &client,
+        "/apis/tenantatlas.io/v1beta1/namespaces/default/restoreruns",
+        "application/json;as=Table;v=v1;g=meta.k8s.io",
+    )
+    .await;
+    let headers: Vec<&str> =
+        table["columnDefinitions"].as_array().unwrap().iter().filter_map(|c| c["name"].as_str()).collect();
+    assert_eq!(headers, vec!["Name", "Age"], "a version without printer columns gets Name and Age");
+}
