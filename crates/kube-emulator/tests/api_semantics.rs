@@ -1,4 +1,5 @@
-//! The API server semantics the emulator promises, each driven through kube-rs over HTTP.
+//! The API server semantics the emulator promises, each driven through kube-rs over HTTP:
+//! one test per semantic of issue 6, against the fixture RestoreRun CRD.
 
 mod support;
 
@@ -710,4 +711,29 @@ async fn crd_versions_share_storage_and_crd_updates_take_effect() {
     let headers: Vec<&str> =
         table["columnDefinitions"].as_array().unwrap().iter().filter_map(|c| c["name"].as_str()).collect();
     assert_eq!(headers, vec!["Name", "Age"], "a version without printer columns gets Name and Age");
+}
+
+#[tokio::test]
+async fn metadata_only_lists_and_watches_serve_partial_objects() {
+    let emu = emulator().await;
+    let cms: Api<ConfigMap> = Api::namespaced(emu.client().unwrap(), "default");
+    cms.create(&PostParams::default(), &config_map("a", json!({"app": "x"}))).await.unwrap();
+    let raw = raw_get(
+        &emu.client().unwrap(),
+        "/api/v1/namespaces/default/configmaps",
+        "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json",
+    )
+    .await;
+    assert_eq!(raw["kind"], "PartialObjectMetadataList");
+    assert!(raw["items"][0].get("data").is_none(), "metadata only");
+    let listed = cms.list_metadata(&ListParams::default()).await.unwrap();
+    assert_eq!(listed.items[0].metadata.labels.as_ref().unwrap()["app"], "x");
+    let partial: Api<kube::core::PartialObjectMeta<ConfigMap>> = Api::namespaced(emu.client().unwrap(), "default");
+    let stream = kube::runtime::watcher(partial, kube::runtime::watcher::Config::default()).applied_objects().boxed();
+    futures::pin_mut!(stream);
+    let first = stream.try_next().await.unwrap().unwrap();
+    assert_eq!(first.metadata.name.as_deref(), Some("a"));
+    cms.create(&PostParams::default(), &config_map("b", json!({}))).await.unwrap();
+    let second = tokio::time::timeout(Duration::from_secs(5), stream.try_next()).await.unwrap().unwrap().unwrap();
+    assert_eq!(second.metadata.name.as_deref(), Some("b"));
 }
