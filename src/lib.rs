@@ -2,6 +2,7 @@
 //! Modules here hold kube/HTTP types; the pure logic lives in the `restore-core` crate.
 
 pub mod cli;
+pub mod controller;
 pub mod kube;
 pub mod runner;
 pub mod telemetry;

@@ -7,6 +7,12 @@ use clap::{Parser, Subcommand};
 
 use crate::telemetry::LogFormat;
 
+pub mod demo;
+pub mod demo_backup;
+pub mod local_objects;
+pub mod preview;
+pub mod wizard_loop;
+
 /// Restores Microsoft Intune configuration from a backup into a tenant, safely.
 #[derive(Debug, Parser)]
 #[command(name = "restore-operator", version, about, long_about = None)]
@@ -25,6 +31,40 @@ pub struct Cli {
 pub enum Command {
     /// Print the RestoreRun and IntuneTenant CustomResourceDefinitions as YAML (what `crds/` holds).
     Crd,
+    /// Run the controller (leader-elected; uses the in-cluster config or KUBECONFIG).
+    Run(RunArgs),
+}
+
+/// Options of `restore-operator run`.
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// Watch only this namespace (default: all namespaces).
+    #[arg(long, env = "WATCH_NAMESPACE")]
+    pub namespace: Option<String>,
+    /// Address of /metrics, /healthz and /readyz.
+    #[arg(long, default_value = "0.0.0.0:8080", env = "RESTORE_OPERATOR_LISTEN")]
+    pub listen: std::net::SocketAddr,
+    /// Name of the Lease used for leader election.
+    #[arg(long, default_value = "restore-operator-leader")]
+    pub lease_name: String,
+    /// Namespace of the Lease (default: POD_NAMESPACE, else `default`).
+    #[arg(long, env = "POD_NAMESPACE", default_value = "default")]
+    pub lease_namespace: String,
+    /// This replica's identity in the Lease (default: POD_NAME, else the host name and process id).
+    #[arg(long, env = "POD_NAME")]
+    pub identity: Option<String>,
+    /// Seconds a leader's lease lasts without renewal.
+    #[arg(long, default_value_t = 15)]
+    pub lease_seconds: u64,
+    /// RestoreRuns reconciled at once.
+    #[arg(long, default_value_t = 4)]
+    pub concurrency: u16,
+    /// Seconds one reconcile may keep executing before it hands over (progress is kept).
+    #[arg(long, default_value_t = 15)]
+    pub reconcile_budget_seconds: u64,
+    /// PEM file of extra CA certificates trusted for url sources.
+    #[arg(long)]
+    pub extra_ca_file: Option<std::path::PathBuf>,
 }
 
 /// Errors a subcommand reports to the user.
@@ -36,6 +76,9 @@ pub enum CliError {
     /// Writing to stdout failed.
     #[error("writing output failed: {0}")]
     Io(#[from] std::io::Error),
+    /// The controller stopped with an error.
+    #[error("controller: {0}")]
+    Controller(#[from] crate::controller::ControllerError),
 }
 
 /// Runs the parsed command.
@@ -44,6 +87,30 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Crd => {
             let yaml = crate::kube::crds_yaml()?;
             std::io::stdout().lock().write_all(yaml.as_bytes())?;
+            Ok(())
+        }
+        Command::Run(args) => {
+            let extra_roots_pem = args.extra_ca_file.as_ref().map(std::fs::read).transpose()?;
+            let identity = args.identity.unwrap_or_else(|| {
+                let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "restore-operator".into());
+                format!("{host}-{}", std::process::id())
+            });
+            let config = crate::controller::RunConfig {
+                namespace: args.namespace,
+                listen: args.listen,
+                lease_name: args.lease_name,
+                lease_namespace: args.lease_namespace,
+                identity,
+                lease_seconds: args.lease_seconds,
+                concurrency: args.concurrency,
+                options: crate::controller::ControllerOptions {
+                    reconcile_budget: std::time::Duration::from_secs(args.reconcile_budget_seconds),
+                    ..Default::default()
+                },
+                extra_roots_pem,
+                graph: restore_graph::GraphOptions::default(),
+            };
+            crate::controller::run(config).await?;
             Ok(())
         }
     }

@@ -1,0 +1,105 @@
+//! What every reconcile shares: the kube client, event recorder, metrics, Graph client cache and
+//! each run's in-memory working state (its step runner and executor).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use kube::runtime::events::{Recorder, Reporter};
+use restore_backup::fetch::Fetcher;
+use restore_core::engine::execute::Executor;
+use restore_graph::{GraphClient, GraphOptions, GraphStats};
+use tokio::sync::Mutex;
+
+use super::metrics::Metrics;
+use crate::runner::StepRunner;
+
+/// Tunables of the controller.
+#[derive(Clone, Debug)]
+pub struct ControllerOptions {
+    /// Longest a single reconcile keeps running steps before it requeues itself (keeps shutdown
+    /// and other runs responsive during a long execution).
+    pub reconcile_budget: Duration,
+    /// Largest change set before the checks warn.
+    pub large_change_threshold: Option<u32>,
+}
+
+impl Default for ControllerOptions {
+    fn default() -> Self {
+        ControllerOptions { reconcile_budget: Duration::from_secs(15), large_change_threshold: None }
+    }
+}
+
+/// A run's working state, kept between reconciles (rebuilt from the cluster after a restart).
+#[derive(Default)]
+pub struct RunState {
+    /// Caches the backup, scope and last assessment of the run's plan.
+    pub runner: StepRunner,
+    /// The executor of an approved plan, once built.
+    pub executor: Option<Executor>,
+    /// The phase last seen and when (for phase-duration metrics).
+    pub phase_since: Option<(String, std::time::Instant)>,
+}
+
+/// Shared by every reconcile.
+pub struct Context {
+    /// The Kubernetes client.
+    pub client: kube::Client,
+    /// Publishes Kubernetes Events.
+    pub recorder: Recorder,
+    /// Prometheus metrics.
+    pub metrics: Metrics,
+    /// Counters shared by every Graph client.
+    pub graph_stats: GraphStats,
+    /// Options for new Graph clients.
+    pub graph_options: GraphOptions,
+    /// Graph clients by tenant and credential version.
+    pub graph_clients: Mutex<HashMap<String, GraphClient>>,
+    /// Downloads for url and Flux sources.
+    pub fetcher: Fetcher,
+    /// Working state per RestoreRun uid.
+    pub runs: Mutex<HashMap<String, Arc<Mutex<RunState>>>>,
+    /// Tunables.
+    pub options: ControllerOptions,
+}
+
+impl Context {
+    /// A context around a client.
+    pub fn new(
+        client: kube::Client,
+        fetcher: Fetcher,
+        graph_options: GraphOptions,
+        options: ControllerOptions,
+    ) -> Self {
+        let reporter = Reporter { controller: "restore-operator".into(), instance: std::env::var("POD_NAME").ok() };
+        let graph_stats = GraphStats::default();
+        Context {
+            recorder: Recorder::new(client.clone(), reporter),
+            client,
+            metrics: Metrics::new(graph_stats.clone()),
+            graph_stats,
+            graph_options,
+            graph_clients: Mutex::new(HashMap::new()),
+            fetcher,
+            runs: Mutex::new(HashMap::new()),
+            options,
+        }
+    }
+
+    /// The working state of the run with this uid.
+    pub async fn run_state(&self, uid: &str) -> Arc<Mutex<RunState>> {
+        let mut runs = self.runs.lock().await;
+        runs.entry(uid.to_string())
+            .or_insert_with(|| {
+                let mut state = RunState::default();
+                state.runner.large_change_threshold = self.options.large_change_threshold;
+                Arc::new(Mutex::new(state))
+            })
+            .clone()
+    }
+
+    /// Drops the working state of a finished or deleted run.
+    pub async fn forget(&self, uid: &str) {
+        self.runs.lock().await.remove(uid);
+    }
+}

@@ -1,0 +1,274 @@
+//! `restore-operator run`: the kube-runtime controllers for RestoreRun and IntuneTenant behind
+//! leader election, with `/metrics`, `/healthz`, `/readyz` and graceful shutdown on SIGTERM.
+
+pub mod cluster_objects;
+pub mod context;
+pub mod metrics;
+pub mod restorerun;
+pub mod store;
+pub mod tenant;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::{ConfigMap, Secret};
+use kube::api::Api;
+use kube::runtime::controller::{Action, Controller};
+use kube::runtime::reflector::ObjectRef;
+use kube::runtime::watcher;
+use kube::{Client, ResourceExt};
+use tokio_util::sync::CancellationToken;
+
+use crate::kube::{IntuneTenant, RestoreRun};
+use context::Context;
+pub use context::ControllerOptions;
+
+/// Errors of a reconcile or of the controller process.
+#[derive(Debug, thiserror::Error)]
+pub enum ControllerError {
+    /// The Kubernetes API failed.
+    #[error("kubernetes API: {0}")]
+    Kube(#[from] kube::Error),
+    /// A stored report or progress record could not be written or read.
+    #[error("{0}")]
+    Store(#[from] store::StoreError),
+    /// Leader election failed.
+    #[error("leader election: {0}")]
+    Lease(String),
+    /// The metrics/health listener failed.
+    #[error("http listener: {0}")]
+    Listen(#[from] std::io::Error),
+    /// A bug: an invariant of the controller did not hold.
+    #[error("internal: {0}")]
+    Internal(String),
+}
+
+/// How `run` is set up.
+#[derive(Clone, Debug)]
+pub struct RunConfig {
+    /// Watch only this namespace (all namespaces when `None`).
+    pub namespace: Option<String>,
+    /// Address of `/metrics`, `/healthz`, `/readyz`.
+    pub listen: SocketAddr,
+    /// Name of the coordination.k8s.io Lease used for leader election.
+    pub lease_name: String,
+    /// Namespace of the Lease.
+    pub lease_namespace: String,
+    /// This replica's identity in the Lease (defaults to the pod name).
+    pub identity: String,
+    /// Seconds a leader's lease lasts without renewal.
+    pub lease_seconds: u64,
+    /// RestoreRuns reconciled at once.
+    pub concurrency: u16,
+    /// Reconcile tunables.
+    pub options: ControllerOptions,
+    /// PEM roots trusted for url sources besides the system's.
+    pub extra_roots_pem: Option<Vec<u8>>,
+    /// Graph client options.
+    pub graph: restore_graph::GraphOptions,
+}
+
+fn error_policy<K>(_object: Arc<K>, error: &ControllerError, ctx: Arc<Context>) -> Action {
+    tracing::warn!(error = %error, "reconcile failed; retrying");
+    ctx.metrics.reconcile_error(std::any::type_name::<K>().rsplit("::").next().unwrap_or("object"));
+    Action::requeue(Duration::from_secs(5))
+}
+
+/// Serves `/metrics`, `/healthz` and `/readyz` until `shutdown`.
+async fn serve_http(
+    listen: SocketAddr,
+    ctx: Arc<Context>,
+    leading: Arc<AtomicBool>,
+    shutdown: CancellationToken,
+) -> Result<(), ControllerError> {
+    use axum::{Router, http::StatusCode, routing::get};
+    let metrics_ctx = ctx.clone();
+    let app = Router::new()
+        .route("/metrics", get(move || async move { metrics_ctx.metrics.render() }))
+        .route("/healthz", get(|| async { "ok" }))
+        .route(
+            "/readyz",
+            get(move || async move {
+                if leading.load(Ordering::SeqCst) { (StatusCode::OK, "leader") } else { (StatusCode::OK, "standby") }
+            }),
+        );
+    let listener = tokio::net::TcpListener::bind(listen).await?;
+    tracing::info!(address = %listener.local_addr()?, "serving /metrics, /healthz, /readyz");
+    axum::serve(listener, app).with_graceful_shutdown(async move { shutdown.cancelled().await }).await?;
+    Ok(())
+}
+
+/// Cancels `token` on SIGTERM or Ctrl-C.
+fn cancel_on_signal(token: CancellationToken) {
+    tokio::spawn(async move {
+        #[cfg(unix)]
+        {
+            let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(term) => term,
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot listen for SIGTERM");
+                    return;
+                }
+            };
+            tokio::select! {
+                _ = term.recv() => {},
+                _ = tokio::signal::ctrl_c() => {},
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
+        tracing::info!("shutdown requested; finishing in-flight reconciles (executions stay resumable)");
+        token.cancel();
+    });
+}
+
+/// Runs the controllers: waits for leadership, reconciles until SIGTERM or lost leadership.
+pub async fn run(config: RunConfig) -> Result<(), ControllerError> {
+    let client = Client::try_default().await?;
+    let fetcher = restore_backup::fetch::Fetcher::with_extra_roots(
+        config.extra_roots_pem.as_deref(),
+        restore_backup::Limits::default(),
+    )
+    .map_err(|e| ControllerError::Internal(e.to_string()))?;
+    let ctx = Arc::new(Context::new(client.clone(), fetcher, config.graph.clone(), config.options.clone()));
+    let shutdown = CancellationToken::new();
+    cancel_on_signal(shutdown.clone());
+    let leading = Arc::new(AtomicBool::new(false));
+    let http = tokio::spawn(serve_http(config.listen, ctx.clone(), leading.clone(), shutdown.clone()));
+
+    let manager = kube_lease_manager::LeaseManagerBuilder::new(client.clone(), &config.lease_name)
+        .with_namespace(&config.lease_namespace)
+        .with_identity(&config.identity)
+        .with_duration(config.lease_seconds)
+        .with_grace((config.lease_seconds / 3).max(1))
+        .build()
+        .await
+        .map_err(|e| ControllerError::Lease(e.to_string()))?;
+    let (mut lease, lease_task) = manager.watch().await;
+    tracing::info!(identity = %config.identity, lease = %config.lease_name, "waiting for leadership");
+    loop {
+        if *lease.borrow_and_update() {
+            break;
+        }
+        tokio::select! {
+            changed = lease.changed() => if changed.is_err() {
+                return Err(ControllerError::Lease("the lease manager stopped".into()));
+            },
+            _ = shutdown.cancelled() => {
+                drop(lease);
+                let _ = lease_task.await;
+                return Ok(());
+            }
+        }
+    }
+    leading.store(true, Ordering::SeqCst);
+    tracing::info!(identity = %config.identity, "leading; starting controllers");
+
+    // Losing the lease stops the controllers at once: two replicas never execute the same run.
+    let lost = shutdown.child_token();
+    let lost_leadership = Arc::new(AtomicBool::new(false));
+    {
+        let (lost, lost_leadership, leading, shutdown) =
+            (lost.clone(), lost_leadership.clone(), leading.clone(), shutdown.clone());
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    changed = lease.changed() => {
+                        if changed.is_err() || !*lease.borrow_and_update() {
+                            leading.store(false, Ordering::SeqCst);
+                            lost_leadership.store(true, Ordering::SeqCst);
+                            tracing::error!("leadership lost; stopping");
+                            lost.cancel();
+                            return;
+                        }
+                    }
+                    // Dropping the receiver makes the lease manager release the lease.
+                    _ = shutdown.cancelled() => return,
+                }
+            }
+        });
+    }
+
+    let (runs, tenants, secrets, config_maps) = match &config.namespace {
+        Some(ns) => (
+            Api::<RestoreRun>::namespaced(client.clone(), ns),
+            Api::<IntuneTenant>::namespaced(client.clone(), ns),
+            Api::<Secret>::namespaced(client.clone(), ns),
+            Api::<ConfigMap>::namespaced(client.clone(), ns),
+        ),
+        None => {
+            (Api::all(client.clone()), Api::all(client.clone()), Api::all(client.clone()), Api::all(client.clone()))
+        }
+    };
+    let run_controller = Controller::new(runs.clone(), watcher::Config::default());
+    let run_store = run_controller.store();
+    let tenant_store = run_store.clone();
+    let run_controller = run_controller
+        .owns(config_maps, watcher::Config::default().labels(store::RUN_LABEL))
+        .watches(tenants.clone(), watcher::Config::default(), move |tenant: IntuneTenant| {
+            let ns = tenant.namespace();
+            let name = tenant.name_any();
+            tenant_store
+                .state()
+                .into_iter()
+                .filter(|r| r.namespace() == ns && r.spec.tenant_ref.name == name)
+                .map(|r| ObjectRef::from_obj(&*r))
+                .collect::<Vec<_>>()
+        })
+        .with_config(kube::runtime::controller::Config::default().concurrency(config.concurrency))
+        .graceful_shutdown_on({
+            let lost = lost.clone();
+            async move { lost.cancelled().await }
+        })
+        .run(restorerun::reconcile, error_policy, ctx.clone())
+        .for_each(|result| async move {
+            if let Err(e) = result {
+                tracing::debug!(error = %e, "restorerun controller event");
+            }
+        });
+
+    let tenant_controller = Controller::new(tenants.clone(), watcher::Config::default());
+    let tenant_reader = tenant_controller.store();
+    let tenant_controller = tenant_controller
+        .watches(secrets, watcher::Config::default(), move |secret: Secret| {
+            let ns = secret.namespace();
+            let name = secret.name_any();
+            tenant_reader
+                .state()
+                .into_iter()
+                .filter(|t| t.namespace() == ns && references_secret(t, &name))
+                .map(|t| ObjectRef::from_obj(&*t))
+                .collect::<Vec<_>>()
+        })
+        .graceful_shutdown_on({
+            let lost = lost.clone();
+            async move { lost.cancelled().await }
+        })
+        .run(tenant::reconcile, error_policy, ctx.clone())
+        .for_each(|result| async move {
+            if let Err(e) = result {
+                tracing::debug!(error = %e, "tenant controller event");
+            }
+        });
+
+    tokio::join!(run_controller, tenant_controller);
+    leading.store(false, Ordering::SeqCst);
+    shutdown.cancel();
+    let _ = lease_task.await;
+    let _ = http.await;
+    if lost_leadership.load(Ordering::SeqCst) {
+        return Err(ControllerError::Lease("leadership lost; exiting so a new leader takes over".into()));
+    }
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Whether a tenant's auth references the Secret `name`.
+fn references_secret(tenant: &IntuneTenant, name: &str) -> bool {
+    let auth = &tenant.spec.auth;
+    auth.client_secret_ref.as_ref().is_some_and(|r| r.name == name)
+        || auth.certificate_ref.as_ref().is_some_and(|r| r.name == name)
+}

@@ -1,0 +1,226 @@
+//! ConfigMaps owned by a RestoreRun: the full preview report and the execution progress record,
+//! gzip-compressed JSON split across as many ConfigMaps as needed, labelled for lookup.
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+
+use k8s_openapi::ByteString;
+use k8s_openapi::api::core::v1::ConfigMap;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
+use kube::{Resource, ResourceExt};
+
+use crate::kube::RestoreRun;
+
+/// Label naming the RestoreRun a ConfigMap belongs to.
+pub const RUN_LABEL: &str = "tenantatlas.io/restorerun";
+/// Label naming what a ConfigMap holds (`report` or `progress`).
+pub const KIND_LABEL: &str = "tenantatlas.io/content";
+/// Annotation with the chunk index and count (`0/3`).
+pub const CHUNK_ANNOTATION: &str = "tenantatlas.io/chunk";
+/// Annotation with the digest of the stored document (the preview digest for reports).
+pub const DIGEST_ANNOTATION: &str = "tenantatlas.io/digest";
+/// Key of the compressed bytes in `binaryData`.
+pub const DATA_KEY: &str = "content.json.gz";
+/// Largest chunk per ConfigMap (the API server allows ~1 MiB per object).
+pub const CHUNK_BYTES: usize = 900 * 1024;
+/// Largest document accepted back after decompression (hostile or corrupt data).
+pub const MAX_DOCUMENT_BYTES: u64 = 256 * 1024 * 1024;
+
+/// What a stored document is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Content {
+    /// The full preview report.
+    Report,
+    /// The execution progress record.
+    Progress,
+}
+
+impl Content {
+    fn label(self) -> &'static str {
+        match self {
+            Content::Report => "report",
+            Content::Progress => "progress",
+        }
+    }
+}
+
+/// Why a stored document could not be written or read.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The Kubernetes API refused or failed.
+    #[error("kubernetes API: {0}")]
+    Kube(#[from] kube::Error),
+    /// The stored data is not valid (missing chunk, bad gzip, bad JSON).
+    #[error("stored {what} is unreadable: {message}")]
+    Corrupt {
+        /// Which document.
+        what: &'static str,
+        /// What is wrong.
+        message: String,
+    },
+    /// Compression failed.
+    #[error("compressing failed: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// The name of chunk `index` of a run's document.
+pub fn chunk_name(run: &str, content: Content, index: usize) -> String {
+    let base = format!("{run}-{}", content.label());
+    let base: String = base.chars().take(240).collect();
+    if index == 0 { base } else { format!("{base}-{index}") }
+}
+
+fn gzip(bytes: &[u8]) -> Result<Vec<u8>, std::io::Error> {
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    encoder.write_all(bytes)?;
+    encoder.finish()
+}
+
+fn gunzip(bytes: &[u8], what: &'static str) -> Result<Vec<u8>, StoreError> {
+    let mut out = Vec::new();
+    flate2::read::GzDecoder::new(bytes)
+        .take(MAX_DOCUMENT_BYTES + 1)
+        .read_to_end(&mut out)
+        .map_err(|e| StoreError::Corrupt { what, message: e.to_string() })?;
+    if out.len() as u64 > MAX_DOCUMENT_BYTES {
+        return Err(StoreError::Corrupt { what, message: "larger than allowed".into() });
+    }
+    Ok(out)
+}
+
+fn owner(run: &RestoreRun) -> Option<OwnerReference> {
+    run.controller_owner_ref(&())
+}
+
+/// Writes `document` (JSON bytes) as gzip chunks owned by `run`, then deletes chunks a larger
+/// earlier version left behind. Returns the name of the first ConfigMap.
+pub async fn write(
+    api: &Api<ConfigMap>,
+    run: &RestoreRun,
+    content: Content,
+    document: &[u8],
+    digest: &str,
+) -> Result<String, StoreError> {
+    let name = run.name_any();
+    let compressed = gzip(document)?;
+    let chunks: Vec<&[u8]> =
+        if compressed.is_empty() { vec![&[][..]] } else { compressed.chunks(CHUNK_BYTES).collect() };
+    let count = chunks.len();
+    let params = PatchParams::apply("restore-operator").force();
+    for (index, chunk) in chunks.iter().enumerate() {
+        let cm = ConfigMap {
+            metadata: ObjectMeta {
+                name: Some(chunk_name(&name, content, index)),
+                namespace: run.namespace(),
+                labels: Some(BTreeMap::from([
+                    (RUN_LABEL.to_string(), name.clone()),
+                    (KIND_LABEL.to_string(), content.label().to_string()),
+                    ("app.kubernetes.io/managed-by".to_string(), "restore-operator".to_string()),
+                ])),
+                annotations: Some(BTreeMap::from([
+                    (CHUNK_ANNOTATION.to_string(), format!("{index}/{count}")),
+                    (DIGEST_ANNOTATION.to_string(), digest.to_string()),
+                ])),
+                owner_references: owner(run).map(|o| vec![o]),
+                ..Default::default()
+            },
+            binary_data: Some(BTreeMap::from([(DATA_KEY.to_string(), ByteString(chunk.to_vec()))])),
+            ..Default::default()
+        };
+        let mut body =
+            serde_json::to_value(&cm).map_err(|e| StoreError::Corrupt { what: "configmap", message: e.to_string() })?;
+        body["apiVersion"] = "v1".into();
+        body["kind"] = "ConfigMap".into();
+        api.patch(&chunk_name(&name, content, index), &params, &Patch::Apply(&body)).await?;
+    }
+    // Remove chunks beyond the new count (an earlier, larger document).
+    let selector = format!("{RUN_LABEL}={name},{KIND_LABEL}={}", content.label());
+    for cm in api.list(&ListParams::default().labels(&selector)).await? {
+        let index = cm
+            .annotations()
+            .get(CHUNK_ANNOTATION)
+            .and_then(|c| c.split('/').next())
+            .and_then(|i| i.parse::<usize>().ok());
+        if index.is_none_or(|i| i >= count) {
+            api.delete(&cm.name_any(), &DeleteParams::default()).await?;
+        }
+    }
+    Ok(chunk_name(&name, content, 0))
+}
+
+/// Reads a stored document back: `Ok(None)` when none is stored. `digest` is the annotation it
+/// was written with, so a caller can tell whether it is the one it expects.
+pub async fn read(
+    api: &Api<ConfigMap>,
+    run_name: &str,
+    content: Content,
+) -> Result<Option<(Vec<u8>, String)>, StoreError> {
+    let what = content.label();
+    let what: &'static str = if what == "report" { "report" } else { "progress" };
+    let selector = format!("{RUN_LABEL}={run_name},{KIND_LABEL}={}", content.label());
+    let list = api.list(&ListParams::default().labels(&selector)).await?;
+    if list.items.is_empty() {
+        return Ok(None);
+    }
+    let mut chunks: BTreeMap<usize, (Vec<u8>, String)> = BTreeMap::new();
+    let mut expected = None;
+    for cm in &list.items {
+        let chunk = cm.annotations().get(CHUNK_ANNOTATION).cloned().unwrap_or_default();
+        let mut parts = chunk.split('/').map(str::parse::<usize>);
+        let (Some(Ok(index)), Some(Ok(count))) = (parts.next(), parts.next()) else {
+            return Err(StoreError::Corrupt {
+                what,
+                message: format!("{} has no valid chunk annotation", cm.name_any()),
+            });
+        };
+        if *expected.get_or_insert(count) != count {
+            return Err(StoreError::Corrupt { what, message: "chunks of different writes are mixed".into() });
+        }
+        let bytes = cm.binary_data.as_ref().and_then(|d| d.get(DATA_KEY)).map(|b| b.0.clone()).unwrap_or_default();
+        let digest = cm.annotations().get(DIGEST_ANNOTATION).cloned().unwrap_or_default();
+        chunks.insert(index, (bytes, digest));
+    }
+    let count = expected.unwrap_or(0);
+    if chunks.len() != count || chunks.keys().copied().ne(0..count) {
+        return Err(StoreError::Corrupt { what, message: format!("{} of {count} chunks present", chunks.len()) });
+    }
+    let digests: Vec<&String> = chunks.values().map(|(_, d)| d).collect();
+    if digests.windows(2).any(|w| w[0] != w[1]) {
+        return Err(StoreError::Corrupt { what, message: "chunks carry different digests".into() });
+    }
+    let digest = digests.first().map(|d| (*d).clone()).unwrap_or_default();
+    let compressed: Vec<u8> = chunks.into_values().flat_map(|(b, _)| b).collect();
+    Ok(Some((gunzip(&compressed, what)?, digest)))
+}
+
+/// Whether this ConfigMap belongs to a run (for the controller's `owns` watch mapping).
+pub fn run_of(cm: &ConfigMap) -> Option<String> {
+    cm.labels().get(RUN_LABEL).cloned()
+}
+
+/// The object kind of a RestoreRun, for owner references made by hand.
+pub fn run_kind() -> String {
+    RestoreRun::kind(&()).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gzip_round_trips_and_refuses_garbage() {
+        let doc = br#"{"items":[1,2,3]}"#.repeat(1000);
+        let z = gzip(&doc).unwrap();
+        assert!(z.len() < doc.len() / 10);
+        assert_eq!(gunzip(&z, "report").unwrap(), doc);
+        assert!(matches!(gunzip(b"not gzip", "report"), Err(StoreError::Corrupt { .. })));
+    }
+
+    #[test]
+    fn chunk_names_are_stable_and_bounded() {
+        assert_eq!(chunk_name("r1", Content::Report, 0), "r1-report");
+        assert_eq!(chunk_name("r1", Content::Progress, 2), "r1-progress-2");
+        assert!(chunk_name(&"x".repeat(253), Content::Report, 12).len() <= 253);
+    }
+}

@@ -1,0 +1,169 @@
+//! IntuneTenant reconciliation: load the credentials its spec references, obtain a token and do
+//! one read, and record `Ready`. Secret material stays in memory; nothing is copied anywhere.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::{Api, Patch, PatchParams};
+use kube::runtime::controller::Action;
+use kube::{Resource, ResourceExt};
+use restore_core::api::IntuneTenantStatus;
+use restore_core::conditions::{Condition, reasons, rfc3339, set_condition, types};
+use restore_graph::{Credentials, GraphClient, SecretString};
+
+use super::ControllerError;
+use super::context::Context;
+use crate::kube::IntuneTenant;
+
+/// How often a Ready tenant's credentials are checked again.
+pub const RECHECK_READY: Duration = Duration::from_secs(900);
+/// How soon a failing tenant is checked again.
+pub const RECHECK_FAILING: Duration = Duration::from_secs(60);
+
+/// Why a tenant's credentials could not be loaded or used.
+#[derive(Debug, thiserror::Error)]
+pub enum CredentialError {
+    /// The Secret or key is missing.
+    #[error("{0}")]
+    SecretMissing(String),
+    /// The auth section names no kind (the CRD prevents it; a spec from elsewhere may not).
+    #[error("spec.auth sets none of clientSecretRef, certificateRef, workloadIdentity")]
+    NoAuthKind,
+    /// Reading the Secret failed.
+    #[error("reading Secret: {0}")]
+    Kube(#[from] kube::Error),
+    /// Graph refused or failed.
+    #[error("{0}")]
+    Graph(#[from] restore_graph::GraphError),
+}
+
+impl CredentialError {
+    /// The `Ready` reason for this failure.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            CredentialError::SecretMissing(_) | CredentialError::NoAuthKind => reasons::SECRET_NOT_FOUND,
+            CredentialError::Kube(_) => reasons::GRAPH_UNAVAILABLE,
+            CredentialError::Graph(e) if e.is_transient() => reasons::GRAPH_UNAVAILABLE,
+            CredentialError::Graph(_) => reasons::AUTHENTICATION_FAILED,
+        }
+    }
+}
+
+fn secret_value(secret: &Secret, key: &str) -> Option<String> {
+    if let Some(bytes) = secret.data.as_ref().and_then(|d| d.get(key)) {
+        return String::from_utf8(bytes.0.clone()).ok();
+    }
+    secret.string_data.as_ref().and_then(|d| d.get(key)).cloned()
+}
+
+async fn read_secret(api: &Api<Secret>, name: &str) -> Result<(Secret, String), CredentialError> {
+    let secret = api.get_opt(name).await?.ok_or_else(|| {
+        CredentialError::SecretMissing(format!("Secret {name:?} not found in the tenant's namespace"))
+    })?;
+    let version = secret.resource_version().unwrap_or_default();
+    Ok((secret, version))
+}
+
+/// The credentials a tenant's spec references, and a version string that changes when they do.
+pub async fn load_credentials(
+    client: &kube::Client,
+    tenant: &IntuneTenant,
+) -> Result<(Credentials, String), CredentialError> {
+    let namespace = tenant.namespace().unwrap_or_default();
+    let api: Api<Secret> = Api::namespaced(client.clone(), &namespace);
+    let auth = &tenant.spec.auth;
+    let missing_key =
+        |secret: &str, key: &str| CredentialError::SecretMissing(format!("Secret {secret:?} has no key {key:?}"));
+    if let Some(r) = &auth.client_secret_ref {
+        let (secret, version) = read_secret(&api, &r.name).await?;
+        let value = secret_value(&secret, &r.key).ok_or_else(|| missing_key(&r.name, &r.key))?;
+        return Ok((Credentials::ClientSecret(SecretString::new(value.trim_end().to_string())), version));
+    }
+    if let Some(r) = &auth.certificate_ref {
+        let (secret, version) = read_secret(&api, &r.name).await?;
+        let certificate_pem =
+            secret_value(&secret, &r.certificate_key).ok_or_else(|| missing_key(&r.name, &r.certificate_key))?;
+        let key = secret_value(&secret, &r.private_key_key).ok_or_else(|| missing_key(&r.name, &r.private_key_key))?;
+        return Ok((Credentials::Certificate { certificate_pem, private_key_pem: SecretString::new(key) }, version));
+    }
+    if let Some(w) = &auth.workload_identity {
+        return Ok((Credentials::WorkloadIdentity { token_file: w.token_file.clone().into() }, String::new()));
+    }
+    Err(CredentialError::NoAuthKind)
+}
+
+/// A Graph client for the tenant, cached until the tenant or its Secret changes.
+pub async fn graph_client(ctx: &Context, tenant: &IntuneTenant) -> Result<GraphClient, CredentialError> {
+    let (credentials, secret_version) = load_credentials(&ctx.client, tenant).await?;
+    let key = format!(
+        "{}/{}@{}/{}",
+        tenant.namespace().unwrap_or_default(),
+        tenant.name_any(),
+        tenant.resource_version().unwrap_or_default(),
+        secret_version
+    );
+    if let Some(client) = ctx.graph_clients.lock().await.get(&key) {
+        return Ok(client.clone());
+    }
+    let client =
+        GraphClient::new_with_stats(&tenant.spec, credentials, ctx.graph_options.clone(), ctx.graph_stats.clone())?;
+    let mut cache = ctx.graph_clients.lock().await;
+    let prefix = format!("{}/{}@", tenant.namespace().unwrap_or_default(), tenant.name_any());
+    cache.retain(|k, _| !k.starts_with(&prefix));
+    cache.insert(key, client.clone());
+    Ok(client)
+}
+
+/// Checks the tenant's credentials and records `Ready`.
+pub async fn reconcile(tenant: Arc<IntuneTenant>, ctx: Arc<Context>) -> Result<Action, ControllerError> {
+    let name = tenant.name_any();
+    let namespace = tenant.namespace().unwrap_or_default();
+    let generation = tenant.meta().generation.unwrap_or(0);
+    let now = jiff::Timestamp::now();
+    let outcome = match graph_client(&ctx, &tenant).await {
+        Ok(client) => client.verify().await.map_err(CredentialError::from),
+        Err(e) => Err(e),
+    };
+    let old = tenant.status.clone().unwrap_or_default();
+    let mut status = IntuneTenantStatus { observed_generation: Some(generation), ..old.clone() };
+    let requeue = match &outcome {
+        Ok(()) => {
+            let msg = format!("a token was obtained for tenant {} and a Graph read succeeded", tenant.spec.tenant_id);
+            set_condition(
+                &mut status.conditions,
+                Condition::yes(types::READY, reasons::CREDENTIALS_VERIFIED, msg),
+                generation,
+                now,
+            );
+            status.conditions.retain(|c| c.type_ != types::STALLED);
+            RECHECK_READY
+        }
+        Err(e) => {
+            tracing::warn!(tenant = %name, namespace = %namespace, reason = e.reason(), error = %e, "tenant credentials not usable");
+            let msg = format!("{e}; fix spec.auth or its Secret");
+            set_condition(
+                &mut status.conditions,
+                Condition::no(types::READY, e.reason(), msg.clone()),
+                generation,
+                now,
+            );
+            if e.reason() == reasons::GRAPH_UNAVAILABLE {
+                status.conditions.retain(|c| c.type_ != types::STALLED);
+            } else {
+                set_condition(&mut status.conditions, Condition::yes(types::STALLED, e.reason(), msg), generation, now);
+            }
+            RECHECK_FAILING
+        }
+    };
+    // Skip the write when only the check time would change.
+    let unchanged =
+        IntuneTenantStatus { last_checked: None, ..status.clone() } == IntuneTenantStatus { last_checked: None, ..old };
+    if !unchanged {
+        status.last_checked = Some(rfc3339(now));
+        let api: Api<IntuneTenant> = Api::namespaced(ctx.client.clone(), &namespace);
+        let patch = serde_json::json!({"status": status});
+        api.patch_status(&name, &PatchParams::default(), &Patch::Merge(&patch)).await?;
+    }
+    Ok(Action::requeue(requeue))
+}
