@@ -103,6 +103,16 @@ impl EmulatorHandle {
         )
     }
 
+    /// A kubeconfig (in the handle's directory) that acts as `username` through impersonation
+    /// (`as:` in the user entry); `kubectl auth whoami` answers that name.
+    pub fn kubeconfig_for_user(&self, username: &str) -> Result<PathBuf, EmulatorError> {
+        let path = self.workdir.path().join(format!("kubeconfig-{}", username.replace(['/', ':', '@'], "_")));
+        let quoted = serde_json::to_string(username).map_err(|e| EmulatorError::Parse(e.to_string()))?;
+        let text = self.kubeconfig().replace("  user: {}\n", &format!("  user:\n    as: {quoted}\n"));
+        std::fs::write(&path, text).map_err(|source| EmulatorError::Io { path: path.display().to_string(), source })?;
+        Ok(path)
+    }
+
     /// Writes the kubeconfig to `path`.
     pub fn write_kubeconfig(&self, path: &Path) -> Result<(), EmulatorError> {
         std::fs::write(path, self.kubeconfig())

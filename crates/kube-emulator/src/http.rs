@@ -222,6 +222,23 @@ async fn route(
                 .map(|d| ok(&d))
                 .ok_or_else(|| ApiError::no_route(path));
         }
+        ["apis", "authentication.k8s.io", "v1", "selfsubjectreviews"] if method == Method::POST => {
+            let (username, groups) = user_of(headers);
+            let review = serde_json::json!({
+                "apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview",
+                "metadata": {"creationTimestamp": null},
+                "status": {"userInfo": {"username": username, "groups": groups}},
+            });
+            return Ok(json_response(201, &review, "application/json", &[]));
+        }
+        ["apis", "authorization.k8s.io", "v1", "selfsubjectaccessreviews"] if method == Method::POST => {
+            let review = serde_json::json!({
+                "apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview",
+                "metadata": {"creationTimestamp": null},
+                "status": {"allowed": true, "reason": "kube-emulator authorizes every request"},
+            });
+            return Ok(json_response(201, &review, "application/json", &[]));
+        }
         ["openapi", "v3"] => return Ok(ok(&openapi::index(&core.registry()))),
         ["openapi", "v3", "api", version] => {
             return openapi::group_version(&core.registry(), "", version)
@@ -352,6 +369,20 @@ async fn route(
             "the server does not allow this method on the requested resource ({method})"
         ))),
     }
+}
+
+/// The user a request acts as. kubectl sends no credentials over plain HTTP, so identity comes
+/// from impersonation (`kubectl --as`, or `as:` in the kubeconfig user): `Impersonate-User` and
+/// `Impersonate-Group`; without them, the cluster admin. Every user is authorized for everything.
+fn user_of(headers: &HeaderMap) -> (String, Vec<String>) {
+    let impersonated = header_str(headers, header::HeaderName::from_static("impersonate-user"));
+    if impersonated.is_empty() {
+        return ("kubernetes-admin".into(), vec!["system:masters".into(), "system:authenticated".into()]);
+    }
+    let mut groups: Vec<String> =
+        headers.get_all("impersonate-group").iter().filter_map(|v| v.to_str().ok()).map(String::from).collect();
+    groups.push("system:authenticated".into());
+    (impersonated.to_string(), groups)
 }
 
 fn aggregated_type(version: &str) -> String {

@@ -263,3 +263,21 @@ async fn kubectl_get_watch_streams_table_rows() {
     assert!(rows.len() >= 2, "the initial row and the update: {text}\n{}", stderr(&out));
     assert!(rows.last().unwrap().contains("Scoping"), "{text}");
 }
+
+#[tokio::test]
+async fn kubectl_auth_whoami_names_the_kubeconfig_user() {
+    if !kubectl_available("kubectl_auth_whoami_names_the_kubeconfig_user") {
+        return;
+    }
+    let emu = emulator().await;
+    let admin = kubectl_ok(&emu, &["auth", "whoami", "-o", "jsonpath={.status.userInfo.username}"]).await;
+    assert_eq!(admin, "kubernetes-admin");
+    let alice = support::kubectl_as(
+        &emu,
+        "alice@contoso.com",
+        &["auth", "whoami", "-o", "jsonpath={.status.userInfo.username}"],
+    )
+    .await;
+    assert_eq!(String::from_utf8_lossy(&alice.stdout), "alice@contoso.com", "{}", stderr(&alice));
+    assert_eq!(kubectl_ok(&emu, &["auth", "can-i", "patch", "restoreruns"]).await.trim(), "yes");
+}

@@ -115,12 +115,27 @@ pub async fn kubectl(handle: &EmulatorHandle, args: &[&str]) -> Output {
 
 /// Runs kubectl with some standard input.
 pub async fn kubectl_with_stdin(handle: &EmulatorHandle, args: &[&str], stdin: Option<&str>) -> Output {
-    use tokio::io::AsyncWriteExt;
     let kubeconfig = handle.kubeconfig_path().expect("kubeconfig is written");
+    run_kubectl(handle, &kubeconfig, args, stdin).await
+}
+
+/// Runs kubectl authenticated as `user` (see `EmulatorHandle::kubeconfig_for_user`).
+pub async fn kubectl_as(handle: &EmulatorHandle, user: &str, args: &[&str]) -> Output {
+    let kubeconfig = handle.kubeconfig_for_user(user).expect("kubeconfig is written");
+    run_kubectl(handle, &kubeconfig, args, None).await
+}
+
+async fn run_kubectl(
+    handle: &EmulatorHandle,
+    kubeconfig: &std::path::Path,
+    args: &[&str],
+    stdin: Option<&str>,
+) -> Output {
+    use tokio::io::AsyncWriteExt;
     let mut command = tokio::process::Command::new("kubectl");
     command
         .arg("--kubeconfig")
-        .arg(&kubeconfig)
+        .arg(kubeconfig)
         .arg("--cache-dir")
         .arg(handle.cache_dir())
         .args(args)
