@@ -67,6 +67,7 @@ pub(crate) struct Paging {
 
 /// The state one API call works on.
 pub(crate) struct Api<'a> {
+    pub tenant_id: &'a str,
     pub tenant: &'a mut Tenant,
     pub ids: &'a mut IdSource,
     pub paging: Paging,
@@ -97,7 +98,10 @@ impl Api<'_> {
         match segments.as_slice() {
             ["organization"] if req.method == "GET" => Reply::json(
                 200,
-                json!({"@odata.context": format!("{}/$metadata#organization", self.base), "value": [{"id": "organization"}]}),
+                json!({
+                    "@odata.context": format!("{}/$metadata#organization", self.base),
+                    "value": [{"id": self.tenant_id, "displayName": self.tenant_id, "tenantType": "AAD"}]
+                }),
             ),
             [GROUPS, rest @ ..] => self.groups(req, rest, &options),
             _ => match resolve(&segments) {

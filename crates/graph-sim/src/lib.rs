@@ -219,7 +219,7 @@ impl SimHandle {
         let SimState { tenants, ids, paging, .. } = &mut *state;
         let tenant = tenants.get_mut(tenant_id).ok_or_else(|| SimError::UnknownTenant(tenant_id.to_string()))?;
         let base = format!("{}/beta", self.base_url());
-        let mut api = api::Api { tenant, ids, paging: *paging, base: &base };
+        let mut api = api::Api { tenant_id, tenant, ids, paging: *paging, base: &base };
         let reply =
             api.handle(&api::ApiRequest { method: "POST", path: ty.collection, raw_query: "", body: Some(body) });
         match (reply.status, reply.body) {

@@ -138,7 +138,7 @@ impl SimState {
                 "The tenant of this token no longer exists.",
             );
         };
-        let mut api = Api { tenant, ids: &mut self.ids, paging: self.paging, base };
+        let mut api = Api { tenant_id: &grant.tenant, tenant, ids: &mut self.ids, paging: self.paging, base };
         api.handle(&ApiRequest { method, path, raw_query, body })
     }
 

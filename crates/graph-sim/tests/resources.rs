@@ -416,6 +416,8 @@ async fn calls_without_a_valid_token_are_refused_and_a_wrong_secret_gets_no_toke
     assert_eq!(status, 401);
     assert_eq!(body["error"], "invalid_client");
     assert!(body["error_description"].as_str().unwrap().starts_with("AADSTS7000215"));
+    let (status, _, organization) = h.call("GET", "organization", None).await;
+    assert_eq!((status, organization["value"][0]["id"].as_str()), (200, Some(TENANT)));
     let discovery: Value = h
         .http
         .get(format!("{}/{TENANT}/v2.0/.well-known/openid-configuration", h.sim.authority_url()))
