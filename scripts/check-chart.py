@@ -70,6 +70,11 @@ def main() -> int:
             if result.returncode != 0:
                 print(f"kubernetes-validate ({name}):", result.stdout, result.stderr)
                 return 1
+        for text in manifests.values():
+            for doc in yaml.safe_load_all(text):
+                if doc and doc.get("kind") == "Deployment":
+                    args = doc["spec"]["template"]["spec"]["containers"][0]["args"]
+                    print(f"ARGS {name}: " + json.dumps(args))
         compiled = check_cel(manifests)
         print(f"{name}: {compiled} CEL expressions parse")
     print(json.dumps(kinds, sort_keys=True))

@@ -166,7 +166,7 @@ pub struct ArtifactRef {
 }
 
 /// Kinds of Flux source that carry an artifact.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
 pub enum ArtifactKind {
     /// `source.toolkit.fluxcd.io` GitRepository.
     GitRepository,
