@@ -104,7 +104,11 @@ pub fn kubectl_available(test: &str) -> bool {
     if std::env::var("CI").is_ok_and(|v| v == "true") {
         panic!("{test}: kubectl is required under CI=true but was not found on PATH");
     }
-    eprintln!("SKIPPED {test}: kubectl is not installed (install kubectl 1.32 to run the kubectl end-to-end tests)");
+    // Written to the process's stderr directly, past the test harness's capture, so it shows.
+    let reason = format!(
+        "SKIPPED {test}: kubectl is not installed (install kubectl 1.32 to run the kubectl end-to-end tests)\n"
+    );
+    let _ = std::io::Write::write_all(&mut std::io::stderr(), reason.as_bytes());
     false
 }
 
