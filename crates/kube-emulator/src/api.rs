@@ -913,31 +913,24 @@ impl ApiCore {
             .get(&resource.storage, &ns, name)
             .cloned()
             .ok_or_else(|| ApiError::not_found(&resource.group, &resource.plural, name))?;
-        if let Some(uid) = &params.precondition_uid
-            && meta_str(&current, "uid") != Some(uid.as_str())
-        {
-            return Err(ApiError::conflict(
-                &resource.group,
-                &resource.plural,
-                name,
-                &format!(
-                    "Precondition failed: UID in precondition: {uid}, UID in object meta: {}",
-                    meta_str(&current, "uid").unwrap_or_default()
-                ),
-            ));
-        }
-        if let Some(rv) = &params.precondition_resource_version
-            && meta_str(&current, "resourceVersion") != Some(rv.as_str())
-        {
-            return Err(ApiError::conflict(
-                &resource.group,
-                &resource.plural,
-                name,
-                &format!(
-                    "Precondition failed: ResourceVersion in precondition: {rv}, ResourceVersion in object meta: {}",
-                    meta_str(&current, "resourceVersion").unwrap_or_default()
-                ),
-            ));
+        let preconditions = [
+            ("UID", "uid", &params.precondition_uid),
+            ("ResourceVersion", "resourceVersion", &params.precondition_resource_version),
+        ];
+        for (label, field, expected) in preconditions {
+            let actual = meta_str(&current, field).unwrap_or_default();
+            if let Some(expected) = expected
+                && expected != actual
+            {
+                return Err(ApiError::conflict(
+                    &resource.group,
+                    &resource.plural,
+                    name,
+                    &format!(
+                        "Precondition failed: {label} in precondition: {expected}, {label} in object meta: {actual}"
+                    ),
+                ));
+            }
         }
         if params.dry_run {
             return Ok(DeleteOutcome::Deleted(to_served(&resource, &current)));

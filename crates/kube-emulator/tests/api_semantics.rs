@@ -737,3 +737,30 @@ async fn metadata_only_lists_and_watches_serve_partial_objects() {
     let second = tokio::time::timeout(Duration::from_secs(5), stream.try_next()).await.unwrap().unwrap().unwrap();
     assert_eq!(second.metadata.name.as_deref(), Some("b"));
 }
+
+#[tokio::test]
+async fn delete_preconditions_guard_against_a_changed_object() {
+    let emu = emulator().await;
+    let api = runs(&emu.client().unwrap());
+    let created = api.create(&PostParams::default(), &restore_run("a", "contoso")).await.unwrap();
+    let wrong_uid = DeleteParams {
+        preconditions: Some(kube::api::Preconditions { uid: Some("other".into()), resource_version: None }),
+        ..Default::default()
+    };
+    assert_eq!(api_error(api.delete("a", &wrong_uid).await).code, 409);
+    api.patch("a", &PatchParams::default(), &Patch::Merge(json!({"spec": {"maxItems": 3}}))).await.unwrap();
+    let stale = DeleteParams {
+        preconditions: Some(kube::api::Preconditions {
+            uid: created.metadata.uid.clone(),
+            resource_version: created.metadata.resource_version.clone(),
+        }),
+        ..Default::default()
+    };
+    let refused = api_error(api.delete("a", &stale).await);
+    assert!(refused.message.contains("Precondition failed: ResourceVersion"), "{}", refused.message);
+    let exact = DeleteParams {
+        preconditions: Some(kube::api::Preconditions { uid: created.metadata.uid, resource_version: None }),
+        ..Default::default()
+    };
+    assert!(api.delete("a", &exact).await.unwrap().is_right(), "deleted at once: a Status answer");
+}
