@@ -4,6 +4,7 @@
 pub mod cli;
 pub mod controller;
 pub mod kube;
+pub mod plugin;
 pub mod runner;
 pub mod telemetry;
 pub mod tls;
