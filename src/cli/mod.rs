@@ -31,6 +31,12 @@ pub struct Cli {
 pub enum Command {
     /// Print the RestoreRun and IntuneTenant CustomResourceDefinitions as YAML (what `crds/` holds).
     Crd,
+    /// Walk a RestoreRun through source, scope, checks and preview locally, from manifests, against
+    /// the tenant (never writes). Exit 0: previewed; 2: blocked by findings; 1: error.
+    Preview(preview::PreviewArgs),
+    /// The wizard end to end in seconds: an in-process Graph simulator, a backup, drift, preview,
+    /// approval with the digest, execution and a re-check. No set-up, no network beyond loopback.
+    Demo(demo::DemoArgs),
     /// Run the controller (leader-elected; uses the in-cluster config or KUBECONFIG).
     Run(RunArgs),
 }
@@ -73,6 +79,12 @@ pub enum CliError {
     /// The CRDs could not be rendered.
     #[error("rendering the CRDs failed: {0}")]
     Crd(#[from] serde_yaml::Error),
+    /// The preview could not be made.
+    #[error("preview: {0}")]
+    Preview(#[from] preview::PreviewError),
+    /// The demo failed.
+    #[error("demo: {0}")]
+    Demo(#[from] demo::DemoError),
     /// Writing to stdout failed.
     #[error("writing output failed: {0}")]
     Io(#[from] std::io::Error),
@@ -89,6 +101,11 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             std::io::stdout().lock().write_all(yaml.as_bytes())?;
             Ok(())
         }
+        Command::Preview(args) => {
+            let outcome = preview::run(args).await?;
+            exit_with(outcome.exit_code())
+        }
+        Command::Demo(args) => Ok(demo::run(args).await?),
         Command::Run(args) => {
             let extra_roots_pem = args.extra_ca_file.as_ref().map(std::fs::read).transpose()?;
             let identity = args.identity.unwrap_or_else(|| {
@@ -114,4 +131,13 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             Ok(())
         }
     }
+}
+
+/// Ends the process with `code` when it is not 0 (the preview's "blocked" is 2), stdout flushed.
+fn exit_with(code: u8) -> Result<(), CliError> {
+    if code != 0 {
+        std::io::stdout().flush()?;
+        std::process::exit(i32::from(code));
+    }
+    Ok(())
 }
