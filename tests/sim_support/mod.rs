@@ -1,0 +1,168 @@
+//! Shared set-up of the tests that run the engine, the wizard and the binary against the in-process
+//! Graph simulator: seeded tenants, captures through Graph, portal drift, local runs, write counts.
+#![allow(dead_code)]
+
+use graph_sim::{SimConfig, SimHandle};
+use restore_backup::capture::capture;
+use restore_backup::fetch::Fetcher;
+use restore_backup::source::ConfigMapData;
+use restore_backup::{Limits, native};
+use restore_core::api::{
+    ConfigMapSourceRef, Confirmation, Environment, RestoreRunSpec, ScopeSpec, SourceSpec, TenantRef,
+};
+use restore_core::backup::{BackupItem, BackupSet, BackupTenant};
+use restore_core::catalog::item_type;
+use restore_core::engine::analysis::PlannedAction;
+use restore_core::engine::preview::PreviewReport;
+use restore_graph::GraphClient;
+use restore_operator::cli::demo_backup::{PortalAdmin, SimTenant, sample_backup, start_simulator};
+use restore_operator::cli::local_objects::LocalObjects;
+use restore_operator::cli::wizard_loop::{LocalRun, LocalTenant};
+use serde_json::{Value, json};
+
+pub const NAMESPACE: &str = "intune";
+pub const BACKUP_CONFIG_MAP: &str = "backup";
+pub const BACKUP_KEY: &str = "backup.tar.gz";
+
+/// A simulator with no write throttle, seeded ids and a frozen clock: two simulators given the same
+/// calls end in the same state.
+pub async fn quiet_simulator() -> SimHandle {
+    start_simulator(SimConfig {
+        throttle: None,
+        id_seed: Some(42),
+        frozen_time: Some("2026-02-01T00:00:00Z".into()),
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap()
+}
+
+/// A tenant of `sim` seeded with the sample of `policies` policies.
+pub fn seeded_tenant(sim: &SimHandle, tenant_id: &str, label: &str, policies: usize) -> SimTenant {
+    let tenant = SimTenant::create(sim, tenant_id, label, Environment::Staging).unwrap();
+    let info = BackupTenant { id: tenant_id.into(), label: label.into() };
+    sim.seed(tenant_id, &sample_backup(info, policies)).unwrap();
+    tenant
+}
+
+/// A backup of `tenant` taken through Graph.
+pub async fn capture_tenant(client: &GraphClient, tenant: &SimTenant) -> BackupSet {
+    let info = BackupTenant { id: tenant.tenant_id.clone(), label: tenant.label.clone() };
+    capture(client, info, "2026-02-01T12:00:00Z".parse().unwrap(), |_| {}).await.unwrap()
+}
+
+/// Manifest objects holding `backup` as a `.tar.gz` ConfigMap.
+pub fn objects_with(backup: &BackupSet) -> LocalObjects {
+    let mut objects = LocalObjects::new();
+    let archive = native::to_tar_gz(backup).unwrap();
+    objects.insert_config_map(
+        Some(NAMESPACE),
+        BACKUP_CONFIG_MAP,
+        ConfigMapData { binary_data: [(BACKUP_KEY.to_string(), archive)].into(), ..Default::default() },
+    );
+    objects
+}
+
+/// A dry-run spec restoring everything from the ConfigMap of [`objects_with`].
+pub fn dry_run_spec() -> RestoreRunSpec {
+    RestoreRunSpec {
+        tenant_ref: TenantRef { name: "tenant".into() },
+        source: SourceSpec {
+            config_map_ref: Some(ConfigMapSourceRef { name: BACKUP_CONFIG_MAP.into(), key: Some(BACKUP_KEY.into()) }),
+            ..SourceSpec::default()
+        },
+        scope: ScopeSpec::default(),
+        existing_objects: Default::default(),
+        dry_run: true,
+        preview_ttl: "1h".into(),
+        confirmation: None,
+    }
+}
+
+pub fn fetcher() -> Fetcher {
+    Fetcher::with_extra_roots(None, Limits::default()).unwrap()
+}
+
+pub fn local_tenant(tenant: &SimTenant) -> LocalTenant {
+    LocalTenant { id: tenant.tenant_id.clone(), label: tenant.label.clone(), environment: tenant.environment }
+}
+
+/// A run of [`dry_run_spec`] against `tenant`.
+pub fn local_run<'a>(
+    name: &str,
+    tenant: &SimTenant,
+    objects: &'a LocalObjects,
+    fetcher: &'a Fetcher,
+    client: &'a GraphClient,
+) -> LocalRun<'a, LocalObjects, GraphClient> {
+    LocalRun::new(name, NAMESPACE, dry_run_spec(), local_tenant(tenant), objects, fetcher, client)
+}
+
+/// Sets what a human approving the run's current preview sets.
+pub fn approve(run: &mut LocalRun<'_, LocalObjects, GraphClient>, digest: &str, label: &str) {
+    run.spec.dry_run = false;
+    run.spec.confirmation = Some(Confirmation {
+        reviewed_impact: true,
+        tenant: label.into(),
+        preview_digest: digest.into(),
+        approved_by: "alice".into(),
+    });
+}
+
+/// The collection of a catalogue type.
+pub fn col(type_name: &str) -> &'static str {
+    item_type(type_name).unwrap().collection
+}
+
+/// The backup item of a type whose display name starts with `prefix`.
+pub fn item<'b>(backup: &'b BackupSet, type_name: &str, prefix: &str) -> &'b BackupItem {
+    backup.items.iter().find(|i| i.item_type == type_name && i.display_name.starts_with(prefix)).unwrap()
+}
+
+/// The keys of a report's items with `action`, in report order.
+pub fn keys_with(report: &PreviewReport, action: PlannedAction) -> Vec<String> {
+    report.items.iter().filter(|i| i.action == action).map(|i| i.key.clone()).collect()
+}
+
+/// Applied writes the simulator logged for `tenant` (portal calls included).
+pub fn writes_to(sim: &SimHandle, tenant: &str) -> usize {
+    sim.request_log()
+        .iter()
+        .filter(|r| r.write && r.tenant.as_deref() == Some(tenant) && (200..300).contains(&r.status))
+        .count()
+}
+
+/// The four drifts of the acceptance round trip, made in the portal: an edit, a deletion, an addition
+/// and a reassignment. Returns the id of the added object.
+pub async fn drift_four_ways(sim: &SimHandle, tenant: &SimTenant, backup: &BackupSet) -> String {
+    let admin = PortalAdmin::sign_in(sim, tenant).await.unwrap();
+    let edited = item(backup, "deviceConfiguration", "Win10 custom 00");
+    let mut settings = edited.resource["omaSettings"].clone();
+    settings[0]["value"] = json!(15);
+    let patch = json!({"description": "changed by hand", "omaSettings": settings});
+    admin.call("PATCH", &format!("{}/{}", col("deviceConfiguration"), edited.id), Some(&patch)).await.unwrap();
+    let deleted = item(backup, "compliancePolicy", "Win10 compliance 02");
+    admin.call("DELETE", &format!("{}/{}", col("compliancePolicy"), deleted.id), None).await.unwrap();
+    let added = json!({"@odata.type": "#microsoft.graph.windows10CustomConfiguration",
+        "displayName": "Added after the backup", "roleScopeTagIds": ["0"], "omaSettings": []});
+    let created = admin.call("POST", col("deviceConfiguration"), Some(&added)).await.unwrap();
+    let script = item(backup, "powerShellScript", "Set wallpaper 04");
+    reassign(sim, &admin, tenant, script, "Finance").await;
+    created["id"].as_str().unwrap().to_string()
+}
+
+/// Replaces an item's assignments with one to `group`, in the portal.
+pub async fn reassign(sim: &SimHandle, admin: &PortalAdmin, tenant: &SimTenant, item: &BackupItem, group: &str) {
+    let t = item_type(&item.item_type).unwrap();
+    let group_id = sim.group_ids(&tenant.tenant_id, group).unwrap().remove(0);
+    let body = json!({t.assign_body_key: [{"target": {"@odata.type": "#microsoft.graph.groupAssignmentTarget",
+        "groupId": group_id, "deviceAndAppManagementAssignmentFilterType": "none"}}]});
+    admin.call("POST", &format!("{}/{}/assign", t.collection, item.id), Some(&body)).await.unwrap();
+}
+
+/// The object `id` of a type read whole (sub-resources and assignments expanded), through Graph.
+pub async fn read_whole(client: &GraphClient, type_name: &str, id: &str) -> Option<Value> {
+    use restore_core::tenant::TenantPort;
+    let t = item_type(type_name).unwrap();
+    client.get(&restore_core::engine::snapshot::object_path(t, id, true)).await.unwrap()
+}
