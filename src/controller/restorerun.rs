@@ -88,6 +88,7 @@ pub async fn reconcile(run: Arc<RestoreRun>, ctx: Arc<Context>) -> Result<Action
     let started = Instant::now();
     let mut written = run.status.clone().unwrap_or_default();
     let mut fact: Option<Fact> = None;
+    let mut steps_run = 0u32;
     loop {
         let decision = advance(WizardInput {
             run_name: &name,
@@ -105,10 +106,13 @@ pub async fn reconcile(run: Arc<RestoreRun>, ctx: Arc<Context>) -> Result<Action
             }
             return Ok(decision.requeue_after.map_or_else(Action::await_change, Action::requeue));
         };
-        if started.elapsed() > ctx.options.reconcile_budget {
-            // Long executions continue in the next reconcile; the progress is already persisted.
+        // Every reconcile runs at least one step, so a budget shorter than the status write
+        // still makes progress; long executions continue in the next reconcile (the progress is
+        // already persisted).
+        if steps_run > 0 && started.elapsed() >= ctx.options.reconcile_budget {
             return Ok(Action::requeue(Duration::from_millis(10)));
         }
+        steps_run += 1;
         let Some(tenant) = tenant.as_ref() else { return Ok(Action::requeue(Duration::from_secs(30))) };
         let target = RestoreTarget { tenant_id: tenant.spec.tenant_id.clone(), environment: tenant.spec.environment };
         let plan = plan_inputs_digest(&run.spec);
