@@ -1,0 +1,1129 @@
+//! The RestoreRun and IntuneTenant reconcilers, in process, against kube-fake-client and a Graph
+//! simulator: every phase transition and every DESIGN §2 rule the controller owns, one test each.
+//!
+//! kube-fake-client has no watch, no CRD schema or CEL validation and no garbage collection, so
+//! these tests call `reconcile` directly (the controller loop, leader election and admission run
+//! in the end-to-end tests on the emulator). Server-side apply, merge patches of `/status`, label
+//! selectors and `events.k8s.io/v1` Events work on the fake and are checked here.
+
+mod controller_support;
+
+use std::marker::PhantomData;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use controller_support::*;
+use k8s_openapi::ByteString;
+use k8s_openapi::api::core::v1::{ConfigMap, Secret};
+use k8s_openapi::api::events::v1::Event;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
+use kube::{Resource, ResourceExt};
+use kube_fake_client::{ClientBuilder, interceptor};
+use restore_core::api::{Environment, ItemOutcome, Phase, RestoreRunStatus};
+use restore_core::backup::BackupSet;
+use restore_core::conditions::{Condition, ConditionStatus, find, reasons, types};
+use restore_core::tenant::TenantPort;
+use restore_operator::controller::context::Context;
+use restore_operator::controller::store::{self, Content};
+use restore_operator::controller::{ControllerOptions, restorerun, tenant};
+use restore_operator::kube::{IntuneTenant, RestoreRun};
+use serde::Serialize;
+use serde_json::{Value, json};
+
+/// kube-fake-client learns a kind's status subresource from a `Default` instance; the operator's
+/// resources have no `Default`, so this stand-in carries their group, version and kind.
+struct KindOf<K> {
+    metadata: ObjectMeta,
+    kind: PhantomData<K>,
+}
+
+impl<K> Default for KindOf<K> {
+    fn default() -> Self {
+        KindOf { metadata: ObjectMeta::default(), kind: PhantomData }
+    }
+}
+
+impl<K: Resource<DynamicType = ()>> Resource for KindOf<K> {
+    type DynamicType = ();
+    type Scope = K::Scope;
+
+    fn kind(_: &()) -> std::borrow::Cow<'_, str> {
+        K::kind(&())
+    }
+    fn group(_: &()) -> std::borrow::Cow<'_, str> {
+        K::group(&())
+    }
+    fn version(_: &()) -> std::borrow::Cow<'_, str> {
+        K::version(&())
+    }
+    fn plural(_: &()) -> std::borrow::Cow<'_, str> {
+        K::plural(&())
+    }
+    fn meta(&self) -> &ObjectMeta {
+        &self.metadata
+    }
+    fn meta_mut(&mut self) -> &mut ObjectMeta {
+        &mut self.metadata
+    }
+}
+
+impl<K: Resource<DynamicType = ()>> Serialize for KindOf<K> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        json!({"apiVersion": K::api_version(&()), "kind": K::kind(&())}).serialize(serializer)
+    }
+}
+
+/// A fake cluster, a Graph simulator and a controller context around them.
+struct Harness {
+    sim: graph_sim::SimHandle,
+    client: kube::Client,
+    ctx: Arc<Context>,
+    options: ControllerOptions,
+    backup: BackupSet,
+    /// Every status patch the controller sent, in order.
+    status_patches: Arc<Mutex<Vec<Value>>>,
+    /// Progress-record writes still to refuse (a crash between a Graph write and its record).
+    refuse_progress_writes: Arc<AtomicUsize>,
+}
+
+const RUN: &str = "restore-1";
+
+fn options_one_step_per_reconcile() -> ControllerOptions {
+    ControllerOptions { reconcile_budget: Duration::ZERO, ..ControllerOptions::default() }
+}
+
+impl Harness {
+    async fn start(setup: TenantSetup, options: ControllerOptions) -> Harness {
+        Self::start_with(setup, options, sample_backup(4)).await
+    }
+
+    async fn start_with(setup: TenantSetup, options: ControllerOptions, backup: BackupSet) -> Harness {
+        let sim = start_simulator(&setup).await;
+        let status_patches = Arc::new(Mutex::new(Vec::new()));
+        let refuse_progress_writes = Arc::new(AtomicUsize::new(0));
+        let recorded = status_patches.clone();
+        let refuse = refuse_progress_writes.clone();
+        let interceptors = interceptor::Funcs::new()
+            .patch_status(move |ctx| {
+                recorded.lock().unwrap().push(ctx.patch.clone());
+                Ok(None)
+            })
+            .patch(move |ctx| {
+                let progress = ctx.name.ends_with("-progress");
+                if progress && refuse.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok() {
+                    return Err(kube_fake_client::Error::Internal("injected: the API server went away".into()));
+                }
+                Ok(None)
+            });
+        let client = ClientBuilder::new()
+            .with_resource::<RestoreRun>()
+            .with_resource::<IntuneTenant>()
+            .with_status_subresource::<KindOf<RestoreRun>>()
+            .with_status_subresource::<KindOf<IntuneTenant>>()
+            .with_interceptor_funcs(interceptors)
+            .build()
+            .await
+            .expect("fake client builds");
+        let ctx = new_context(&client, &options);
+        let harness = Harness { sim, client, ctx, options, backup, status_patches, refuse_progress_writes };
+        harness.seed_cluster(Environment::Staging).await;
+        harness
+    }
+
+    async fn seed_cluster(&self, environment: Environment) {
+        let secrets: Api<Secret> = Api::namespaced(self.client.clone(), NAMESPACE);
+        let secret = Secret {
+            metadata: ObjectMeta { name: Some(SECRET_NAME.into()), ..Default::default() },
+            data: Some([("clientSecret".to_string(), ByteString(CLIENT_SECRET.as_bytes().to_vec()))].into()),
+            ..Default::default()
+        };
+        secrets.create(&PostParams::default(), &secret).await.expect("secret is created");
+        self.put_backup(BACKUP_CONFIG_MAP, backup_config_map_data(&self.backup)).await;
+        let tenant: IntuneTenant =
+            serde_json::from_value(tenant_object(&self.sim, environment)).expect("tenant object parses");
+        self.tenants().create(&PostParams::default(), &tenant).await.expect("tenant is created");
+    }
+
+    async fn put_backup(&self, name: &str, data: std::collections::BTreeMap<String, String>) {
+        let cm = ConfigMap {
+            metadata: ObjectMeta { name: Some(name.into()), ..Default::default() },
+            data: Some(data),
+            ..Default::default()
+        };
+        self.config_maps().create(&PostParams::default(), &cm).await.expect("configmap is created");
+    }
+
+    fn runs(&self) -> Api<RestoreRun> {
+        Api::namespaced(self.client.clone(), NAMESPACE)
+    }
+
+    fn tenants(&self) -> Api<IntuneTenant> {
+        Api::namespaced(self.client.clone(), NAMESPACE)
+    }
+
+    fn config_maps(&self) -> Api<ConfigMap> {
+        Api::namespaced(self.client.clone(), NAMESPACE)
+    }
+
+    /// Reconciles the IntuneTenant once (credentials checked, `Ready` written).
+    async fn verify_tenant(&self) -> IntuneTenant {
+        let current = self.tenants().get(TENANT_NAME).await.expect("tenant exists");
+        tenant::reconcile(Arc::new(current), self.ctx.clone()).await.expect("tenant reconcile succeeds");
+        self.tenants().get(TENANT_NAME).await.expect("tenant exists")
+    }
+
+    async fn create_run(&self, object: Value) {
+        let run: RestoreRun = serde_json::from_value(object).expect("run object parses");
+        self.runs().create(&PostParams::default(), &run).await.expect("run is created");
+    }
+
+    async fn run(&self, name: &str) -> RestoreRun {
+        self.runs().get(name).await.expect("run exists")
+    }
+
+    async fn status(&self, name: &str) -> RestoreRunStatus {
+        self.run(name).await.status.unwrap_or_default()
+    }
+
+    /// One reconcile of the run as the controller would do after a watch event.
+    async fn reconcile_once(&self, name: &str) {
+        let run = self.run(name).await;
+        restorerun::reconcile(Arc::new(run), self.ctx.clone()).await.expect("reconcile succeeds");
+    }
+
+    /// Reconciles until `done` holds (at most `max` times).
+    async fn reconcile_until(
+        &self,
+        name: &str,
+        max: usize,
+        done: impl Fn(&RestoreRunStatus) -> bool,
+    ) -> RestoreRunStatus {
+        for _ in 0..max {
+            self.reconcile_once(name).await;
+            let status = self.status(name).await;
+            if done(&status) {
+                return status;
+            }
+        }
+        panic!("the run did not get there in {max} reconciles: {:#?}", self.status(name).await);
+    }
+
+    /// Reconciles until the run sits in `phase`.
+    async fn settle_in(&self, name: &str, phase: Phase) -> RestoreRunStatus {
+        self.reconcile_until(name, 200, |s| s.phase == Some(phase)).await
+    }
+
+    async fn patch_spec(&self, name: &str, patch: &Value) {
+        self.runs().patch(name, &PatchParams::default(), &Patch::Merge(patch)).await.expect("spec patch applies");
+    }
+
+    /// A controller restart: the in-memory working state is gone; the cluster and tenant stay.
+    fn restart_controller(&mut self) {
+        self.ctx = new_context(&self.client, &self.options);
+    }
+
+    /// Events about the run, oldest first.
+    async fn events(&self) -> Vec<Event> {
+        let api: Api<Event> = Api::namespaced(self.client.clone(), NAMESPACE);
+        let mut events = api.list(&ListParams::default()).await.expect("events list").items;
+        events.sort_by_key(|e| e.event_time.as_ref().map(|t| t.0));
+        events
+    }
+
+    async fn event_reasons(&self) -> Vec<String> {
+        self.events().await.into_iter().filter_map(|e| e.reason).collect()
+    }
+
+    /// The ConfigMaps the operator wrote for a run.
+    async fn operator_config_maps(&self) -> Vec<ConfigMap> {
+        let selector = format!("{}={RUN}", store::RUN_LABEL);
+        self.config_maps().list(&ListParams::default().labels(&selector)).await.expect("list").items
+    }
+
+    /// One reconcile after a restart continues from the persisted progress record: the step after
+    /// the `done` recorded ones, not the plan's first.
+    async fn assert_resumes_after(&self, done: u32) {
+        self.reconcile_once(RUN).await;
+        let execution = self.status(RUN).await.execution.expect("execution status");
+        assert_eq!(execution.completed_steps, done + 1, "resumed from the progress record");
+        let (bytes, _) = store::read(&self.config_maps(), RUN, Content::Progress).await.unwrap().unwrap();
+        let record: restore_core::engine::execute::ProgressRecord = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(record.steps.len(), done as usize + 1, "the record grows by the step just done");
+    }
+
+    /// The phases the status patches after the first `skip` ones set, in order.
+    fn phases_written_since(&self, skip: usize) -> Vec<String> {
+        let patches = self.status_patches.lock().unwrap();
+        patches[skip..].iter().filter_map(|p| p["status"]["phase"].as_str().map(str::to_string)).collect()
+    }
+
+    fn writes(&self) -> usize {
+        operator_writes(&self.sim).len()
+    }
+}
+
+fn new_context(client: &kube::Client, options: &ControllerOptions) -> Arc<Context> {
+    let fetcher = restore_backup::fetch::Fetcher::with_extra_roots(None, restore_backup::Limits::default())
+        .expect("fetcher builds");
+    Arc::new(Context::new(client.clone(), fetcher, fast_graph_options(), options.clone()))
+}
+
+fn condition<'a>(status: &'a RestoreRunStatus, type_: &str) -> &'a Condition {
+    find(&status.conditions, type_).unwrap_or_else(|| panic!("no {type_} condition in {:#?}", status.conditions))
+}
+
+fn assert_condition(status: &RestoreRunStatus, type_: &str, expected: ConditionStatus, reason: &str) -> String {
+    let c = condition(status, type_);
+    assert_eq!((c.status, c.reason.as_str()), (expected, reason), "{type_}: {}", c.message);
+    c.message.clone()
+}
+
+fn digest(status: &RestoreRunStatus) -> String {
+    status.preview.as_ref().expect("a preview").digest.clone()
+}
+
+/// A dry-run preview of the sample backup, ready for approval.
+async fn previewed(setup: TenantSetup, options: ControllerOptions, ttl: &str) -> Harness {
+    let h = Harness::start(setup, options).await;
+    h.verify_tenant().await;
+    h.create_run(restore_run_object(RUN, BACKUP_CONFIG_MAP, true, ttl)).await;
+    h.settle_in(RUN, Phase::Previewed).await;
+    h
+}
+
+// ---------------------------------------------------------------------------------------------
+// Phase transitions
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn a_dry_run_walks_every_step_to_previewed_with_ready_true() {
+    let h = Harness::start(TenantSetup::default(), ControllerOptions::default()).await;
+    h.verify_tenant().await;
+    h.create_run(restore_run_object(RUN, BACKUP_CONFIG_MAP, true, "1h")).await;
+
+    h.reconcile_once(RUN).await;
+    let status = h.status(RUN).await;
+    assert_eq!(status.phase, Some(Phase::Previewed), "one reconcile runs every step of a dry-run");
+    assert_eq!(
+        h.event_reasons().await,
+        ["ResolvingSource", "Scoping", "Checking", "Previewing", "Previewed"],
+        "an Event at each phase change"
+    );
+    let ready = assert_condition(&status, types::READY, ConditionStatus::True, reasons::PREVIEW_READY);
+    assert!(ready.contains("dry-run preview ready"), "{ready}");
+    for step in [types::SOURCE_RESOLVED, types::SCOPED, types::CHECKS_PASSED, types::PREVIEW_READY] {
+        assert_eq!(condition(&status, step).status, ConditionStatus::True, "{step}");
+    }
+    let confirmed = assert_condition(&status, types::CONFIRMED, ConditionStatus::False, reasons::DRY_RUN);
+    assert!(confirmed.contains(&format!("previewDigest: \"{}\"", digest(&status))), "{confirmed}");
+    assert!(
+        find(&status.conditions, types::RECONCILING).is_none() && find(&status.conditions, types::STALLED).is_none()
+    );
+
+    // The frozen facts and the step summaries.
+    let run = h.run(RUN).await;
+    assert_eq!(status.observed_generation, run.metadata.generation.or(Some(0)));
+    assert_eq!(status.environment, Some(Environment::Staging));
+    let frozen = status.tenant.as_ref().unwrap();
+    assert_eq!((frozen.id.as_str(), frozen.label.as_str()), (TENANT_ID, TENANT_LABEL));
+    assert_eq!(status.source.as_ref().unwrap().digest, h.backup.digest);
+    assert_eq!(status.source.as_ref().unwrap().item_count as usize, h.backup.items.len());
+    let preview = status.preview.as_ref().unwrap();
+    assert_eq!(preview.counts.create as usize, h.backup.items.len(), "an empty tenant: everything is created");
+    assert!(preview.digest.starts_with("sha256:"));
+    assert_eq!(preview.report.as_deref(), Some(format!("{RUN}-report").as_str()));
+    assert!(serde_json::to_vec(&status).unwrap().len() < 100 * 1024, "status stays small");
+    assert_eq!(h.writes(), 0, "a dry-run never writes");
+
+    // The full report lives in a ConfigMap owned by the run, gzip-compressed and labelled.
+    let maps = h.operator_config_maps().await;
+    assert_eq!(maps.len(), 1, "only the report so far");
+    let report = &maps[0];
+    assert_eq!(report.labels().get(store::KIND_LABEL).map(String::as_str), Some("report"));
+    assert_eq!(report.annotations().get(store::DIGEST_ANNOTATION), Some(&preview.digest));
+    let owner = &report.owner_references()[0];
+    assert_eq!((owner.kind.as_str(), owner.name.as_str(), owner.controller), ("RestoreRun", RUN, Some(true)));
+    let text = gunzip(&report.binary_data.as_ref().unwrap()[store::DATA_KEY].0);
+    let json: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(json["items"].as_array().unwrap().len(), h.backup.items.len());
+}
+
+#[tokio::test]
+async fn a_run_waits_in_pending_while_its_tenant_is_missing_or_not_ready() {
+    let h = Harness::start(TenantSetup::default(), ControllerOptions::default()).await;
+    // Not verified yet: no Ready condition.
+    h.create_run(restore_run_object(RUN, BACKUP_CONFIG_MAP, true, "1h")).await;
+    h.reconcile_once(RUN).await;
+    let status = h.status(RUN).await;
+    assert_eq!(status.phase, Some(Phase::Pending));
+    let msg = assert_condition(&status, types::READY, ConditionStatus::False, reasons::TENANT_NOT_READY);
+    assert!(msg.contains(TENANT_NAME), "{msg}");
+    assert_eq!(condition(&status, types::RECONCILING).status, ConditionStatus::True);
+
+    // A run whose tenant does not exist says so.
+    let mut missing = restore_run_object("restore-2", BACKUP_CONFIG_MAP, true, "1h");
+    missing["spec"]["tenantRef"]["name"] = json!("no-such-tenant");
+    h.create_run(missing).await;
+    h.reconcile_once("restore-2").await;
+    let status = h.status("restore-2").await;
+    assert_eq!(status.phase, Some(Phase::Pending));
+    let msg = assert_condition(&status, types::READY, ConditionStatus::False, reasons::TENANT_NOT_FOUND);
+    assert!(msg.contains("no-such-tenant") && msg.contains("spec.tenantRef"), "{msg}");
+
+    // Once the tenant is Ready, the run goes on.
+    h.verify_tenant().await;
+    h.settle_in(RUN, Phase::Previewed).await;
+    assert_eq!(h.event_reasons().await.first().map(String::as_str), Some("Pending"));
+    assert_eq!(h.writes(), 0);
+}
+
+#[tokio::test]
+async fn a_run_that_is_not_a_dry_run_waits_for_confirmation_and_says_how_to_approve() {
+    let h = Harness::start(TenantSetup::default(), ControllerOptions::default()).await;
+    h.verify_tenant().await;
+    h.create_run(restore_run_object(RUN, BACKUP_CONFIG_MAP, false, "1h")).await;
+    let status = h.settle_in(RUN, Phase::AwaitingConfirmation).await;
+    let ready = assert_condition(&status, types::READY, ConditionStatus::False, reasons::AWAITING_CONFIRMATION);
+    let confirmed = assert_condition(&status, types::CONFIRMED, ConditionStatus::False, reasons::AWAITING_CONFIRMATION);
+    for msg in [&ready, &confirmed] {
+        assert!(msg.contains(&digest(&status)) && msg.contains(TENANT_LABEL), "{msg}");
+    }
+    assert!(find(&status.conditions, types::STALLED).is_none(), "waiting for a human is not stalled");
+    assert_eq!(h.writes(), 0);
+}
+
+#[tokio::test]
+async fn approving_a_dry_run_executes_it_to_succeeded_and_the_tenant_equals_the_backup() {
+    let h = previewed(TenantSetup::default(), ControllerOptions::default(), "1h").await;
+    let before = h.status(RUN).await;
+    h.patch_spec(RUN, &approval_patch(TENANT_LABEL, &digest(&before))).await;
+
+    let status = h.settle_in(RUN, Phase::Succeeded).await;
+    let reasons_seen = h.event_reasons().await;
+    assert_eq!(&reasons_seen[5..], ["AwaitingConfirmation", "Executing", "Succeeded"], "{reasons_seen:?}");
+    assert_condition(&status, types::READY, ConditionStatus::True, reasons::SUCCEEDED);
+    assert_condition(&status, types::EXECUTED, ConditionStatus::True, reasons::SUCCEEDED);
+    let confirmed = assert_condition(&status, types::CONFIRMED, ConditionStatus::True, reasons::CONFIRMATION_ACCEPTED);
+    assert!(confirmed.contains("alice@contoso.com"), "{confirmed}");
+    let accepted = status.confirmation.as_ref().unwrap();
+    assert_eq!(
+        (accepted.digest.as_str(), accepted.approved_by.as_str()),
+        (digest(&before).as_str(), "alice@contoso.com")
+    );
+    // The preview was not redone for the approval: same digest, same source and checks.
+    assert_eq!(status.preview.as_ref().unwrap().digest, digest(&before));
+    assert_eq!(status.checks, before.checks);
+    let execution = status.execution.as_ref().unwrap();
+    assert_eq!(execution.counts.created as usize, h.backup.items.len());
+    assert_eq!(execution.counts.problems(), 0);
+    assert!(execution.finished_at.is_some());
+    assert_eq!(execution.completed_steps, execution.total_steps);
+
+    assert_tenant_equals_backup(&h.sim, &h.backup).await;
+    assert_eq!(h.writes(), expected_writes(&h.backup), "one create per item and one /assign per assigned item");
+    // Rule 7: the operator never deletes tenant objects.
+    assert!(operator_writes(&h.sim).iter().all(|w| w.method != "DELETE"));
+    // The progress record is stored next to the report.
+    let kinds: Vec<String> =
+        h.operator_config_maps().await.iter().filter_map(|c| c.labels().get(store::KIND_LABEL).cloned()).collect();
+    assert_eq!(kinds.len(), 2);
+    assert!(kinds.contains(&"report".to_string()) && kinds.contains(&"progress".to_string()));
+    let metrics = h.ctx.metrics.render();
+    assert!(metrics.contains("restore_operator_restoreruns_finished_total{outcome=\"Succeeded\"} 1"), "{metrics}");
+}
+
+#[tokio::test]
+async fn blockers_end_in_blocked_with_a_warning_event_per_blocker_and_no_write() {
+    let setup = TenantSetup { groups: vec![GROUP_ALL], ..TenantSetup::default() };
+    let h = Harness::start(setup, ControllerOptions::default()).await;
+    h.verify_tenant().await;
+    h.create_run(restore_run_object(RUN, BACKUP_CONFIG_MAP, true, "1h")).await;
+    let status = h.settle_in(RUN, Phase::Blocked).await;
+
+    let checks = assert_condition(&status, types::CHECKS_PASSED, ConditionStatus::False, reasons::BLOCKERS_FOUND);
+    assert!(checks.contains(GROUP_PILOT) && checks.contains("nothing will be written"), "{checks}");
+    assert_condition(&status, types::STALLED, ConditionStatus::True, reasons::BLOCKERS_FOUND);
+    assert_condition(&status, types::READY, ConditionStatus::False, reasons::BLOCKERS_FOUND);
+    assert!(status.checks.as_ref().unwrap().blockers >= 1);
+    assert!(status.preview.is_none(), "no preview of a blocked run");
+    let events = h.events().await;
+    let blocker_events: Vec<&Event> = events.iter().filter(|e| e.action.as_deref() == Some("Check")).collect();
+    assert_eq!(blocker_events.len() as u32, status.checks.as_ref().unwrap().blockers);
+    assert!(blocker_events.iter().all(|e| e.type_.as_deref() == Some("Warning")));
+    assert!(blocker_events[0].note.as_deref().unwrap_or_default().contains(GROUP_PILOT));
+
+    // Even a confirmation cannot release a blocked run.
+    h.patch_spec(RUN, &approval_patch(TENANT_LABEL, "sha256:whatever")).await;
+    for _ in 0..3 {
+        h.reconcile_once(RUN).await;
+    }
+    assert_eq!(h.status(RUN).await.phase, Some(Phase::Blocked));
+    assert_eq!(h.writes(), 0);
+}
+
+#[tokio::test]
+async fn a_source_that_cannot_be_read_fails_the_run_with_a_reason() {
+    let h = Harness::start(TenantSetup::default(), ControllerOptions::default()).await;
+    h.verify_tenant().await;
+    let mut data = backup_config_map_data(&h.backup);
+    data.insert("manifest.json".into(), "{\"formatVersion\": 1, \"items\": [".into());
+    h.put_backup("broken-backup", data).await;
+    h.create_run(restore_run_object(RUN, "broken-backup", true, "1h")).await;
+    let status = h.settle_in(RUN, Phase::Failed).await;
+    let msg = assert_condition(&status, types::SOURCE_RESOLVED, ConditionStatus::False, reasons::SOURCE_INVALID);
+    assert!(msg.contains("manifest.json") && msg.contains("create a new RestoreRun"), "{msg}");
+    assert_condition(&status, types::STALLED, ConditionStatus::True, reasons::SOURCE_INVALID);
+    assert_eq!(h.event_reasons().await.last().map(String::as_str), Some("Failed"));
+    assert_eq!(h.events().await.last().unwrap().type_.as_deref(), Some("Warning"));
+    assert_eq!(h.writes(), 0);
+}
+
+// ---------------------------------------------------------------------------------------------
+// DESIGN §2 rule 1: the gate
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn rule1_gate_wrong_tenant_label_writes_nothing() {
+    let h = previewed(TenantSetup::default(), ControllerOptions::default(), "1h").await;
+    let preview = digest(&h.status(RUN).await);
+    h.patch_spec(RUN, &approval_patch("Contoso Production", &preview)).await;
+    let status = h.settle_in(RUN, Phase::AwaitingConfirmation).await;
+    for _ in 0..2 {
+        h.reconcile_once(RUN).await;
+    }
+    let msg = assert_condition(&status, types::CONFIRMED, ConditionStatus::False, reasons::TENANT_LABEL_MISMATCH);
+    assert!(msg.contains("\"Contoso Production\"") && msg.contains(TENANT_LABEL), "{msg}");
+    assert_eq!(h.status(RUN).await.phase, Some(Phase::AwaitingConfirmation));
+    assert_eq!(h.sim.applied_write_count(), 0, "nothing reached the tenant");
+}
+
+#[tokio::test]
+async fn rule1_gate_stale_digest_writes_nothing() {
+    let h = previewed(TenantSetup::default(), ControllerOptions::default(), "1h").await;
+    let stale = digest(&h.status(RUN).await);
+    // Someone creates one of the backup's policies by hand after the preview.
+    admin_graph(&h.sim)
+        .create(
+            "deviceManagement/deviceConfigurations",
+            &json!({"@odata.type": "#microsoft.graph.windows10GeneralConfiguration",
+                "displayName": baseline_name(1), "roleScopeTagIds": ["0"], "passwordMinimumLength": 4}),
+        )
+        .await
+        .expect("admin write");
+    let admin_writes = h.sim.applied_write_count();
+
+    h.patch_spec(RUN, &approval_patch(TENANT_LABEL, &stale)).await;
+    let status = h.settle_in(RUN, Phase::AwaitingConfirmation).await;
+    let msg = assert_condition(&status, types::CONFIRMED, ConditionStatus::False, reasons::DIGEST_MISMATCH);
+    assert!(msg.contains(&stale) && msg.contains(&digest(&status)), "{msg}");
+    assert_ne!(digest(&status), stale, "the tenant was re-read before the approval was accepted");
+    let preview = assert_condition(&status, types::PREVIEW_READY, ConditionStatus::True, reasons::PREVIEW_SUPERSEDED);
+    assert!(preview.contains(&digest(&status)), "{preview}");
+    assert_eq!(status.preview.as_ref().unwrap().counts.update, 1);
+    assert!(status.confirmation.is_none());
+    assert_eq!(h.sim.applied_write_count(), admin_writes, "the operator wrote nothing");
+    assert_eq!(h.writes(), 0);
+}
+
+#[tokio::test]
+async fn rule1_gate_expired_preview_writes_nothing() {
+    let h = previewed(TenantSetup::default(), ControllerOptions::default(), "1s").await;
+    let old = h.status(RUN).await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    // The preview expired; meanwhile the tenant changed.
+    admin_graph(&h.sim)
+        .create(
+            "deviceManagement/deviceConfigurations",
+            &json!({"@odata.type": "#microsoft.graph.windows10GeneralConfiguration",
+                "displayName": baseline_name(0), "roleScopeTagIds": ["0"], "cameraBlocked": false}),
+        )
+        .await
+        .expect("admin write");
+    let admin_writes = h.sim.applied_write_count();
+    h.patch_spec(RUN, &approval_patch(TENANT_LABEL, &digest(&old))).await;
+    h.reconcile_once(RUN).await;
+    let status = h.status(RUN).await;
+    assert_eq!(status.phase, Some(Phase::AwaitingConfirmation));
+    assert!(
+        status.preview.as_ref().unwrap().generated_at > old.preview.as_ref().unwrap().generated_at,
+        "the expired preview was regenerated"
+    );
+    let msg = assert_condition(&status, types::CONFIRMED, ConditionStatus::False, reasons::DIGEST_MISMATCH);
+    assert!(msg.contains(&digest(&old)), "{msg}");
+    assert_eq!(h.sim.applied_write_count(), admin_writes, "the operator wrote nothing");
+    assert!(h.event_reasons().await.contains(&"Previewing".to_string()), "the run went back to Previewing");
+}
+
+#[tokio::test]
+async fn rule1_gate_an_expired_preview_is_regenerated_before_its_approval_counts() {
+    let h = previewed(TenantSetup::default(), ControllerOptions::default(), "1s").await;
+    let old = h.status(RUN).await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    // Graph is down: the expired preview cannot be verified, so the approval is not accepted.
+    h.sim.set_faults(graph_sim::FaultConfig {
+        storm: Some(graph_sim::Storm { status: 503, requests: 1_000, retry_after_secs: None }),
+        ..Default::default()
+    });
+    h.patch_spec(RUN, &approval_patch(TENANT_LABEL, &digest(&old))).await;
+    h.reconcile_once(RUN).await;
+    let status = h.status(RUN).await;
+    assert_eq!(status.phase, Some(Phase::Previewing));
+    let msg = assert_condition(&status, types::CONFIRMED, ConditionStatus::False, reasons::PREVIEW_EXPIRED);
+    assert!(msg.contains("expired") && msg.contains("regenerating"), "{msg}");
+    assert_eq!(h.writes(), 0);
+
+    // Graph is back and nothing changed: the regenerated preview has the same digest, so the
+    // approval now counts and the run executes.
+    h.sim.set_faults(graph_sim::FaultConfig::default());
+    let status = h.settle_in(RUN, Phase::Succeeded).await;
+    assert_eq!(digest(&status), digest(&old));
+    assert!(status.preview.as_ref().unwrap().expires_at > old.preview.as_ref().unwrap().expires_at);
+    assert!(status.confirmation.as_ref().unwrap().accepted_at >= status.preview.as_ref().unwrap().generated_at);
+}
+
+#[tokio::test]
+async fn rule1_gate_environment_changed_since_the_run_started_writes_nothing() {
+    let h = previewed(TenantSetup::default(), ControllerOptions::default(), "1h").await;
+    let preview = digest(&h.status(RUN).await);
+    h.tenants()
+        .patch(TENANT_NAME, &PatchParams::default(), &Patch::Merge(&json!({"spec": {"environment": "production"}})))
+        .await
+        .unwrap();
+    h.patch_spec(RUN, &approval_patch(TENANT_LABEL, &preview)).await;
+    for _ in 0..3 {
+        h.reconcile_once(RUN).await;
+    }
+    let status = h.status(RUN).await;
+    let msg = assert_condition(&status, types::STALLED, ConditionStatus::True, reasons::ENVIRONMENT_CHANGED);
+    assert!(msg.contains("production") && msg.contains("staging") && msg.contains("nothing will be written"), "{msg}");
+    assert_eq!(status.environment, Some(Environment::Staging), "the environment stays frozen");
+    assert!(status.confirmation.is_none());
+    assert_eq!(h.writes(), 0);
+}
+
+#[tokio::test]
+async fn rule1_gate_unreviewed_impact_or_a_missing_approver_writes_nothing() {
+    let h = previewed(TenantSetup::default(), ControllerOptions::default(), "1h").await;
+    let preview = digest(&h.status(RUN).await);
+    let cases = [
+        (
+            json!({"reviewedImpact": false, "tenant": TENANT_LABEL, "previewDigest": preview, "approvedBy": "alice"}),
+            reasons::IMPACT_NOT_REVIEWED,
+        ),
+        (
+            json!({"reviewedImpact": true, "tenant": TENANT_LABEL, "previewDigest": preview, "approvedBy": " "}),
+            reasons::APPROVER_MISSING,
+        ),
+    ];
+    for (confirmation, reason) in cases {
+        h.patch_spec(RUN, &json!({"spec": {"dryRun": false, "confirmation": confirmation}})).await;
+        let status = h.settle_in(RUN, Phase::AwaitingConfirmation).await;
+        assert_condition(&status, types::CONFIRMED, ConditionStatus::False, reason);
+    }
+    assert_eq!(h.writes(), 0);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rule 3: a plan edit resets every later step; confirmation and dryRun edits never do
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn rule3_plan_edit_resets_every_later_step() {
+    let h = previewed(TenantSetup::default(), ControllerOptions::default(), "1h").await;
+    let old = h.status(RUN).await;
+    let patches_before = h.status_patches.lock().unwrap().len();
+    // Approve the old preview and narrow the scope in the same edit.
+    let mut patch = approval_patch(TENANT_LABEL, &digest(&old));
+    patch["spec"]["scope"] = json!({"mode": "all", "exclude": {"items": ["Office Wi-Fi"]}});
+    h.patch_spec(RUN, &patch).await;
+
+    h.reconcile_once(RUN).await;
+    let status = h.status(RUN).await;
+    assert_eq!(status.phase, Some(Phase::AwaitingConfirmation));
+    assert_ne!(status.plan_inputs, old.plan_inputs);
+    assert_ne!(digest(&status), digest(&old), "a new preview for the new plan");
+    assert_eq!(status.scope.as_ref().unwrap().total, old.scope.as_ref().unwrap().total - 1);
+    assert_ne!(status.checks.as_ref().unwrap().checked_at, None);
+    let msg = assert_condition(&status, types::CONFIRMED, ConditionStatus::False, reasons::DIGEST_MISMATCH);
+    assert!(msg.contains(&digest(&old)), "the old approval names the old preview: {msg}");
+    assert_eq!(
+        h.phases_written_since(patches_before),
+        ["ResolvingSource", "Scoping", "Checking", "Previewing", "AwaitingConfirmation"],
+        "every step ran again"
+    );
+    // The Event recorder folds a repeated phase into a series on the first Event.
+    let resolving = h.events().await.into_iter().find(|e| e.reason.as_deref() == Some("ResolvingSource")).unwrap();
+    assert_eq!(resolving.series.map(|s| s.count), Some(2));
+    assert_eq!(h.writes(), 0);
+
+    // Approving the new preview executes the new plan: the excluded item is not written.
+    h.patch_spec(RUN, &approval_patch(TENANT_LABEL, &digest(&status))).await;
+    h.settle_in(RUN, Phase::Succeeded).await;
+    assert!(only_object_named(&h.sim, "deviceManagement/deviceConfigurations", "Office Wi-Fi").is_none());
+}
+
+#[tokio::test]
+async fn rule3_confirmation_or_dry_run_edits_do_not_reset() {
+    let h = previewed(TenantSetup::default(), ControllerOptions::default(), "1h").await;
+    let old = h.status(RUN).await;
+    h.patch_spec(RUN, &approval_patch("Someone else", &digest(&old))).await;
+    let status = h.settle_in(RUN, Phase::AwaitingConfirmation).await;
+    assert_eq!(status.plan_inputs, old.plan_inputs);
+    assert_eq!(status.source, old.source);
+    assert_eq!(status.scope, old.scope);
+    assert_eq!(status.checks, old.checks, "the checks did not run again");
+    assert_eq!(status.preview.as_ref().unwrap().generated_at, old.preview.as_ref().unwrap().generated_at);
+    h.patch_spec(RUN, &json!({"spec": {"dryRun": true, "confirmation": null}})).await;
+    let status = h.settle_in(RUN, Phase::Previewed).await;
+    assert_eq!(status.checks, old.checks);
+    assert_eq!(digest(&status), digest(&old));
+    assert!(!h.event_reasons().await.iter().skip(5).any(|r| r == "ResolvingSource"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rule 4: drift right before a write
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn rule4_drift_before_a_write_is_reported_as_drifted() {
+    let h = Harness::start(TenantSetup::default(), options_one_step_per_reconcile()).await;
+    let admin = admin_graph(&h.sim);
+    let existing = admin
+        .create(
+            "deviceManagement/deviceConfigurations",
+            &json!({"@odata.type": "#microsoft.graph.windows10GeneralConfiguration",
+                "displayName": baseline_name(1), "roleScopeTagIds": ["0"], "passwordMinimumLength": 4}),
+        )
+        .await
+        .expect("admin write");
+    let existing_id = existing["id"].as_str().unwrap().to_string();
+    h.verify_tenant().await;
+    h.create_run(restore_run_object(RUN, BACKUP_CONFIG_MAP, true, "1h")).await;
+    let previewed = h.settle_in(RUN, Phase::Previewed).await;
+    assert_eq!(previewed.preview.as_ref().unwrap().counts.update, 1);
+    h.patch_spec(RUN, &approval_patch(TENANT_LABEL, &digest(&previewed))).await;
+    let executing = h.settle_in(RUN, Phase::Executing).await;
+    assert_eq!(executing.execution.as_ref().unwrap().completed_steps, 0, "accepted, nothing written yet");
+
+    // The object changes after the approval, before the operator writes it.
+    let path = format!("deviceManagement/deviceConfigurations/{existing_id}");
+    admin
+        .update(
+            &path,
+            &json!({"@odata.type": "#microsoft.graph.windows10GeneralConfiguration",
+        "description": "edited by hand during the restore"}),
+        )
+        .await
+        .expect("admin edit");
+
+    let status = h.reconcile_until(RUN, 200, |s| s.phase.is_some_and(Phase::is_terminal)).await;
+    assert_eq!(status.phase, Some(Phase::PartiallySucceeded));
+    let execution = status.execution.as_ref().unwrap();
+    assert_eq!(execution.counts.drifted, 1);
+    assert_eq!(execution.counts.failed, 0);
+    let drifted = execution.results.iter().find(|r| r.outcome == ItemOutcome::Drifted).expect("a drifted result");
+    let source = h.backup.items.iter().find(|i| i.display_name == baseline_name(1)).unwrap();
+    assert_eq!(drifted.item, source.key());
+    assert!(drifted.message.as_deref().unwrap_or_default().contains("description"), "{drifted:?}");
+    assert_condition(&status, types::EXECUTED, ConditionStatus::False, reasons::PARTIALLY_SUCCEEDED);
+    assert_condition(&status, types::STALLED, ConditionStatus::True, reasons::PARTIALLY_SUCCEEDED);
+    let live = admin.get(&path).await.unwrap().unwrap();
+    assert_eq!(live["description"], "edited by hand during the restore", "the drifted object was not overwritten");
+    assert_eq!(live["passwordMinimumLength"], 4);
+    let last = h.events().await.pop().unwrap();
+    assert_eq!((last.reason.as_deref(), last.type_.as_deref()), (Some("PartiallySucceeded"), Some("Warning")));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rule 5: resumable execution
+// ---------------------------------------------------------------------------------------------
+
+/// Creates (POST to a collection) the operator sent, per path.
+fn creates(sim: &graph_sim::SimHandle) -> Vec<String> {
+    operator_writes(sim)
+        .into_iter()
+        .filter(|w| w.method == "POST" && !w.path.ends_with("/assign"))
+        .map(|w| w.path)
+        .collect()
+}
+
+/// `/assign` actions the operator sent.
+fn assigns(sim: &graph_sim::SimHandle) -> usize {
+    operator_writes(sim).iter().filter(|w| w.path.ends_with("/assign")).count()
+}
+
+#[tokio::test]
+async fn rule5_resume_after_the_context_is_dropped_mid_execution_with_no_duplicate() {
+    let mut h = previewed(TenantSetup::default(), options_one_step_per_reconcile(), "1h").await;
+    let preview = digest(&h.status(RUN).await);
+    h.patch_spec(RUN, &approval_patch(TENANT_LABEL, &preview)).await;
+    // A restart among the creates, and one among the assignments.
+    let midway = h.reconcile_until(RUN, 50, |s| s.execution.as_ref().is_some_and(|e| e.completed_steps >= 3)).await;
+    assert_eq!(midway.phase, Some(Phase::Executing));
+    h.restart_controller();
+    h.assert_resumes_after(midway.execution.as_ref().unwrap().completed_steps).await;
+    for _ in 0..50 {
+        if assigns(&h.sim) >= 2 {
+            break;
+        }
+        h.reconcile_once(RUN).await;
+    }
+    assert_eq!(h.status(RUN).await.phase, Some(Phase::Executing));
+    assert!(assigns(&h.sim) >= 2);
+    let done = h.status(RUN).await.execution.unwrap().completed_steps;
+    h.restart_controller();
+    h.assert_resumes_after(done).await;
+
+    let status = h.settle_in(RUN, Phase::Succeeded).await;
+    let created = creates(&h.sim);
+    assert_eq!(created.len(), h.backup.items.len(), "one create per item, none repeated: {created:?}");
+    assert_eq!(h.writes(), expected_writes(&h.backup), "no write of a finished step was sent again");
+    assert_eq!(status.execution.as_ref().unwrap().counts.created as usize, h.backup.items.len());
+    assert_tenant_equals_backup(&h.sim, &h.backup).await;
+}
+
+#[tokio::test]
+async fn rule5_a_write_whose_progress_record_was_lost_is_not_repeated() {
+    let mut h = previewed(TenantSetup::default(), options_one_step_per_reconcile(), "1h").await;
+    let preview = digest(&h.status(RUN).await);
+    h.patch_spec(RUN, &approval_patch(TENANT_LABEL, &preview)).await;
+    let done = h
+        .reconcile_until(RUN, 50, |s| s.execution.as_ref().is_some_and(|e| e.completed_steps >= 2))
+        .await
+        .execution
+        .unwrap()
+        .completed_steps;
+
+    // The next write reaches the tenant but its progress record does not reach the cluster;
+    // then the controller restarts.
+    let creates_before = creates(&h.sim).len();
+    h.refuse_progress_writes.store(1, Ordering::SeqCst);
+    h.reconcile_once(RUN).await;
+    assert_eq!(creates(&h.sim).len(), creates_before + 1, "the write happened");
+    let status = h.status(RUN).await;
+    let msg = condition(&status, types::EXECUTED).message.clone();
+    assert!(msg.contains("persisting progress"), "{msg}");
+    assert_eq!(status.execution.as_ref().unwrap().completed_steps, done, "the lost step is not counted");
+    h.restart_controller();
+    h.assert_resumes_after(done).await;
+
+    let status = h.settle_in(RUN, Phase::Succeeded).await;
+    let created = creates(&h.sim);
+    assert_eq!(created.len(), h.backup.items.len(), "the unrecorded create was not sent again: {created:?}");
+    assert_eq!(h.writes(), expected_writes(&h.backup));
+    assert_eq!(status.execution.as_ref().unwrap().counts.problems(), 0);
+    assert_tenant_equals_backup(&h.sim, &h.backup).await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rule 6: terminal phases
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn rule6_terminal_phase_is_terminal() {
+    let mut h = previewed(TenantSetup::default(), ControllerOptions::default(), "1h").await;
+    let preview = digest(&h.status(RUN).await);
+    h.patch_spec(RUN, &approval_patch(TENANT_LABEL, &preview)).await;
+    let done = h.settle_in(RUN, Phase::Succeeded).await;
+    let writes = h.sim.applied_write_count();
+    let events = h.events().await.len();
+
+    // Edits after the end, by the same controller and by a restarted one, change nothing.
+    let mut patch = approval_patch(TENANT_LABEL, &preview);
+    patch["spec"]["scope"] = json!({"mode": "all", "exclude": {"types": ["compliancePolicy"]}});
+    patch["spec"]["existingObjects"] = json!("skip");
+    h.patch_spec(RUN, &patch).await;
+    h.reconcile_once(RUN).await;
+    h.restart_controller();
+    h.patch_spec(RUN, &json!({"spec": {"dryRun": true}})).await;
+    h.reconcile_once(RUN).await;
+    h.reconcile_once(RUN).await;
+
+    let status = h.status(RUN).await;
+    assert_eq!(status.phase, Some(Phase::Succeeded));
+    assert_eq!(status.observed_generation, h.run(RUN).await.metadata.generation, "the edit was seen");
+    assert_eq!(
+        RestoreRunStatus { observed_generation: None, ..status },
+        RestoreRunStatus { observed_generation: None, ..done }
+    );
+    assert_eq!(h.sim.applied_write_count(), writes, "never executed twice");
+    assert_eq!(h.events().await.len(), events, "no phase change");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rule 8: no secret in status, events or reports
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn rule8_no_secret_in_status_events_or_report_config_maps() {
+    let h = previewed(TenantSetup::default(), ControllerOptions::default(), "1h").await;
+    let preview = digest(&h.status(RUN).await);
+    let report = h.operator_config_maps().await.pop().unwrap();
+    let report_text = gunzip(&report.binary_data.as_ref().unwrap()[store::DATA_KEY].0);
+    assert!(
+        report_text.contains("Office Wi-Fi") && report_text.contains(restore_core::engine::normalize::MASKED),
+        "the Wi-Fi profile is in the report, its key masked"
+    );
+    h.patch_spec(RUN, &approval_patch(TENANT_LABEL, &preview)).await;
+    h.settle_in(RUN, Phase::Succeeded).await;
+    let wifi = only_object_named(&h.sim, "deviceManagement/deviceConfigurations", "Office Wi-Fi").unwrap();
+    assert_eq!(wifi["preSharedKey"], WIFI_PSK, "the secret was restored to the tenant");
+
+    assert_no_secret("the RestoreRun", &serde_json::to_string(&h.run(RUN).await).unwrap());
+    assert_no_secret("the IntuneTenant", &serde_json::to_string(&h.tenants().get(TENANT_NAME).await.unwrap()).unwrap());
+    assert_no_secret("status patches", &serde_json::to_string(&*h.status_patches.lock().unwrap()).unwrap());
+    assert_no_secret("events", &serde_json::to_string(&h.events().await).unwrap());
+    let maps = h.operator_config_maps().await;
+    assert_eq!(maps.len(), 2);
+    for cm in maps {
+        let text = gunzip(&cm.binary_data.as_ref().unwrap()[store::DATA_KEY].0);
+        assert_no_secret(&cm.name_any(), &text);
+        assert_no_secret(&cm.name_any(), &serde_json::to_string(&cm.metadata).unwrap());
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rule 9: bad input
+// ---------------------------------------------------------------------------------------------
+
+fn corpus(name: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("crates/backup/tests/malformed").join(name)
+}
+
+/// A malformed-corpus folder as ConfigMap `data`.
+fn corpus_folder_data(name: &str) -> std::collections::BTreeMap<String, String> {
+    fn walk(dir: &std::path::Path, base: &std::path::Path, out: &mut std::collections::BTreeMap<String, String>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                walk(&path, base, out);
+            } else {
+                let rel = path.strip_prefix(base).unwrap().to_string_lossy().replace('\\', "/");
+                out.insert(restore_backup::source::config_map_key(&rel), std::fs::read_to_string(&path).unwrap());
+            }
+        }
+    }
+    let mut out = std::collections::BTreeMap::new();
+    walk(&corpus(name), &corpus(name), &mut out);
+    out
+}
+
+/// Where a bad-input case's backup comes from.
+enum BadSource {
+    /// ConfigMap `data` of a native backup folder.
+    Files(std::collections::BTreeMap<String, String>),
+    /// A `.tar.gz` of the malformed corpus under a `binaryData` key.
+    Archive(&'static str),
+    /// The good backup (the spec is what is wrong).
+    Good,
+}
+
+/// One bad input: the run named `name` must fail with `reason` and a message holding `words`.
+struct BadInput {
+    name: &'static str,
+    source: BadSource,
+    spec_edit: Value,
+    reason: &'static str,
+    words: &'static str,
+}
+
+#[tokio::test]
+async fn rule9_bad_input_fails_with_a_reason_and_writes_nothing() {
+    let h = Harness::start(TenantSetup::default(), ControllerOptions::default()).await;
+    h.verify_tenant().await;
+    let mut tampered = backup_config_map_data(&h.backup);
+    let key = tampered.keys().find(|k| k.starts_with("items__deviceConfiguration")).unwrap().clone();
+    let edited = tampered[&key].replace("\"passwordMinimumLength\": 8", "\"passwordMinimumLength\": 4");
+    assert_ne!(edited, tampered[&key]);
+    tampered.insert(key, edited);
+    let bad = |name, source, spec_edit, reason, words| BadInput { name, source, spec_edit, reason, words };
+    let cases = [
+        bad("digest-mismatch", BadSource::Files(tampered), json!({}), reasons::SOURCE_INVALID, "sha256"),
+        bad(
+            "manifest-invalid",
+            BadSource::Files(corpus_folder_data("manifest-invalid-json")),
+            json!({}),
+            reasons::SOURCE_INVALID,
+            "manifest.json",
+        ),
+        bad("dotdot-path", BadSource::Archive("dotdot-path.tar.gz"), json!({}), reasons::SOURCE_INVALID, ".."),
+        bad(
+            "decompression-bomb",
+            BadSource::Archive("decompression-bomb.tar.gz"),
+            json!({}),
+            reasons::SOURCE_INVALID,
+            "decompression bomb",
+        ),
+        bad(
+            "corrupt-gzip",
+            BadSource::Archive("corrupt-gzip.tar.gz"),
+            json!({}),
+            reasons::SOURCE_INVALID,
+            "archive is corrupt",
+        ),
+        bad(
+            "escaping-path",
+            BadSource::Good,
+            json!({"source": {"configMapRef": {"name": BACKUP_CONFIG_MAP}, "path": "../other"}}),
+            reasons::INVALID_SPEC,
+            "spec.source.path",
+        ),
+        bad("bad-ttl", BadSource::Good, json!({"previewTTL": "forever"}), reasons::INVALID_SPEC, "spec.previewTTL"),
+        bad(
+            "missing-config-map",
+            BadSource::Good,
+            json!({"source": {"configMapRef": {"name": "no-such-backup"}}}),
+            reasons::SOURCE_INVALID,
+            "no-such-backup",
+        ),
+    ];
+    for case in cases {
+        let mut run = restore_run_object(case.name, case.name, false, "1h");
+        match case.source {
+            BadSource::Files(data) => h.put_backup(case.name, data).await,
+            BadSource::Archive(file) => {
+                let archive = ByteString(std::fs::read(corpus(file)).unwrap());
+                let cm = ConfigMap {
+                    metadata: ObjectMeta { name: Some(case.name.into()), ..Default::default() },
+                    binary_data: Some([("backup.tar.gz".to_string(), archive)].into()),
+                    ..Default::default()
+                };
+                h.config_maps().create(&PostParams::default(), &cm).await.unwrap();
+                run["spec"]["source"]["configMapRef"]["key"] = json!("backup.tar.gz");
+            }
+            BadSource::Good => run["spec"]["source"]["configMapRef"]["name"] = json!(BACKUP_CONFIG_MAP),
+        }
+        for (k, v) in case.spec_edit.as_object().unwrap() {
+            run["spec"][k] = v.clone();
+        }
+        h.create_run(run).await;
+        let status = h.settle_in(case.name, Phase::Failed).await;
+        let ready = condition(&status, types::READY);
+        let name = case.name;
+        assert_eq!(
+            (ready.status, ready.reason.as_str()),
+            (ConditionStatus::False, case.reason),
+            "{name}: {}",
+            ready.message
+        );
+        assert!(ready.message.contains(case.words), "{name}: {}", ready.message);
+        assert!(ready.message.contains("create a new RestoreRun"), "{name}: {}", ready.message);
+    }
+    assert_eq!(h.sim.applied_write_count(), 0, "no bad input wrote anything");
+}
+
+#[tokio::test]
+async fn rule9_an_unknown_item_type_is_a_finding_not_a_write() {
+    let h = Harness::start(TenantSetup::default(), ControllerOptions::default()).await;
+    h.verify_tenant().await;
+    h.put_backup("unknown-type", corpus_folder_data("unknown-type")).await;
+    h.create_run(restore_run_object(RUN, "unknown-type", true, "1h")).await;
+    let status = h.reconcile_until(RUN, 50, |s| s.checks.is_some() && s.phase != Some(Phase::Checking)).await;
+    let checks = status.checks.as_ref().unwrap();
+    assert!(
+        checks.findings.iter().any(|f| f.code == "UnsupportedType"),
+        "the unknown type is reported: {:#?}",
+        checks.findings
+    );
+    assert_eq!(h.writes(), 0);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Status writes, reports, tenants
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn a_settled_run_is_not_patched_again() {
+    let h = previewed(TenantSetup::default(), ControllerOptions::default(), "1h").await;
+    let patches = h.status_patches.lock().unwrap().len();
+    let status = h.status(RUN).await;
+    for _ in 0..3 {
+        h.reconcile_once(RUN).await;
+    }
+    assert_eq!(h.status_patches.lock().unwrap().len(), patches, "nothing changed, nothing was written");
+    assert_eq!(h.status(RUN).await, status);
+    // Each status patch is a merge patch of what changed, never the whole status.
+    let last = h.status_patches.lock().unwrap().last().cloned().unwrap();
+    assert!(last["status"].get("source").is_none(), "{last}");
+}
+
+#[tokio::test]
+async fn report_config_maps_are_gzip_chunked_owned_and_labelled() {
+    let h = Harness::start(TenantSetup::default(), ControllerOptions::default()).await;
+    h.create_run(restore_run_object(RUN, BACKUP_CONFIG_MAP, true, "1h")).await;
+    let run = h.run(RUN).await;
+    // 3 MB that gzip cannot shrink much: several chunks.
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    let noise: String = (0..3_000_000)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            char::from(b'a' + (state % 26) as u8)
+        })
+        .collect();
+    let big = serde_json::to_vec(&json!({"noise": noise})).unwrap();
+    let api = h.config_maps();
+    let first = store::write(&api, &run, Content::Report, &big, "sha256:big").await.unwrap();
+    assert_eq!(first, format!("{RUN}-report"));
+    let maps = h.operator_config_maps().await;
+    assert!(maps.len() >= 2, "{} chunk(s)", maps.len());
+    for cm in &maps {
+        assert!(cm.binary_data.as_ref().unwrap()[store::DATA_KEY].0.len() <= store::CHUNK_BYTES);
+        assert_eq!(cm.owner_references()[0].uid, run.uid().unwrap());
+    }
+    let (read, digest) = store::read(&api, RUN, Content::Report).await.unwrap().unwrap();
+    assert_eq!((read, digest.as_str()), (big, "sha256:big"));
+
+    // A smaller document replaces it and the extra chunks go.
+    store::write(&api, &run, Content::Report, b"{\"small\":true}", "sha256:small").await.unwrap();
+    assert_eq!(h.operator_config_maps().await.len(), 1);
+    let (read, _) = store::read(&api, RUN, Content::Report).await.unwrap().unwrap();
+    assert_eq!(read, b"{\"small\":true}");
+    assert!(store::read(&api, RUN, Content::Progress).await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn a_tenant_is_ready_after_a_token_and_a_read_and_its_secret_is_not_copied() {
+    let h = Harness::start(TenantSetup::default(), ControllerOptions::default()).await;
+    let tenant = h.verify_tenant().await;
+    let status = tenant.status.clone().unwrap();
+    let ready = find(&status.conditions, types::READY).unwrap();
+    assert_eq!((ready.status, ready.reason.as_str()), (ConditionStatus::True, reasons::CREDENTIALS_VERIFIED));
+    assert!(status.last_checked.is_some());
+    assert_no_secret("the IntuneTenant", &serde_json::to_string(&tenant).unwrap());
+    let log = h.sim.request_log();
+    assert!(log.iter().any(|r| r.path.contains("oauth2/v2.0/token")), "a token was obtained");
+    assert!(log.iter().any(|r| r.method == "GET" && r.path.starts_with("deviceManagement/")), "and one read");
+    let secrets: Api<Secret> = Api::namespaced(h.client.clone(), NAMESPACE);
+    assert_eq!(secrets.list(&ListParams::default()).await.unwrap().items.len(), 1, "no Secret was copied");
+    let maps = h.config_maps().list(&ListParams::default()).await.unwrap().items;
+    assert_eq!(maps.len(), 1, "only the backup ConfigMap");
+
+    // Checked again with nothing new: no status write.
+    let patches = h.status_patches.lock().unwrap().len();
+    h.verify_tenant().await;
+    assert_eq!(h.status_patches.lock().unwrap().len(), patches);
+}
+
+#[tokio::test]
+async fn a_tenant_with_a_wrong_or_missing_secret_is_not_ready_and_says_why() {
+    let h = Harness::start(TenantSetup::default(), ControllerOptions::default()).await;
+    let secrets: Api<Secret> = Api::namespaced(h.client.clone(), NAMESPACE);
+    let wrong = json!({"data": {"clientSecret": ByteString(b"not-the-secret".to_vec())}});
+    secrets.patch(SECRET_NAME, &PatchParams::default(), &Patch::Merge(&wrong)).await.unwrap();
+    let status = h.verify_tenant().await.status.unwrap();
+    let ready = find(&status.conditions, types::READY).unwrap();
+    assert_eq!((ready.status, ready.reason.as_str()), (ConditionStatus::False, reasons::AUTHENTICATION_FAILED));
+    assert!(ready.message.contains("fix spec.auth"), "{}", ready.message);
+    assert!(!ready.message.contains("not-the-secret"));
+    assert_eq!(find(&status.conditions, types::STALLED).map(|c| c.status), Some(ConditionStatus::True));
+
+    secrets.delete(SECRET_NAME, &Default::default()).await.unwrap();
+    let status = h.verify_tenant().await.status.unwrap();
+    let ready = find(&status.conditions, types::READY).unwrap();
+    assert_eq!((ready.status, ready.reason.as_str()), (ConditionStatus::False, reasons::SECRET_NOT_FOUND));
+    assert!(ready.message.contains(SECRET_NAME), "{}", ready.message);
+}
