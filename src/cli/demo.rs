@@ -387,3 +387,60 @@ pub async fn run(args: DemoArgs) -> Result<(), DemoError> {
     println!("\nDemo finished in {:.2} s.", n.started.elapsed().as_secs_f64());
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::demo_backup::sample_policy;
+    use restore_core::backup::NamedRef;
+
+    fn backup(items: Vec<BackupItem>) -> BackupSet {
+        BackupSet { tenant: None, captured_at: None, digest: "sha256:x".into(), items }
+    }
+
+    /// The same object as another tenant (or a re-created object) holds it: other ids everywhere,
+    /// other server fields, references with other ids but the same names.
+    fn elsewhere(item: &BackupItem) -> BackupItem {
+        let mut text = serde_json::to_string(item).unwrap();
+        for r in [&item.references.groups, &item.references.scope_tags, &item.references.filters].into_iter().flatten()
+        {
+            text = text.replace(&format!("\"{}\"", r.id), &format!("\"other-{}\"", r.id));
+        }
+        let mut moved: BackupItem = serde_json::from_str(&text).unwrap();
+        moved.id = "new-id".into();
+        moved.resource["id"] = json!("new-id");
+        moved.resource["lastModifiedDateTime"] = json!("2030-01-01T00:00:00Z");
+        moved.resource["version"] = json!(9);
+        moved
+    }
+
+    #[test]
+    fn an_object_equal_but_for_ids_and_server_fields_is_no_difference() {
+        let original = backup((0..9).map(sample_policy).collect());
+        let now = backup(original.items.iter().map(elsewhere).collect());
+        assert_eq!(differences_from_backup(&original, &now), Vec::<String>::new());
+        assert_eq!(restorable_count(&original), 8, "the Administrative Template is preview-only");
+    }
+
+    #[test]
+    fn a_changed_missing_or_duplicated_restorable_item_is_a_difference() {
+        let original = backup((0..3).map(sample_policy).collect());
+        let mut changed = original.items[0].clone();
+        changed.resource["description"] = json!("edited");
+        let mut regrouped = original.items[1].clone();
+        regrouped.references.groups[0] =
+            NamedRef { id: regrouped.references.groups[0].id.clone(), display_name: "Other".into() };
+        let now = backup(vec![changed, regrouped, original.items[2].clone(), original.items[2].clone()]);
+        assert_eq!(
+            differences_from_backup(&original, &now),
+            [
+                "deviceConfiguration/Win10 custom 00 differs",
+                "deviceConfiguration/iOS restrictions 01 differs",
+                "compliancePolicy/Win10 compliance 02 exists 2 times",
+            ]
+        );
+        assert_eq!(differences_from_backup(&original, &backup(Vec::new())).len(), 3);
+        let preview_only = backup(vec![sample_policy(8)]);
+        assert!(differences_from_backup(&preview_only, &backup(Vec::new())).is_empty(), "preview-only is not compared");
+    }
+}

@@ -478,3 +478,56 @@ impl PortalAdmin {
         Self::answer(method, path, request).await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use restore_core::catalog::ITEM_TYPES;
+    use restore_core::catalog::TypeClass;
+
+    fn tenant() -> BackupTenant {
+        BackupTenant { id: "t".into(), label: "T".into() }
+    }
+
+    #[test]
+    fn the_sample_is_deterministic_and_covers_every_restorable_policy_type() {
+        let sample = sample_backup(tenant(), POLICY_KINDS);
+        assert_eq!(sample, sample_backup(tenant(), POLICY_KINDS));
+        assert_eq!(sample.items.len(), 4 + POLICY_KINDS);
+        for t in ITEM_TYPES.iter().filter(|t| t.class == TypeClass::Policy || t.class == TypeClass::Foundation) {
+            assert!(sample.items.iter().any(|i| i.item_type == t.name), "no {} in the sample", t.name);
+        }
+        let keys: std::collections::BTreeSet<String> = sample.items.iter().map(BackupItem::key).collect();
+        assert_eq!(keys.len(), sample.items.len(), "keys are unique");
+        assert_ne!(sample_guid("a"), sample_guid("b"));
+        assert_eq!(sample_guid("a").len(), 36);
+    }
+
+    #[test]
+    fn every_reference_of_the_sample_is_named_so_seeding_creates_it() {
+        for policy in (0..POLICY_KINDS).map(sample_policy) {
+            let assigned: Vec<&str> =
+                policy.assignments.iter().flatten().filter_map(|a| a["target"]["groupId"].as_str()).collect();
+            for group in assigned {
+                assert!(
+                    policy.references.groups.iter().any(|g| g.id == group),
+                    "{}: group {group}",
+                    policy.display_name
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_random_secret_differs_each_time_and_is_redacted_in_debug() {
+        assert_ne!(random_secret(), random_secret());
+        let sim_tenant = SimTenant {
+            tenant_id: "t".into(),
+            label: "T".into(),
+            environment: Environment::Staging,
+            client_id: "c".into(),
+            secret: SecretString::new("visible-secret"),
+        };
+        assert!(!format!("{sim_tenant:?}").contains("visible-secret"));
+    }
+}

@@ -166,3 +166,45 @@ pub async fn read_whole(client: &GraphClient, type_name: &str, id: &str) -> Opti
     let t = item_type(type_name).unwrap();
     client.get(&restore_core::engine::snapshot::object_path(t, id, true)).await.unwrap()
 }
+
+/// Serves one file over HTTPS on 127.0.0.1 with a self-signed certificate for `localhost` and
+/// `127.0.0.1`; returns the file's URL and the certificate (PEM) to trust.
+pub async fn serve_over_https(path: &'static str, body: Vec<u8>) -> (String, String) {
+    use std::sync::Arc;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    restore_operator::tls::install_crypto_provider();
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_string(), "127.0.0.1".to_string()]).unwrap();
+    let key = rustls::pki_types::PrivateKeyDer::try_from(cert.signing_key.serialize_der()).unwrap();
+    let config = rustls::ServerConfig::builder()
+        .with_no_client_auth()
+        .with_single_cert(vec![cert.cert.der().clone()], key)
+        .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let body = Arc::new(body);
+    tokio::spawn(async move {
+        loop {
+            let Ok((tcp, _)) = listener.accept().await else { return };
+            let (acceptor, body) = (acceptor.clone(), Arc::clone(&body));
+            tokio::spawn(async move {
+                let Ok(mut tls) = acceptor.accept(tcp).await else { return };
+                let mut request = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match tls.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => request.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let wanted = String::from_utf8_lossy(&request).split_whitespace().nth(1) == Some(path);
+                let (status, body): (&str, &[u8]) = if wanted { ("200 OK", &body) } else { ("404 Not Found", b"") };
+                let head = format!("HTTP/1.1 {status}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n", body.len());
+                let _ = tls.write_all(head.as_bytes()).await;
+                let _ = tls.write_all(body).await;
+                let _ = tls.shutdown().await;
+            });
+        }
+    });
+    (format!("https://127.0.0.1:{port}{path}"), cert.cert.pem())
+}
