@@ -2,6 +2,8 @@
 //! tenant, the Kubernetes objects that point at them, and checks of the tenant against the backup.
 #![allow(dead_code)]
 
+pub mod e2e;
+
 use std::collections::BTreeMap;
 use std::time::Duration;
 
