@@ -159,6 +159,13 @@ async fn cross_tenant_restore_maps_groups_scope_tags_and_filters_by_name() {
     let actions = &compliance["scheduledActionsForRule"][0]["scheduledActionConfigurations"];
     assert_eq!(actions[1]["notificationTemplateId"], json!(tid(col("notificationTemplate"), TEMPLATE)));
     assert!(sim.objects("fabrikam", col("administrativeTemplate")).unwrap().is_empty(), "preview-only: never written");
+    let template_id = tid(col("notificationTemplate"), TEMPLATE);
+    let messages_path = format!("{}/{template_id}/localizedNotificationMessages", col("notificationTemplate"));
+    let messages = client.list(&messages_path).await.unwrap();
+    assert_eq!((messages.len(), messages[0]["locale"].as_str()), (1, Some("en-us")));
+    let posted =
+        sim.request_log().iter().any(|r| r.method == "POST" && r.path.ends_with("/localizedNotificationMessages"));
+    assert!(posted, "the template's message is added through its sub-collection");
 
     // The target now previews as unchanged.
     let mut again = local_run("cross-tenant-again", &target, &objects, &fetcher, &client);
@@ -323,6 +330,19 @@ async fn crash_resume_at_every_write_of_a_40_item_run_ends_as_the_uninterrupted_
     assert!(total_writes >= 40, "{total_writes} writes");
     eprintln!("the 40-item run makes {total_writes} writes in {} steps", executor.facts().total_steps);
     let reference_state = sim.dump("target").unwrap();
+    // The writes Graph needs for every sub-resource kind reached the simulator, which applied them.
+    let sent: Vec<String> =
+        sim.request_log().iter().filter(|r| r.write).map(|r| format!("{} {}", r.method, r.path)).collect();
+    for (method, needle) in [
+        ("POST", "/scheduleActionsForRules"),
+        ("POST", "/targetApps"),
+        ("POST", "/assign"),
+        ("PATCH", "/localizedNotificationMessages/"),
+        ("PUT", "deviceManagement/configurationPolicies/"),
+    ] {
+        let found = sent.iter().any(|s| s.starts_with(method) && s.contains(needle));
+        assert!(found, "the run sends {method} …{needle}: {sent:?}");
+    }
 
     // Stopped after write k and resumed from the persisted record, for every k; two lanes at a time.
     let shared = Arc::new(Reference {

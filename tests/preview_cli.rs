@@ -10,7 +10,9 @@ use std::process::Output;
 use graph_sim::SimHandle;
 use restore_backup::native;
 use restore_backup::source::{ClusterObjects, ConfigMapData, FluxLookup, config_map_data};
-use restore_core::api::{ArtifactKind, ConfigMapSourceRef, Phase, RestoreRunSpec, RestoreRunStatus, SourceSpec};
+use restore_core::api::{
+    ArtifactKind, ArtifactRef, ConfigMapSourceRef, Phase, RestoreRunSpec, RestoreRunStatus, SourceSpec,
+};
 use restore_core::backup::BackupSet;
 use restore_core::canonical::sha256_digest;
 use restore_core::engine::RestoreTarget;
@@ -227,17 +229,39 @@ fn printed_digest(output: &Output) -> String {
 }
 
 #[tokio::test]
-async fn an_https_url_a_configmap_and_a_local_folder_or_archive_preview_to_the_same_digest() {
+async fn an_https_url_a_flux_artifact_a_configmap_and_a_local_folder_or_archive_preview_to_the_same_digest() {
     let s = Setup::new().await;
     let tenant = s.tenant_file(&s.tenant, true);
     let archive = native::to_tar_gz(&s.backup).unwrap();
     let sha = sha256_digest(&archive)["sha256:".len()..].to_string();
     let (url, ca) = serve_over_https("/contoso/backup.tar.gz", archive.clone()).await;
     let ca_file = s.write("ca.pem", &ca);
-    let url_run =
-        s.run_file("from-url", SourceSpec { url: Some(url.clone()), sha256: Some(sha), ..SourceSpec::default() });
+    let url_run = s.run_file(
+        "from-url",
+        SourceSpec { url: Some(url.clone()), sha256: Some(sha.clone()), ..SourceSpec::default() },
+    );
     let by_url = preview(&[&"-f", &url_run, &"-f", &tenant, &"--extra-ca-file", &ca_file, &"-o", &"json"], &[]).await;
     let digest = printed_digest(&by_url);
+
+    let flux = s.write(
+        "flux.yaml",
+        &format!(
+            "apiVersion: source.toolkit.fluxcd.io/v1\nkind: GitRepository\nmetadata: {{name: intune-backups, namespace: flux-system}}\n\
+             status:\n  artifact: {{url: \"{url}\", digest: \"sha256:{sha}\", revision: \"main@sha1:0a1b\"}}\n"
+        ),
+    );
+    let flux_source = SourceSpec {
+        artifact_ref: Some(ArtifactRef {
+            kind: ArtifactKind::GitRepository,
+            name: "intune-backups".into(),
+            namespace: Some("flux-system".into()),
+        }),
+        ..SourceSpec::default()
+    };
+    let flux_run = s.run_file("from-flux", flux_source);
+    let flux_args: [&dyn AsRef<std::ffi::OsStr>; 9] =
+        [&"-f", &flux_run, &"-f", &flux, &"-f", &tenant, &"--extra-ca-file", &ca_file, &"-ojson"];
+    assert_eq!(printed_digest(&preview(&flux_args, &[]).await), digest);
 
     let cm_run = s.run_file("from-configmap", config_map_source());
     let cm = s.config_map_file();
