@@ -625,6 +625,23 @@ async fn rule1_gate_unreviewed_impact_or_a_missing_approver_writes_nothing() {
     assert_eq!(h.writes(), 0);
 }
 
+#[tokio::test]
+async fn a_deleted_report_config_map_is_written_again_before_the_approval_executes() {
+    let h = previewed(TenantSetup::default(), ControllerOptions::default(), "1h").await;
+    let preview = digest(&h.status(RUN).await);
+    h.config_maps().delete(&format!("{RUN}-report"), &Default::default()).await.expect("the report is deleted");
+    h.reconcile_once(RUN).await;
+    h.patch_spec(RUN, &approval_patch(TENANT_LABEL, &preview)).await;
+    // The approval re-reads the tenant; the same digest comes out and its report is stored again.
+    let status = h.reconcile_until(RUN, 50, |s| s.phase.is_some_and(Phase::is_terminal)).await;
+    assert_eq!(status.phase, Some(Phase::Succeeded), "{:#?}", status.conditions);
+    let (report, stored) = store::read(&h.config_maps(), RUN, Content::Report).await.unwrap().expect("a report");
+    assert_eq!(stored, preview);
+    let report: restore_core::engine::preview::PreviewReport = serde_json::from_slice(&report).unwrap();
+    assert_eq!(report.digest(), preview);
+    assert_tenant_equals_backup(&h.sim, &h.backup).await;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Rule 3: a plan edit resets every later step; confirmation and dryRun edits never do
 // ---------------------------------------------------------------------------------------------

@@ -154,7 +154,8 @@ fn failed(plan: String, step: Step, error: StepError) -> Fact {
     Fact { plan, outcome }
 }
 
-/// Writes the preview report ConfigMap unless the stored one already has this digest.
+/// Writes the preview report ConfigMap unless the stored one already has this digest (a report
+/// deleted since is written again: execution needs it).
 async fn store_report(
     config_maps: &Api<ConfigMap>,
     run: &RestoreRun,
@@ -164,6 +165,7 @@ async fn store_report(
 ) -> Result<String, ControllerError> {
     if let Some(preview) = status.preview.as_ref().filter(|p| p.digest == digest)
         && let Some(report) = &preview.report
+        && store::stored_digest(config_maps, &run.name_any(), Content::Report).await?.as_deref() == Some(digest)
     {
         return Ok(report.clone());
     }

@@ -194,6 +194,29 @@ pub async fn read(
     Ok(Some((gunzip(&compressed, what)?, digest)))
 }
 
+/// The digest a run's stored document carries, when every one of its chunks is present and they
+/// agree (metadata only: nothing is downloaded or decompressed).
+pub async fn stored_digest(
+    api: &Api<ConfigMap>,
+    run_name: &str,
+    content: Content,
+) -> Result<Option<String>, StoreError> {
+    let selector = format!("{RUN_LABEL}={run_name},{KIND_LABEL}={}", content.label());
+    let list = api.list_metadata(&ListParams::default().labels(&selector)).await?;
+    let mut chunks = BTreeMap::new();
+    for cm in &list.items {
+        let annotations = cm.annotations();
+        let chunk = annotations.get(CHUNK_ANNOTATION).and_then(|c| c.split_once('/'));
+        let Some((Ok(index), Ok(count))) = chunk.map(|(i, n)| (i.parse::<usize>(), n.parse::<usize>())) else {
+            return Ok(None);
+        };
+        chunks.insert(index, (count, annotations.get(DIGEST_ANNOTATION).cloned().unwrap_or_default()));
+    }
+    let Some((count, digest)) = chunks.values().next().cloned() else { return Ok(None) };
+    let complete = chunks.keys().copied().eq(0..count) && chunks.values().all(|c| *c == (count, digest.clone()));
+    Ok(complete.then_some(digest))
+}
+
 /// Whether this ConfigMap belongs to a run (for the controller's `owns` watch mapping).
 pub fn run_of(cm: &ConfigMap) -> Option<String> {
     cm.labels().get(RUN_LABEL).cloned()
