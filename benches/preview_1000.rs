@@ -6,9 +6,8 @@ use std::time::{Duration, Instant};
 use graph_sim::SimConfig;
 use restore_backup::capture::capture;
 use restore_backup::fetch::Fetcher;
-use restore_backup::source::ConfigMapData;
 use restore_backup::{Limits, native};
-use restore_core::api::{ConfigMapSourceRef, Environment, ScopeSpec, SourceSpec, TenantRef};
+use restore_core::api::{Environment, ScopeSpec};
 use restore_core::backup::BackupTenant;
 use restore_core::canonical::canonical_json;
 use restore_core::catalog::item_type;
@@ -21,7 +20,7 @@ use restore_core::engine::{EngineOptions, RestoreTarget, assess};
 use restore_core::tenant::TenantPort;
 use restore_operator::cli::demo_backup::{PortalAdmin, SimTenant, sample_backup, start_simulator};
 use restore_operator::cli::local_objects::LocalObjects;
-use restore_operator::cli::wizard_loop::{LocalRun, LocalTenant};
+use restore_operator::cli::wizard_loop::{LocalRun, LocalTenant, dry_run_spec};
 use serde_json::{Value, json};
 
 /// Policies in the sample: with the Default, Paris and Berlin scope tags, the filter and the
@@ -108,21 +107,8 @@ async fn main() {
 
     // 2. The whole wizard up to the preview, as `restore-operator preview` runs it (backup from a ConfigMap).
     let mut objects = LocalObjects::new();
-    let archive = native::to_tar_gz(&backup).expect("an archive");
-    let data = ConfigMapData { binary_data: [("b.tar.gz".to_string(), archive)].into(), ..Default::default() };
-    objects.insert_config_map(None, "backup", data);
-    let spec = restore_core::api::RestoreRunSpec {
-        tenant_ref: TenantRef { name: "bench".into() },
-        source: SourceSpec {
-            config_map_ref: Some(ConfigMapSourceRef { name: "backup".into(), key: Some("b.tar.gz".into()) }),
-            ..SourceSpec::default()
-        },
-        scope: ScopeSpec::default(),
-        existing_objects: Default::default(),
-        dry_run: true,
-        preview_ttl: "1h".into(),
-        confirmation: None,
-    };
+    let source = objects.insert_archive(None, "backup", "b.tar.gz", native::to_tar_gz(&backup).expect("an archive"));
+    let spec = dry_run_spec("bench", source);
     let fetcher = Fetcher::with_extra_roots(None, Limits::default()).expect("a fetcher");
     let local = LocalTenant { id: "bench".into(), label: "Bench".into(), environment: Environment::Staging };
     let mut times = Vec::new();

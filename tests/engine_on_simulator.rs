@@ -30,10 +30,7 @@ use sim_support::*;
 
 #[tokio::test]
 async fn round_trip_backup_drift_preview_execute_equals_the_backup_and_a_second_preview_is_empty() {
-    let sim = quiet_simulator().await;
-    let tenant = seeded_tenant(&sim, "contoso", "Contoso", 18);
-    let client = tenant.client(&sim).unwrap();
-    let backup = capture_tenant(&client, &tenant).await;
+    let (sim, tenant, client, backup) = backed_up(18).await;
     let added = drift_four_ways(&sim, &tenant, &backup).await;
 
     // The preview, made by the wizard, lists exactly the three changes the backup covers.
@@ -109,9 +106,7 @@ fn id_named(sim: &graph_sim::SimHandle, tenant: &str, collection: &str, name: &s
 
 #[tokio::test]
 async fn cross_tenant_restore_maps_groups_scope_tags_and_filters_by_name() {
-    let sim = quiet_simulator().await;
-    let source = seeded_tenant(&sim, "contoso", "Contoso", 9);
-    let backup = capture_tenant(&source.client(&sim).unwrap(), &source).await;
+    let (sim, _source, _, backup) = backed_up(9).await;
     let target = target_with_other_ids(&sim, &GROUPS);
     for (collection, name) in [("groups", GROUP_PILOT), (col("scopeTag"), TAG_PARIS), (col("assignmentFilter"), FILTER)]
     {
@@ -175,9 +170,7 @@ async fn cross_tenant_restore_maps_groups_scope_tags_and_filters_by_name() {
 
 #[tokio::test]
 async fn cross_tenant_missing_group_is_a_blocker_and_nothing_is_written_even_when_approved() {
-    let sim = quiet_simulator().await;
-    let source = seeded_tenant(&sim, "contoso", "Contoso", 9);
-    let backup = capture_tenant(&source.client(&sim).unwrap(), &source).await;
+    let (sim, _source, _, backup) = backed_up(9).await;
     let target = target_with_other_ids(&sim, &[GROUP_ALL, GROUP_FINANCE]); // no "Pilot"
     let client = target.client(&sim).unwrap();
     let writes_before = writes_to(&sim, "fabrikam");
@@ -439,10 +432,7 @@ fn assert_no_duplicate_names(sim: &graph_sim::SimHandle, k: usize) {
 
 #[tokio::test]
 async fn drift_after_the_approval_is_reported_per_item_and_never_overwritten() {
-    let sim = quiet_simulator().await;
-    let tenant = seeded_tenant(&sim, "contoso", "Contoso", 9);
-    let client = tenant.client(&sim).unwrap();
-    let backup = capture_tenant(&client, &tenant).await;
+    let (sim, tenant, client, backup) = backed_up(9).await;
     let admin = PortalAdmin::sign_in(&sim, &tenant).await.unwrap();
     let (custom, ios) = (item(&backup, "deviceConfiguration", "Win10"), item(&backup, "deviceConfiguration", "iOS"));
     let (compliance, script) = (item(&backup, "compliancePolicy", "Win10"), item(&backup, "powerShellScript", "Set"));
@@ -501,10 +491,7 @@ async fn drift_after_the_approval_is_reported_per_item_and_never_overwritten() {
 
 #[tokio::test]
 async fn drift_after_the_preview_supersedes_it_and_the_old_approval_writes_nothing() {
-    let sim = quiet_simulator().await;
-    let tenant = seeded_tenant(&sim, "contoso", "Contoso", 9);
-    let client = tenant.client(&sim).unwrap();
-    let backup = capture_tenant(&client, &tenant).await;
+    let (sim, tenant, client, backup) = backed_up(9).await;
     let admin = PortalAdmin::sign_in(&sim, &tenant).await.unwrap();
     let custom = item(&backup, "deviceConfiguration", "Win10");
     let path = format!("{}/{}", col("deviceConfiguration"), custom.id);

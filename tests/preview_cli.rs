@@ -36,9 +36,8 @@ struct Setup {
 impl Setup {
     /// The sample tenant, backed up, then drifted by one edit.
     async fn new() -> Setup {
-        let sim = quiet_simulator().await;
-        let tenant = seeded_tenant(&sim, "contoso", "Contoso Production", 9);
-        let backup = capture_tenant(&tenant.client(&sim).unwrap(), &tenant).await;
+        let (sim, mut tenant, _, backup) = backed_up(9).await;
+        tenant.label = "Contoso Production".into();
         let admin = PortalAdmin::sign_in(&sim, &tenant).await.unwrap();
         let custom = item(&backup, "deviceConfiguration", "Win10 custom 00");
         let path = format!("{}/{}", col("deviceConfiguration"), custom.id);

@@ -8,11 +8,8 @@ use std::time::Instant;
 use graph_sim::{SimConfig, SimError, SimHandle};
 use restore_backup::capture::{CaptureError, capture};
 use restore_backup::fetch::Fetcher;
-use restore_backup::source::ConfigMapData;
 use restore_backup::{BackupError, Limits, native};
-use restore_core::api::{
-    ConfigMapSourceRef, Confirmation, Environment, Phase, RestoreRunSpec, ScopeSpec, SourceSpec, TenantRef,
-};
+use restore_core::api::{Confirmation, Environment, Phase};
 use restore_core::backup::{BackupItem, BackupSet, BackupTenant};
 use restore_core::catalog::{TypeClass, item_type};
 use restore_core::engine::execute::{StepResult, StepStatus};
@@ -26,7 +23,7 @@ use crate::cli::demo_backup::{
 };
 use crate::cli::local_objects::LocalObjects;
 use crate::cli::preview::{diff_text, phase_line, summary};
-use crate::cli::wizard_loop::{LocalRun, LocalTenant, RunEvent, WizardLoopError};
+use crate::cli::wizard_loop::{LocalRun, LocalTenant, RunEvent, WizardLoopError, dry_run_spec};
 
 /// The demo tenant's hard-confirm label.
 pub const DEMO_LABEL: &str = "Contoso (simulated)";
@@ -271,17 +268,14 @@ pub async fn run(args: DemoArgs) -> Result<(), DemoError> {
     // 2. Take a backup through Graph, as `restore-operator backup` does, and hand it to the run.
     let backup = capture(&client, info, jiff::Timestamp::now(), |_| {}).await?;
     let archive = native::to_tar_gz(&backup)?;
+    let archive_kib = archive.len().div_ceil(1024);
     let mut objects = LocalObjects::new();
-    objects.insert_config_map(
-        Some(NAMESPACE),
-        BACKUP_CONFIG_MAP,
-        ConfigMapData { binary_data: [(BACKUP_KEY.to_string(), archive.clone())].into(), ..Default::default() },
-    );
+    let source = objects.insert_archive(Some(NAMESPACE), BACKUP_CONFIG_MAP, BACKUP_KEY, archive);
     n.section(&format!(
         "2. Backup taken through Microsoft Graph: {} items, digest {} ({} KiB .tar.gz in ConfigMap {NAMESPACE}/{BACKUP_CONFIG_MAP})",
         backup.items.len(),
         backup.digest,
-        archive.len().div_ceil(1024)
+        archive_kib
     ));
 
     // 3. Drift.
@@ -291,18 +285,7 @@ pub async fn run(args: DemoArgs) -> Result<(), DemoError> {
     n.block(&drifted.lines.join("\n"));
 
     // 4. Preview, through the same wizard and runner as the controller.
-    let spec = RestoreRunSpec {
-        tenant_ref: TenantRef { name: "contoso".into() },
-        source: SourceSpec {
-            config_map_ref: Some(ConfigMapSourceRef { name: BACKUP_CONFIG_MAP.into(), key: Some(BACKUP_KEY.into()) }),
-            ..SourceSpec::default()
-        },
-        scope: ScopeSpec::default(),
-        existing_objects: Default::default(),
-        dry_run: true,
-        preview_ttl: restore_core::api::DEFAULT_PREVIEW_TTL.into(),
-        confirmation: None,
-    };
+    let spec = dry_run_spec("contoso", source);
     let fetcher = Fetcher::with_extra_roots(None, Limits::default())?;
     let local = LocalTenant { id: tenant_id.clone(), label: DEMO_LABEL.into(), environment: Environment::Staging };
     let mut run = LocalRun::new("contoso-restore", NAMESPACE, spec.clone(), local.clone(), &objects, &fetcher, &client);

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use restore_backup::source::{ArtifactInfo, ClusterObjects, ConfigMapData, FluxLookup};
-use restore_core::api::ArtifactKind;
+use restore_core::api::{ArtifactKind, ConfigMapSourceRef, SourceSpec};
 use serde_yaml::Value;
 
 use crate::kube::{IntuneTenant, RestoreRun};
@@ -160,6 +160,17 @@ impl LocalObjects {
     /// Adds a ConfigMap held in memory (the `--backup` override and the demo use one).
     pub fn insert_config_map(&mut self, namespace: Option<&str>, name: &str, data: ConfigMapData) {
         self.config_maps.insert((namespace.map(str::to_string), name.to_string()), data);
+    }
+
+    /// Adds an in-memory ConfigMap holding a backup `.tar.gz` under `binaryData[key]`, and returns the
+    /// `spec.source` that reads it.
+    pub fn insert_archive(&mut self, namespace: Option<&str>, name: &str, key: &str, archive: Vec<u8>) -> SourceSpec {
+        let data = ConfigMapData { binary_data: [(key.to_string(), archive)].into(), ..ConfigMapData::default() };
+        self.insert_config_map(namespace, name, data);
+        SourceSpec {
+            config_map_ref: Some(ConfigMapSourceRef { name: name.into(), key: Some(key.into()) }),
+            ..SourceSpec::default()
+        }
     }
 
     /// The RestoreRuns read.

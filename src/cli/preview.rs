@@ -5,9 +5,8 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use restore_backup::fetch::Fetcher;
-use restore_backup::source::ConfigMapData;
 use restore_backup::{Limits, native};
-use restore_core::api::{ConfigMapSourceRef, IntuneTenantSpec, Phase, RestoreRunSpec, SourceSpec};
+use restore_core::api::{IntuneTenantSpec, Phase, RestoreRunSpec};
 use restore_core::conditions::types;
 use restore_core::engine::analysis::PlannedAction;
 use restore_core::engine::preview::PreviewReport;
@@ -172,21 +171,11 @@ pub fn load_inputs(args: &PreviewArgs) -> Result<PreviewInputs, PreviewError> {
         ))
     })?;
     if let Some(path) = &args.backup {
-        let bytes = local_backup_archive(path)?;
-        objects.insert_config_map(
-            Some(&namespace),
-            LOCAL_BACKUP_CONFIG_MAP,
-            ConfigMapData { binary_data: [(LOCAL_BACKUP_KEY.to_string(), bytes)].into(), ..Default::default() },
-        );
-        spec.source = SourceSpec {
-            config_map_ref: Some(ConfigMapSourceRef {
-                name: LOCAL_BACKUP_CONFIG_MAP.into(),
-                key: Some(LOCAL_BACKUP_KEY.into()),
-            }),
-            path: spec.source.path.clone(),
-            format: spec.source.format,
-            ..SourceSpec::default()
-        };
+        let archive = local_backup_archive(path)?;
+        let (folder, format) = (spec.source.path.clone(), spec.source.format);
+        spec.source = objects.insert_archive(Some(&namespace), LOCAL_BACKUP_CONFIG_MAP, LOCAL_BACKUP_KEY, archive);
+        spec.source.path = folder;
+        spec.source.format = format;
     }
     Ok(PreviewInputs { name, namespace, spec, tenant_name, tenant, objects, wanted_execution })
 }

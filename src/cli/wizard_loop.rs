@@ -5,7 +5,9 @@ use std::time::{Duration, Instant};
 
 use restore_backup::fetch::Fetcher;
 use restore_backup::source::ClusterObjects;
-use restore_core::api::{Phase, RestoreRunSpec, RestoreRunStatus};
+use restore_core::api::{
+    DEFAULT_PREVIEW_TTL, ExistingObjects, Phase, RestoreRunSpec, RestoreRunStatus, ScopeSpec, SourceSpec, TenantRef,
+};
 use restore_core::conditions::{find, types};
 use restore_core::engine::RestoreTarget;
 use restore_core::engine::execute::{Executor, ProgressRecord, StepResult};
@@ -62,6 +64,20 @@ pub struct LocalTenant {
     pub label: String,
     /// Its environment.
     pub environment: restore_core::api::Environment,
+}
+
+/// A dry-run spec restoring everything from `source` into the IntuneTenant `tenant_ref`, with the
+/// defaults the CRD applies.
+pub fn dry_run_spec(tenant_ref: &str, source: SourceSpec) -> RestoreRunSpec {
+    RestoreRunSpec {
+        tenant_ref: TenantRef { name: tenant_ref.into() },
+        source,
+        scope: ScopeSpec::default(),
+        existing_objects: ExistingObjects::default(),
+        dry_run: true,
+        preview_ttl: DEFAULT_PREVIEW_TTL.into(),
+        confirmation: None,
+    }
 }
 
 /// One RestoreRun walked through the wizard locally. `C` serves the cluster objects its source may

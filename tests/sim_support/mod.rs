@@ -5,11 +5,8 @@
 use graph_sim::{SimConfig, SimHandle};
 use restore_backup::capture::capture;
 use restore_backup::fetch::Fetcher;
-use restore_backup::source::ConfigMapData;
 use restore_backup::{Limits, native};
-use restore_core::api::{
-    ConfigMapSourceRef, Confirmation, Environment, RestoreRunSpec, ScopeSpec, SourceSpec, TenantRef,
-};
+use restore_core::api::{ConfigMapSourceRef, Confirmation, Environment, RestoreRunSpec, SourceSpec};
 use restore_core::backup::{BackupItem, BackupSet, BackupTenant};
 use restore_core::catalog::item_type;
 use restore_core::engine::analysis::PlannedAction;
@@ -51,32 +48,30 @@ pub async fn capture_tenant(client: &GraphClient, tenant: &SimTenant) -> BackupS
     capture(client, info, "2026-02-01T12:00:00Z".parse().unwrap(), |_| {}).await.unwrap()
 }
 
-/// Manifest objects holding `backup` as a `.tar.gz` ConfigMap.
+/// A quiet simulator whose tenant `contoso` (label "Contoso") holds the sample of `policies`
+/// policies, a Graph client for it, and its backup.
+pub async fn backed_up(policies: usize) -> (SimHandle, SimTenant, GraphClient, BackupSet) {
+    let sim = quiet_simulator().await;
+    let tenant = seeded_tenant(&sim, "contoso", "Contoso", policies);
+    let client = tenant.client(&sim).unwrap();
+    let backup = capture_tenant(&client, &tenant).await;
+    (sim, tenant, client, backup)
+}
+
+/// Manifest objects holding `backup` as a `.tar.gz` ConfigMap, and the source reading it.
 pub fn objects_with(backup: &BackupSet) -> LocalObjects {
     let mut objects = LocalObjects::new();
-    let archive = native::to_tar_gz(backup).unwrap();
-    objects.insert_config_map(
-        Some(NAMESPACE),
-        BACKUP_CONFIG_MAP,
-        ConfigMapData { binary_data: [(BACKUP_KEY.to_string(), archive)].into(), ..Default::default() },
-    );
+    objects.insert_archive(Some(NAMESPACE), BACKUP_CONFIG_MAP, BACKUP_KEY, native::to_tar_gz(backup).unwrap());
     objects
 }
 
 /// A dry-run spec restoring everything from the ConfigMap of [`objects_with`].
 pub fn dry_run_spec() -> RestoreRunSpec {
-    RestoreRunSpec {
-        tenant_ref: TenantRef { name: "tenant".into() },
-        source: SourceSpec {
-            config_map_ref: Some(ConfigMapSourceRef { name: BACKUP_CONFIG_MAP.into(), key: Some(BACKUP_KEY.into()) }),
-            ..SourceSpec::default()
-        },
-        scope: ScopeSpec::default(),
-        existing_objects: Default::default(),
-        dry_run: true,
-        preview_ttl: "1h".into(),
-        confirmation: None,
-    }
+    let source = SourceSpec {
+        config_map_ref: Some(ConfigMapSourceRef { name: BACKUP_CONFIG_MAP.into(), key: Some(BACKUP_KEY.into()) }),
+        ..SourceSpec::default()
+    };
+    restore_operator::cli::wizard_loop::dry_run_spec("tenant", source)
 }
 
 pub fn fetcher() -> Fetcher {
