@@ -128,3 +128,45 @@ async fn e2e_of_two_replicas_only_the_lease_holder_executes() {
     assert_eq!(operator_writes(&cluster.sim).len(), expected_writes(&backup), "a dry-run writes nothing");
     standby.assert_logs_hold_no_secret();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn e2e_a_leader_stopped_by_sigterm_mid_execution_hands_over_only_after_its_last_write() {
+    if !kubectl_available("e2e_a_leader_stopped_by_sigterm_mid_execution_hands_over_only_after_its_last_write") {
+        return;
+    }
+    let cluster = Cluster::start(&TenantSetup::default()).await;
+    let mut a = cluster.operator("replica-a", 2).await;
+    a.wait_logged("leading; starting controllers", WAIT).await;
+    let b = cluster.operator("replica-b", 2).await;
+    b.wait_logged("waiting for leadership", WAIT).await;
+    let backup = previewed_run(&cluster, "handover", 8, 2).await;
+    let expected = expected_writes(&backup);
+    approve(&cluster, "handover").await;
+    eventually(WAIT, Duration::from_millis(10), "a few writes", || {
+        let done = operator_writes(&cluster.sim).len() >= 4;
+        async move { done.then_some(()) }
+    })
+    .await;
+
+    // SIGTERM: the leader finishes its in-flight reconcile, then stops; the standby must not
+    // lead (and write) before the old leader's last write.
+    let terminate = tokio::spawn(async move {
+        let status = a.terminate().await;
+        (status, std::time::Instant::now(), a)
+    });
+    let b_leads = eventually(WAIT, Duration::from_millis(5), "the standby to lead", || {
+        let leading = b.logged("leading; starting controllers");
+        async move { leading.then(std::time::Instant::now) }
+    })
+    .await;
+    let (status, a_stopped, _a) = terminate.await.expect("the stop completes");
+    assert!(status.success(), "{status:?}");
+    println!("old leader stopped {:?} before the standby led", b_leads.saturating_duration_since(a_stopped));
+    assert!(a_stopped <= b_leads, "the standby led {:?} before the old leader stopped", a_stopped - b_leads);
+
+    cluster.wait_for("handover", ".status.phase", "Succeeded", WAIT).await;
+    assert_eq!(creates(&cluster), backup.items.len(), "every object created exactly once");
+    let writes = operator_writes(&cluster.sim).len();
+    assert!((expected..=expected + 1).contains(&writes), "{writes} writes for {expected} steps");
+    assert_tenant_equals_backup(&cluster.sim, &backup).await;
+}

@@ -168,11 +168,14 @@ pub async fn run(config: RunConfig) -> Result<(), ControllerError> {
     tracing::info!(identity = %config.identity, "leading; starting controllers");
 
     // Losing the lease stops the controllers at once: two replicas never execute the same run.
+    // On shutdown the lease is kept (and renewed) until the in-flight reconciles have finished,
+    // so a standby cannot start writing while this replica still does.
     let lost = shutdown.child_token();
     let lost_leadership = Arc::new(AtomicBool::new(false));
-    {
-        let (lost, lost_leadership, leading, shutdown) =
-            (lost.clone(), lost_leadership.clone(), leading.clone(), shutdown.clone());
+    let controllers_done = CancellationToken::new();
+    let lease_holder = {
+        let (lost, lost_leadership, leading, controllers_done) =
+            (lost.clone(), lost_leadership.clone(), leading.clone(), controllers_done.clone());
         tokio::spawn(async move {
             loop {
                 tokio::select! {
@@ -186,11 +189,11 @@ pub async fn run(config: RunConfig) -> Result<(), ControllerError> {
                         }
                     }
                     // Dropping the receiver makes the lease manager release the lease.
-                    _ = shutdown.cancelled() => return,
+                    _ = controllers_done.cancelled() => return,
                 }
             }
-        });
-    }
+        })
+    };
 
     let (runs, tenants, secrets, config_maps) = match &config.namespace {
         Some(ns) => (
@@ -257,6 +260,9 @@ pub async fn run(config: RunConfig) -> Result<(), ControllerError> {
     tokio::join!(run_controller, tenant_controller);
     leading.store(false, Ordering::SeqCst);
     shutdown.cancel();
+    controllers_done.cancel();
+    let _ = lease_holder.await;
+    tracing::info!("controllers stopped; releasing the lease");
     let _ = lease_task.await;
     let _ = http.await;
     if lost_leadership.load(Ordering::SeqCst) {
