@@ -504,14 +504,7 @@ async fn rule1_gate_stale_digest_writes_nothing() {
     let h = previewed(TenantSetup::default(), ControllerOptions::default(), "1h").await;
     let stale = digest(&h.status(RUN).await);
     // Someone creates one of the backup's policies by hand after the preview.
-    admin_graph(&h.sim)
-        .create(
-            "deviceManagement/deviceConfigurations",
-            &json!({"@odata.type": "#microsoft.graph.windows10GeneralConfiguration",
-                "displayName": baseline_name(1), "roleScopeTagIds": ["0"], "passwordMinimumLength": 4}),
-        )
-        .await
-        .expect("admin write");
+    create_by_hand(&h.sim, &baseline_name(1)).await;
     let admin_writes = h.sim.applied_write_count();
 
     h.patch_spec(RUN, &approval_patch(TENANT_LABEL, &stale)).await;
@@ -533,14 +526,7 @@ async fn rule1_gate_expired_preview_writes_nothing() {
     let old = h.status(RUN).await;
     tokio::time::sleep(Duration::from_millis(1100)).await;
     // The preview expired; meanwhile the tenant changed.
-    admin_graph(&h.sim)
-        .create(
-            "deviceManagement/deviceConfigurations",
-            &json!({"@odata.type": "#microsoft.graph.windows10GeneralConfiguration",
-                "displayName": baseline_name(0), "roleScopeTagIds": ["0"], "cameraBlocked": false}),
-        )
-        .await
-        .expect("admin write");
+    create_by_hand(&h.sim, &baseline_name(0)).await;
     let admin_writes = h.sim.applied_write_count();
     h.patch_spec(RUN, &approval_patch(TENANT_LABEL, &digest(&old))).await;
     h.reconcile_once(RUN).await;
@@ -707,14 +693,7 @@ async fn rule3_confirmation_or_dry_run_edits_do_not_reset() {
 async fn rule4_drift_before_a_write_is_reported_as_drifted() {
     let h = Harness::start(TenantSetup::default(), options_one_step_per_reconcile()).await;
     let admin = admin_graph(&h.sim);
-    let existing = admin
-        .create(
-            "deviceManagement/deviceConfigurations",
-            &json!({"@odata.type": "#microsoft.graph.windows10GeneralConfiguration",
-                "displayName": baseline_name(1), "roleScopeTagIds": ["0"], "passwordMinimumLength": 4}),
-        )
-        .await
-        .expect("admin write");
+    let existing = create_by_hand(&h.sim, &baseline_name(1)).await;
     let existing_id = existing["id"].as_str().unwrap().to_string();
     h.verify_tenant().await;
     h.create_run(restore_run_object(RUN, BACKUP_CONFIG_MAP, true, "1h")).await;

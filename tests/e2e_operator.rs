@@ -9,7 +9,6 @@ use std::time::{Duration, Instant};
 use controller_support::e2e::{Cluster, kubectl_available};
 use controller_support::*;
 use restore_core::api::Environment;
-use restore_core::tenant::TenantPort;
 use serde_json::{Value, json};
 
 const WAIT: Duration = Duration::from_secs(60);
@@ -140,14 +139,7 @@ async fn e2e_a_wrong_label_a_stale_digest_or_an_expired_preview_writes_nothing()
 
     // The tenant changes after the previews (and the short one expires meanwhile).
     tokio::time::sleep(Duration::from_millis(2200)).await;
-    admin_graph(&cluster.sim)
-        .create(
-            "deviceManagement/deviceConfigurations",
-            &json!({"@odata.type": "#microsoft.graph.windows10GeneralConfiguration",
-                "displayName": baseline_name(2), "roleScopeTagIds": ["0"], "passwordMinimumLength": 4}),
-        )
-        .await
-        .expect("an admin edits the tenant");
+    create_by_hand(&cluster.sim, &baseline_name(2)).await;
 
     // A stale digest: the preview it names no longer matches the tenant.
     cluster.patch("stale-digest", &approval_patch(TENANT_LABEL, &digest)).await;

@@ -36,6 +36,15 @@ async fn approve(cluster: &Cluster, run: &str) {
     cluster.patch(run, &approval_patch(TENANT_LABEL, &digest)).await;
 }
 
+/// Waits until the operator has sent `count` writes.
+async fn wait_for_writes(cluster: &Cluster, count: usize) {
+    eventually(WAIT, Duration::from_millis(10), &format!("{count} writes"), || {
+        let done = operator_writes(&cluster.sim).len() >= count;
+        async move { done.then_some(()) }
+    })
+    .await;
+}
+
 /// Creates (POSTs to a collection, not `/assign`) the operator sent.
 fn creates(cluster: &Cluster) -> usize {
     operator_writes(&cluster.sim).iter().filter(|w| w.method == "POST" && !w.path.ends_with("/assign")).count()
@@ -52,11 +61,7 @@ async fn e2e_an_operator_killed_mid_execution_resumes_after_a_restart_with_no_du
     let backup = previewed_run(&cluster, "killed", 8, 2).await;
     let expected = expected_writes(&backup);
     approve(&cluster, "killed").await;
-    eventually(WAIT, Duration::from_millis(10), "a third of the writes", || {
-        let done = operator_writes(&cluster.sim).len() >= expected / 3;
-        async move { done.then_some(()) }
-    })
-    .await;
+    wait_for_writes(&cluster, expected / 3).await;
     first.kill_hard().await;
     let written = operator_writes(&cluster.sim).len();
     assert!(written < expected, "killed mid-execution ({written} of {expected} writes)");
@@ -142,11 +147,7 @@ async fn e2e_a_leader_stopped_by_sigterm_mid_execution_hands_over_only_after_its
     let backup = previewed_run(&cluster, "handover", 8, 2).await;
     let expected = expected_writes(&backup);
     approve(&cluster, "handover").await;
-    eventually(WAIT, Duration::from_millis(10), "a few writes", || {
-        let done = operator_writes(&cluster.sim).len() >= 4;
-        async move { done.then_some(()) }
-    })
-    .await;
+    wait_for_writes(&cluster, 4).await;
 
     // SIGTERM: the leader finishes its in-flight reconcile, then stops; the standby must not
     // lead (and write) before the old leader's last write.

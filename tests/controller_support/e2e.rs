@@ -137,18 +137,8 @@ impl Cluster {
             .kill_on_drop(true)
             .spawn()
             .expect("kubectl starts");
-        let text = Arc::new(Mutex::new(String::new()));
-        let stdout = child.stdout.take().expect("stdout is piped");
-        let sink = text.clone();
-        tokio::spawn(async move {
-            let mut lines = tokio::io::BufReader::new(stdout).lines();
-            while let Ok(Some(line)) = lines.next_line().await {
-                let mut text = sink.lock().unwrap();
-                text.push_str(&line);
-                text.push('\n');
-            }
-        });
-        let watch = Watch { child, text };
+        let lines = collect_lines(child.stdout.take().expect("stdout is piped"));
+        let watch = Watch { child, lines };
         super::eventually(Duration::from_secs(20), Duration::from_millis(20), "the watch's first object", || {
             let seen = !watch.objects().is_empty();
             async move { seen.then_some(()) }
@@ -166,13 +156,26 @@ impl Cluster {
 /// A running `kubectl get --watch -o json`: every version of the object it printed.
 pub struct Watch {
     child: Child,
-    text: Arc<Mutex<String>>,
+    lines: Arc<Mutex<Vec<String>>>,
+}
+
+/// Collects the lines a child process prints, as they come.
+fn collect_lines(output: impl tokio::io::AsyncRead + Unpin + Send + 'static) -> Arc<Mutex<Vec<String>>> {
+    let lines = Arc::new(Mutex::new(Vec::new()));
+    let sink = lines.clone();
+    tokio::spawn(async move {
+        let mut reader = tokio::io::BufReader::new(output).lines();
+        while let Ok(Some(line)) = reader.next_line().await {
+            sink.lock().unwrap().push(line);
+        }
+    });
+    lines
 }
 
 impl Watch {
     /// The objects printed so far, oldest first.
     pub fn objects(&self) -> Vec<Value> {
-        let text = self.text.lock().unwrap().clone();
+        let text = self.lines.lock().unwrap().join("\n");
         serde_json::Deserializer::from_str(&text).into_iter::<Value>().map_while(Result::ok).collect()
     }
 
@@ -207,15 +210,7 @@ impl Operator {
             .kill_on_drop(true)
             .spawn()
             .expect("the operator binary starts");
-        let logs = Arc::new(Mutex::new(Vec::new()));
-        let stderr = child.stderr.take().expect("stderr is piped");
-        let sink = logs.clone();
-        tokio::spawn(async move {
-            let mut lines = tokio::io::BufReader::new(stderr).lines();
-            while let Ok(Some(line)) = lines.next_line().await {
-                sink.lock().unwrap().push(line);
-            }
-        });
+        let logs = collect_lines(child.stderr.take().expect("stderr is piped"));
         Operator { child, identity: identity.to_string(), logs }
     }
 

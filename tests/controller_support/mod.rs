@@ -290,6 +290,15 @@ pub fn expected_writes(backup: &BackupSet) -> usize {
     backup.items.len() + backup.items.iter().filter(|i| i.assignments.as_ref().is_some_and(|a| !a.is_empty())).count()
 }
 
+/// Another admin creates a Windows device configuration named `name` by hand (it differs from
+/// the backup's item of that name); returns the created object.
+pub async fn create_by_hand(sim: &SimHandle, name: &str) -> Value {
+    use restore_core::tenant::TenantPort;
+    let body = json!({"@odata.type": "#microsoft.graph.windows10GeneralConfiguration", "displayName": name,
+        "roleScopeTagIds": ["0"], "passwordMinimumLength": 4});
+    admin_graph(sim).create("deviceManagement/deviceConfigurations", &body).await.expect("an admin edits the tenant")
+}
+
 /// Writes the operator's app sent to Graph (the request log of `sim`), by method.
 pub fn operator_writes(sim: &SimHandle) -> Vec<graph_sim::RequestRecord> {
     sim.request_log().into_iter().filter(|r| r.write && r.client_id.as_deref() == Some(CLIENT_ID)).collect()
