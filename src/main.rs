@@ -10,7 +10,9 @@ use restore_operator::cli::{self, Cli};
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     restore_operator::tls::install_crypto_provider();
-    restore_operator::telemetry::init(cli.log_format);
+    // The controller logs its work; the interactive commands print their own progress.
+    let default_level = if matches!(cli.command, cli::Command::Run(_)) { "info" } else { "warn" };
+    restore_operator::telemetry::init(cli.log_format, default_level);
     match cli::run(cli).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

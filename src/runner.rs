@@ -1,8 +1,8 @@
 //! Runs the wizard's steps with the engine and the adapters (backup sources, a tenant port) and
 //! turns each result into the wizard's fact — one implementation for the CLI and the controller.
 
-use restore_backup::source::{ClusterObjects, resolve};
 use restore_backup::fetch::Fetcher;
+use restore_backup::source::{ClusterObjects, resolve};
 use restore_backup::{LoadFinding, Loaded};
 use restore_core::api::{RestoreRunSpec, Severity, SourceStatus};
 use restore_core::engine::checks::{Finding, FindingCode};
@@ -30,6 +30,9 @@ struct PlanState {
     loaded: Loaded,
     scope: Option<ResolvedScope>,
     assessment: Option<Assessment>,
+    /// The assessment was just made by the Check step and not shown yet: the Preview step that
+    /// follows it uses it instead of reading the tenant a second time.
+    fresh_from_check: bool,
 }
 
 /// Runs steps for one RestoreRun, caching the backup, scope and last assessment of its plan.
@@ -67,10 +70,15 @@ impl StepRunner {
     ) -> Result<&mut PlanState, StepError> {
         let plan = plan_inputs_digest(spec);
         if self.state.as_ref().is_none_or(|s| s.plan != plan) {
-            let loaded = resolve(&spec.source, source.namespace, source.cluster, source.fetcher)
-                .await
-                .map_err(|e| if e.is_transient() { StepError::transient(e.to_string()) } else { StepError::permanent(e.to_string()) })?;
-            self.state = Some(PlanState { plan, loaded, scope: None, assessment: None });
+            let loaded =
+                resolve(&spec.source, source.namespace, source.cluster, source.fetcher).await.map_err(|e| {
+                    if e.is_transient() {
+                        StepError::transient(e.to_string())
+                    } else {
+                        StepError::permanent(e.to_string())
+                    }
+                })?;
+            self.state = Some(PlanState { plan, loaded, scope: None, assessment: None, fresh_from_check: false });
         }
         self.state.as_mut().ok_or_else(|| StepError::transient("the backup was not loaded"))
     }
@@ -124,14 +132,34 @@ impl StepRunner {
                 StepOutcome::Source(self.ensure_loaded(spec, source).await.map(|state| source_status(&state.loaded)))
             }
             Step::Scope => StepOutcome::Scope(
-                self.ensure_scoped(spec, source).await.map(|s| s.scope.as_ref().map(|sc| sc.status.clone()).unwrap_or_default()),
+                self.ensure_scoped(spec, source)
+                    .await
+                    .map(|s| s.scope.as_ref().map(|sc| sc.status.clone()).unwrap_or_default()),
             ),
-            Step::Check => StepOutcome::Checks(self.assess_now(spec, source, port, target).await.map(Assessment::checks_status)),
-            Step::Preview => StepOutcome::Preview(self.assess_now(spec, source, port, target).await.map(|a| PreviewFacts {
-                digest: a.digest.clone(),
-                counts: a.report.counts.clone(),
-                report: None,
-            })),
+            Step::Check => {
+                let result = self.assess_now(spec, source, port, target).await.map(Assessment::checks_status);
+                if let Some(state) = self.state.as_mut() {
+                    state.fresh_from_check = result.is_ok();
+                }
+                StepOutcome::Checks(result)
+            }
+            Step::Preview => {
+                // Right after the checks, their assessment is the preview; any later preview (a
+                // drift re-check, an approval's verification) reads the tenant again.
+                let reuse = self.state.as_mut().filter(|s| s.fresh_from_check && s.assessment.is_some());
+                let result = match reuse {
+                    Some(state) => {
+                        state.fresh_from_check = false;
+                        state.assessment.as_ref().ok_or_else(|| StepError::transient("assessment missing"))
+                    }
+                    None => self.assess_now(spec, source, port, target).await,
+                };
+                StepOutcome::Preview(result.map(|a| PreviewFacts {
+                    digest: a.digest.clone(),
+                    counts: a.report.counts.clone(),
+                    report: None,
+                }))
+            }
             Step::Execute => StepOutcome::Execution(Err(StepError::permanent(
                 "execution runs through StepRunner::executor, one write step at a time",
             ))),

@@ -13,6 +13,7 @@ pub mod local_objects;
 pub mod preview;
 pub mod wizard_loop;
 
+pub mod backup;
 /// Restores Microsoft Intune configuration from a backup into a tenant, safely.
 #[derive(Debug, Parser)]
 #[command(name = "restore-operator", version, about, long_about = None)]
@@ -39,6 +40,8 @@ pub enum Command {
     Demo(demo::DemoArgs),
     /// Run the controller (leader-elected; uses the in-cluster config or KUBECONFIG).
     Run(RunArgs),
+    /// Capture a tenant into a native backup (a folder or a `.tar.gz`), deterministically.
+    Backup(backup::BackupArgs),
 }
 
 /// Options of `restore-operator run`.
@@ -71,6 +74,10 @@ pub struct RunArgs {
     /// PEM file of extra CA certificates trusted for url sources.
     #[arg(long)]
     pub extra_ca_file: Option<std::path::PathBuf>,
+    /// Allow plain-http Graph endpoints off loopback (a simulator Service; never in production:
+    /// tokens would travel in clear).
+    #[arg(long)]
+    pub allow_insecure_graph_http: bool,
 }
 
 /// Errors a subcommand reports to the user.
@@ -88,6 +95,9 @@ pub enum CliError {
     /// Writing to stdout failed.
     #[error("writing output failed: {0}")]
     Io(#[from] std::io::Error),
+    /// The backup failed.
+    #[error("backup: {0}")]
+    Backup(#[from] backup::BackupCommandError),
     /// The controller stopped with an error.
     #[error("controller: {0}")]
     Controller(#[from] crate::controller::ControllerError),
@@ -106,6 +116,11 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             exit_with(outcome.exit_code())
         }
         Command::Demo(args) => Ok(demo::run(args).await?),
+        Command::Backup(args) => {
+            let summary = backup::run(args).await?;
+            eprintln!("{summary}");
+            Ok(())
+        }
         Command::Run(args) => {
             let extra_roots_pem = args.extra_ca_file.as_ref().map(std::fs::read).transpose()?;
             let identity = args.identity.unwrap_or_else(|| {
@@ -125,7 +140,10 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
                     ..Default::default()
                 },
                 extra_roots_pem,
-                graph: restore_graph::GraphOptions::default(),
+                graph: restore_graph::GraphOptions {
+                    allow_insecure_http: args.allow_insecure_graph_http,
+                    ..Default::default()
+                },
             };
             crate::controller::run(config).await?;
             Ok(())
