@@ -232,10 +232,8 @@ async fn e2e_a_run_waits_for_its_tenant_and_goes_on_as_soon_as_the_secret_is_fix
 /// Every status the controller writes must pass the CRD schema, even for a backup item whose name
 /// is longer than the status fields allow; otherwise the API server refuses each status patch and
 /// the run stays in `Checking` with no message (seen: `status.checks.findings[0].item: Too long`).
-/// Needs `restore_core::engine::checks::Finding::summary` to bound `item` to 512 bytes as it
-/// bounds `message` (and execution result keys likewise); run with `--ignored` once it does.
+/// The wizard clamps every status field to the CRD's bounds (`RestoreRunStatus::clamp_to_schema`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "fails until the core bounds FindingSummary.item to the CRD's 512 bytes"]
 async fn e2e_an_item_with_a_very_long_name_still_reports_its_blocker() {
     if !kubectl_available("e2e_an_item_with_a_very_long_name_still_reports_its_blocker") {
         return;
@@ -257,6 +255,6 @@ async fn e2e_an_item_with_a_very_long_name_still_reports_its_blocker() {
     let (_, _, message) = cluster.condition(RUN, "ChecksPassed").await;
     assert!(message.contains(GROUP_PILOT), "{message}");
     let item = cluster.get(RUN, ".status.checks.findings[0].item").await;
-    assert!(item.starts_with("compliancePolicy/Compliance xxx") && item.len() <= 512, "{item}");
+    assert!(item.starts_with("compliancePolicy/Compliance xxx") && item.chars().count() <= 512, "{item}");
     assert!(!operator.logged("reconcile failed"), "every status write was accepted");
 }

@@ -156,6 +156,7 @@ pub async fn reconcile(tenant: Arc<IntuneTenant>, ctx: Arc<Context>) -> Result<A
             RECHECK_FAILING
         }
     };
+    status.clamp_to_schema();
     // Skip the write when only the check time would change.
     let unchanged =
         IntuneTenantStatus { last_checked: None, ..status.clone() } == IntuneTenantStatus { last_checked: None, ..old };

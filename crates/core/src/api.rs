@@ -880,3 +880,97 @@ pub struct IntuneTenantStatus {
     #[schemars(length(max = 64))]
     pub last_checked: Option<String>,
 }
+
+/// Shortens `text` to at most `max` characters (the CRD counts characters), marking the cut.
+pub fn clamp_text(text: &mut String, max: usize) {
+    if text.chars().count() > max {
+        let keep: String = text.chars().take(max.saturating_sub(1)).collect();
+        *text = keep + "…";
+    }
+}
+
+fn clamp_opt(text: &mut Option<String>, max: usize) {
+    if let Some(t) = text {
+        clamp_text(t, max);
+    }
+}
+
+fn clamp_map(map: &mut BTreeMap<String, u32>, max_entries: usize, max_key: usize) {
+    if map.len() > max_entries || map.keys().any(|k| k.chars().count() > max_key) {
+        let entries: Vec<(String, u32)> = std::mem::take(map).into_iter().collect();
+        for (mut key, value) in entries.into_iter().take(max_entries) {
+            clamp_text(&mut key, max_key);
+            *map.entry(key).or_insert(0) += value;
+        }
+    }
+}
+
+impl RestoreRunStatus {
+    /// Clamps every string and list to the bounds the CRD schema declares, so the API server
+    /// never refuses a status write because an item name or message from a backup is too long.
+    pub fn clamp_to_schema(&mut self) {
+        self.conditions.truncate(16);
+        for c in &mut self.conditions {
+            clamp_text(&mut c.type_, 64);
+            clamp_text(&mut c.reason, 64);
+            clamp_text(&mut c.message, 2048);
+            clamp_text(&mut c.last_transition_time, 64);
+        }
+        clamp_opt(&mut self.plan_inputs, 71);
+        if let Some(t) = &mut self.tenant {
+            clamp_text(&mut t.id, 64);
+            clamp_text(&mut t.label, 256);
+        }
+        if let Some(s) = &mut self.source {
+            clamp_text(&mut s.digest, 71);
+            clamp_opt(&mut s.captured_at, 64);
+            clamp_opt(&mut s.tenant_id, 64);
+        }
+        if let Some(s) = &mut self.scope {
+            clamp_map(&mut s.by_type, 64, 128);
+            clamp_map(&mut s.by_platform, 32, 128);
+        }
+        if let Some(c) = &mut self.checks {
+            clamp_opt(&mut c.checked_at, 64);
+            c.findings.truncate(MAX_STATUS_FINDINGS);
+            for f in &mut c.findings {
+                clamp_text(&mut f.code, 64);
+                clamp_opt(&mut f.item, 512);
+                clamp_text(&mut f.message, 1024);
+            }
+        }
+        if let Some(p) = &mut self.preview {
+            clamp_text(&mut p.digest, 71);
+            clamp_text(&mut p.generated_at, 64);
+            clamp_text(&mut p.expires_at, 64);
+            clamp_opt(&mut p.report, 253);
+        }
+        if let Some(c) = &mut self.confirmation {
+            clamp_text(&mut c.accepted_at, 64);
+            clamp_text(&mut c.approved_by, 256);
+            clamp_text(&mut c.digest, 71);
+        }
+        if let Some(e) = &mut self.execution {
+            clamp_text(&mut e.started_at, 64);
+            clamp_opt(&mut e.finished_at, 64);
+            e.results.truncate(MAX_STATUS_RESULTS);
+            for r in &mut e.results {
+                clamp_text(&mut r.item, 512);
+                clamp_opt(&mut r.message, 1024);
+            }
+        }
+    }
+}
+
+impl IntuneTenantStatus {
+    /// Clamps condition texts to the CRD's bounds (Graph error messages can be long).
+    pub fn clamp_to_schema(&mut self) {
+        self.conditions.truncate(8);
+        for c in &mut self.conditions {
+            clamp_text(&mut c.type_, 64);
+            clamp_text(&mut c.reason, 64);
+            clamp_text(&mut c.message, 2048);
+        }
+        clamp_opt(&mut self.last_checked, 64);
+    }
+}

@@ -338,6 +338,7 @@ pub fn advance(input: WizardInput<'_>) -> Decision {
     w.run();
     let Wizard { mut status, step, requeue_after, .. } = w;
     sort_conditions(&mut status.conditions);
+    status.clamp_to_schema();
     Decision { status, step, requeue_after }
 }
 
