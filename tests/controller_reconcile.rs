@@ -1123,3 +1123,27 @@ async fn a_tenant_with_a_wrong_or_missing_secret_is_not_ready_and_says_why() {
     assert_eq!((ready.status, ready.reason.as_str()), (ConditionStatus::False, reasons::SECRET_NOT_FOUND));
     assert!(ready.message.contains(SECRET_NAME), "{}", ready.message);
 }
+
+#[tokio::test]
+async fn a_foreign_config_map_with_the_report_name_is_never_taken_over() {
+    let h = Harness::start(TenantSetup::default(), ControllerOptions::default()).await;
+    h.verify_tenant().await;
+    let foreign: ConfigMap = serde_json::from_value(serde_json::json!({
+        "apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": format!("{RUN}-report"), "namespace": "default"},
+        "data": {"owner": "someone else"}
+    }))
+    .unwrap();
+    h.config_maps().create(&Default::default(), &foreign).await.unwrap();
+    h.create_run(restore_run_object(RUN, BACKUP_CONFIG_MAP, true, "1h")).await;
+    for _ in 0..10 {
+        h.reconcile_once(RUN).await;
+    }
+    let status = h.status(RUN).await;
+    assert_ne!(status.phase, Some(Phase::Previewed), "no preview is recorded without its report");
+    let kept = h.config_maps().get(&format!("{RUN}-report")).await.unwrap();
+    assert_eq!(kept.data.unwrap().get("owner").map(String::as_str), Some("someone else"), "left untouched");
+    assert!(kept.metadata.owner_references.unwrap_or_default().is_empty(), "not adopted by the run");
+    let message = condition(&status, "PreviewReady").message.clone();
+    assert!(message.contains("is not this run's"), "{message}");
+}

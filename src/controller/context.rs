@@ -61,6 +61,8 @@ pub struct Context {
     pub runs: Mutex<HashMap<String, Arc<Mutex<RunState>>>>,
     /// Tunables.
     pub options: ControllerOptions,
+    /// Consecutive reconcile failures per object (`Kind/namespace/name`), for the error backoff.
+    pub failures: std::sync::Mutex<HashMap<String, u32>>,
 }
 
 impl Context {
@@ -83,6 +85,7 @@ impl Context {
             fetcher,
             runs: Mutex::new(HashMap::new()),
             options,
+            failures: std::sync::Mutex::new(HashMap::new()),
         }
     }
 

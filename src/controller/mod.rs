@@ -71,10 +71,64 @@ pub struct RunConfig {
     pub graph: restore_graph::GraphOptions,
 }
 
-fn error_policy<K>(_object: Arc<K>, error: &ControllerError, ctx: Arc<Context>) -> Action {
-    tracing::warn!(error = %error, "reconcile failed; retrying");
-    ctx.metrics.reconcile_error(std::any::type_name::<K>().rsplit("::").next().unwrap_or("object"));
-    Action::requeue(Duration::from_secs(5))
+/// First retry delay after a failed reconcile; doubled per consecutive failure.
+const ERROR_BACKOFF_BASE: Duration = Duration::from_secs(2);
+/// Longest retry delay after failed reconciles.
+const ERROR_BACKOFF_MAX: Duration = Duration::from_secs(300);
+
+/// The delay before retrying after the `failures`-th consecutive failure: exponential, capped,
+/// with up to 20 % jitter so many failing objects do not retry in step.
+pub fn error_backoff(failures: u32, jitter: f64) -> Duration {
+    let exp = ERROR_BACKOFF_BASE.saturating_mul(2u32.saturating_pow(failures.saturating_sub(1).min(16)));
+    exp.min(ERROR_BACKOFF_MAX).mul_f64(1.0 + 0.2 * jitter.clamp(0.0, 1.0))
+}
+
+fn object_key<K: kube::Resource<DynamicType = ()>>(object: &K) -> String {
+    format!("{}/{}/{}", K::kind(&()), object.namespace().unwrap_or_default(), object.name_any())
+}
+
+fn error_policy<K: kube::Resource<DynamicType = ()>>(
+    object: Arc<K>,
+    error: &ControllerError,
+    ctx: Arc<Context>,
+) -> Action {
+    let kind = K::kind(&()).to_string();
+    ctx.metrics.reconcile_error(&kind);
+    let failures = {
+        let mut map = ctx.failures.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let n = map.entry(object_key(object.as_ref())).or_insert(0);
+        *n = n.saturating_add(1);
+        *n
+    };
+    let delay = error_backoff(failures, rand_fraction());
+    tracing::warn!(kind = %kind, object = %object.name_any(), failures, retry_in_ms = delay.as_millis() as u64, error = %error, "reconcile failed");
+    Action::requeue(delay)
+}
+
+/// A number in [0, 1) for jitter, from the clock (no need for cryptographic randomness).
+fn rand_fraction() -> f64 {
+    let nanos =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
+    f64::from(nanos % 1000) / 1000.0
+}
+
+/// Runs a reconcile and forgets the object's failure count when it succeeds.
+async fn with_backoff_reset<K, F, Fut>(
+    object: Arc<K>,
+    ctx: Arc<Context>,
+    reconcile: F,
+) -> Result<Action, ControllerError>
+where
+    K: kube::Resource<DynamicType = ()>,
+    F: FnOnce(Arc<K>, Arc<Context>) -> Fut,
+    Fut: std::future::Future<Output = Result<Action, ControllerError>>,
+{
+    let key = object_key(object.as_ref());
+    let result = reconcile(object, ctx.clone()).await;
+    if result.is_ok() {
+        ctx.failures.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&key);
+    }
+    result
 }
 
 /// Serves `/metrics`, `/healthz` and `/readyz` until `shutdown`.
@@ -226,7 +280,7 @@ pub async fn run(config: RunConfig) -> Result<(), ControllerError> {
             let lost = lost.clone();
             async move { lost.cancelled().await }
         })
-        .run(restorerun::reconcile, error_policy, ctx.clone())
+        .run(|o, c| with_backoff_reset(o, c, restorerun::reconcile), error_policy, ctx.clone())
         .for_each(|result| async move {
             if let Err(e) = result {
                 tracing::debug!(error = %e, "restorerun controller event");
@@ -250,7 +304,7 @@ pub async fn run(config: RunConfig) -> Result<(), ControllerError> {
             let lost = lost.clone();
             async move { lost.cancelled().await }
         })
-        .run(tenant::reconcile, error_policy, ctx.clone())
+        .run(|o, c| with_backoff_reset(o, c, tenant::reconcile), error_policy, ctx.clone())
         .for_each(|result| async move {
             if let Err(e) = result {
                 tracing::debug!(error = %e, "tenant controller event");
@@ -277,4 +331,18 @@ fn references_secret(tenant: &IntuneTenant, name: &str) -> bool {
     let auth = &tenant.spec.auth;
     auth.client_secret_ref.as_ref().is_some_and(|r| r.name == name)
         || auth.certificate_ref.as_ref().is_some_and(|r| r.name == name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_backoff_doubles_and_is_capped() {
+        assert_eq!(error_backoff(1, 0.0), Duration::from_secs(2));
+        assert_eq!(error_backoff(2, 0.0), Duration::from_secs(4));
+        assert_eq!(error_backoff(5, 0.0), Duration::from_secs(32));
+        assert_eq!(error_backoff(40, 0.0), ERROR_BACKOFF_MAX);
+        assert_eq!(error_backoff(1, 1.0), Duration::from_millis(2400));
+    }
 }

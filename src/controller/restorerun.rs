@@ -101,7 +101,8 @@ pub async fn reconcile(run: Arc<RestoreRun>, ctx: Arc<Context>) -> Result<Action
         });
         written = write_status(&ctx, &runs, &run, &written, decision.status.clone(), &mut state).await?;
         let Some(step) = decision.step else {
-            if written.phase.is_some_and(Phase::is_terminal) {
+            // A finished run, or a dry-run resting at its preview, lets go of its loaded backup.
+            if written.phase.is_some_and(|p| p.is_terminal() || p == Phase::Previewed) {
                 ctx.forget(&uid).await;
             }
             return Ok(decision.requeue_after.map_or_else(Action::await_change, Action::requeue));

@@ -62,6 +62,12 @@ pub enum StoreError {
     /// Compression failed.
     #[error("compressing failed: {0}")]
     Io(#[from] std::io::Error),
+    /// A ConfigMap of that name exists and belongs to someone else: it is never taken over.
+    #[error("ConfigMap {name} exists and is not this run's; rename it or the RestoreRun")]
+    Foreign {
+        /// The ConfigMap's name.
+        name: String,
+    },
 }
 
 /// The name of chunk `index` of a run's document.
@@ -108,10 +114,19 @@ pub async fn write(
         if compressed.is_empty() { vec![&[][..]] } else { compressed.chunks(CHUNK_BYTES).collect() };
     let count = chunks.len();
     let params = PatchParams::apply("restore-operator").force();
+    let uid = run.uid().unwrap_or_default();
     for (index, chunk) in chunks.iter().enumerate() {
+        let object_name = chunk_name(&name, content, index);
+        if let Some(existing) = api.get_opt(&object_name).await? {
+            let ours = existing.labels().get(RUN_LABEL) == Some(&name)
+                && existing.owner_references().iter().any(|o| o.uid == uid);
+            if !ours {
+                return Err(StoreError::Foreign { name: object_name });
+            }
+        }
         let cm = ConfigMap {
             metadata: ObjectMeta {
-                name: Some(chunk_name(&name, content, index)),
+                name: Some(object_name.clone()),
                 namespace: run.namespace(),
                 labels: Some(BTreeMap::from([
                     (RUN_LABEL.to_string(), name.clone()),
@@ -132,7 +147,7 @@ pub async fn write(
             serde_json::to_value(&cm).map_err(|e| StoreError::Corrupt { what: "configmap", message: e.to_string() })?;
         body["apiVersion"] = "v1".into();
         body["kind"] = "ConfigMap".into();
-        api.patch(&chunk_name(&name, content, index), &params, &Patch::Apply(&body)).await?;
+        api.patch(&object_name, &params, &Patch::Apply(&body)).await?;
     }
     // Remove chunks beyond the new count (an earlier, larger document).
     let selector = format!("{RUN_LABEL}={name},{KIND_LABEL}={}", content.label());
