@@ -430,7 +430,7 @@ async fn approving_a_dry_run_executes_it_to_succeeded_and_the_tenant_equals_the_
         h.operator_config_maps().await.iter().filter_map(|c| c.labels().get(store::KIND_LABEL).cloned()).collect();
     assert_eq!(kinds.len(), 2);
     assert!(kinds.contains(&"report".to_string()) && kinds.contains(&"progress".to_string()));
-    let metrics = h.ctx.metrics.render();
+    let metrics = h.ctx.render_metrics();
     assert!(metrics.contains("restore_operator_restoreruns_finished_total{outcome=\"Succeeded\"} 1"), "{metrics}");
 }
 

@@ -61,6 +61,8 @@ pub struct Context {
     pub runs: Mutex<HashMap<String, Arc<Mutex<RunState>>>>,
     /// Tunables.
     pub options: ControllerOptions,
+    /// The RestoreRun cache of the running controller (for counting runs by phase).
+    pub run_store: std::sync::OnceLock<kube::runtime::reflector::Store<crate::kube::RestoreRun>>,
     /// Consecutive reconcile failures per object (`Kind/namespace/name`), for the error backoff.
     pub failures: std::sync::Mutex<HashMap<String, u32>>,
 }
@@ -86,6 +88,7 @@ impl Context {
             runs: Mutex::new(HashMap::new()),
             options,
             failures: std::sync::Mutex::new(HashMap::new()),
+            run_store: std::sync::OnceLock::new(),
         }
     }
 
@@ -104,5 +107,17 @@ impl Context {
     /// Drops the working state of a finished or deleted run.
     pub async fn forget(&self, uid: &str) {
         self.runs.lock().await.remove(uid);
+    }
+}
+
+impl Context {
+    /// `/metrics`: the exposition, counting the cached RestoreRuns by phase.
+    pub fn render_metrics(&self) -> String {
+        let runs = self.run_store.get().map(|store| store.state()).unwrap_or_default();
+        let phases: Vec<&str> = runs
+            .iter()
+            .map(|run| run.status.as_ref().and_then(|s| s.phase).map_or("Pending", |p| p.as_str()))
+            .collect();
+        self.metrics.render(phases)
     }
 }

@@ -33,6 +33,22 @@ struct RequestLabel {
     status: String,
 }
 
+/// Every phase name, so each has a series even at zero.
+const PHASES: [&str; 12] = [
+    "Pending",
+    "ResolvingSource",
+    "Scoping",
+    "Checking",
+    "Previewing",
+    "Previewed",
+    "Blocked",
+    "AwaitingConfirmation",
+    "Executing",
+    "Succeeded",
+    "PartiallySucceeded",
+    "Failed",
+];
+
 /// The controller's metrics.
 pub struct Metrics {
     registry: Registry,
@@ -99,13 +115,9 @@ impl Metrics {
 
     /// A run moved from `from` (entered `seconds` ago) to `to`.
     pub fn phase_changed(&self, from: Option<&str>, seconds: Option<f64>, to: &str, terminal: bool) {
-        if let Some(from) = from {
-            self.runs_by_phase.get_or_create(&PhaseLabel { phase: from.into() }).dec();
-            if let Some(seconds) = seconds {
-                self.phase_seconds.get_or_create(&PhaseLabel { phase: from.into() }).observe(seconds);
-            }
+        if let (Some(from), Some(seconds)) = (from, seconds) {
+            self.phase_seconds.get_or_create(&PhaseLabel { phase: from.into() }).observe(seconds);
         }
-        self.runs_by_phase.get_or_create(&PhaseLabel { phase: to.into() }).inc();
         if terminal {
             self.runs_finished.get_or_create(&OutcomeLabel { outcome: to.into() }).inc();
         }
@@ -116,9 +128,18 @@ impl Metrics {
         self.reconcile_errors.get_or_create(&KindLabel { kind: kind.into() }).inc();
     }
 
-    /// The text exposition, with the Graph counters refreshed.
-    pub fn render(&self) -> String {
+    /// The text exposition, with the Graph counters refreshed and the runs counted by phase
+    /// (`phases`: the phase of every RestoreRun the controller's cache holds).
+    pub fn render<'a>(&self, phases: impl IntoIterator<Item = &'a str>) -> String {
         let _guard = self.lock.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut counts: std::collections::BTreeMap<&str, i64> = std::collections::BTreeMap::new();
+        for phase in phases {
+            *counts.entry(phase).or_insert(0) += 1;
+        }
+        for phase in PHASES {
+            let count = counts.get(phase).copied().unwrap_or(0);
+            self.runs_by_phase.get_or_create(&PhaseLabel { phase: phase.to_string() }).set(count);
+        }
         let snapshot = self.graph.snapshot();
         for r in &snapshot.requests {
             let label = RequestLabel { method: r.method.clone(), status: r.status.clone() };
@@ -144,8 +165,9 @@ mod tests {
         m.phase_changed(None, None, "Pending", false);
         m.phase_changed(Some("Pending"), Some(0.2), "Succeeded", true);
         m.reconcile_error("RestoreRun");
-        let text = m.render();
-        assert!(text.contains("restore_operator_restoreruns{phase=\"Succeeded\"} 1"), "{text}");
+        let text = m.render(["Succeeded", "Previewed", "Succeeded"]);
+        assert!(text.contains("restore_operator_restoreruns{phase=\"Succeeded\"} 2"), "{text}");
+        assert!(text.contains("restore_operator_restoreruns{phase=\"Executing\"} 0"), "{text}");
         assert!(text.contains("restore_operator_restoreruns_finished_total{outcome=\"Succeeded\"} 1"), "{text}");
         assert!(text.contains("restore_operator_phase_duration_seconds_count{phase=\"Pending\"} 1"), "{text}");
         assert!(text.contains("restore_operator_reconcile_errors_total{kind=\"RestoreRun\"} 1"), "{text}");

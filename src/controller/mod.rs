@@ -141,7 +141,7 @@ async fn serve_http(
     use axum::{Router, http::StatusCode, routing::get};
     let metrics_ctx = ctx.clone();
     let app = Router::new()
-        .route("/metrics", get(move || async move { metrics_ctx.metrics.render() }))
+        .route("/metrics", get(move || async move { metrics_ctx.render_metrics() }))
         .route("/healthz", get(|| async { "ok" }))
         .route(
             "/readyz",
@@ -262,6 +262,7 @@ pub async fn run(config: RunConfig) -> Result<(), ControllerError> {
     };
     let run_controller = Controller::new(runs.clone(), watcher::Config::default());
     let run_store = run_controller.store();
+    let _ = ctx.run_store.set(run_store.clone());
     let tenant_store = run_store.clone();
     let run_controller = run_controller
         .owns(config_maps, watcher::Config::default().labels(store::RUN_LABEL))
