@@ -104,6 +104,14 @@ impl Context {
             .clone()
     }
 
+    /// Drops the working state of runs the controller's cache no longer holds (deleted runs).
+    pub async fn forget_deleted(&self) {
+        let Some(store) = self.run_store.get() else { return };
+        let live: std::collections::HashSet<String> =
+            store.state().iter().filter_map(|r| r.metadata.uid.clone()).collect();
+        self.runs.lock().await.retain(|uid, _| live.contains(uid));
+    }
+
     /// Drops the working state of a finished or deleted run.
     pub async fn forget(&self, uid: &str) {
         self.runs.lock().await.remove(uid);

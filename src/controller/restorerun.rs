@@ -83,6 +83,7 @@ pub async fn reconcile(run: Arc<RestoreRun>, ctx: Arc<Context>) -> Result<Action
     let config_maps: Api<ConfigMap> = Api::namespaced(ctx.client.clone(), &namespace);
     let tenant = tenants.get_opt(&run.spec.tenant_ref.name).await?;
     let observation = observe_tenant(tenant.as_ref());
+    ctx.forget_deleted().await;
     let state = ctx.run_state(&uid).await;
     let mut state = state.lock().await;
     let started = Instant::now();
