@@ -90,6 +90,9 @@ pub async fn reconcile(run: Arc<RestoreRun>, ctx: Arc<Context>) -> Result<Action
     let mut written = run.status.clone().unwrap_or_default();
     let mut fact: Option<Fact> = None;
     let mut steps_run = 0u32;
+    let plan = plan_inputs_digest(&run.spec);
+    let cluster = KubeObjects::new(ctx.client.clone());
+    let mut graph = None;
     loop {
         let decision = advance(WizardInput {
             run_name: &name,
@@ -117,20 +120,22 @@ pub async fn reconcile(run: Arc<RestoreRun>, ctx: Arc<Context>) -> Result<Action
         steps_run += 1;
         let Some(tenant) = tenant.as_ref() else { return Ok(Action::requeue(Duration::from_secs(30))) };
         let target = RestoreTarget { tenant_id: tenant.spec.tenant_id.clone(), environment: tenant.spec.environment };
-        let plan = plan_inputs_digest(&run.spec);
-        let graph = match graph_client(&ctx, tenant).await {
-            Ok(graph) => graph,
-            Err(e) => {
-                fact = Some(failed(plan, step, StepError::transient(format!("tenant credentials: {e}"))));
-                continue;
+        // One credential read per reconcile, not one per step (an execution runs many steps).
+        if graph.is_none() {
+            match graph_client(&ctx, tenant).await {
+                Ok(client) => graph = Some(client),
+                Err(e) => {
+                    fact = Some(failed(plan.clone(), step, StepError::transient(format!("tenant credentials: {e}"))));
+                    continue;
+                }
             }
-        };
-        let cluster = KubeObjects::new(ctx.client.clone());
+        }
+        let Some(graph) = graph.as_ref() else { continue };
         let source = SourceContext { namespace: &namespace, cluster: &cluster, fetcher: &ctx.fetcher };
         fact = Some(match step {
-            Step::Execute => execute_one(&run, &config_maps, &mut state, &source, &graph, &decision).await,
+            Step::Execute => execute_one(&run, &config_maps, &mut state, &source, graph, &decision).await,
             Step::Preview => {
-                let mut fact = state.runner.run_step(step, &run.spec, &source, &graph, &target).await;
+                let mut fact = state.runner.run_step(step, &run.spec, &source, graph, &target).await;
                 if let StepOutcome::Preview(Ok(facts)) = &mut fact.outcome {
                     match store_report(&config_maps, &run, &state, &written, &facts.digest).await {
                         Ok(report) => facts.report = Some(report),
@@ -139,7 +144,7 @@ pub async fn reconcile(run: Arc<RestoreRun>, ctx: Arc<Context>) -> Result<Action
                 }
                 fact
             }
-            _ => state.runner.run_step(step, &run.spec, &source, &graph, &target).await,
+            _ => state.runner.run_step(step, &run.spec, &source, graph, &target).await,
         });
     }
 }
