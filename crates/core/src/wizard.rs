@@ -239,6 +239,29 @@ pub enum ExpiryCheck {
     Ignore,
 }
 
+/// Whether the tenant is still the one frozen into the run: same id, same environment.
+fn identity_refusal(spec: &RestoreRunSpec, status: &RestoreRunStatus, view: &TenantView) -> Option<GateRefusal> {
+    let frozen = status.tenant.as_ref()?;
+    if frozen.id != view.id {
+        return Some(GateRefusal {
+            reason: reasons::TENANT_CHANGED,
+            message: format!(
+                "IntuneTenant {:?} now points at tenant {} but this run was planned for {}; create a new RestoreRun",
+                spec.tenant_ref.name, view.id, frozen.id
+            ),
+        });
+    }
+    let env = status.environment?;
+    (env != view.environment).then(|| GateRefusal {
+        reason: reasons::ENVIRONMENT_CHANGED,
+        message: format!(
+            "the tenant's environment changed from {} to {}; create a new RestoreRun",
+            env.as_str(),
+            view.environment.as_str()
+        ),
+    })
+}
+
 /// DESIGN §2 rule 1: every condition under which a write may reach the tenant.
 pub fn gate(
     spec: &RestoreRunSpec,
@@ -251,29 +274,11 @@ pub fn gate(
     let TenantObservation::Present(view) = tenant else {
         return refuse(reasons::TENANT_NOT_FOUND, format!("IntuneTenant {:?} not found", spec.tenant_ref.name));
     };
-    match (&status.tenant, status.environment) {
-        (Some(frozen), Some(env)) => {
-            if frozen.id != view.id {
-                return refuse(
-                    reasons::TENANT_CHANGED,
-                    format!(
-                        "the IntuneTenant now points at tenant {} but this run was planned for {}",
-                        view.id, frozen.id
-                    ),
-                );
-            }
-            if env != view.environment {
-                return refuse(
-                    reasons::ENVIRONMENT_CHANGED,
-                    format!(
-                        "the tenant's environment is now {} but was {} when this run started; create a new RestoreRun",
-                        view.environment.as_str(),
-                        env.as_str()
-                    ),
-                );
-            }
-        }
-        _ => return refuse(reasons::TENANT_NOT_FOUND, "the tenant was not recorded yet".into()),
+    if status.tenant.is_none() || status.environment.is_none() {
+        return refuse(reasons::TENANT_NOT_FOUND, "the tenant was not recorded yet".into());
+    }
+    if let Some(refusal) = identity_refusal(spec, status, view) {
+        return Err(refusal);
     }
     if spec.dry_run {
         return refuse(reasons::DRY_RUN, "spec.dryRun is true".into());
@@ -412,7 +417,7 @@ impl Wizard<'_, '_> {
             self.status.tenant = Some(TenantIdentity { id: view.id.clone(), label: view.label.clone() });
             self.status.environment = Some(view.environment);
         }
-        if let Some(refusal) = self.identity_refusal(view) {
+        if let Some(refusal) = identity_refusal(self.input.spec, &self.status, view) {
             self.stalled(refusal.reason, format!("{}; nothing will be written", refusal.message));
             self.requeue_after = Some(BLOCKED_RECHECK);
             return;
@@ -458,30 +463,6 @@ impl Wizard<'_, '_> {
         for step in types::STEPS {
             self.set(Condition::unknown(step, reason, message));
         }
-    }
-
-    fn identity_refusal(&self, view: &TenantView) -> Option<GateRefusal> {
-        let frozen = self.status.tenant.as_ref()?;
-        if frozen.id != view.id {
-            return Some(GateRefusal {
-                reason: reasons::TENANT_CHANGED,
-                message: format!(
-                    "IntuneTenant {:?} now points at tenant {} but this run was planned for {}; create a new RestoreRun",
-                    self.input.spec.tenant_ref.name, view.id, frozen.id
-                ),
-            });
-        }
-        if self.status.environment.is_some_and(|env| env != view.environment) {
-            return Some(GateRefusal {
-                reason: reasons::ENVIRONMENT_CHANGED,
-                message: format!(
-                    "the tenant's environment changed from {} to {}; create a new RestoreRun",
-                    self.status.environment.map(Environment::as_str).unwrap_or("?"),
-                    view.environment.as_str()
-                ),
-            });
-        }
-        None
     }
 
     fn apply(&mut self, outcome: StepOutcome) {
