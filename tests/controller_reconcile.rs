@@ -1147,3 +1147,28 @@ async fn a_foreign_config_map_with_the_report_name_is_never_taken_over() {
     let message = condition(&status, "PreviewReady").message.clone();
     assert!(message.contains("is not this run's"), "{message}");
 }
+
+/// Rule 1: what is executed is exactly what was approved. A report ConfigMap edited after the
+/// preview (still carrying the approved digest as its label) is refused and nothing is written.
+#[tokio::test]
+async fn rule1_gate_a_report_edited_after_the_preview_is_never_executed() {
+    let h = previewed(TenantSetup::default(), ControllerOptions::default(), "1h").await;
+    let approved = digest(&h.status(RUN).await);
+    let (bytes, stored) = store::read(&h.config_maps(), RUN, Content::Report).await.unwrap().expect("a report");
+    assert_eq!(stored, approved);
+    let mut report: Value = serde_json::from_slice(&bytes).unwrap();
+    let items = report["items"].as_array_mut().unwrap();
+    assert!(!items.is_empty());
+    items.pop(); // someone drops an item from the plan by hand
+    let run = h.run(RUN).await;
+    store::write(&h.config_maps(), &run, Content::Report, &serde_json::to_vec(&report).unwrap(), &approved)
+        .await
+        .unwrap();
+
+    h.patch_spec(RUN, &approval_patch(TENANT_LABEL, &approved)).await;
+    let status = h.reconcile_until(RUN, 50, |s| s.phase.is_some_and(Phase::is_terminal)).await;
+    assert_eq!(status.phase, Some(Phase::Failed), "{:#?}", status.conditions);
+    let executed = condition(&status, types::EXECUTED);
+    assert!(executed.message.contains("does not match the approved digest"), "{}", executed.message);
+    assert_eq!(h.writes(), 0, "no write from an edited report");
+}
