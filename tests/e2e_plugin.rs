@@ -6,7 +6,7 @@ mod controller_support;
 use std::path::Path;
 use std::time::Duration;
 
-use controller_support::e2e::{Cluster, kubectl_available};
+use controller_support::e2e::{Cluster, kubectl_available, outcome};
 use controller_support::*;
 use restore_core::api::Environment;
 use tokio::process::Command;
@@ -28,11 +28,7 @@ async fn plugin(cluster: &Cluster, user: &str, args: &[&str]) -> (bool, String, 
         .output()
         .await
         .expect("kubectl runs");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    outcome(&out)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

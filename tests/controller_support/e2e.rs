@@ -30,6 +30,15 @@ pub fn kubectl_available(test: &str) -> bool {
     false
 }
 
+/// A finished command as (success, stdout, stderr).
+pub fn outcome(out: &std::process::Output) -> (bool, String, String) {
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
 /// An emulated cluster with the CRDs installed and the test namespace, and a Graph simulator.
 pub struct Cluster {
     pub emulator: EmulatorHandle,
@@ -63,11 +72,7 @@ impl Cluster {
             .output()
             .await
             .expect("kubectl runs");
-        (
-            out.status.success(),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
+        outcome(&out)
     }
 
     /// Runs kubectl and requires success; returns stdout.
