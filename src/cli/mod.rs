@@ -71,6 +71,10 @@ pub struct RunArgs {
     /// Seconds one reconcile may keep executing before it hands over (progress is kept).
     #[arg(long, default_value_t = 15)]
     pub reconcile_budget_seconds: u64,
+    /// Days an execution's audit record (a ConfigMap the run does not own) is kept after the run
+    /// ended or was deleted.
+    #[arg(long, default_value_t = 90)]
+    pub audit_retention_days: u64,
     /// PEM file of extra CA certificates trusted for url sources.
     #[arg(long)]
     pub extra_ca_file: Option<std::path::PathBuf>,
@@ -137,6 +141,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
                 concurrency: args.concurrency,
                 options: crate::controller::ControllerOptions {
                     reconcile_budget: std::time::Duration::from_secs(args.reconcile_budget_seconds),
+                    audit_retention: std::time::Duration::from_secs(args.audit_retention_days.saturating_mul(86_400)),
                     ..Default::default()
                 },
                 extra_roots_pem,

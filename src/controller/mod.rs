@@ -1,12 +1,15 @@
 //! `restore-operator run`: the kube-runtime controllers for RestoreRun and IntuneTenant behind
 //! leader election, with `/metrics`, `/healthz`, `/readyz` and graceful shutdown on SIGTERM.
 
+pub mod audit;
 pub mod cluster_objects;
 pub mod context;
+pub mod fence;
+pub mod graph_port;
 pub mod metrics;
 pub mod restorerun;
-pub mod store;
 pub mod tenant;
+pub mod tenant_lock;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -34,7 +37,7 @@ pub enum ControllerError {
     Kube(#[from] kube::Error),
     /// A stored report or progress record could not be written or read.
     #[error("{0}")]
-    Store(#[from] store::StoreError),
+    Store(#[from] crate::kube::records::StoreError),
     /// Leader election failed.
     #[error("leader election: {0}")]
     Lease(String),
@@ -187,10 +190,19 @@ pub async fn run(config: RunConfig) -> Result<(), ControllerError> {
         restore_backup::Limits::default(),
     )
     .map_err(|e| ControllerError::Internal(e.to_string()))?;
-    let ctx = Arc::new(Context::new(client.clone(), fetcher, config.graph.clone(), config.options.clone()));
+    let leading = Arc::new(AtomicBool::new(false));
+    let mut options = config.options.clone();
+    options.lock_namespace.get_or_insert_with(|| config.lease_namespace.clone());
+    let fence = fence::LeaderFence::new(
+        client.clone(),
+        &config.lease_namespace,
+        &config.lease_name,
+        &config.identity,
+        leading.clone(),
+    );
+    let ctx = Arc::new(Context::new(client.clone(), fetcher, config.graph.clone(), options).with_fence(fence));
     let shutdown = CancellationToken::new();
     cancel_on_signal(shutdown.clone());
-    let leading = Arc::new(AtomicBool::new(false));
     let http = tokio::spawn(serve_http(config.listen, ctx.clone(), leading.clone(), shutdown.clone()));
 
     let manager = kube_lease_manager::LeaseManagerBuilder::new(client.clone(), &config.lease_name)
@@ -265,7 +277,7 @@ pub async fn run(config: RunConfig) -> Result<(), ControllerError> {
     let _ = ctx.run_store.set(run_store.clone());
     let tenant_store = run_store.clone();
     let run_controller = run_controller
-        .owns(config_maps, watcher::Config::default().labels(store::RUN_LABEL))
+        .owns(config_maps.clone(), watcher::Config::default().labels(crate::kube::records::RUN_LABEL))
         .watches(tenants.clone(), watcher::Config::default(), move |tenant: IntuneTenant| {
             let ns = tenant.namespace();
             let name = tenant.name_any();
@@ -312,7 +324,8 @@ pub async fn run(config: RunConfig) -> Result<(), ControllerError> {
             }
         });
 
-    tokio::join!(run_controller, tenant_controller);
+    let sweeper = sweep_audit_records(config_maps, lost.clone());
+    tokio::join!(run_controller, tenant_controller, sweeper);
     leading.store(false, Ordering::SeqCst);
     shutdown.cancel();
     controllers_done.cancel();
@@ -325,6 +338,24 @@ pub async fn run(config: RunConfig) -> Result<(), ControllerError> {
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// How often expired audit records are looked for.
+const AUDIT_SWEEP_EVERY: Duration = Duration::from_secs(3600);
+
+/// Removes audit records past their retention, at start and then hourly, until `stop`.
+async fn sweep_audit_records(config_maps: Api<ConfigMap>, stop: CancellationToken) {
+    loop {
+        match audit::sweep(&config_maps, jiff::Timestamp::now()).await {
+            Ok(0) => {}
+            Ok(removed) => tracing::info!(removed, "expired audit records removed"),
+            Err(e) => tracing::warn!(error = %e, "audit records not swept"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(AUDIT_SWEEP_EVERY) => {}
+            _ = stop.cancelled() => return,
+        }
+    }
 }
 
 /// Whether a tenant's auth references the Secret `name`.

@@ -7,8 +7,9 @@ use jiff::Timestamp;
 use serde::Serialize;
 
 use crate::api::{
-    ActionCounts, ApprovedPlan, ChecksStatus, ConfirmationStatus, Environment, ExecutionStatus, ItemResult, MAX_STATUS_RESULTS,
-    OutcomeCounts, Phase, PreviewStatus, RestoreRunSpec, RestoreRunStatus, ScopeStatus, SourceStatus, TenantIdentity,
+    ActionCounts, ApprovedPlan, ChecksStatus, ConfirmationStatus, Environment, ExecutionStatus, ItemResult,
+    MAX_STATUS_RESULTS, OutcomeCounts, Phase, PreviewStatus, RestoreRunSpec, RestoreRunStatus, ScopeStatus,
+    SourceStatus, TenantIdentity,
 };
 use crate::canonical::digest_of;
 use crate::conditions::{
@@ -29,6 +30,9 @@ pub const TRANSIENT_RETRY: Duration = Duration::from_secs(30);
 pub const TENANT_WAIT: Duration = Duration::from_secs(30);
 /// Longest retry delay after steps failed in a row (the delay doubles from [`TRANSIENT_RETRY`]).
 pub const MAX_RETRY: Duration = Duration::from_secs(600);
+/// Longest interval between two looks for something a run waits for (a source applied after the
+/// run, a tenant another run holds).
+pub const MAX_WAIT_POLL: Duration = Duration::from_secs(60);
 /// Shortest `previewTTL`: a shorter one would expire before a human can approve and make an
 /// approved run re-preview without end.
 pub const MIN_PREVIEW_TTL: Duration = Duration::from_secs(60);
@@ -84,9 +88,10 @@ pub enum Step {
 pub struct StepError {
     /// `true` when retrying cannot help (invalid backup, digest mismatch, invalid scope).
     pub permanent: bool,
-    /// `true` when something the step needs does not exist yet (a source applied after the run,
-    /// a Flux source not ready): the run waits for it.
-    pub missing: bool,
+    /// Set when the step waits for something rather than failed: the condition reason to show
+    /// (`SourceNotFound`: a source applied after the run; `TenantBusy`: another run writes to the
+    /// same Entra tenant).
+    pub waiting: Option<&'static str>,
     /// What went wrong, for the human.
     pub message: String,
 }
@@ -94,17 +99,22 @@ pub struct StepError {
 impl StepError {
     /// An error that may pass with time.
     pub fn transient(message: impl Into<String>) -> Self {
-        StepError { permanent: false, missing: false, message: message.into() }
+        StepError { permanent: false, waiting: None, message: message.into() }
     }
 
     /// An error that retrying will not fix.
     pub fn permanent(message: impl Into<String>) -> Self {
-        StepError { permanent: true, missing: false, message: message.into() }
+        StepError { permanent: true, waiting: None, message: message.into() }
     }
 
     /// Something the step needs does not exist yet; the run waits for it.
     pub fn missing(message: impl Into<String>) -> Self {
-        StepError { permanent: false, missing: true, message: message.into() }
+        StepError { permanent: false, waiting: Some(reasons::SOURCE_NOT_FOUND), message: message.into() }
+    }
+
+    /// Another run holds the Entra tenant; this one waits its turn.
+    pub fn busy(message: impl Into<String>) -> Self {
+        StepError { permanent: false, waiting: Some(reasons::TENANT_BUSY), message: message.into() }
     }
 }
 
@@ -382,8 +392,14 @@ pub fn preview_expired(preview: &PreviewStatus, now: Timestamp) -> bool {
 
 /// Runs the wizard one step: applies `input.fact`, then decides the next step.
 pub fn advance(input: WizardInput<'_>) -> Decision {
-    let mut w =
-        Wizard { input: &input, status: input.status.clone(), step: None, requeue_after: None, backing_off: false };
+    let mut w = Wizard {
+        input: &input,
+        status: input.status.clone(),
+        step: None,
+        requeue_after: None,
+        backing_off: false,
+        waiting: false,
+    };
     w.run();
     let Wizard { mut status, step, requeue_after, .. } = w;
     sort_conditions(&mut status.conditions);
@@ -398,6 +414,9 @@ struct Wizard<'a, 'b> {
     requeue_after: Option<Duration>,
     /// The fact just applied was a transient failure: wait before running the step again.
     backing_off: bool,
+    /// The failure was a wait for something to appear or be released: poll at most every
+    /// [`MAX_WAIT_POLL`] rather than backing off further.
+    waiting: bool,
 }
 
 impl Wizard<'_, '_> {
@@ -502,7 +521,8 @@ impl Wizard<'_, '_> {
         }
         if let Some(ready) = self.status.conditions.iter_mut().find(|c| c.type_ == types::READY) {
             let base = ready.message.split(SPEC_EDIT_IGNORED_NOTE).next().unwrap_or_default().trim_end().to_string();
-            ready.message = format!("{base} {SPEC_EDIT_IGNORED_NOTE} (generation {generation}); create a new RestoreRun");
+            ready.message =
+                format!("{base} {SPEC_EDIT_IGNORED_NOTE} (generation {generation}); create a new RestoreRun");
         }
     }
 
@@ -541,11 +561,9 @@ impl Wizard<'_, '_> {
                     self.status.phase = Some(Phase::Scoping);
                 }
                 Err(e) if e.permanent => self.fail(types::SOURCE_RESOLVED, reasons::SOURCE_INVALID, e.message),
-                Err(e) if e.missing => self.retry_later(
-                    types::SOURCE_RESOLVED,
-                    reasons::SOURCE_NOT_FOUND,
-                    format!("{}; waiting for it to appear", e.message),
-                ),
+                Err(StepError { waiting: Some(reason), message, .. }) => {
+                    self.retry_later(types::SOURCE_RESOLVED, reason, format!("{message}; waiting for it to appear"))
+                }
                 Err(e) => self.retry_later(types::SOURCE_RESOLVED, reasons::SOURCE_UNAVAILABLE, e.message),
             },
             (Phase::Scoping, StepOutcome::Scope(result)) => match result {
@@ -586,7 +604,9 @@ impl Wizard<'_, '_> {
                     }
                     self.fail(types::EXECUTED, reasons::EXECUTION_FAILED, e.message)
                 }
-                Err(e) => self.retry_later(types::EXECUTED, reasons::TENANT_UNAVAILABLE, e.message),
+                Err(e) => {
+                    self.retry_later(types::EXECUTED, e.waiting.unwrap_or(reasons::TENANT_UNAVAILABLE), e.message)
+                }
             },
             // A fact for a step the wizard is not at (late or duplicated): ignored.
             _ => {}
@@ -888,7 +908,10 @@ impl Wizard<'_, '_> {
         }
         if self.backing_off {
             let msg = find_message(&self.status.conditions, types::EXECUTED);
-            self.progressing(reasons::TENANT_UNAVAILABLE, msg);
+            let reason = find_reason(&self.status.conditions, types::EXECUTED)
+                .unwrap_or(reasons::TENANT_UNAVAILABLE)
+                .to_string();
+            self.progressing(&reason, msg);
             self.requeue_after = Some(self.retry_after());
             return;
         }
@@ -916,6 +939,7 @@ impl Wizard<'_, '_> {
     }
 
     fn retry_later(&mut self, condition: &str, reason: &str, message: String) {
+        self.waiting = [reasons::SOURCE_NOT_FOUND, reasons::TENANT_BUSY].contains(&reason);
         self.note_failed_attempt();
         let msg = format!("{message}; retrying in {}s", self.retry_after().as_secs());
         self.set(Condition::unknown(condition, reason, msg));
@@ -929,7 +953,8 @@ impl Wizard<'_, '_> {
 
     /// How long to wait before running a failed step again.
     fn retry_after(&self) -> Duration {
-        retry_delay(self.status.failed_attempts.unwrap_or(1))
+        let delay = retry_delay(self.status.failed_attempts.unwrap_or(1));
+        if self.waiting { delay.min(MAX_WAIT_POLL) } else { delay }
     }
 
     fn fail(&mut self, condition: &str, reason: &str, message: String) {

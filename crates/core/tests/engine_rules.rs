@@ -5,9 +5,9 @@ mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use restore_core::engine::analysis::ItemPreview;
 use restore_core::api::{ItemOutcome, ScopeMode, ScopeSelector, ScopeSpec, Severity};
 use restore_core::backup::{BackupItem, BackupSet, BackupTenant, NamedRef, References};
+use restore_core::engine::analysis::ItemPreview;
 use restore_core::engine::analysis::PlannedAction;
 use restore_core::engine::checks::FindingCode;
 use restore_core::engine::execute::{Executor, ProgressRecord, StepStatus};

@@ -14,7 +14,7 @@ use tokio::time::Instant;
 
 use crate::credentials::Credentials;
 use crate::error::GraphError;
-use crate::pacing::WritePacer;
+use crate::pacing::{WriteBudgets, WritePacer};
 use crate::retry::{RetryBudget, RetryPolicy, retry_after, sleep_for};
 use crate::stats::GraphStats;
 use crate::token::{TokenSettings, TokenSource, describe_reqwest};
@@ -156,6 +156,18 @@ impl GraphClient {
         options: GraphOptions,
         stats: GraphStats,
     ) -> Result<Self, GraphError> {
+        Self::new_shared(spec, credentials, options, stats, &WriteBudgets::default())
+    }
+
+    /// As [`GraphClient::new_with_stats`], pacing writes with the budget `budgets` keeps for the
+    /// Entra tenant: every client of one tenant id shares it.
+    pub fn new_shared(
+        spec: &IntuneTenantSpec,
+        credentials: Credentials,
+        options: GraphOptions,
+        stats: GraphStats,
+        budgets: &WriteBudgets,
+    ) -> Result<Self, GraphError> {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let endpoint = checked_base_url("graph.endpoint", &spec.graph.endpoint, options.allow_insecure_http)?;
         let authority = checked_base_url("graph.authority", &spec.graph.authority, options.allow_insecure_http)?;
@@ -186,7 +198,11 @@ impl GraphClient {
                 beta: format!("{endpoint}/beta/"),
                 tenant_id: spec.tenant_id.clone(),
                 tokens,
-                pacer: WritePacer::new(budget.writes, Duration::from_secs(u64::from(budget.per_seconds.max(1)))),
+                pacer: budgets.pacer(
+                    &spec.tenant_id,
+                    budget.writes,
+                    Duration::from_secs(u64::from(budget.per_seconds.max(1))),
+                ),
                 options,
                 stats,
             }),

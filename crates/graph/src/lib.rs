@@ -12,5 +12,6 @@ mod token;
 pub use client::{GraphClient, GraphOptions, GroupRef, MAX_BATCH_REQUESTS};
 pub use credentials::{Credentials, SecretString};
 pub use error::GraphError;
+pub use pacing::WriteBudgets;
 pub use retry::RetryPolicy;
 pub use stats::{GraphStats, GraphStatsSnapshot, RequestCount};

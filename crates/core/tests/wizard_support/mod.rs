@@ -112,19 +112,19 @@ impl Run {
     /// What the fake engine's checks find.
     pub fn checks_status(&self) -> ChecksStatus {
         ChecksStatus {
-                blockers: self.engine.blockers,
-                warnings: 1,
-                infos: 0,
-                checked_at: None,
-                findings: (0..self.engine.blockers)
-                    .map(|i| FindingSummary {
-                        code: "MissingGroup".into(),
-                        severity: Severity::Blocker,
-                        item: Some(format!("deviceConfiguration/{i}")),
-                        message: format!("group {i} does not exist in the target tenant"),
-                    })
-                    .collect(),
-            }
+            blockers: self.engine.blockers,
+            warnings: 1,
+            infos: 0,
+            checked_at: None,
+            findings: (0..self.engine.blockers)
+                .map(|i| FindingSummary {
+                    code: "MissingGroup".into(),
+                    severity: Severity::Blocker,
+                    item: Some(format!("deviceConfiguration/{i}")),
+                    message: format!("group {i} does not exist in the target tenant"),
+                })
+                .collect(),
+        }
     }
 
     /// What the fake engine reports for a step.
