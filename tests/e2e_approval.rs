@@ -3,7 +3,10 @@
 //! the real `restore-operator` binary executing what was approved. Skipped (with a printed reason)
 //! without kubectl or helm-python-sdk, except under `CI=true`.
 
+mod approval_support;
 mod controller_support;
+
+use approval_support::*;
 
 use std::path::Path;
 use std::process::Stdio;
@@ -17,76 +20,6 @@ use tokio::process::Command;
 
 const WAIT: Duration = Duration::from_secs(60);
 const POLICY: &str = "ValidatingAdmissionPolicy 'restoreruns-approval.tenantatlas.io'";
-const REQUESTED_BY: &str = "tenantatlas.io/requested-by";
-const FLUX: &str = "system:serviceaccount:flux-system:kustomize-controller";
-const ARGOCD_SERVER: &str = "system:serviceaccount:argocd:argocd-server";
-
-/// A person (or service account) and the groups kubectl asserts with `--as-group`.
-struct Who {
-    user: &'static str,
-    groups: &'static [&'static str],
-}
-
-/// Requests runs, and may approve other people's.
-const ALICE: Who = Who { user: "alice@contoso.com", groups: &["intune-editors", "intune-approvers"] };
-/// Approves.
-const BOB: Who = Who { user: "bob@contoso.com", groups: &["intune-approvers"] };
-/// Edits runs, may not approve.
-const MALLORY: Who = Who { user: "mallory@contoso.com", groups: &["intune-editors"] };
-/// Approves, also runs that GitOps applied.
-const DAVE: Who = Who { user: "dave@contoso.com", groups: &["intune-approvers", "intune-gitops-approvers"] };
-/// The trusted GitOps applier.
-const FLUX_APPLIER: Who = Who { user: FLUX, groups: &[] };
-/// Argo CD's API server, which runs the `approve` resource action.
-const ARGO_ACTION: Who = Who { user: ARGOCD_SERVER, groups: &[] };
-
-fn helm_available(test: &str) -> bool {
-    let found = std::process::Command::new("python3")
-        .args(["-c", "import helm_python"])
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    assert!(found || std::env::var("CI").as_deref() != Ok("true"), "{test}: helm-python-sdk is required under CI=true");
-    if !found {
-        eprintln!("SKIPPED {test}: helm-python-sdk is not installed (scripts/install-test-deps.sh)");
-    }
-    found
-}
-
-/// The chart's approval policy and user roles, rendered by the Helm engine with these values.
-fn rendered_chart(four_eyes: bool) -> String {
-    let values = json!({"approval": {
-        "fourEyes": four_eyes,
-        "trustedAppliers": [FLUX],
-        "approverGroups": ["intune-approvers"],
-        "gitopsApproverGroups": ["intune-gitops-approvers"],
-        "delegatedApprovers": [ARGOCD_SERVER],
-    }});
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/render-chart.py");
-    let out = std::process::Command::new("python3")
-        .arg(script)
-        .arg(values.to_string())
-        .args(["approval-policy.yaml", "user-roles.yaml"])
-        .output()
-        .expect("python3 runs");
-    let (ok, stdout, stderr) = outcome(&out);
-    assert!(ok, "the chart renders: {stderr}");
-    stdout
-}
-
-/// Who may do what in the test namespace besides the chart's bindings: editors and the GitOps
-/// applier edit runs, everyone authenticated reads them.
-fn namespace_bindings() -> String {
-    format!(
-        "apiVersion: rbac.authorization.k8s.io/v1\nkind: RoleBinding\nmetadata: {{name: run-editors, namespace: {NAMESPACE}}}\n\
-         roleRef: {{apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: restore-operator-editor}}\n\
-         subjects:\n- {{apiGroup: rbac.authorization.k8s.io, kind: Group, name: intune-editors}}\n\
-         - {{kind: ServiceAccount, name: kustomize-controller, namespace: flux-system}}\n---\n\
-         apiVersion: rbac.authorization.k8s.io/v1\nkind: RoleBinding\nmetadata: {{name: run-viewers, namespace: {NAMESPACE}}}\n\
-         roleRef: {{apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: restore-operator-viewer}}\n\
-         subjects:\n- {{apiGroup: rbac.authorization.k8s.io, kind: Group, name: system:authenticated}}\n"
-    )
-}
 
 /// Installs the rendered chart parts and the namespace bindings as the admin, then turns RBAC on.
 async fn secure(cluster: &Cluster, four_eyes: bool) {
