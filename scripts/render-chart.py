@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Renders templates of the restore-operator chart through the Helm engine (helm-python-sdk) and
-prints them as one multi-document YAML. Usage: render-chart.py VALUES_JSON TEMPLATE..."""
+prints them as one multi-document YAML.
+Usage: render-chart.py [--namespace=NS] VALUES_JSON TEMPLATE... (release namespace: restore-operator)"""
 import json
 import os
 import sys
@@ -11,9 +12,13 @@ CHART = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "charts",
 
 
 def main() -> int:
-    values = json.loads(sys.argv[1])
-    wanted = sys.argv[2:]
-    manifests = helm.Chart.load(CHART).render(values=values, name="restore-operator", namespace="restore-operator")
+    args = sys.argv[1:]
+    namespace = "restore-operator"
+    if args and args[0].startswith("--namespace="):
+        namespace = args.pop(0).split("=", 1)[1]
+    values = json.loads(args[0])
+    wanted = args[1:]
+    manifests = helm.Chart.load(CHART).render(values=values, name="restore-operator", namespace=namespace)
     documents = [text for path, text in sorted(manifests.items()) if os.path.basename(path) in wanted]
     if len(documents) != len(wanted):
         print(f"templates not rendered: {wanted} from {sorted(manifests)}", file=sys.stderr)

@@ -301,3 +301,39 @@ async fn four_eyes_gaps_legacy_runs_gitops_runs_and_the_argo_action_are_closed()
         "must be your own username",
     );
 }
+
+/// Starts the operator with a kubeconfig that acts as the chart's service account
+/// `system:serviceaccount:intune:restore-operator`: the harness's kubeconfig is swapped for the
+/// start (the binary reads it once, before it serves /metrics), then restored for kubectl.
+async fn operator_as_chart_service_account(cluster: &Cluster) -> controller_support::e2e::Operator {
+    let admin = std::fs::read_to_string(&cluster.kubeconfig).expect("the admin kubeconfig");
+    let service_account = format!("system:serviceaccount:{NAMESPACE}:restore-operator");
+    let as_operator = cluster.emulator.kubeconfig_for(&service_account, &[]).expect("a kubeconfig");
+    std::fs::copy(&as_operator, &cluster.kubeconfig).expect("the kubeconfig is swapped");
+    let operator = cluster.operator("replica-a", 3).await;
+    operator.http_address().await;
+    std::fs::write(&cluster.kubeconfig, admin).expect("the admin kubeconfig is restored");
+    operator
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_operator_previews_and_executes_with_only_the_charts_rbac() {
+    let test = "the_operator_previews_and_executes_with_only_the_charts_rbac";
+    if !kubectl_available(test) || !helm_available(test) {
+        return;
+    }
+    let cluster = cluster_with_tenant().await;
+    cluster.emulator.apply_yaml(&rendered_operator_rbac(NAMESPACE)).expect("the operator's RBAC installs");
+    secure(&cluster, true).await;
+    let operator = operator_as_chart_service_account(&cluster).await;
+    let run = "operator-as-service-account";
+    let (ok, _, err) = apply_as(&cluster, &ALICE, &run_object(run, Some(ALICE.user)), &[]).await;
+    assert!(ok, "{err}");
+    cluster.wait_for(run, ".status.phase", "Previewed", WAIT).await;
+    let digest = cluster.get(run, ".status.preview.digest").await;
+    let (ok, _, err) = patch_as(&cluster, &BOB, run, &approval(BOB.user, &digest)).await;
+    assert!(ok, "{err}");
+    cluster.wait_for(run, ".status.phase", "Succeeded", WAIT).await;
+    let forbidden: Vec<String> = operator.logs().into_iter().filter(|l| l.contains("forbidden")).collect();
+    assert!(forbidden.is_empty(), "the operator needed permissions the chart does not grant: {forbidden:#?}");
+}

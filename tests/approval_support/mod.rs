@@ -40,6 +40,22 @@ pub fn python_modules_available(test: &str, modules: &str) -> bool {
 
 /// The chart's approval policy and user roles, rendered by the Helm engine with these values.
 pub fn rendered_chart(four_eyes: bool) -> String {
+    render(four_eyes, "restore-operator", &["approval-policy.yaml", "user-roles.yaml"])
+}
+
+/// The operator's own ServiceAccount and RBAC from the chart, released into `namespace`
+/// (the Deployment and Service are left out: the emulator serves no apps/v1).
+pub fn rendered_operator_rbac(namespace: &str) -> String {
+    let rendered = render(false, namespace, &["operator.yaml"]);
+    let rbac_kinds = ["ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"];
+    rendered
+        .split("\n---")
+        .filter(|doc| rbac_kinds.iter().any(|k| doc.contains(&format!("\nkind: {k}\n"))))
+        .collect::<Vec<_>>()
+        .join("\n---\n")
+}
+
+fn render(four_eyes: bool, namespace: &str, templates: &[&str]) -> String {
     let values = json!({"approval": {
         "fourEyes": four_eyes,
         "trustedAppliers": [FLUX],
@@ -50,8 +66,9 @@ pub fn rendered_chart(four_eyes: bool) -> String {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/render-chart.py");
     let out = std::process::Command::new("python3")
         .arg(script)
+        .arg(format!("--namespace={namespace}"))
         .arg(values.to_string())
-        .args(["approval-policy.yaml", "user-roles.yaml"])
+        .args(templates)
         .output()
         .expect("python3 runs");
     assert!(out.status.success(), "the chart renders: {}", String::from_utf8_lossy(&out.stderr));
