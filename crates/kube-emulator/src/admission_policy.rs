@@ -75,7 +75,7 @@ impl AdmissionRequest<'_> {
             "name": self.name,
             "namespace": self.namespace,
             "operation": self.operation.as_str(),
-            "userInfo": self.user.to_json(),
+            "userInfo": {"username": self.user.username, "uid": self.user.uid, "groups": self.user.groups, "extra": {}},
             "dryRun": self.dry_run,
         })
     }
@@ -339,6 +339,11 @@ fn resources_match(m: &Value, request: &AdmissionRequest<'_>, namespace_object: 
 enum Verdict {
     Pass,
     Deny { message: String, reason: String },
+}
+
+/// Whether any binding exists (admission has nothing to do otherwise).
+pub fn any_binding(st: &State) -> bool {
+    !st.list(BINDINGS, None).is_empty()
 }
 
 /// What admission answers: warnings to pass on, or the refusal.
