@@ -196,6 +196,12 @@ fn check_match_resources(m: &Value, at: &str, causes: &mut Vec<FieldCause>) {
             causes.push(unsupported(&format!("{at}.{key}"), "this field"));
         }
     }
+    match m.get("matchPolicy").and_then(Value::as_str) {
+        None | Some("Exact" | "Equivalent") => {}
+        Some(other) => {
+            causes.push(cause(&format!("{at}.matchPolicy"), format!("{other:?}: must be Exact or Equivalent")))
+        }
+    }
     for selector in ["namespaceSelector", "objectSelector"] {
         if let Some(s) = m.get(selector)
             && let Err(e) = label_selector_matches(s, &json!({}))
@@ -280,8 +286,10 @@ fn one_of(list: &[String], value: &str) -> bool {
     list.iter().any(|v| v == "*" || v == value)
 }
 
-/// Whether a rule (`NamedRuleWithOperations`) covers the request.
-fn rule_matches(rule: &Value, request: &AdmissionRequest<'_>) -> bool {
+/// Whether a rule (`NamedRuleWithOperations`) covers the request. With `matchPolicy: Equivalent`
+/// (the default) a rule naming another served version of the same resource matches too (the
+/// emulator's versions of one resource differ only in `apiVersion`).
+fn rule_matches(rule: &Value, request: &AdmissionRequest<'_>, ctx: &MatchContext<'_>) -> bool {
     let r = request.resource;
     let resource =
         if request.subresource.is_empty() { r.plural.clone() } else { format!("{}/{}", r.plural, request.subresource) };
@@ -301,20 +309,33 @@ fn rule_matches(rule: &Value, request: &AdmissionRequest<'_>) -> bool {
     let names = strings(rule, "resourceNames");
     one_of(&strings(rule, "operations"), request.operation.as_str())
         && one_of(&strings(rule, "apiGroups"), &r.group)
-        && one_of(&strings(rule, "apiVersions"), &r.version)
+        && version_matches(&strings(rule, "apiVersions"), &r.version, ctx)
         && resource_matches
         && scope_matches
         && (names.is_empty() || names.iter().any(|n| n == request.name))
 }
 
+fn version_matches(versions: &[String], version: &str, ctx: &MatchContext<'_>) -> bool {
+    one_of(versions, version) || (ctx.equivalent && ctx.served_versions.iter().any(|v| versions.contains(v)))
+}
+
+/// What matching needs besides the request: the other served versions of the resource.
+struct MatchContext<'a> {
+    served_versions: &'a [String],
+    equivalent: bool,
+    namespace_object: &'a Value,
+}
+
 /// Whether `matchConstraints` / `matchResources` select the request.
-fn resources_match(m: &Value, request: &AdmissionRequest<'_>, namespace_object: &Value) -> bool {
+fn resources_match(m: &Value, request: &AdmissionRequest<'_>, ctx: &MatchContext<'_>) -> bool {
+    let ctx = &MatchContext { equivalent: m.get("matchPolicy").and_then(Value::as_str) != Some("Exact"), ..*ctx };
+    let namespace_object = ctx.namespace_object;
     let rules = m.get("resourceRules").and_then(Value::as_array).cloned().unwrap_or_default();
-    let included = rules.iter().any(|rule| rule_matches(rule, request));
+    let included = rules.iter().any(|rule| rule_matches(rule, request, ctx));
     let excluded = m
         .get("excludeResourceRules")
         .and_then(Value::as_array)
-        .is_some_and(|rules| rules.iter().any(|rule| rule_matches(rule, request)));
+        .is_some_and(|rules| rules.iter().any(|rule| rule_matches(rule, request, ctx)));
     let object = request.object.or(request.old_object).cloned().unwrap_or(Value::Null);
     let namespace_ok = match m.get("namespaceSelector") {
         None => true,
@@ -358,23 +379,24 @@ pub fn admit(st: &State, registry: &Registry, rbac: Arc<RbacSnapshot>, request: 
     } else {
         st.get("namespaces", "", request.namespace).cloned().unwrap_or(Value::Null)
     };
+    let r = request.resource;
+    let served_versions: Vec<String> = registry
+        .all()
+        .iter()
+        .filter(|t| t.group == r.group && t.plural == r.plural)
+        .map(|t| t.version.clone())
+        .collect();
+    let ctx = MatchContext { served_versions: &served_versions, equivalent: true, namespace_object: &namespace_object };
     for (_, binding) in st.list(BINDINGS, None) {
         let policy_name = binding.pointer("/spec/policyName").and_then(Value::as_str).unwrap_or_default();
         let Some(policy) = st.get(POLICIES, "", policy_name) else { continue };
         let spec = &policy["spec"];
-        if !resources_match(&spec["matchConstraints"], request, &namespace_object) {
-            continue;
-        }
-        if let Some(m) = binding.pointer("/spec/matchResources")
-            && m.get("resourceRules").is_some()
-            && !resources_match(m, request, &namespace_object)
-        {
-            continue;
-        }
-        if let Some(m) = binding.pointer("/spec/matchResources")
-            && m.get("resourceRules").is_none()
-            && !selectors_match(m, request, &namespace_object)
-        {
+        let binding_selects = match binding.pointer("/spec/matchResources") {
+            None => true,
+            Some(m) if m.get("resourceRules").is_some() => resources_match(m, request, &ctx),
+            Some(m) => selectors_match(m, request, &ctx),
+        };
+        if !binding_selects || !resources_match(&spec["matchConstraints"], request, &ctx) {
             continue;
         }
         let fail = spec.get("failurePolicy").and_then(Value::as_str) != Some("Ignore");
@@ -404,11 +426,12 @@ pub fn admit(st: &State, registry: &Registry, rbac: Arc<RbacSnapshot>, request: 
     Ok(warnings)
 }
 
-fn selectors_match(m: &Value, request: &AdmissionRequest<'_>, namespace_object: &Value) -> bool {
+/// A binding's `matchResources` without rules narrows by its selectors only.
+fn selectors_match(m: &Value, request: &AdmissionRequest<'_>, ctx: &MatchContext<'_>) -> bool {
     let mut with_all_rules = m.clone();
     with_all_rules["resourceRules"] =
         json!([{"apiGroups": ["*"], "apiVersions": ["*"], "operations": ["*"], "resources": ["*", "*/*"]}]);
-    resources_match(&with_all_rules, request, namespace_object)
+    resources_match(&with_all_rules, request, ctx)
 }
 
 /// The API server's answer: `admission.NewForbidden` with the validation's reason and its code.

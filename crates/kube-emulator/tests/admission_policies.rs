@@ -255,3 +255,32 @@ async fn the_authorizer_asks_rbac_for_the_requesting_user_and_delete_sees_the_ol
     assert!(error.to_string().contains("denied request: locked"), "{error}");
     client.request_text(delete("ursula")).await.expect("ursula may unlock");
 }
+
+#[tokio::test]
+async fn match_policy_equivalent_covers_other_served_versions_and_exact_does_not() {
+    let emu = emulator().await;
+    let version = |name: &str, storage: bool| {
+        json!({"name": name, "served": true, "storage": storage,
+               "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}}})
+    };
+    emu.create(json!({"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+        "metadata": {"name": "widgets.example.com"},
+        "spec": {"group": "example.com", "scope": "Namespaced",
+                 "names": {"plural": "widgets", "singular": "widget", "kind": "Widget", "listKind": "WidgetList"},
+                 "versions": [version("v1", true), version("v2", false)]}}))
+        .unwrap();
+    let rules = |match_policy: &str| {
+        json!({"matchPolicy": match_policy, "resourceRules": [{"apiGroups": ["example.com"], "apiVersions": ["v1"],
+               "operations": ["CREATE"], "resources": ["widgets"]}]})
+    };
+    install(
+        &emu,
+        json!({"matchConstraints": rules("Equivalent"), "validations": [{"expression": "false", "message": "no widgets"}]}),
+    );
+    let widget = |name: &str| json!({"apiVersion": "example.com/v2", "kind": "Widget", "metadata": {"name": name, "namespace": "default"}});
+    assert!(refusal(emu.create(widget("w1"))).message.ends_with("no widgets"), "a v2 request matches a v1 rule");
+    let mut exact = emu.get("admissionregistration.k8s.io/v1", "ValidatingAdmissionPolicy", None, "p").unwrap();
+    exact["spec"]["matchConstraints"] = rules("Exact");
+    emu.create_or_replace(exact).unwrap();
+    emu.create(widget("w2")).expect("Exact matches only v1 requests");
+}
