@@ -234,6 +234,9 @@ async fn route(
             });
             return Ok(json_response(201, &review, "application/json", &[]));
         }
+        ["apis", "authorization.k8s.io", "v1", "selfsubjectrulesreviews"] if method == Method::POST => {
+            return Ok(rules_review(core, &user, &parse_body(&body, headers)?));
+        }
         ["apis", "authorization.k8s.io", "v1", kind @ ("selfsubjectaccessreviews" | "subjectaccessreviews")]
             if method == Method::POST =>
         {
@@ -471,6 +474,23 @@ fn require(
     error.details =
         Some(serde_json::json!({"name": name.unwrap_or_default(), "group": group, "kind": attributes.resource}));
     Err(error)
+}
+
+/// SelfSubjectRulesReview (`kubectl auth can-i --list`): the user's rules in the namespace.
+fn rules_review(core: &ApiCore, user: &UserInfo, review: &Value) -> Response {
+    let namespace = review.pointer("/spec/namespace").and_then(Value::as_str).unwrap_or_default();
+    let rules = {
+        let st = core.state();
+        core.rbac_snapshot(&st).rules_for(user, namespace)
+    };
+    let (non_resource, resource): (Vec<Value>, Vec<Value>) =
+        rules.into_iter().partition(|r| r.get("nonResourceURLs").is_some());
+    let answer = serde_json::json!({
+        "apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectRulesReview",
+        "metadata": {"creationTimestamp": null}, "spec": {"namespace": namespace},
+        "status": {"resourceRules": resource, "nonResourceRules": non_resource, "incomplete": false},
+    });
+    json_response(201, &answer, "application/json", &[])
 }
 
 /// SelfSubjectAccessReview (any authenticated user, for itself) and SubjectAccessReview (needs

@@ -103,6 +103,10 @@ const SUBJECT_ACCESS_REVIEW: &[Field] = &[
     ),
 ];
 
+/// `kubectl auth can-i --list` sends its SelfSubjectRulesReview as protobuf.
+const SELF_SUBJECT_RULES_REVIEW: &[Field] =
+    &[(1, "metadata", Kind::Message(OBJECT_META)), (2, "spec", Kind::Message(&[(1, "namespace", Kind::Text)]))];
+
 struct Reader<'a> {
     bytes: &'a [u8],
     at: usize,
@@ -245,6 +249,7 @@ pub fn decode(body: &[u8]) -> Result<Value, ApiError> {
         ("v1", "Secret") => SECRET,
         ("authorization.k8s.io/v1", "SelfSubjectAccessReview") => SELF_SUBJECT_ACCESS_REVIEW,
         ("authorization.k8s.io/v1", "SubjectAccessReview") => SUBJECT_ACCESS_REVIEW,
+        ("authorization.k8s.io/v1", "SelfSubjectRulesReview") => SELF_SUBJECT_RULES_REVIEW,
         _ => {
             return Err(ApiError::unsupported_media_type(format!(
                 "protobuf bodies are decoded for v1 Namespace, ConfigMap, Secret and access reviews only, not {api_version} {kind}; send JSON"

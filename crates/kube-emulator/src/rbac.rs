@@ -178,6 +178,27 @@ impl RbacSnapshot {
         Decision { allowed: false, reason: String::new() }
     }
 
+    /// Every rule that applies to the user in a namespace (SelfSubjectRulesReview): its
+    /// ClusterRoleBindings' and the namespace's RoleBindings' roles. Everything for superusers.
+    pub fn rules_for(&self, user: &UserInfo, namespace: &str) -> Vec<Value> {
+        if !self.enforced || user.is_superuser() {
+            return vec![
+                serde_json::json!({"verbs": ["*"], "apiGroups": ["*"], "resources": ["*"]}),
+                serde_json::json!({"verbs": ["*"], "nonResourceURLs": ["*"]}),
+            ];
+        }
+        let mut rules = Vec::new();
+        for binding in self.cluster_role_bindings.iter().filter(|b| binds(b, user, "")) {
+            rules.extend(self.role_rules(binding, ""));
+        }
+        for binding in self.role_bindings.iter().filter(|b| !namespace.is_empty() && namespace_of(b) == namespace) {
+            if binds(binding, user, namespace) {
+                rules.extend(self.role_rules(binding, namespace));
+            }
+        }
+        rules
+    }
+
     /// The rules of the role a binding refers to (a missing role grants nothing).
     fn role_rules(&self, binding: &Value, namespace: &str) -> Vec<Value> {
         let kind = binding.pointer("/roleRef/kind").and_then(Value::as_str).unwrap_or_default();

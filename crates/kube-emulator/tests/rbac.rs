@@ -234,4 +234,7 @@ async fn kubectl_auth_can_i_as_another_user_answers_from_rbac() {
     assert_eq!(can_i(&["--as", "bob", "--as-group", "approvers"]).await, "yes");
     assert_eq!(can_i(&["--as", "mallory"]).await, "no");
     assert_eq!(can_i(&[]).await, "yes", "the admin may");
+    let listed = support::kubectl(&emu, &["auth", "can-i", "--list", "--as", "bob", "--as-group", "approvers"]).await;
+    let listed = String::from_utf8_lossy(&listed.stdout).to_string();
+    assert!(listed.contains("restoreruns.tenantatlas.io") && listed.contains("[approve]"), "{listed}");
 }
