@@ -188,6 +188,12 @@ async fn four_eyes_every_bypass_of_a_previewed_run_is_refused_and_an_approver_ex
     assert_eq!(cluster.get(run, ".spec.dryRun").await, "true");
     assert_eq!(operator_writes(&cluster.sim).len(), 0, "nothing was written to the tenant");
 
+    // The plugin is refused the same way: it patches as the authenticated user.
+    let refused = plugin_approve(&cluster, &MALLORY, run).await;
+    assert_refused_by_policy("the plugin as an editor", refused, "needs the 'approve' verb");
+    let refused = plugin_approve(&cluster, &ALICE, run).await;
+    assert_refused_by_policy("the plugin as the requester", refused, "cannot approve it");
+
     // Bob holds the verb and did not request the run: the plugin approves as bob, and it executes.
     let (ok, out, err) = plugin_approve(&cluster, &BOB, run).await;
     assert!(ok, "bob approves with kubectl restorerun approve: {out}{err}");
