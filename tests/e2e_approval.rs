@@ -105,6 +105,16 @@ async fn plugin_approve(cluster: &Cluster, who: &Who, run: &str) -> (bool, Strin
     outcome(&out)
 }
 
+/// The patch of the Argo CD `approve` action for a run, from the shipped Lua when lua5.4 is
+/// there. No operator runs here, so the preview it reads is added to the live object in memory.
+async fn argo_action_patch(cluster: &Cluster, run: &str, digest: &str) -> String {
+    let mut live: Value =
+        serde_json::from_str(&cluster.kubectl_ok(&["get", "restorerun", run, "-o", "json"]).await).expect("JSON");
+    live["status"] = json!({"phase": "Previewed", "preview": {"digest": digest},
+        "tenant": {"id": TENANT_ID, "label": TENANT_LABEL}});
+    argo_approve_patch(&live).unwrap_or_else(|| approval(ARGOCD_SERVER, digest))
+}
+
 async fn cluster_with_tenant() -> Cluster {
     let cluster = Cluster::start(&TenantSetup::default()).await;
     let data = backup_config_map_data(&sample_backup(2));
@@ -254,9 +264,11 @@ async fn four_eyes_gaps_legacy_runs_gitops_runs_and_the_argo_action_are_closed()
     // Created while four-eyes was off, without the annotation.
     let (ok, _, err) = apply_as(&cluster, &ALICE, &run_object("legacy", None), &[]).await;
     assert!(ok, "{err}");
-    // Four-eyes off: the Argo CD action is a delegated approver and is accepted, recorded as itself.
+    // Four-eyes off: the Argo CD action (the shipped Lua, run on the live object, patched as
+    // Argo CD's server account) is a delegated approver and is accepted, recorded as itself.
     assert!(apply_as(&cluster, &ALICE, &run_object("argo-off", Some(ALICE.user)), &[]).await.0);
-    let (ok, _, err) = patch_as(&cluster, &ARGO_ACTION, "argo-off", &approval(ARGOCD_SERVER, digest)).await;
+    let argo_patch = argo_action_patch(&cluster, "argo-off", digest).await;
+    let (ok, _, err) = patch_as(&cluster, &ARGO_ACTION, "argo-off", &argo_patch).await;
     assert!(ok, "without four-eyes the Argo CD action approves as argocd-server: {err}");
     assert_eq!(cluster.get("argo-off", ".spec.confirmation.approvedBy").await, ARGOCD_SERVER);
 
@@ -275,7 +287,8 @@ async fn four_eyes_gaps_legacy_runs_gitops_runs_and_the_argo_action_are_closed()
 
     // Gap 3: with four-eyes the Argo CD action does not identify the person and is refused.
     assert!(apply_as(&cluster, &ALICE, &run_object("argo-on", Some(ALICE.user)), &[]).await.0);
-    let refused = patch_as(&cluster, &ARGO_ACTION, "argo-on", &approval(ARGOCD_SERVER, digest)).await;
+    let argo_patch = argo_action_patch(&cluster, "argo-on", digest).await;
+    let refused = patch_as(&cluster, &ARGO_ACTION, "argo-on", &argo_patch).await;
     assert_refused_by_policy("the Argo CD action under four-eyes", refused, "delegated approver");
 
     // Gap 1: a run the GitOps applier created names the applier, not the committer; only the

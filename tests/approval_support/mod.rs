@@ -106,3 +106,46 @@ pub fn namespace_bindings() -> String {
          subjects:\n- {{apiGroup: rbac.authorization.k8s.io, kind: Group, name: system:authenticated}}\n"
     )
 }
+
+/// A JSON value as a Lua table literal (as Argo CD hands objects to its scripts).
+fn lua_literal(value: &serde_json::Value) -> String {
+    use serde_json::Value;
+    match value {
+        Value::Null => "nil".into(),
+        Value::Bool(b) => b.to_string(),
+        Value::Number(n) => n.to_string(),
+        Value::String(s) => format!("{s:?}"),
+        Value::Array(items) => format!("{{{}}}", items.iter().map(lua_literal).collect::<Vec<_>>().join(", ")),
+        Value::Object(map) => format!(
+            "{{{}}}",
+            map.iter().map(|(k, v)| format!("[{k:?}] = {}", lua_literal(v))).collect::<Vec<_>>().join(", ")
+        ),
+    }
+}
+
+/// Runs the shipped Argo CD `approve` action (`deploy/argocd/actions/approve/action.lua`) on a
+/// run with lua5.4 and returns the merge patch Argo CD would send (`None`: lua5.4 is missing,
+/// outside CI).
+pub fn argo_approve_patch(run: &serde_json::Value) -> Option<String> {
+    let found = std::process::Command::new("lua5.4").arg("-v").output().is_ok_and(|o| o.status.success());
+    assert!(found || std::env::var("CI").as_deref() != Ok("true"), "lua5.4 is required under CI=true");
+    if !found {
+        eprintln!("SKIPPED the Argo CD action script: lua5.4 is not installed");
+        return None;
+    }
+    let action =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/argocd/actions/approve/action.lua"))
+            .expect("the action script");
+    let program = format!(
+        "obj = {}\nlocal r = (function()\n{action}\nend)()\nlocal c = r.spec.confirmation\n\
+         print(tostring(r.spec.dryRun)) print(tostring(c.reviewedImpact)) print(c.tenant) print(c.previewDigest) print(c.approvedBy)\n",
+        lua_literal(run)
+    );
+    let out = std::process::Command::new("lua5.4").arg("-e").arg(program).output().expect("lua5.4 runs");
+    assert!(out.status.success(), "the action fails: {}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let lines: Vec<&str> = text.lines().collect();
+    let patch = json!({"spec": {"dryRun": lines[0] == "true", "confirmation": {
+        "reviewedImpact": lines[1] == "true", "tenant": lines[2], "previewDigest": lines[3], "approvedBy": lines[4]}}});
+    Some(patch.to_string())
+}
