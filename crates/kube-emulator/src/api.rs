@@ -214,6 +214,12 @@ impl ApiCore {
                 let _ = core.create(&scope, body, &WriteParams::default());
             }
         }
+        if let Some(scope) = core.scope("rbac.authorization.k8s.io", "v1", "clusterroles", None) {
+            for role in crate::rbac::bootstrap_cluster_roles() {
+                // Fixed, valid objects in an empty store: nothing can refuse them.
+                let _ = core.create(&scope, role, &WriteParams::default());
+            }
+        }
         core
     }
 

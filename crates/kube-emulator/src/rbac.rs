@@ -305,3 +305,69 @@ pub fn rule_allows(rule: &Value, attributes: &Attributes) -> bool {
     let names = strings(rule, "resourceNames");
     names.is_empty() || names.contains(&attributes.name)
 }
+
+/// The bootstrap ClusterRoles every cluster has: `cluster-admin`, and `admin` ⊃ `edit` ⊃ `view`
+/// built by aggregation (`view` carries `aggregate-to-edit`, `edit` `aggregate-to-admin`), with
+/// `system:aggregate-to-*` base rules cut down to the kinds the emulator serves (a subset of
+/// kube's bootstrap policy, written from it by hand).
+pub fn bootstrap_cluster_roles() -> Vec<Value> {
+    let role = |name: &str, labels: Value, body: Value| {
+        let mut role = serde_json::json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+            "metadata": {"name": name, "labels": labels}});
+        if let (Some(role), Value::Object(body)) = (role.as_object_mut(), body) {
+            role.extend(body);
+        }
+        role
+    };
+    let aggregate = |label: &str| serde_json::json!({"aggregationRule": {"clusterRoleSelectors": [{"matchLabels": {label: "true"}}]}, "rules": []});
+    let defaults = |extra: Option<&str>| {
+        let mut labels = serde_json::json!({"kubernetes.io/bootstrapping": "rbac-defaults"});
+        if let Some(label) = extra {
+            labels[label] = Value::String("true".into());
+        }
+        labels
+    };
+    const READ: [&str; 3] = ["get", "list", "watch"];
+    const WRITE: [&str; 5] = ["create", "delete", "deletecollection", "patch", "update"];
+    vec![
+        role(
+            "cluster-admin",
+            defaults(None),
+            serde_json::json!({"rules": [
+            {"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]},
+            {"nonResourceURLs": ["*"], "verbs": ["*"]}]}),
+        ),
+        role("admin", defaults(None), aggregate("rbac.authorization.k8s.io/aggregate-to-admin")),
+        role(
+            "edit",
+            defaults(Some("rbac.authorization.k8s.io/aggregate-to-admin")),
+            aggregate("rbac.authorization.k8s.io/aggregate-to-edit"),
+        ),
+        role(
+            "view",
+            defaults(Some("rbac.authorization.k8s.io/aggregate-to-edit")),
+            aggregate("rbac.authorization.k8s.io/aggregate-to-view"),
+        ),
+        role(
+            "system:aggregate-to-view",
+            defaults(Some("rbac.authorization.k8s.io/aggregate-to-view")),
+            serde_json::json!({"rules": [
+            {"apiGroups": [""], "resources": ["configmaps", "events", "serviceaccounts", "namespaces", "namespaces/status"], "verbs": READ},
+            {"apiGroups": ["events.k8s.io"], "resources": ["events"], "verbs": READ}]}),
+        ),
+        role(
+            "system:aggregate-to-edit",
+            defaults(Some("rbac.authorization.k8s.io/aggregate-to-edit")),
+            serde_json::json!({"rules": [
+            {"apiGroups": [""], "resources": ["configmaps", "secrets", "serviceaccounts"], "verbs": WRITE},
+            {"apiGroups": [""], "resources": ["secrets"], "verbs": READ},
+            {"apiGroups": [""], "resources": ["serviceaccounts"], "verbs": ["impersonate"]}]}),
+        ),
+        role(
+            "system:aggregate-to-admin",
+            defaults(Some("rbac.authorization.k8s.io/aggregate-to-admin")),
+            serde_json::json!({"rules": [
+            {"apiGroups": ["rbac.authorization.k8s.io"], "resources": ["roles", "rolebindings"], "verbs": WRITE.iter().chain(READ.iter()).collect::<Vec<_>>()}]}),
+        ),
+    ]
+}

@@ -238,3 +238,26 @@ async fn kubectl_auth_can_i_as_another_user_answers_from_rbac() {
     let listed = String::from_utf8_lossy(&listed.stdout).to_string();
     assert!(listed.contains("restoreruns.tenantatlas.io") && listed.contains("[approve]"), "{listed}");
 }
+
+#[tokio::test]
+async fn the_bootstrap_edit_role_aggregates_roles_labelled_for_it_and_view() {
+    let emu = emulator_with(rbac_emulator()).await;
+    emu.apply_yaml(
+        "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata: {name: runs-editor, labels: {rbac.authorization.k8s.io/aggregate-to-edit: 'true'}}\n\
+         rules: [{apiGroups: [tenantatlas.io], resources: [restoreruns], verbs: [create, update, patch]}]\n---\n\
+         apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata: {name: runs-viewer, labels: {rbac.authorization.k8s.io/aggregate-to-view: 'true'}}\n\
+         rules: [{apiGroups: [tenantatlas.io], resources: [restoreruns], verbs: [get, list, watch]}]\n---\n\
+         apiVersion: rbac.authorization.k8s.io/v1\nkind: RoleBinding\nmetadata: {name: team-edits, namespace: default}\n\
+         roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: edit}\n\
+         subjects: [{apiGroup: rbac.authorization.k8s.io, kind: Group, name: team}]\n",
+    )
+    .unwrap();
+    let member = client_as(&emu, "tom", &["team"]);
+    let run = |verb: &str, namespace: &str| json!({"group": "tenantatlas.io", "resource": "restoreruns", "verb": verb, "namespace": namespace});
+    assert!(can_i(&member, run("create", "default")).await, "edit aggregates the editor role");
+    assert!(can_i(&member, run("get", "default")).await, "edit aggregates view, which aggregates the viewer role");
+    assert!(!can_i(&member, run("approve", "default")).await);
+    assert!(!can_i(&member, run("create", "kube-system")).await, "a RoleBinding grants in its namespace only");
+    let configmaps = json!({"resource": "configmaps", "verb": "create", "namespace": "default"});
+    assert!(can_i(&member, configmaps).await, "edit's own base rules");
+}
