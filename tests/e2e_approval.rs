@@ -342,7 +342,10 @@ async fn the_operator_previews_and_executes_with_only_the_charts_rbac() {
         return;
     }
     let cluster = cluster_with_tenant().await;
-    cluster.emulator.apply_yaml(&rendered_operator_rbac(NAMESPACE)).expect("the operator's RBAC installs");
+    // Installed with kubectl, whole: the emulator stores the Deployment and Service (nothing runs them).
+    let manifest = tempfile::NamedTempFile::new().expect("a temporary file");
+    std::fs::write(manifest.path(), rendered_operator(NAMESPACE)).expect("the manifest is written");
+    cluster.kubectl_ok(&["apply", "-f", manifest.path().to_str().expect("utf-8 path")]).await;
     secure(&cluster, true).await;
     let operator = operator_as_chart_service_account(&cluster).await;
     let run = "operator-as-service-account";

@@ -43,16 +43,10 @@ pub fn rendered_chart(four_eyes: bool) -> String {
     render(four_eyes, "restore-operator", &["approval-policy.yaml", "user-roles.yaml"])
 }
 
-/// The operator's own ServiceAccount and RBAC from the chart, released into `namespace`
-/// (the Deployment and Service are left out: the emulator serves no apps/v1).
-pub fn rendered_operator_rbac(namespace: &str) -> String {
-    let rendered = render(false, namespace, &["operator.yaml"]);
-    let rbac_kinds = ["ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"];
-    rendered
-        .split("\n---")
-        .filter(|doc| rbac_kinds.iter().any(|k| doc.contains(&format!("\nkind: {k}\n"))))
-        .collect::<Vec<_>>()
-        .join("\n---\n")
+/// The operator's manifests from the chart (ServiceAccount, RBAC, Deployment, Service), released
+/// into `namespace`.
+pub fn rendered_operator(namespace: &str) -> String {
+    render(false, namespace, &["operator.yaml"])
 }
 
 fn render(four_eyes: bool, namespace: &str, templates: &[&str]) -> String {

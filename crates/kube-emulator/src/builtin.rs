@@ -189,10 +189,20 @@ fn builtins() -> Vec<Builtin> {
             "ValidatingAdmissionPolicyBinding",
             "validatingadmissionpolicybindings",
             false,
-            spec_schema,
+            spec_schema.clone(),
         )
         .stored_in(crate::admission_policy::BINDINGS, Codec::Identity)
         .columns(&[("PolicyName", "string", ".spec.policyName")], true),
+        // Stored only, so a rendered chart applies whole: no controller runs them.
+        Builtin::new("", "Service", "services", true, spec_schema.clone())
+            .short_names(&["svc"])
+            .with_status()
+            .columns(&[("Type", "string", ".spec.type"), ("Cluster-IP", "string", ".spec.clusterIP")], true),
+        Builtin::new("apps", "Deployment", "deployments", true, spec_schema)
+            .short_names(&["deploy"])
+            .with_status()
+            .stored_in("apps/deployments", Codec::Identity)
+            .columns(&[("Ready", "string", ".status.readyReplicas")], true),
         Builtin::new("", "Namespace", "namespaces", false, namespace_schema)
             .short_names(&["ns"])
             .with_status()
