@@ -17,6 +17,8 @@ ALL_ON = {
         "fourEyes": True,
         "trustedAppliers": ["system:serviceaccount:argocd:argocd-application-controller"],
         "approverGroups": ["intune-approvers"],
+        "gitopsApproverGroups": ["intune-gitops-approvers"],
+        "delegatedApprovers": ["system:serviceaccount:argocd:argocd-server"],
     }
 }
 
