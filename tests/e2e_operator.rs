@@ -120,7 +120,7 @@ async fn e2e_a_wrong_label_a_stale_digest_or_an_expired_preview_writes_nothing()
     let runs = [
         restore_run_object("wrong-label", BACKUP_CONFIG_MAP, true, "1h"),
         restore_run_object("stale-digest", BACKUP_CONFIG_MAP, true, "1h"),
-        restore_run_object("expired", BACKUP_CONFIG_MAP, true, "2s"),
+        restore_run_object("expired", BACKUP_CONFIG_MAP, true, "1h"),
     ];
     cluster.apply("runs", &runs).await;
     for run in ["wrong-label", "stale-digest", "expired"] {
@@ -137,8 +137,12 @@ async fn e2e_a_wrong_label_a_stale_digest_or_an_expired_preview_writes_nothing()
     let (_, _, message) = cluster.condition("wrong-label", "Confirmed").await;
     assert!(message.contains("\"Contoso Production\"") && message.contains(TENANT_LABEL), "{message}");
 
-    // The tenant changes after the previews (and the short one expires meanwhile).
-    tokio::time::sleep(Duration::from_millis(2200)).await;
+    // The tenant changes after the previews, and one preview's time runs out (its expiry moved into
+    // the past through the status subresource, as an hour passing would).
+    let past = json!({"status": {"preview": {"expiresAt": "2020-01-01T00:00:00Z"}}}).to_string();
+    cluster
+        .kubectl_ok(&["patch", "restorerun", "expired", "--subresource=status", "--type", "merge", "-p", &past])
+        .await;
     create_by_hand(&cluster.sim, &baseline_name(2)).await;
 
     // A stale digest: the preview it names no longer matches the tenant.

@@ -65,8 +65,8 @@ async fn e2e_finding_1_a_progress_record_rewritten_with_kubectl_never_steers_a_w
     approve(&cluster, "forged").await;
     wait_for_writes(&cluster, 4).await;
     first.kill_hard().await;
-    // A namespace user rewrites the record: every create points at an unrelated policy, every
-    // step is marked done.
+    // A namespace user rewrites the record under the operator's own field manager: every create
+    // points at an unrelated policy.
     let unrelated = create_by_hand(&cluster.sim, "Unrelated production policy").await;
     let unrelated_id = unrelated["id"].as_str().unwrap().to_string();
     let cm: Value =
@@ -87,6 +87,8 @@ async fn e2e_finding_1_a_progress_record_rewritten_with_kubectl_never_steers_a_w
             "forged-progress",
             "--type",
             "merge",
+            "--field-manager",
+            "restore-operator",
             "-p",
             &json!({"binaryData": {"content.json.gz": forged}}).to_string(),
         ])
@@ -122,6 +124,8 @@ async fn e2e_finding_2_an_edited_report_is_not_shown_by_the_plugin_and_not_execu
             "edited-report",
             "--type",
             "merge",
+            "--field-manager",
+            "restore-operator",
             "-p",
             &json!({"binaryData": {"content.json.gz": forged}}).to_string(),
         ])
@@ -171,17 +175,44 @@ async fn e2e_finding_6_two_approved_runs_on_one_tenant_never_write_at_once() {
     }
     let cluster = Cluster::start(&TenantSetup::default()).await;
     let _operator = cluster.operator("replica-a", 3).await;
-    let backup = previewed(&cluster, &["first", "second"], 5).await;
+    let backup = sample_backup(8);
+    let mut tenant = tenant_object(&cluster.sim, Environment::Staging);
+    tenant["spec"]["writeBudget"] = json!({"writes": 4, "perSeconds": 1});
+    let data = backup_config_map_data(&backup);
+    cluster.apply("tenant", &[secret_object(), tenant, backup_config_map(BACKUP_CONFIG_MAP, &data)]).await;
+    // Two plans on one tenant that do not touch each other's items, so both approvals hold (the
+    // scope tag they could both map to exists already: the first run creates no foundation).
+    cluster.sim.add_scope_tag(TENANT_ID, "Paris").unwrap();
+    let mut first = restore_run_object("first", BACKUP_CONFIG_MAP, true, "1h");
+    first["spec"]["scope"] = json!({"mode": "all", "exclude": {"types": ["compliancePolicy"]}});
+    let mut second = restore_run_object("second", BACKUP_CONFIG_MAP, true, "1h");
+    second["spec"]["scope"] =
+        json!({"mode": "selected", "include": {"types": ["compliancePolicy"]}, "foundations": "skip"});
+    cluster.apply("runs", &[first, second]).await;
+    for run in ["first", "second"] {
+        cluster.wait_for(run, ".status.phase", "Previewed", WAIT).await;
+    }
     approve(&cluster, "first").await;
+    wait_for_writes(&cluster, 2).await;
     approve(&cluster, "second").await;
+    cluster.wait_for("second", ".status.conditions[?(@.type==\"Reconciling\")].reason", "TenantBusy", WAIT).await;
+    let message = eventually(WAIT, Duration::from_millis(20), "the TenantBusy message", || async {
+        let (_, reason, message) = cluster.condition("second", "Reconciling").await;
+        (reason == "TenantBusy").then_some(message)
+    })
+    .await;
+    assert!(message.contains(&format!("{NAMESPACE}/first")), "{message}");
     for run in ["first", "second"] {
         cluster.wait_for(run, ".status.phase", "Succeeded", WAIT).await;
     }
-    assert_eq!(creates(&cluster), backup.items.len(), "no object was created twice");
+    // Every write of the second run came after the last write of the first.
+    let writes = operator_writes(&cluster.sim);
+    let of_second = |path: &str| path.starts_with("deviceManagement/deviceCompliancePolicies");
+    let last_of_first = writes.iter().filter(|w| !of_second(&w.path)).map(|w| w.seq).max().unwrap();
+    let first_of_second = writes.iter().filter(|w| of_second(&w.path)).map(|w| w.seq).min().unwrap();
+    assert!(first_of_second > last_of_first, "the two executions interleaved");
+    assert_eq!(creates(&cluster), backup.items.len() - 1, "no object was created twice (the tag existed)");
     assert_tenant_equals_backup(&cluster.sim, &backup).await;
-    let reasons: Vec<String> =
-        cluster.events().await.iter().filter_map(|e| e["reason"].as_str().map(str::to_string)).collect();
-    println!("events: {reasons:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

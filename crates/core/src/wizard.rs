@@ -37,6 +37,13 @@ pub const MAX_WAIT_POLL: Duration = Duration::from_secs(60);
 /// approved run re-preview without end.
 pub const MIN_PREVIEW_TTL: Duration = Duration::from_secs(60);
 
+/// How long a run waiting for something to appear or be released waits before its `failures`-th
+/// look: 5 s, doubled per look, at most [`MAX_WAIT_POLL`].
+pub fn wait_delay(failures: u32) -> Duration {
+    let doublings = failures.saturating_sub(1).min(10);
+    Duration::from_secs(5).saturating_mul(1 << doublings).min(MAX_WAIT_POLL)
+}
+
 /// The retry delay after `failures` steps failed in a row: 30 s, doubled per failure, at most
 /// [`MAX_RETRY`].
 pub fn retry_delay(failures: u32) -> Duration {
@@ -953,8 +960,8 @@ impl Wizard<'_, '_> {
 
     /// How long to wait before running a failed step again.
     fn retry_after(&self) -> Duration {
-        let delay = retry_delay(self.status.failed_attempts.unwrap_or(1));
-        if self.waiting { delay.min(MAX_WAIT_POLL) } else { delay }
+        let failures = self.status.failed_attempts.unwrap_or(1);
+        if self.waiting { wait_delay(failures) } else { retry_delay(failures) }
     }
 
     fn fail(&mut self, condition: &str, reason: &str, message: String) {

@@ -8,7 +8,8 @@ use restore_core::api::{Environment, Phase};
 use restore_core::conditions::{ConditionStatus, reasons, types};
 use restore_core::engine::execute::{ProgressRecord, StepRecord, StepStatus};
 use restore_core::wizard::{
-    MIN_PREVIEW_TTL, SPEC_EDIT_IGNORED_NOTE, Step, StepError, StepOutcome, retry_delay, validate_spec,
+    MAX_WAIT_POLL, MIN_PREVIEW_TTL, SPEC_EDIT_IGNORED_NOTE, Step, StepError, StepOutcome, retry_delay, validate_spec,
+    wait_delay,
 };
 use wizard_support::*;
 
@@ -77,6 +78,9 @@ fn finding_8_retry_delays_double_and_are_capped() {
     assert_eq!(retry_delay(2).as_secs(), 60);
     assert_eq!(retry_delay(3).as_secs(), 120);
     assert_eq!(retry_delay(50).as_secs(), 600);
+    assert_eq!(wait_delay(1).as_secs(), 5, "a wait for a source or a busy tenant looks again soon");
+    assert_eq!(wait_delay(3).as_secs(), 20);
+    assert_eq!(wait_delay(50), MAX_WAIT_POLL);
 }
 
 #[test]
