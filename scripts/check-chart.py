@@ -135,6 +135,30 @@ def check_two_releases(chart) -> None:
     print(f"RELEASES two releases, {len(names(first))} + {len(names(second))} cluster-wide names, none shared")
 
 
+def check_secret_scope(chart) -> None:
+    """secretNamespaces: no cluster-wide Secret access, a RoleBinding in each listed namespace
+    and the matching --secret-namespace flags; by default one ClusterRoleBinding."""
+    scoped = docs(chart.render(values={"secretNamespaces": ["team-a", "team-b"]},
+                               name="restore-operator", namespace="restore-operator"))
+    secret_rules = lambda d: [r for r in d.get("rules", []) if "secrets" in r.get("resources", [])]
+    reader = "restore-operator-secret-reader"
+    for role in kinds(scoped, "ClusterRole"):
+        if secret_rules(role) and role["metadata"]["name"] != reader:
+            raise Failure(f"{role['metadata']['name']} grants Secrets besides the secret reader")
+    bindings = [d for d in scoped if d["kind"] in ("RoleBinding", "ClusterRoleBinding") and d["roleRef"]["name"] == reader]
+    where = sorted((d["kind"], d["metadata"].get("namespace")) for d in bindings)
+    if where != [("RoleBinding", "team-a"), ("RoleBinding", "team-b")]:
+        raise Failure(f"secret reader bound at {where}")
+    args = kinds(scoped, "Deployment")[0]["spec"]["template"]["spec"]["containers"][0]["args"]
+    if [a for a in args if a.startswith("--secret-namespace=")] != ["--secret-namespace=team-a", "--secret-namespace=team-b"]:
+        raise Failure(f"--secret-namespace flags missing: {args}")
+    default = docs(chart.render(name="restore-operator", namespace="restore-operator"))
+    bound = [d["kind"] for d in default if d["kind"] in ("RoleBinding", "ClusterRoleBinding") and d["roleRef"]["name"] == reader]
+    if bound != ["ClusterRoleBinding"]:
+        raise Failure(f"default secret scope: {bound}")
+    print("SECRETS read only in secretNamespaces when set (RoleBindings + --secret-namespace)")
+
+
 def check_crds(chart, objects: list, keep: bool) -> None:
     """The rendered CRDs are the generator's files (files/crds/) plus labels and, with
     crds.keep, helm.sh/resource-policy: keep."""
@@ -219,6 +243,7 @@ def main() -> int:
         check_schema_refusals(chart)
         check_service_monitor_switch(chart)
         check_two_releases(chart)
+        check_secret_scope(chart)
         check_upgrade_carries_crd_changes()
     except Failure as e:
         print(f"FAILED: {e}")

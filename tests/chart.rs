@@ -53,6 +53,7 @@ fn chart_lints_renders_and_validates() {
     assert!(report.contains("UPGRADE the upgrade render applies a changed CRD"), "{report}");
     assert!(report.contains("none shared"), "{report}");
     assert!(report.contains("SERVICEMONITOR follows metrics.serviceMonitor.enabled"), "{report}");
+    assert!(report.contains("SECRETS read only in secretNamespaces"), "{report}");
 }
 
 #[test]
@@ -67,7 +68,7 @@ fn values_schema_refuses_the_three_bad_values() {
     }
 }
 
-/// Every `restore_operator_*` name an alert queries is a series the binary exports.
+/// Every alert parses as PromQL and queries only series the binary exports.
 #[test]
 fn prometheus_rules_query_exported_metrics() {
     let Some(report) = chart_report() else { return };
@@ -75,6 +76,9 @@ fn prometheus_rules_query_exported_metrics() {
     let exprs: Vec<&str> = report.lines().filter_map(|l| l.strip_prefix("EXPR ")).collect();
     assert!(exprs.len() >= 5, "the full values render the PrometheusRule: {report}");
     for expr in exprs {
+        if let Err(e) = promql_parser::parser::parse(expr) {
+            panic!("alert `{expr}` is not valid PromQL: {e}");
+        }
         for name in metric_names(expr) {
             assert!(exported.contains(&name), "alert `{expr}` queries {name}, which the binary does not export");
         }

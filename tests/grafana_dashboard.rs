@@ -1,5 +1,6 @@
 //! The Grafana dashboard (deploy/grafana/restore-operator.json) queries only series the binary
-//! exports: every `restore_operator_*` name in a panel or variable query is in the exposition.
+//! exports: every panel and variable query parses as PromQL, and every `restore_operator_*` name
+//! in it is in the exposition.
 
 use std::path::Path;
 
@@ -38,6 +39,12 @@ fn dashboard_queries_name_only_exported_metrics() {
     assert!(queries.len() >= 10, "{queries:?}");
     let mut used = std::collections::BTreeSet::new();
     for query in &queries {
+        // Grafana's label_values(selector, label) wraps a PromQL selector.
+        let promql =
+            query.strip_prefix("label_values(").map_or(query.as_str(), |rest| rest.rsplit_once(',').unwrap().0);
+        if let Err(e) = promql_parser::parser::parse(promql) {
+            panic!("`{promql}` is not valid PromQL: {e}");
+        }
         let names = metric_names(query);
         assert!(!names.is_empty(), "a query without a restore-operator metric: {query}");
         for name in names {
