@@ -204,7 +204,7 @@ async fn the_emulator_and_cel_python_decide_every_approval_request_alike() {
                 "admissionregistration.k8s.io/v1",
                 "ValidatingAdmissionPolicy",
                 None,
-                "restoreruns-approval.tenantatlas.io",
+                "restore-operator-approval.tenantatlas.io",
             )
             .expect("the policy is installed");
         let scenarios = scenarios(&emu);

@@ -442,7 +442,10 @@ async fn approving_a_dry_run_executes_it_to_succeeded_and_the_tenant_equals_the_
     assert_eq!(kinds.len(), 2);
     assert!(kinds.contains(&"report".to_string()) && kinds.contains(&"progress".to_string()));
     let metrics = h.ctx.render_metrics();
-    assert!(metrics.contains("restore_operator_restoreruns_finished_total{outcome=\"Succeeded\"} 1"), "{metrics}");
+    let finished = format!(
+        "restore_operator_restoreruns_finished_total{{namespace=\"{NAMESPACE}\",tenant=\"{TENANT_NAME}\",outcome=\"Succeeded\"}} 1"
+    );
+    assert!(metrics.contains(&finished), "{metrics}");
 }
 
 #[tokio::test]

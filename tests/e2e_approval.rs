@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 use tokio::process::Command;
 
 const WAIT: Duration = Duration::from_secs(60);
-const POLICY: &str = "ValidatingAdmissionPolicy 'restoreruns-approval.tenantatlas.io'";
+const POLICY: &str = "ValidatingAdmissionPolicy 'restore-operator-approval.tenantatlas.io'";
 
 /// Installs the rendered chart parts and the namespace bindings as the admin, then turns RBAC on.
 async fn secure(cluster: &Cluster, four_eyes: bool) {

@@ -98,8 +98,11 @@ async fn e2e_a_dry_run_previews_and_an_approval_by_kubectl_patch_executes_it() {
     // Metrics and probes.
     let (code, metrics) = operator.http_get("/metrics").await;
     assert_eq!(code, 200);
-    assert!(metrics.contains("restore_operator_restoreruns_finished_total{outcome=\"Succeeded\"} 1"), "{metrics}");
-    assert!(metrics.contains("restore_operator_graph_requests{"), "{metrics}");
+    let finished = format!(
+        "restore_operator_restoreruns_finished_total{{namespace=\"{NAMESPACE}\",tenant=\"{TENANT_NAME}\",outcome=\"Succeeded\"}} 1"
+    );
+    assert!(metrics.contains(&finished), "{metrics}");
+    assert!(metrics.contains("restore_operator_graph_requests_total{"), "{metrics}");
     assert_eq!(operator.http_get("/healthz").await, (200, "ok".to_string()));
     assert_eq!(operator.http_get("/readyz").await, (200, "leader".to_string()));
 

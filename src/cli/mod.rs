@@ -78,6 +78,15 @@ pub struct RunArgs {
     /// PEM file of extra CA certificates trusted for url sources.
     #[arg(long)]
     pub extra_ca_file: Option<std::path::PathBuf>,
+    /// Delete finished RestoreRuns (Succeeded, PartiallySucceeded, Failed) this long after they
+    /// finished, with their report ConfigMaps: e.g. 720h, 90d; 0s keeps them forever. Runs that a
+    /// GitOps tool applied are kept; audit records are never deleted.
+    #[arg(long, default_value = "0s", value_parser = crate::controller::retention::parse_history_limit)]
+    pub history_limit: std::time::Duration,
+    /// Read Secrets (tenant credentials) only in these namespaces (repeat the flag); default: the
+    /// watched namespaces. The chart grants Secret access in exactly these namespaces.
+    #[arg(long = "secret-namespace")]
+    pub secret_namespaces: Vec<String>,
     /// Allow plain-http Graph endpoints off loopback (a simulator Service; never in production:
     /// tokens would travel in clear).
     #[arg(long)]
@@ -145,6 +154,8 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
                     ..Default::default()
                 },
                 extra_roots_pem,
+                history_limit: (!args.history_limit.is_zero()).then_some(args.history_limit),
+                secret_namespaces: args.secret_namespaces,
                 graph: restore_graph::GraphOptions {
                     allow_insecure_http: args.allow_insecure_graph_http,
                     ..Default::default()

@@ -149,10 +149,11 @@ impl Context {
     /// `/metrics`: the exposition, counting the cached RestoreRuns by phase.
     pub fn render_metrics(&self) -> String {
         let runs = self.run_store.get().map(|store| store.state()).unwrap_or_default();
-        let phases: Vec<&str> = runs
-            .iter()
-            .map(|run| run.status.as_ref().and_then(|s| s.phase).map_or("Pending", |p| p.as_str()))
-            .collect();
-        self.metrics.render(phases)
+        self.metrics.render_runs(runs.iter().map(|run| super::metrics::RunSample {
+            uid: run.metadata.uid.as_deref().unwrap_or_default(),
+            namespace: run.metadata.namespace.as_deref().unwrap_or_default(),
+            tenant: &run.spec.tenant_ref.name,
+            phase: run.status.as_ref().and_then(|s| s.phase).map_or("Pending", |p| p.as_str()),
+        }))
     }
 }

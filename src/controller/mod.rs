@@ -8,6 +8,7 @@ pub mod fence;
 pub mod graph_port;
 pub mod metrics;
 pub mod restorerun;
+pub mod retention;
 pub mod tenant;
 pub mod tenant_lock;
 
@@ -72,6 +73,10 @@ pub struct RunConfig {
     pub extra_roots_pem: Option<Vec<u8>>,
     /// Graph client options.
     pub graph: restore_graph::GraphOptions,
+    /// Finished runs older than this are deleted (`None`: kept forever).
+    pub history_limit: Option<Duration>,
+    /// Watch Secrets only in these namespaces (empty: as `namespace`).
+    pub secret_namespaces: Vec<String>,
 }
 
 /// First retry delay after a failed reconcile; doubled per consecutive failure.
@@ -302,16 +307,25 @@ pub async fn run(config: RunConfig) -> Result<(), ControllerError> {
 
     let tenant_controller = Controller::new(tenants.clone(), watcher::Config::default());
     let tenant_reader = tenant_controller.store();
-    let tenant_controller = tenant_controller
-        .watches(secrets, watcher::Config::default(), move |secret: Secret| {
-            let ns = secret.namespace();
-            let name = secret.name_any();
-            tenant_reader
-                .state()
-                .into_iter()
-                .filter(|t| t.namespace() == ns && references_secret(t, &name))
-                .map(|t| ObjectRef::from_obj(&*t))
-                .collect::<Vec<_>>()
+    let secret_apis = if config.secret_namespaces.is_empty() {
+        vec![secrets]
+    } else {
+        config.secret_namespaces.iter().map(|ns| Api::<Secret>::namespaced(client.clone(), ns)).collect()
+    };
+    let tenant_controller = secret_apis
+        .into_iter()
+        .fold(tenant_controller, |controller, secrets| {
+            let tenant_reader = tenant_reader.clone();
+            controller.watches(secrets, watcher::Config::default(), move |secret: Secret| {
+                let ns = secret.namespace();
+                let name = secret.name_any();
+                tenant_reader
+                    .state()
+                    .into_iter()
+                    .filter(|t| t.namespace() == ns && references_secret(t, &name))
+                    .map(|t| ObjectRef::from_obj(&*t))
+                    .collect::<Vec<_>>()
+            })
         })
         .graceful_shutdown_on({
             let lost = lost.clone();
@@ -324,8 +338,15 @@ pub async fn run(config: RunConfig) -> Result<(), ControllerError> {
             }
         });
 
+    let retention = config.history_limit.map(|limit| {
+        tokio::spawn(retention::run_periodically(client.clone(), config.namespace.clone(), limit, lost.clone()))
+    });
     let sweeper = sweep_audit_records(config_maps, lost.clone());
     tokio::join!(run_controller, tenant_controller, sweeper);
+    lost.cancel();
+    if let Some(task) = retention {
+        let _ = task.await;
+    }
     leading.store(false, Ordering::SeqCst);
     shutdown.cancel();
     controllers_done.cancel();

@@ -394,11 +394,22 @@ async fn announce_phase(
     phase_since: &mut Option<(String, Instant)>,
 ) {
     let since = phase_since.take();
-    ctx.metrics.phase_changed(
+    let labels = super::metrics::RunLabels {
+        namespace: run.namespace().unwrap_or_default(),
+        tenant: run.spec.tenant_ref.name.clone(),
+    };
+    let run_seconds = run
+        .metadata
+        .creation_timestamp
+        .as_ref()
+        .map(|t| (jiff::Timestamp::now() - t.0).total(jiff::Unit::Second).unwrap_or(0.0));
+    ctx.metrics.run_phase_changed(
+        &labels,
         since.as_ref().map(|(p, _)| p.as_str()),
         since.as_ref().map(|(_, t)| t.elapsed().as_secs_f64()),
         phase.as_str(),
         phase.is_terminal(),
+        run_seconds,
     );
     *phase_since = Some((phase.as_str().to_string(), Instant::now()));
     let ready = find(&status.conditions, types::READY).map(|c| c.message.clone()).unwrap_or_default();

@@ -46,7 +46,7 @@ pub fn rendered_chart(four_eyes: bool) -> String {
 /// The operator's manifests from the chart (ServiceAccount, RBAC, Deployment, Service), released
 /// into `namespace`.
 pub fn rendered_operator(namespace: &str) -> String {
-    render(false, namespace, &["operator.yaml"])
+    render(false, namespace, &["serviceaccount.yaml", "rbac.yaml", "deployment.yaml", "service.yaml"])
 }
 
 fn render(four_eyes: bool, namespace: &str, templates: &[&str]) -> String {
