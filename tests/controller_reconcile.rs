@@ -1505,3 +1505,41 @@ fn finding_6_every_client_of_one_entra_tenant_shares_one_write_budget() {
     assert!(budgets.shares("6f1e2d3c-4b5a-4978-8a9b-0c1d2e3f4a5b", "6F1E2D3C-4B5A-4978-8A9B-0C1D2E3F4A5B"));
     assert!(!budgets.shares("6f1e2d3c-4b5a-4978-8a9b-0c1d2e3f4a5b", "0b1c2d3e-0000-4000-8000-00000000b4c0"));
 }
+
+#[tokio::test]
+async fn finding_8_a_failing_approval_re_read_is_retried_with_backoff_not_in_a_loop() {
+    let h = previewed(TenantSetup::default(), ControllerOptions::default(), "1h").await;
+    let preview = digest(&h.status(RUN).await);
+    h.sim.set_faults(graph_sim::FaultConfig {
+        storm: Some(graph_sim::Storm { status: 503, requests: 100_000, retry_after_secs: None }),
+        ..Default::default()
+    });
+    h.patch_spec(RUN, &approval_patch(TENANT_LABEL, &preview)).await;
+    let before = h.sim.request_log().len();
+    let run = h.run(RUN).await;
+    let action = restorerun::reconcile(Arc::new(run), h.ctx.clone()).await.unwrap();
+    let requests = h.sim.request_log().len() - before;
+    // One re-read attempt (with the client's own few retries), then a wait of 30 s or more.
+    assert!(requests < 40, "{requests} Graph requests in one reconcile");
+    assert_eq!(action, kube::runtime::controller::Action::requeue(restore_core::wizard::retry_delay(1)));
+    let status = h.status(RUN).await;
+    assert_eq!(status.failed_attempts, Some(1));
+    assert_eq!(status.phase, Some(Phase::AwaitingConfirmation));
+    assert!(status.confirmation.is_none() && h.writes() == 0);
+}
+
+#[tokio::test]
+async fn finding_12_a_spec_edit_on_a_finished_run_is_observed_and_announced() {
+    let h = executing(1).await;
+    h.settle_in(RUN, Phase::Succeeded).await;
+    h.patch_spec(RUN, &json!({"spec": {"scope": {"assignments": "skip"}}})).await;
+    h.reconcile_once(RUN).await;
+    let run = h.run(RUN).await;
+    let status = run.status.clone().unwrap();
+    assert_eq!(status.observed_generation, run.metadata.generation);
+    assert!(status.conditions.iter().all(|c| c.observed_generation == run.metadata.generation));
+    let ready = condition(&status, types::READY);
+    assert_eq!(ready.status, ConditionStatus::True, "kubectl wait --for=condition=Ready ends");
+    assert!(ready.message.contains(restore_core::wizard::SPEC_EDIT_IGNORED_NOTE), "{}", ready.message);
+    assert_eq!(h.event_reasons().await.last().map(String::as_str), Some(reasons::SPEC_CHANGE_IGNORED));
+}
