@@ -318,11 +318,10 @@ fn attach_references(items: &mut [BackupItem], group_names: &BTreeMap<String, St
         ids.into_iter().map(|id| NamedRef { display_name: names.get(&id).cloned().unwrap_or_default(), id }).collect()
     };
     for item in items.iter_mut() {
-        let tag_ids: BTreeSet<String> = item
-            .resource
-            .get("roleScopeTagIds")
-            .and_then(Value::as_array)
+        // Policies list their scope tags in `roleScopeTagIds`, assignment filters in `roleScopeTags`.
+        let tag_ids: BTreeSet<String> = ["roleScopeTagIds", "roleScopeTags"]
             .into_iter()
+            .filter_map(|key| item.resource.get(key).and_then(Value::as_array))
             .flatten()
             .filter_map(Value::as_str)
             .map(str::to_string)
