@@ -3,6 +3,8 @@
 
 use serde_json::{Map, Value};
 
+use crate::model::{model, short_type};
+
 /// Parsed query options of one request.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub(crate) struct QueryOptions {
@@ -46,7 +48,7 @@ impl Filter {
 fn clause_matches(clause: &Clause, object: &Map<String, Value>) -> bool {
     match clause {
         Clause::Eq(prop, literal) => {
-            let value = object.get(prop).unwrap_or(&Value::Null);
+            let value = property_value(object, prop);
             match (literal, value) {
                 (Literal::Str(s), Value::String(v)) => v.eq_ignore_ascii_case(s),
                 (Literal::Bool(b), Value::Bool(v)) => b == v,
@@ -60,6 +62,17 @@ fn clause_matches(clause: &Clause, object: &Map<String, Value>) -> bool {
             .and_then(Value::as_str)
             .is_some_and(|v| v.to_lowercase().starts_with(&prefix.to_lowercase())),
     }
+}
+
+/// The value of `prop` in `object`. A type-cast path (`microsoft.graph.managedApp/appAvailability`)
+/// reads the property only on objects of that type or a derived one, and `null` on others, as
+/// OData defines casts ("Use the $filter query parameter": casts in filter expressions).
+fn property_value<'v>(object: &'v Map<String, Value>, prop: &str) -> &'v Value {
+    let Some((cast, name)) = prop.split_once('/') else {
+        return object.get(prop).unwrap_or(&Value::Null);
+    };
+    let own_type = object.get("@odata.type").and_then(Value::as_str).map(short_type).unwrap_or_default();
+    if model().is_a(own_type, short_type(cast)) { object.get(name).unwrap_or(&Value::Null) } else { &Value::Null }
 }
 
 /// Graph beta accepts system query options without their `$` prefix ("Use query parameters to
@@ -153,7 +166,9 @@ fn parse_conjunction(text: &str, conjunction: &str) -> Result<Vec<Clause>, Strin
             continue;
         }
         let mut words = part.splitn(3, ' ');
-        let (prop, op, literal) = (words.next(), words.next(), words.next());
+        // A property path may be parenthesized: `(microsoft.graph.managedApp/appAvailability) eq null`.
+        let prop = words.next().map(|p| p.strip_prefix('(').and_then(|p| p.strip_suffix(')')).unwrap_or(p));
+        let (op, literal) = (words.next(), words.next());
         match (prop, op, literal) {
             (Some(prop), Some(op), Some(literal)) if op.eq_ignore_ascii_case("eq") && is_identifier(prop) => {
                 clauses.push(Clause::Eq(prop.to_string(), parse_literal(literal.trim()).ok_or_else(invalid)?));
@@ -168,7 +183,7 @@ fn parse_conjunction(text: &str, conjunction: &str) -> Result<Vec<Clause>, Strin
 }
 
 fn is_identifier(text: &str) -> bool {
-    !text.is_empty() && text.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '@' || c == '.')
+    !text.is_empty() && text.chars().all(|c| c.is_ascii_alphanumeric() || "_@./".contains(c))
 }
 
 /// Splits at ` {keyword} ` outside quoted strings.
@@ -247,6 +262,22 @@ mod tests {
                 .unwrap()
                 .matches(&object(json!({"displayName": "salt or pepper"})))
         );
+    }
+
+    #[test]
+    fn a_type_cast_path_reads_the_property_only_on_objects_of_that_type() {
+        let filter = parse_filter("(microsoft.graph.iosGeneralDeviceConfiguration/cameraBlocked) eq true").unwrap();
+        let ios =
+            object(json!({"@odata.type": "#microsoft.graph.iosGeneralDeviceConfiguration", "cameraBlocked": true}));
+        let windows =
+            object(json!({"@odata.type": "#microsoft.graph.windows10GeneralConfiguration", "cameraBlocked": true}));
+        assert!(filter.matches(&ios));
+        assert!(!filter.matches(&windows), "the cast reads null on another type");
+        // IntuneCD's filter of deviceAppManagement/mobileApps parses.
+        assert!(parse_filter(
+            "(microsoft.graph.managedApp/appAvailability) eq null or (microsoft.graph.managedApp/appAvailability) eq 'lineOfBusiness' or isAssigned eq true"
+        )
+        .is_ok());
     }
 
     #[test]
