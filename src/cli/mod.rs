@@ -11,6 +11,7 @@ pub mod demo;
 pub mod demo_backup;
 pub mod local_objects;
 pub mod preview;
+pub mod probe;
 pub mod wizard_loop;
 
 pub mod backup;
@@ -42,6 +43,9 @@ pub enum Command {
     Run(RunArgs),
     /// Capture a tenant into a native backup (a folder or a `.tar.gz`), deterministically.
     Backup(backup::BackupArgs),
+    /// Read-only requests that check graph-sim's assumptions against a tenant; writes a
+    /// transcript without tenant data (only GET and read-only `$batch`).
+    Probe(probe::ProbeArgs),
 }
 
 /// Options of `restore-operator run`.
@@ -111,6 +115,9 @@ pub enum CliError {
     /// The backup failed.
     #[error("backup: {0}")]
     Backup(#[from] backup::BackupCommandError),
+    /// The probe failed.
+    #[error("probe: {0}")]
+    Probe(#[from] probe::ProbeError),
     /// The controller stopped with an error.
     #[error("controller: {0}")]
     Controller(#[from] crate::controller::ControllerError),
@@ -129,6 +136,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             exit_with(outcome.exit_code())
         }
         Command::Demo(args) => Ok(demo::run(args).await?),
+        Command::Probe(args) => Ok(probe::run(&args).await?),
         Command::Backup(args) => {
             let summary = backup::run(args).await?;
             eprintln!("{summary}");

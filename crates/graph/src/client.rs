@@ -574,6 +574,42 @@ impl GraphClient {
         }
     }
 
+    /// One read-only request for `restore-operator probe`, answered whatever its status: a GET of
+    /// `path`, or (with `batch`) a POST of a JSON `$batch` whose sub-requests are all GETs. No
+    /// retry; the status and the JSON body come back as Graph sent them.
+    pub async fn probe_read(&self, path: &str, batch: Option<&Value>) -> Result<(u16, Option<Value>), GraphError> {
+        let (method, url) = match batch {
+            None => (Method::GET, self.url(path)?),
+            Some(body) => {
+                let requests = body.get("requests").and_then(Value::as_array);
+                let read_only = requests.is_some_and(|r| {
+                    r.iter()
+                        .all(|q| q.get("method").and_then(Value::as_str).is_some_and(|m| m.eq_ignore_ascii_case("GET")))
+                });
+                if !read_only {
+                    return Err(GraphError::Config("a probe $batch may only hold GET requests".into()));
+                }
+                (Method::POST, self.url("$batch")?)
+            }
+        };
+        let token = self.inner.tokens.token().await?;
+        let mut request = self
+            .inner
+            .http
+            .request(method.clone(), url)
+            .timeout(self.inner.options.request_timeout)
+            .bearer_auth(token.expose_secret())
+            .header(reqwest::header::ACCEPT, "application/json");
+        if let Some(body) = batch {
+            request = request.json(body);
+        }
+        let response = request.send().await.map_err(|e| GraphError::Transport(describe_reqwest(&e)))?;
+        let status = response.status().as_u16();
+        self.inner.stats.request(method.as_str(), Some(status));
+        let bytes = response.bytes().await.map_err(|e| GraphError::Transport(describe_reqwest(&e)))?;
+        Ok((status, serde_json::from_slice(&bytes).ok()))
+    }
+
     async fn pause(&self, wait: Duration, budget: &mut RetryBudget) {
         self.inner.stats.retry();
         self.inner.stats.throttle_wait(wait);
@@ -659,6 +695,10 @@ impl TenantPort for GraphClient {
 
     async fn action(&self, path: &str, body: &Value) -> Result<Option<Value>, TenantError> {
         Ok(self.post_action(path, body).await?)
+    }
+
+    fn requests_sent(&self) -> Option<u64> {
+        Some(self.stats().snapshot().requests.iter().map(|r| r.count).sum())
     }
 }
 
