@@ -14,13 +14,13 @@ what="${1:-all}"
 [ $# -gt 0 ] && shift
 
 core() {
-  cargo mutants --no-shuffle -j 1 --timeout 120 --output mutants.out/core -p restore-core \
+  cargo mutants --in-place --no-shuffle --timeout 120 --output mutants.out/core -p restore-core \
     -f crates/core/src/wizard.rs -f crates/core/src/engine/execute.rs -f crates/core/src/engine/preview.rs \
     "$@" -- --test safety_rules --test trust_boundaries --test engine_rules --test engine_round_trip --lib
 }
 
 operator() {
-  cargo mutants --no-shuffle -j 1 --timeout 300 --output mutants.out/operator -p restore-operator \
+  cargo mutants --in-place --no-shuffle --timeout 300 --output mutants.out/operator -p restore-operator \
     -f src/driver.rs -f src/controller/restorerun.rs -f src/controller/fence.rs \
     -f src/controller/tenant_lock.rs -f src/kube/records.rs \
     "$@" -- --test controller_reconcile --lib

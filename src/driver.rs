@@ -51,6 +51,8 @@ pub struct RunInputs {
     pub generation: i64,
     /// The referenced IntuneTenant.
     pub tenant: TenantObservation,
+    /// What the run waits for (its source) has appeared since the last look.
+    pub awaited_appeared: bool,
 }
 
 /// What a store says right before a write, read fresh (never from a cache).
@@ -168,6 +170,7 @@ impl<C: ClusterObjects, T: TenantPort, S: RunStore> Driver<'_, C, T, S> {
         let mut stepped = false;
         for _ in 0..MAX_DECISIONS {
             let decision = advance(WizardInput {
+                awaited_appeared: inputs.awaited_appeared && fact.is_none(),
                 run_name: self.run_name,
                 spec: &inputs.spec,
                 generation: inputs.generation,

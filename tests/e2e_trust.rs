@@ -280,3 +280,26 @@ fn base64_encode(bytes: &[u8]) -> String {
     use base64::Engine;
     base64::engine::general_purpose::STANDARD.encode(bytes)
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn e2e_finding_11_a_run_applied_before_its_source_waits_and_wakes_when_it_appears() {
+    if !kubectl_available("e2e_finding_11_a_run_applied_before_its_source_waits_and_wakes_when_it_appears") {
+        return;
+    }
+    let cluster = Cluster::start(&TenantSetup::default()).await;
+    let _operator = cluster.operator("replica-a", 3).await;
+    let backup = sample_backup(2);
+    cluster.apply("tenant", &[secret_object(), tenant_object(&cluster.sim, Environment::Staging)]).await;
+    cluster.apply("run", &[restore_run_object("early", BACKUP_CONFIG_MAP, true, "1h")]).await;
+    cluster.wait_for("early", ".status.conditions[?(@.type==\"SourceResolved\")].reason", "SourceNotFound", WAIT).await;
+    // Let the waits grow (5 s, 10 s, then 20 s before the next look) before the source is applied.
+    cluster.wait_for("early", ".status.failedAttempts", "3", WAIT).await;
+    let next_look = cluster.get("early", ".status.nextAttemptAt").await;
+    cluster.apply("backup", &[backup_config_map(BACKUP_CONFIG_MAP, &backup_config_map_data(&backup))]).await;
+    cluster.wait_for("early", ".status.phase", "Previewed", WAIT).await;
+    // The source was resolved when the ConfigMap appeared, not at the next scheduled look.
+    let resolved = cluster.get("early", ".status.preview.generatedAt").await;
+    let (resolved, next_look): (jiff::Timestamp, jiff::Timestamp) =
+        (resolved.parse().unwrap(), next_look.parse().unwrap());
+    assert!(resolved < next_look, "previewed at {resolved}, the next look was due at {next_look}");
+}

@@ -176,6 +176,7 @@ async fn controller_digest(s: &Setup, spec: &RestoreRunSpec) -> String {
     let mut fact: Option<Fact> = None;
     loop {
         let decision = advance(WizardInput {
+            awaited_appeared: false,
             run_name: "restore",
             spec,
             generation: 1,

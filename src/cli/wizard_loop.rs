@@ -214,7 +214,12 @@ impl<'a, C: ClusterObjects, T: TenantPort> LocalRun<'a, C, T> {
             self.generation += 1;
             self.observed_spec = Some(self.spec.clone());
         }
-        let inputs = RunInputs { spec: self.spec.clone(), generation: self.generation, tenant: self.tenant.clone() };
+        let inputs = RunInputs {
+            spec: self.spec.clone(),
+            generation: self.generation,
+            tenant: self.tenant.clone(),
+            awaited_appeared: false,
+        };
         let namespace = self.namespace.clone();
         let started = self.started;
         let mut driver = Driver {

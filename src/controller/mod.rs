@@ -20,6 +20,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::api::Api;
+use kube::core::PartialObjectMeta;
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
@@ -281,8 +282,18 @@ pub async fn run(config: RunConfig) -> Result<(), ControllerError> {
     let run_store = run_controller.store();
     let _ = ctx.run_store.set(run_store.clone());
     let tenant_store = run_store.clone();
+    let waiting_store = run_store.clone();
+    let backup_config_maps: Api<PartialObjectMeta<ConfigMap>> = match &config.namespace {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    };
     let run_controller = run_controller
         .owns(config_maps.clone(), watcher::Config::default().labels(crate::kube::records::RUN_LABEL))
+        // A run waiting for its source ConfigMap wakes as soon as it appears (metadata only: the
+        // backups themselves are never cached).
+        .watches(backup_config_maps, watcher::Config::default(), move |cm: PartialObjectMeta<ConfigMap>| {
+            runs_waiting_for(&waiting_store, cm.namespace(), &cm.name_any())
+        })
         .watches(tenants.clone(), watcher::Config::default(), move |tenant: IntuneTenant| {
             let ns = tenant.namespace();
             let name = tenant.name_any();
@@ -359,6 +370,21 @@ pub async fn run(config: RunConfig) -> Result<(), ControllerError> {
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The runs resolving their source from the ConfigMap `namespace/name`.
+fn runs_waiting_for(
+    runs: &kube::runtime::reflector::Store<RestoreRun>,
+    namespace: Option<String>,
+    name: &str,
+) -> Vec<ObjectRef<RestoreRun>> {
+    runs.state()
+        .into_iter()
+        .filter(|r| r.namespace() == namespace)
+        .filter(|r| r.spec.source.config_map_ref.as_ref().is_some_and(|c| c.name == name))
+        .filter(|r| r.status.as_ref().and_then(|s| s.phase) == Some(restore_core::api::Phase::ResolvingSource))
+        .map(|r| ObjectRef::from_obj(&*r))
+        .collect()
 }
 
 /// How often expired audit records are looked for.

@@ -102,6 +102,7 @@ async fn reconcile_run(run: Arc<RestoreRun>, ctx: Arc<Context>) -> Result<Action
         spec: run.spec.clone(),
         generation: run.meta().generation.unwrap_or(0),
         tenant: observe_tenant(tenant.as_ref()),
+        awaited_appeared: source_appeared(&ctx, &run).await?,
     };
     ctx.forget_deleted().await;
     let state = ctx.run_state(&uid).await;
@@ -140,6 +141,18 @@ async fn reconcile_run(run: Arc<RestoreRun>, ctx: Arc<Context>) -> Result<Action
             Ok(requeue.map_or_else(Action::await_change, Action::requeue))
         }
     }
+}
+
+/// Whether a run waiting for its source ConfigMap can look again at once: the ConfigMap now exists
+/// (the watch on ConfigMaps woke this reconcile), so it need not wait for its next scheduled look.
+async fn source_appeared(ctx: &Context, run: &RestoreRun) -> Result<bool, ControllerError> {
+    let status = run.status.as_ref();
+    let waiting = status
+        .and_then(|s| find(&s.conditions, types::SOURCE_RESOLVED))
+        .is_some_and(|c| c.reason == reasons::SOURCE_NOT_FOUND);
+    let Some(source) = run.spec.source.config_map_ref.as_ref().filter(|_| waiting) else { return Ok(false) };
+    let config_maps: Api<ConfigMap> = Api::namespaced(ctx.client.clone(), &run.namespace().unwrap_or_default());
+    Ok(config_maps.get_metadata_opt(&source.name).await?.is_some())
 }
 
 fn driver_error(e: DriverError) -> ControllerError {
@@ -358,6 +371,7 @@ impl RunStore for KubeRunStore<'_> {
             spec: fresh.spec.clone(),
             generation: fresh.meta().generation.unwrap_or(0),
             tenant: observe_tenant(tenant.as_ref()),
+            awaited_appeared: inputs.awaited_appeared,
         };
         if &now != inputs {
             return Ok(WriteClearance::Changed(Box::new(now)));

@@ -344,6 +344,11 @@ pub struct RestoreRunStatus {
     /// the next step that succeeds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failed_attempts: Option<u32>,
+    /// When the step that failed is tried again (RFC 3339); until then reconciles (a watch event,
+    /// a restart) only wait. Cleared by the next step that succeeds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 64))]
+    pub next_attempt_at: Option<String>,
 }
 
 /// Wizard phases.

@@ -209,6 +209,9 @@ pub struct WizardInput<'a> {
     pub tenant: &'a TenantObservation,
     /// The result of the step just run, if any.
     pub fact: Option<Fact>,
+    /// Something the run waits for appeared (the adapter saw its source ConfigMap arrive): a step
+    /// that failed waiting for it is tried now, not at `status.nextAttemptAt`.
+    pub awaited_appeared: bool,
     /// The current time.
     pub now: Timestamp,
 }
@@ -510,6 +513,8 @@ impl Wizard<'_, '_> {
                     return;
                 }
             }
+        } else if self.retry_pending() && !self.input.awaited_appeared {
+            self.backing_off = true;
         }
         self.decide();
     }
@@ -543,6 +548,8 @@ impl Wizard<'_, '_> {
         self.status.preview = None;
         self.status.confirmation = None;
         self.status.execution = None;
+        self.status.failed_attempts = None;
+        self.status.next_attempt_at = None;
         self.status.phase = Some(Phase::Pending);
         let (reason, message) = if first {
             (reasons::NOT_STARTED, "waiting for the previous steps")
@@ -558,6 +565,7 @@ impl Wizard<'_, '_> {
         let now = rfc3339(self.now());
         if outcome.is_ok() {
             self.status.failed_attempts = None;
+            self.status.next_attempt_at = None;
         }
         match (self.phase(), outcome) {
             (Phase::ResolvingSource, StepOutcome::Source(result)) => match result {
@@ -850,7 +858,7 @@ impl Wizard<'_, '_> {
                 self.set(Condition::no(types::CONFIRMED, refusal.reason, msg.clone()));
                 self.waiting(reasons::AWAITING_CONFIRMATION, msg);
                 // Re-read the tenant now and then so drift supersedes a stale preview.
-                if self.input.fact.is_none() {
+                if self.input.fact.is_none() && !self.backing_off {
                     self.step = Some(Step::Preview);
                 }
                 if self.backing_off {
@@ -954,14 +962,32 @@ impl Wizard<'_, '_> {
 
     /// Counts a step that failed for a reason that may pass and backs off before the next try.
     fn note_failed_attempt(&mut self) {
-        self.status.failed_attempts = Some(self.status.failed_attempts.unwrap_or(0).saturating_add(1));
+        let failures = self.status.failed_attempts.unwrap_or(0).saturating_add(1);
+        self.status.failed_attempts = Some(failures);
+        let delay = if self.waiting { wait_delay(failures) } else { retry_delay(failures) };
+        let at = self.now().checked_add(delay).unwrap_or(self.now());
+        self.status.next_attempt_at = Some(rfc3339(at));
         self.backing_off = true;
     }
 
-    /// How long to wait before running a failed step again.
+    /// How long until the failed step is tried again (at least a second).
     fn retry_after(&self) -> Duration {
-        let failures = self.status.failed_attempts.unwrap_or(1);
-        if self.waiting { wait_delay(failures) } else { retry_delay(failures) }
+        let remaining = self
+            .status
+            .next_attempt_at
+            .as_deref()
+            .and_then(parse_time)
+            .and_then(|at| self.now().until(at).ok())
+            .and_then(|span| span.to_duration(jiff::SpanRelativeTo::days_are_24_hours()).ok())
+            .and_then(|d| Duration::try_from(d).ok())
+            .unwrap_or(Duration::ZERO);
+        remaining.max(Duration::from_secs(1))
+    }
+
+    /// Whether a failed step's retry time is still ahead: a reconcile before it (one woken by this
+    /// run's own status write, or a restart) waits instead of running the step again.
+    fn retry_pending(&self) -> bool {
+        self.status.next_attempt_at.as_deref().and_then(parse_time).is_some_and(|at| self.now() < at)
     }
 
     fn fail(&mut self, condition: &str, reason: &str, message: String) {

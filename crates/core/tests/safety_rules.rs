@@ -334,6 +334,9 @@ fn a_transient_source_failure_retries_later_without_failing() {
     assert_eq!(run.condition(types::SOURCE_RESOLVED).unwrap().reason, reasons::SOURCE_UNAVAILABLE);
     run.engine.source_error = None;
     run.settle();
+    assert_eq!(run.phase(), Phase::ResolvingSource, "not before the retry time");
+    run.advance_time(decision.requeue_after.unwrap().as_secs() as i64);
+    run.settle();
     assert_eq!(run.phase(), Phase::Previewed);
 }
 

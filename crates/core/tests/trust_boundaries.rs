@@ -66,10 +66,18 @@ fn finding_8_a_failing_approval_re_read_backs_off_instead_of_looping() {
     assert_eq!(delays[0], retry_delay(1));
     assert!(delays.windows(2).all(|w| w[1] > w[0]), "the delay grows: {delays:?}");
     assert_eq!(run.status.failed_attempts, Some(4));
+    // Reconciles woken before the retry time (the run's own status write, a restart) only wait.
+    for _ in 0..3 {
+        let woken = run.reconcile_with(None);
+        assert_eq!(woken.step, None, "no step before the retry time");
+        assert!(woken.requeue_after.is_some_and(|d| d <= delays[3]));
+    }
+    run.advance_time(delays[3].as_secs() as i64 + 1);
     let decision = run.reconcile_with(None);
     assert_eq!(decision.step, Some(Step::Preview));
     run.reconcile_with(Some(run.engine_fact(Step::Preview)));
     assert_eq!(run.status.failed_attempts, None, "a step that succeeds resets the backoff");
+    assert_eq!(run.status.next_attempt_at, None);
 }
 
 #[test]

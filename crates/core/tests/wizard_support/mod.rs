@@ -93,6 +93,7 @@ impl Run {
     /// One reconcile with an optional fact.
     pub fn reconcile_with(&mut self, fact: Option<Fact>) -> Decision {
         let decision = advance(WizardInput {
+            awaited_appeared: false,
             run_name: "restore-1",
             spec: &self.spec,
             generation: self.generation,
