@@ -201,3 +201,77 @@ fn environment_is_still_frozen_for_an_approved_run() {
     let decision = run.reconcile_with(Some(run.engine_fact(Step::Preview)));
     assert_ne!(decision.step, Some(Step::Execute));
 }
+
+fn gate_ready_status() -> restore_core::api::RestoreRunStatus {
+    let mut run = Run::new(spec());
+    run.edit(|s| s.dry_run = false);
+    run.settle();
+    run.status
+}
+
+#[test]
+fn rule_1_the_gate_alone_refuses_blockers_and_an_unrecorded_environment() {
+    use restore_core::wizard::{ExpiryCheck, gate};
+    let mut approved = spec();
+    approved.dry_run = false;
+    approved.confirmation = Some(confirmation(DIGEST_A));
+    let status = gate_ready_status();
+    let now = jiff::Timestamp::from_second(1_800_000_000).unwrap();
+    let tenant = tenant(Environment::Production);
+    assert_eq!(gate(&approved, &status, &tenant, now, ExpiryCheck::Enforce), Ok(()));
+    let mut blocked = status.clone();
+    blocked.checks.as_mut().unwrap().blockers = 1;
+    assert_eq!(
+        gate(&approved, &blocked, &tenant, now, ExpiryCheck::Enforce).unwrap_err().reason,
+        reasons::BLOCKERS_FOUND
+    );
+    let mut unrecorded = status.clone();
+    unrecorded.environment = None;
+    assert!(gate(&approved, &unrecorded, &tenant, now, ExpiryCheck::Enforce).is_err());
+    let mut no_tenant = status;
+    no_tenant.tenant = None;
+    assert!(gate(&approved, &no_tenant, &tenant, now, ExpiryCheck::Enforce).is_err());
+}
+
+#[test]
+fn rule_9_validate_spec_refuses_a_plain_http_url_and_a_malformed_sha256() {
+    let with_url = |url: &str, sha: Option<&str>| {
+        let mut s = spec();
+        s.source.config_map_ref = None;
+        s.source.url = Some(url.into());
+        s.source.sha256 = sha.map(str::to_string);
+        validate_spec(&s)
+    };
+    let good = "0123456789abcdef".repeat(4);
+    assert!(with_url("https://backups.example/b.tar.gz", Some(&good)).is_ok());
+    assert!(with_url("http://backups.example/b.tar.gz", Some(&good)).unwrap_err().contains("https://"));
+    assert!(with_url("https://backups.example/b.tar.gz", None).unwrap_err().contains("requires spec.source.sha256"));
+    for bad in [&good[..63], &good.to_uppercase(), &format!("{}g", &good[..63])] {
+        assert!(
+            with_url("https://backups.example/b.tar.gz", Some(bad)).unwrap_err().contains("64 lower-case hex"),
+            "{bad}"
+        );
+    }
+}
+
+#[test]
+fn finding_5_a_re_check_that_finds_the_same_checks_keeps_them_as_recorded() {
+    let mut run = Run::new(spec());
+    run.edit(|s| s.dry_run = false);
+    run.settle();
+    let recorded = run.status.checks.clone();
+    run.advance_time(301);
+    run.settle();
+    assert_eq!(run.status.checks, recorded, "the same findings are not written again");
+}
+
+#[test]
+fn finding_4_an_accepted_approval_records_when_execution_started() {
+    let mut run = approved_and_verifying();
+    run.reconcile_with(Some(run.engine_fact(Step::Preview)));
+    let execution = run.status.execution.clone().expect("execution status");
+    assert_eq!(execution.started_at, run.status.confirmation.as_ref().unwrap().accepted_at);
+    assert!(!execution.started_at.is_empty());
+    run.settle();
+    assert!(!run.status.execution.unwrap().started_at.is_empty(), "kept through the execution facts");
+}
