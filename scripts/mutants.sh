@@ -16,7 +16,7 @@ what="${1:-all}"
 core() {
   cargo mutants --in-place --no-shuffle --timeout 120 --output mutants.out/core -p restore-core \
     -f crates/core/src/wizard.rs -f crates/core/src/engine/execute.rs -f crates/core/src/engine/preview.rs \
-    "$@" -- --test safety_rules --test trust_boundaries --test engine_rules --test engine_round_trip --lib
+    "$@" -- --test safety_rules --test trust_boundaries --test engine_rules --test engine_trust --lib
 }
 
 operator() {

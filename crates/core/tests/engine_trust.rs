@@ -1,0 +1,119 @@
+//! DESIGN §2 rules 10–11 as the executor owns them: an id recorded for a created object is written to
+//! only when it is that item's object, and a create adopts only what the run itself would have made.
+
+mod support;
+
+use restore_core::api::ItemOutcome;
+use restore_core::engine::execute::{Executor, ProgressRecord, StepStatus};
+use restore_core::engine::normalize::strip_server_managed;
+use restore_core::engine::plan::StepKind;
+use serde_json::{Value, json};
+use support::seed::*;
+use support::*;
+
+/// The single policy of a one-policy backup restored into a tenant holding only its groups.
+async fn one_policy_run() -> (restore_core::engine::scope::ResolvedScope, FakeTenant, restore_core::engine::Assessment)
+{
+    let (_source, _backup, scope) = seeded("source", 1).await;
+    let target = groups_only("target");
+    let assessment = preview(&target, &scope).await;
+    (scope, target, assessment)
+}
+
+#[tokio::test]
+async fn rule_10_a_recorded_created_id_is_written_to_only_when_it_is_that_items_object() {
+    let (scope, target, assessment) = one_policy_run().await;
+    let plan = plan_from_stored_report(&scope, &assessment);
+    let mut executor = Executor::new(plan.clone(), ProgressRecord::new(&assessment.digest)).unwrap();
+    // Run until the policy (the item with an Assign step) has been created.
+    let policy = plan.steps().iter().find(|s| s.kind == StepKind::Assign).unwrap().item.clone();
+    loop {
+        let done = executor.next_step(&target).await.unwrap().unwrap();
+        if done.step.item == policy && done.step.kind == StepKind::Create {
+            break;
+        }
+    }
+    let collection = plan.item(&policy).unwrap().item_type.collection;
+    let decoy =
+        target.insert(collection, json!({"displayName": "Unrelated production policy", "roleScopeTagIds": ["0"]}));
+    // The record (as a forged ConfigMap would hand it back) names the decoy as the created object.
+    let mut record = executor.progress().clone();
+    for step in record.steps.iter_mut().filter(|s| s.item == policy && s.created_id.is_some()) {
+        step.created_id = Some(decoy.clone());
+    }
+    target.reset_counters();
+    let mut resumed = Executor::new(plan, record).unwrap();
+    let facts = resumed.run_to_end(&target).await.unwrap();
+    let writes = target.write_calls();
+    assert!(writes.iter().all(|c| !format!("{c:?}").contains(&decoy)), "written to the decoy: {writes:?}");
+    let result = facts.results.iter().find(|r| r.item == policy).expect("the policy's outcome");
+    assert_eq!(result.outcome, ItemOutcome::Failed);
+    assert!(result.message.as_deref().unwrap_or_default().contains("Unrelated production policy"), "{result:?}");
+}
+
+/// The policy as it would have been created: the backup's resource without server fields.
+fn as_created(scope: &restore_core::engine::scope::ResolvedScope, key: &str) -> (&'static str, Value) {
+    let scoped = scope.items.iter().find(|i| i.key() == key).unwrap();
+    let mut body = scoped.item.resource.clone();
+    strip_server_managed(&mut body);
+    (scoped.item_type.unwrap().collection, body)
+}
+
+#[tokio::test]
+async fn finding_7_a_create_does_not_adopt_an_object_someone_else_assigned() {
+    let (scope, target, assessment) = one_policy_run().await;
+    let plan = plan_from_stored_report(&scope, &assessment);
+    let policy = plan.steps().iter().find(|s| s.kind == StepKind::Assign).unwrap().item.clone();
+    // After the preview someone creates the same object and assigns it elsewhere.
+    let (collection, mut body) = as_created(&scope, &policy);
+    body["assignments"] = json!([assignment(&target, GROUP_FINANCE, false)]);
+    let foreign = target.insert(collection, body);
+    target.reset_counters();
+    let mut executor = Executor::new(plan, ProgressRecord::new(&assessment.digest)).unwrap();
+    let facts = executor.run_to_end(&target).await.unwrap();
+    let result = facts.results.iter().find(|r| r.item == policy).expect("the policy's outcome");
+    assert_eq!(result.outcome, ItemOutcome::Drifted, "{result:?}");
+    let writes = target.write_calls();
+    assert!(writes.iter().all(|c| !format!("{c:?}").contains(&foreign)), "{writes:?}");
+    assert_eq!(target.objects(collection).len(), 1, "nothing created beside it");
+}
+
+#[tokio::test]
+async fn finding_7_a_create_adopts_its_own_interrupted_create_and_finishes_it() {
+    // What this run's create leaves before its assignments are written, as the tenant shows it:
+    // no assignments (an empty list, or none at all).
+    for absent in [false, true] {
+        let (scope, target, assessment) = one_policy_run().await;
+        let plan = plan_from_stored_report(&scope, &assessment);
+        let policy = plan.steps().iter().find(|s| s.kind == StepKind::Assign).unwrap().item.clone();
+        let mut executor = Executor::new(plan.clone(), ProgressRecord::new(&assessment.digest)).unwrap();
+        let before_create = loop {
+            let record = executor.progress().clone();
+            let done = executor.next_step(&target).await.unwrap().unwrap();
+            if done.step.item == policy && done.step.kind == StepKind::Create {
+                break record;
+            }
+        };
+        let collection = plan.item(&policy).unwrap().item_type.collection;
+        let id = target.objects(collection)[0]["id"].as_str().unwrap().to_string();
+        target.edit(collection, &id, |o| {
+            if absent {
+                o.as_object_mut().unwrap().remove("assignments");
+            } else {
+                o["assignments"] = json!([]);
+            }
+        });
+        // The create's record was lost: the resumed run finds the object by identity.
+        let mut resumed = Executor::new(plan, before_create).unwrap();
+        let mut statuses = Vec::new();
+        while let Some(done) = resumed.next_step(&target).await.unwrap() {
+            if done.step.item == policy {
+                statuses.push((done.step.kind, done.status));
+            }
+        }
+        assert_eq!(statuses[0], (StepKind::Create, StepStatus::AlreadyDone), "absent={absent}: {statuses:?}");
+        assert!(statuses.contains(&(StepKind::Assign, StepStatus::Written)), "{statuses:?}");
+        assert_eq!(resumed.facts().counts.problems(), 0, "{:?}", resumed.facts().results);
+        assert_eq!(target.objects(collection).len(), 1, "no duplicate");
+    }
+}
