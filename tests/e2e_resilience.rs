@@ -31,25 +31,6 @@ async fn previewed_run(
     backup
 }
 
-async fn approve(cluster: &Cluster, run: &str) {
-    let digest = cluster.get(run, ".status.preview.digest").await;
-    cluster.patch(run, &approval_patch(TENANT_LABEL, &digest)).await;
-}
-
-/// Waits until the operator has sent `count` writes.
-async fn wait_for_writes(cluster: &Cluster, count: usize) {
-    eventually(WAIT, Duration::from_millis(10), &format!("{count} writes"), || {
-        let done = operator_writes(&cluster.sim).len() >= count;
-        async move { done.then_some(()) }
-    })
-    .await;
-}
-
-/// Creates (POSTs to a collection, not `/assign`) the operator sent.
-fn creates(cluster: &Cluster) -> usize {
-    operator_writes(&cluster.sim).iter().filter(|w| w.method == "POST" && !w.path.ends_with("/assign")).count()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn e2e_an_operator_killed_mid_execution_resumes_after_a_restart_with_no_duplicate() {
     if !kubectl_available("e2e_an_operator_killed_mid_execution_resumes_after_a_restart_with_no_duplicate") {
@@ -60,8 +41,8 @@ async fn e2e_an_operator_killed_mid_execution_resumes_after_a_restart_with_no_du
     // Two writes a second: the execution takes about ten seconds.
     let backup = previewed_run(&cluster, "killed", 8, 2).await;
     let expected = expected_writes(&backup);
-    approve(&cluster, "killed").await;
-    wait_for_writes(&cluster, expected / 3).await;
+    cluster.approve("killed").await;
+    cluster.wait_for_writes(expected / 3).await;
     first.kill_hard().await;
     let written = operator_writes(&cluster.sim).len();
     assert!(written < expected, "killed mid-execution ({written} of {expected} writes)");
@@ -76,7 +57,7 @@ async fn e2e_an_operator_killed_mid_execution_resumes_after_a_restart_with_no_du
         "SIGKILL after {written} of {expected} writes; the restarted replica finished in {} ms (Lease 2 s)",
         restarted.elapsed().as_millis()
     );
-    assert_eq!(creates(&cluster), backup.items.len(), "every object created exactly once");
+    assert_eq!(cluster.creates(), backup.items.len(), "every object created exactly once");
     let writes = operator_writes(&cluster.sim).len();
     // A write the kill cut off before its progress record was stored is checked again: a
     // create finds its object, an assignment is sent again whole (idempotent) — at most one.
@@ -113,7 +94,7 @@ async fn e2e_of_two_replicas_only_the_lease_holder_executes() {
     assert_eq!(standby.http_get("/readyz").await, (200, "standby".to_string()));
 
     let backup = previewed_run(&cluster, "pair", 4, 100).await;
-    approve(&cluster, "pair").await;
+    cluster.approve("pair").await;
     cluster.wait_for("pair", ".status.phase", "Succeeded", WAIT).await;
     assert_eq!(operator_writes(&cluster.sim).len(), expected_writes(&backup), "executed once");
     assert_tenant_equals_backup(&cluster.sim, &backup).await;
@@ -146,8 +127,8 @@ async fn e2e_a_leader_stopped_by_sigterm_mid_execution_hands_over_only_after_its
     b.wait_logged("waiting for leadership", WAIT).await;
     let backup = previewed_run(&cluster, "handover", 8, 2).await;
     let expected = expected_writes(&backup);
-    approve(&cluster, "handover").await;
-    wait_for_writes(&cluster, 4).await;
+    cluster.approve("handover").await;
+    cluster.wait_for_writes(4).await;
 
     // SIGTERM: the leader finishes its in-flight reconcile, then stops; the standby must not
     // lead (and write) before the old leader's last write.
@@ -166,7 +147,7 @@ async fn e2e_a_leader_stopped_by_sigterm_mid_execution_hands_over_only_after_its
     assert!(a_stopped <= b_leads, "the standby led {:?} before the old leader stopped", a_stopped - b_leads);
 
     cluster.wait_for("handover", ".status.phase", "Succeeded", WAIT).await;
-    assert_eq!(creates(&cluster), backup.items.len(), "every object created exactly once");
+    assert_eq!(cluster.creates(), backup.items.len(), "every object created exactly once");
     let writes = operator_writes(&cluster.sim).len();
     assert!((expected..=expected + 1).contains(&writes), "{writes} writes for {expected} steps");
     assert_tenant_equals_backup(&cluster.sim, &backup).await;

@@ -152,6 +152,47 @@ impl Cluster {
         watch
     }
 
+    /// Approves a run's current preview with `kubectl patch`, as the README shows.
+    pub async fn approve(&self, run: &str) {
+        let digest = self.get(run, ".status.preview.digest").await;
+        self.patch(run, &super::approval_patch(super::TENANT_LABEL, &digest)).await;
+    }
+
+    /// Waits until the operator has sent `count` writes to the tenant.
+    pub async fn wait_for_writes(&self, count: usize) {
+        super::eventually(Duration::from_secs(90), Duration::from_millis(5), &format!("{count} writes"), || {
+            let done = super::operator_writes(&self.sim).len() >= count;
+            async move { done.then_some(()) }
+        })
+        .await;
+    }
+
+    /// Creates (POSTs to a collection, not `/assign`) the operator sent.
+    pub fn creates(&self) -> usize {
+        super::operator_writes(&self.sim).iter().filter(|w| w.method == "POST" && !w.path.ends_with("/assign")).count()
+    }
+
+    /// Rewrites the JSON document a run's record ConfigMap holds (gzip in `binaryData`), under the
+    /// operator's own field manager — the strongest forgery a namespace user can make.
+    pub async fn forge_record(&self, config_map: &str, edit: impl FnOnce(&mut Value)) {
+        use base64::Engine;
+        use std::io::Write;
+        let engine = base64::engine::general_purpose::STANDARD;
+        let cm: Value = serde_json::from_str(&self.kubectl_ok(&["get", "configmap", config_map, "-o", "json"]).await)
+            .expect("JSON");
+        let stored = engine.decode(cm["binaryData"]["content.json.gz"].as_str().expect("a record")).expect("base64");
+        let mut document: Value = serde_json::from_str(&super::gunzip(&stored)).expect("a JSON record");
+        edit(&mut document);
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        encoder.write_all(document.to_string().as_bytes()).expect("gzip");
+        let forged = engine.encode(encoder.finish().expect("gzip"));
+        let patch = serde_json::json!({"binaryData": {"content.json.gz": forged}}).to_string();
+        let args = ["patch", "configmap", config_map, "--type", "merge", "--field-manager", "restore-operator", "-p"];
+        let mut args: Vec<&str> = args.to_vec();
+        args.push(&patch);
+        self.kubectl_ok(&args).await;
+    }
+
     /// Starts `restore-operator run` against this cluster.
     pub async fn operator(&self, identity: &str, lease_seconds: u64) -> Operator {
         Operator::start(&self.kubeconfig, identity, lease_seconds).await
