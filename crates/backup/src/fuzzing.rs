@@ -21,6 +21,12 @@ pub fn fuzz_limits() -> Limits {
         max_item_bytes: 1 << 20,
         max_decompression_ratio: 50,
         ratio_grace_bytes: 64 << 10,
+        max_items: 256,
+        max_depth: 64,
+        max_values_per_file: 50_000,
+        max_values_total: 200_000,
+        load_timeout_seconds: 5,
+        max_concurrent_loads: 1,
     }
 }
 
