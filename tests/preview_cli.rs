@@ -239,7 +239,13 @@ async fn an_https_url_a_flux_artifact_a_configmap_and_a_local_folder_or_archive_
         "from-url",
         SourceSpec { url: Some(url.clone()), sha256: Some(sha.clone()), ..SourceSpec::default() },
     );
-    let by_url = preview(&[&"-f", &url_run, &"-f", &tenant, &"--extra-ca-file", &ca_file, &"-o", &"json"], &[]).await;
+    // The test server listens on loopback, which only an allowed CIDR lets a download reach.
+    let loopback: [&dyn AsRef<std::ffi::OsStr>; 2] = [&"--allow-source-cidr", &"127.0.0.0/8"];
+    let by_url = preview(
+        &[&"-f", &url_run, &"-f", &tenant, &"--extra-ca-file", &ca_file, &"-o", &"json", loopback[0], loopback[1]],
+        &[],
+    )
+    .await;
     let digest = printed_digest(&by_url);
 
     let flux = s.write(
@@ -258,8 +264,21 @@ async fn an_https_url_a_flux_artifact_a_configmap_and_a_local_folder_or_archive_
         ..SourceSpec::default()
     };
     let flux_run = s.run_file("from-flux", flux_source);
-    let flux_args: [&dyn AsRef<std::ffi::OsStr>; 9] =
-        [&"-f", &flux_run, &"-f", &flux, &"-f", &tenant, &"--extra-ca-file", &ca_file, &"-ojson"];
+    // The GitRepository lives in flux-system, the run elsewhere: allowed explicitly.
+    let flux_args: [&dyn AsRef<std::ffi::OsStr>; 12] = [
+        &"-f",
+        &flux_run,
+        &"-f",
+        &flux,
+        &"-f",
+        &tenant,
+        &"--extra-ca-file",
+        &ca_file,
+        &"-ojson",
+        loopback[0],
+        loopback[1],
+        &"--allow-cross-namespace-refs",
+    ];
     assert_eq!(printed_digest(&preview(&flux_args, &[]).await), digest);
 
     let cm_run = s.run_file("from-configmap", config_map_source());
@@ -283,12 +302,13 @@ async fn an_https_url_a_flux_artifact_a_configmap_and_a_local_folder_or_archive_
         "wrong-digest",
         SourceSpec { url: Some(url.clone()), sha256: Some("0".repeat(64)), ..SourceSpec::default() },
     );
-    let refused = preview(&[&"-f", &mismatch, &"-f", &tenant, &"--extra-ca-file", &ca_file], &[]).await;
+    let refused =
+        preview(&[&"-f", &mismatch, &"-f", &tenant, &"--extra-ca-file", &ca_file, loopback[0], loopback[1]], &[]).await;
     assert_eq!(refused.status.code(), Some(1));
     assert!(text(&refused.stderr).contains(&format!("sha256:{}", "0".repeat(64))), "{}", text(&refused.stderr));
 
     // Without the CA the download is refused: an error, exit 1.
-    let untrusted = preview(&[&"-f", &url_run, &"-f", &tenant], &[]).await;
+    let untrusted = preview(&[&"-f", &url_run, &"-f", &tenant, loopback[0], loopback[1]], &[]).await;
     assert_eq!(untrusted.status.code(), Some(1));
     assert!(text(&untrusted.stderr).contains("error: preview:"), "{}", text(&untrusted.stderr));
 }

@@ -155,10 +155,5 @@ pub fn seed_inputs() -> Vec<Vec<u8>> {
         config_map.extend_from_slice(bytes);
         config_map.push(0);
     }
-    vec![
-        [&[0u8][..], &archive].concat(),
-        [&[1u8][..], &raw_tar].concat(),
-        [&[2u8][..], &manifest].concat(),
-        config_map,
-    ]
+    vec![[&[0u8][..], &archive].concat(), [&[1u8][..], &raw_tar].concat(), [&[2u8][..], &manifest].concat(), config_map]
 }

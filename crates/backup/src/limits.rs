@@ -12,7 +12,7 @@ const MIB: u64 = 1024 * 1024;
 pub struct Limits {
     /// Largest archive (compressed `.tar.gz`, download, ConfigMap binary) in bytes. Default 32 MiB.
     pub max_archive_bytes: u64,
-    /// Largest total of all files once unpacked, in bytes. Default 128 MiB.
+    /// Largest total of all files once unpacked, in bytes. Default 64 MiB.
     pub max_unpacked_bytes: u64,
     /// Most files and folders in a backup. Default 20 000.
     pub max_files: usize,
@@ -25,7 +25,7 @@ pub struct Limits {
     /// Most values (scalars, arrays, objects) one file may produce, YAML alias expansions
     /// included. Default 200 000.
     pub max_values_per_file: u64,
-    /// Most values all files of one load may produce together. Default 2 000 000.
+    /// Most values all files of one load may produce together. Default 1 000 000.
     pub max_values_total: u64,
     /// Longest one load (unpacking and parsing) may take, in seconds. Default 60.
     pub load_timeout_seconds: u64,
@@ -43,13 +43,13 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             max_archive_bytes: 32 * MIB,
-            max_unpacked_bytes: 128 * MIB,
+            max_unpacked_bytes: 64 * MIB,
             max_files: 20_000,
             max_item_bytes: 4 * MIB,
             max_items: 10_000,
             max_depth: 64,
             max_values_per_file: 200_000,
-            max_values_total: 2_000_000,
+            max_values_total: 1_000_000,
             load_timeout_seconds: 60,
             max_concurrent_loads: 2,
             max_decompression_ratio: 200,
@@ -76,7 +76,7 @@ mod tests {
         let limits = Limits::default();
         assert_eq!(limits.unpack_cap(100), (MIB, true));
         assert_eq!(limits.unpack_cap(100 * 1024), (200 * 100 * 1024, true));
-        assert_eq!(limits.unpack_cap(10 * MIB), (128 * MIB, false));
+        assert_eq!(limits.unpack_cap(10 * MIB), (64 * MIB, false));
     }
 
     #[test]

@@ -344,13 +344,13 @@ async fn finding_7_a_hanging_server_times_out_and_cannot_hold_every_slot() {
 fn load_limits_defaults_are_the_documented_ones() {
     let limits = Limits::default();
     assert_eq!(limits.max_archive_bytes, 32 * MIB as u64);
-    assert_eq!(limits.max_unpacked_bytes, 128 * MIB as u64);
+    assert_eq!(limits.max_unpacked_bytes, 64 * MIB as u64);
     assert_eq!(limits.max_item_bytes, 4 * MIB as u64);
     assert_eq!(limits.max_files, 20_000);
     assert_eq!(limits.max_items, 10_000);
     assert_eq!(limits.max_depth, 64);
     assert_eq!(limits.max_values_per_file, 200_000);
-    assert_eq!(limits.max_values_total, 2_000_000);
+    assert_eq!(limits.max_values_total, 1_000_000);
     assert_eq!(limits.load_timeout_seconds, 60);
     assert_eq!(limits.max_concurrent_loads, 2);
     assert_eq!(limits.max_decompression_ratio, 200);

@@ -64,6 +64,8 @@ fn client(sim: &SimHandle) -> GraphClient {
             backoff_base: Duration::from_millis(5),
             backoff_max: Duration::from_millis(40),
         },
+        // The simulator listens on loopback: allowed explicitly, never by default.
+        endpoints: restore_graph::EndpointAllowlist::default().allowing_loopback(),
         ..GraphOptions::default()
     };
     GraphClient::new(&spec, Credentials::ClientSecret(SecretString::new(SECRET)), options).unwrap()
