@@ -355,3 +355,27 @@ async fn blockers_exit_2_and_errors_exit_1_and_the_secret_is_never_printed() {
     assert_eq!(invalid.status.code(), Some(1));
     assert!(text(&invalid.stderr).contains("sha256"), "{}", text(&invalid.stderr));
 }
+
+#[tokio::test]
+async fn finding_8_escape_sequences_from_the_backup_never_reach_the_terminal() {
+    let mut s = Setup::new().await;
+    // A name that, printed raw, rewinds the line and paints a harmless-looking "unchanged".
+    let forged = "Set wallpaper\r\u{1b}[2K\u{1b}[32munchanged\u{1b}[0m";
+    let item = s
+        .backup
+        .items
+        .iter_mut()
+        .find(|i| i.item_type == "deviceConfiguration" && i.display_name != "Win10 custom 00")
+        .expect("a second device configuration");
+    item.display_name = forged.to_string();
+    item.resource["displayName"] = json!(forged);
+    let (run, cm, tenant) =
+        (s.run_file("restore", config_map_source()), s.config_map_file(), s.tenant_file(&s.tenant, true));
+    let output = preview(&[&"-f", &run, &"-f", &cm, &"--tenant", &tenant, &"--diff"], &[]).await;
+    let (stdout, stderr) = (text(&output.stdout), text(&output.stderr));
+    assert_eq!(output.status.code(), Some(0), "{stdout}\n{stderr}");
+    for (stream, shown) in [("stdout", &stdout), ("stderr", &stderr)] {
+        assert!(!shown.contains('\u{1b}') && !shown.contains('\r'), "{stream} carries a raw control character");
+    }
+    assert!(stdout.contains("Set wallpaper\\r^[[2K^[[32munchanged^[[0m"), "the name is shown, escaped:\n{stdout}");
+}
