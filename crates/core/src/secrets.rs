@@ -137,6 +137,25 @@ mod tests {
     }
 
     #[test]
+    fn rule8_a_profile_payload_never_appears_in_a_normalized_document_or_its_diff() {
+        use crate::engine::diff::unified_diff;
+        use crate::engine::mapping::IdNames;
+        use crate::engine::normalize::normalize;
+        let device_configuration = crate::catalog::item_type("deviceConfiguration");
+        let payload = "PHBsaXN0PjxrZXk+UGFzc3dvcmQ8L2tleT48c3RyaW5nPmh1bnRlcjI8L3N0cmluZz48L3BsaXN0Pg==";
+        let doc = json!({"@odata.type": "#microsoft.graph.macOSCustomConfiguration", "displayName": "Wi-Fi",
+            "payloadFileName": "wifi.mobileconfig", "payload": payload});
+        let desired = normalize(device_configuration, &doc, &IdNames::default());
+        let current =
+            normalize(device_configuration, &json!({"displayName": "Wi-Fi", "payload": "b2xk"}), &IdNames::default());
+        let diff = unified_diff(Some(&current), &desired);
+        for shown in [desired.to_string(), diff.clone()] {
+            assert!(!shown.contains(payload) && !shown.contains("b2xk"), "{shown}");
+        }
+        assert!(diff.contains("secret sha256:"), "the change is still visible as a digest change:\n{diff}");
+    }
+
+    #[test]
     fn fields_inside_lists_and_admin_specs_are_marked() {
         let marks = SecretMarks::none().parse_and_mark("compliancePolicy.rules.secretValue").unwrap();
         let mut doc = json!({"rules": [{"secretValue": "a"}, {"secretValue": null}, {"other": 1}]});
