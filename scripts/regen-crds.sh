@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Regenerates crds/ from the code (one file per CRD) and the chart's copy, as tests/crds.rs expects.
+# Regenerates crds/ from the code (one file per CRD) and the chart's copy (files/crds/, templated by templates/crds.yaml), as tests/crds.rs expects.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo run -q -- crd | python3 -c '
@@ -10,4 +10,4 @@ assert len(docs) == len(names), len(docs)
 for name, doc in zip(names, docs):
     open(name, "w").write(doc)
 '
-cp crds/*.yaml charts/restore-operator/crds/
+cp crds/*.yaml charts/restore-operator/files/crds/

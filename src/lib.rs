@@ -3,6 +3,7 @@
 
 pub mod cli;
 pub mod controller;
+pub mod driver;
 pub mod kube;
 pub mod plugin;
 pub mod runner;

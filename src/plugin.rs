@@ -12,8 +12,8 @@ use restore_core::api::{Phase, RestoreRunStatus};
 use restore_core::conditions::{find, types};
 use restore_core::engine::preview::PreviewReport;
 
-use crate::controller::store::{self, Content};
-use crate::kube::RestoreRun;
+use crate::kube::records::read_verified_report;
+use crate::kube::{PLUGIN_FIELD_MANAGER, RestoreRun};
 
 /// Show and approve RestoreRuns.
 #[derive(Debug, Parser)]
@@ -174,17 +174,16 @@ pub async fn run(cli: PluginCli, input: &mut impl BufRead, output: &mut impl Wri
             let run = runs.get(&name).await?;
             output.write_all(summary(&run).as_bytes())?;
             let config_maps: Api<ConfigMap> = Api::namespaced(client.clone(), &namespace);
-            if let Some((bytes, _)) = store::read(&config_maps, &name, Content::Report)
+            let digest = run.status.as_ref().and_then(|s| s.preview.as_ref()).map(|p| p.digest.clone());
+            let Some(digest) = digest else { return Ok(()) };
+            // Only a report whose content has the digest in status is shown: an edited report is not.
+            let report: Option<PreviewReport> = read_verified_report(&config_maps, &run, &digest)
                 .await
-                .map_err(|e| PluginError::Report(e.to_string()))?
-            {
-                let report: PreviewReport =
-                    serde_json::from_slice(&bytes).map_err(|e| PluginError::Report(e.to_string()))?;
-                for item in &report.items {
-                    writeln!(output, "  {:?} {} {}", item.action, item.key, item.changed_fields.join(", "))?;
-                    if diff && !item.diff.is_empty() {
-                        writeln!(output, "{}", item.diff)?;
-                    }
+                .map_err(|e| PluginError::Report(e.to_string()))?;
+            for item in report.iter().flat_map(|r| &r.items) {
+                writeln!(output, "  {:?} {} {}", item.action, item.key, item.changed_fields.join(", "))?;
+                if diff && !item.diff.is_empty() {
+                    writeln!(output, "{}", item.diff)?;
                 }
             }
             Ok(())
@@ -208,7 +207,8 @@ pub async fn run(cli: PluginCli, input: &mut impl BufRead, output: &mut impl Wri
                 None => who_am_i(&client).await?,
             };
             let patch = approval_patch(&status, &typed, &approved_by)?;
-            runs.patch(&name, &PatchParams::default(), &Patch::Merge(&patch)).await?;
+            let params = PatchParams { field_manager: Some(PLUGIN_FIELD_MANAGER.into()), ..PatchParams::default() };
+            runs.patch(&name, &params, &Patch::Merge(&patch)).await?;
             writeln!(output, "approved {name} as {approved_by}; the operator re-reads the tenant, then executes")?;
             Ok(())
         }

@@ -49,6 +49,11 @@ impl StepRunner {
         StepRunner::default()
     }
 
+    /// The digest of the backup loaded for the current plan.
+    pub fn source_digest(&self) -> Option<String> {
+        self.state.as_ref().map(|s| s.loaded.set.digest.clone())
+    }
+
     /// The last preview report made for the current plan (what the report ConfigMap holds).
     pub fn last_report(&self) -> Option<&PreviewReport> {
         self.state.as_ref()?.assessment.as_ref().map(|a| &a.report)
@@ -71,13 +76,7 @@ impl StepRunner {
         let plan = plan_inputs_digest(spec);
         if self.state.as_ref().is_none_or(|s| s.plan != plan) {
             let loaded =
-                resolve(&spec.source, source.namespace, source.cluster, source.fetcher).await.map_err(|e| {
-                    if e.is_transient() {
-                        StepError::transient(e.to_string())
-                    } else {
-                        StepError::permanent(e.to_string())
-                    }
-                })?;
+                resolve(&spec.source, source.namespace, source.cluster, source.fetcher).await.map_err(source_error)?;
             self.state = Some(PlanState { plan, loaded, scope: None, assessment: None, fresh_from_check: false });
         }
         self.state.as_mut().ok_or_else(|| StepError::transient("the backup was not loaded"))
@@ -158,6 +157,7 @@ impl StepRunner {
                     digest: a.digest.clone(),
                     counts: a.report.counts.clone(),
                     report: None,
+                    checks: Some(a.checks_status()),
                 }))
             }
             Step::Execute => StepOutcome::Execution(Err(StepError::permanent(
@@ -180,6 +180,19 @@ impl StepRunner {
         let scope = state.scope.as_ref().ok_or_else(|| StepError::transient("scope missing"))?;
         let plan = ExecutionPlan::build(scope, report)?;
         Ok(Executor::new(plan, progress)?)
+    }
+}
+
+/// A source that failed to load as a step error: one that does not exist yet (a ConfigMap applied
+/// after the run, a Flux source not ready) waits; trouble that may pass is retried; the rest is final.
+fn source_error(e: restore_backup::BackupError) -> StepError {
+    use restore_backup::BackupError as E;
+    match e {
+        E::ConfigMapNotFound { .. } | E::FluxSourceNotFound { .. } | E::FluxArtifactNotReady { .. } => {
+            StepError::missing(e.to_string())
+        }
+        e if e.is_transient() => StepError::transient(e.to_string()),
+        e => StepError::permanent(e.to_string()),
     }
 }
 

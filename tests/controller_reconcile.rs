@@ -15,8 +15,10 @@ use std::time::Duration;
 
 use controller_support::*;
 use k8s_openapi::ByteString;
+use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use k8s_openapi::api::events::v1::Event;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
 use kube::{Resource, ResourceExt};
@@ -24,10 +26,12 @@ use kube_fake_client::{ClientBuilder, interceptor};
 use restore_core::api::{Environment, ItemOutcome, Phase, RestoreRunStatus};
 use restore_core::backup::BackupSet;
 use restore_core::conditions::{Condition, ConditionStatus, find, reasons, types};
+use restore_core::engine::execute::{ProgressRecord, StepRecord};
 use restore_core::tenant::TenantPort;
 use restore_operator::controller::context::Context;
-use restore_operator::controller::store::{self, Content};
-use restore_operator::controller::{ControllerOptions, restorerun, tenant};
+use restore_operator::controller::fence::LeaderFence;
+use restore_operator::controller::{ControllerOptions, audit, restorerun, tenant};
+use restore_operator::kube::records::{self as store, Content};
 use restore_operator::kube::{IntuneTenant, RestoreRun};
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -187,6 +191,10 @@ impl Harness {
         self.runs().get(name).await.expect("run exists")
     }
 
+    async fn uid(&self, name: &str) -> String {
+        self.run(name).await.uid().expect("the run has a uid")
+    }
+
     async fn status(&self, name: &str) -> RestoreRunStatus {
         self.run(name).await.status.unwrap_or_default()
     }
@@ -252,7 +260,8 @@ impl Harness {
         self.reconcile_once(RUN).await;
         let execution = self.status(RUN).await.execution.expect("execution status");
         assert_eq!(execution.completed_steps, done + 1, "resumed from the progress record");
-        let (bytes, _) = store::read(&self.config_maps(), RUN, Content::Progress).await.unwrap().unwrap();
+        let (bytes, _) =
+            store::read(&self.config_maps(), RUN, &self.uid(RUN).await, Content::Progress).await.unwrap().unwrap();
         let record: restore_core::engine::execute::ProgressRecord = serde_json::from_slice(&bytes).unwrap();
         assert_eq!(record.steps.len(), done as usize + 1, "the record grows by the step just done");
     }
@@ -268,10 +277,12 @@ impl Harness {
     }
 }
 
+fn test_fetcher() -> restore_backup::fetch::Fetcher {
+    restore_backup::fetch::Fetcher::with_extra_roots(None, restore_backup::Limits::default()).expect("fetcher builds")
+}
+
 fn new_context(client: &kube::Client, options: &ControllerOptions) -> Arc<Context> {
-    let fetcher = restore_backup::fetch::Fetcher::with_extra_roots(None, restore_backup::Limits::default())
-        .expect("fetcher builds");
-    Arc::new(Context::new(client.clone(), fetcher, fast_graph_options(), options.clone()))
+    Arc::new(Context::new(client.clone(), test_fetcher(), fast_graph_options(), options.clone()))
 }
 
 fn condition<'a>(status: &'a RestoreRunStatus, type_: &str) -> &'a Condition {
@@ -435,7 +446,10 @@ async fn approving_a_dry_run_executes_it_to_succeeded_and_the_tenant_equals_the_
     assert_eq!(kinds.len(), 2);
     assert!(kinds.contains(&"report".to_string()) && kinds.contains(&"progress".to_string()));
     let metrics = h.ctx.render_metrics();
-    assert!(metrics.contains("restore_operator_restoreruns_finished_total{outcome=\"Succeeded\"} 1"), "{metrics}");
+    let finished = format!(
+        "restore_operator_restoreruns_finished_total{{namespace=\"{NAMESPACE}\",tenant=\"{TENANT_NAME}\",outcome=\"Succeeded\"}} 1"
+    );
+    assert!(metrics.contains(&finished), "{metrics}");
 }
 
 #[tokio::test]
@@ -526,9 +540,9 @@ async fn rule1_gate_stale_digest_writes_nothing() {
 
 #[tokio::test]
 async fn rule1_gate_expired_preview_writes_nothing() {
-    let h = previewed(TenantSetup::default(), ControllerOptions::default(), "1s").await;
+    let h = previewed(TenantSetup::default(), ControllerOptions::default(), "1m").await;
     let old = h.status(RUN).await;
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    h.ctx.clock.advance(61);
     // The preview expired; meanwhile the tenant changed.
     create_by_hand(&h.sim, &baseline_name(0)).await;
     let admin_writes = h.sim.applied_write_count();
@@ -548,9 +562,9 @@ async fn rule1_gate_expired_preview_writes_nothing() {
 
 #[tokio::test]
 async fn rule1_gate_an_expired_preview_is_regenerated_before_its_approval_counts() {
-    let h = previewed(TenantSetup::default(), ControllerOptions::default(), "1s").await;
+    let h = previewed(TenantSetup::default(), ControllerOptions::default(), "1m").await;
     let old = h.status(RUN).await;
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    h.ctx.clock.advance(61);
     // Graph is down: the expired preview cannot be verified, so the approval is not accepted.
     h.sim.set_faults(graph_sim::FaultConfig {
         storm: Some(graph_sim::Storm { status: 503, requests: 1_000, retry_after_secs: None }),
@@ -625,7 +639,8 @@ async fn a_deleted_report_config_map_is_written_again_before_the_approval_execut
     // The approval re-reads the tenant; the same digest comes out and its report is stored again.
     let status = h.reconcile_until(RUN, 50, |s| s.phase.is_some_and(Phase::is_terminal)).await;
     assert_eq!(status.phase, Some(Phase::Succeeded), "{:#?}", status.conditions);
-    let (report, stored) = store::read(&h.config_maps(), RUN, Content::Report).await.unwrap().expect("a report");
+    let (report, stored) =
+        store::read(&h.config_maps(), RUN, &h.uid(RUN).await, Content::Report).await.unwrap().expect("a report");
     assert_eq!(stored, preview);
     let report: restore_core::engine::preview::PreviewReport = serde_json::from_slice(&report).unwrap();
     assert_eq!(report.digest(), preview);
@@ -844,12 +859,18 @@ async fn rule6_terminal_phase_is_terminal() {
     let status = h.status(RUN).await;
     assert_eq!(status.phase, Some(Phase::Succeeded));
     assert_eq!(status.observed_generation, h.run(RUN).await.metadata.generation, "the edit was seen");
-    assert_eq!(
-        RestoreRunStatus { observed_generation: None, ..status },
-        RestoreRunStatus { observed_generation: None, ..done }
-    );
+    // Finding 12: every condition observes the edit and Ready says it was ignored; nothing else moves.
+    let generation = h.run(RUN).await.metadata.generation;
+    assert!(status.conditions.iter().all(|c| c.observed_generation == generation));
+    let ready = condition(&status, types::READY);
+    assert_eq!((ready.status, ready.reason.as_str()), (ConditionStatus::True, reasons::SUCCEEDED));
+    assert!(ready.message.contains(restore_core::wizard::SPEC_EDIT_IGNORED_NOTE), "{}", ready.message);
+    let without_conditions =
+        |s: RestoreRunStatus| RestoreRunStatus { observed_generation: None, conditions: vec![], ..s };
+    assert_eq!(without_conditions(status), without_conditions(done));
     assert_eq!(h.sim.applied_write_count(), writes, "never executed twice");
-    assert_eq!(h.events().await.len(), events, "no phase change");
+    let later: Vec<String> = h.event_reasons().await.into_iter().skip(events).collect();
+    assert!(!later.is_empty() && later.iter().all(|r| r == reasons::SPEC_CHANGE_IGNORED), "{later:?}");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -971,13 +992,7 @@ async fn rule9_bad_input_fails_with_a_reason_and_writes_nothing() {
             "spec.source.path",
         ),
         bad("bad-ttl", BadSource::Good, json!({"previewTTL": "forever"}), reasons::INVALID_SPEC, "spec.previewTTL"),
-        bad(
-            "missing-config-map",
-            BadSource::Good,
-            json!({"source": {"configMapRef": {"name": "no-such-backup"}}}),
-            reasons::SOURCE_INVALID,
-            "no-such-backup",
-        ),
+        bad("ttl-below-floor", BadSource::Good, json!({"previewTTL": "30s"}), reasons::INVALID_SPEC, "minimum of 1m"),
     ];
     for case in cases {
         let mut run = restore_run_object(case.name, case.name, false, "1h");
@@ -1074,15 +1089,15 @@ async fn report_config_maps_are_gzip_chunked_owned_and_labelled() {
         assert!(cm.binary_data.as_ref().unwrap()[store::DATA_KEY].0.len() <= store::CHUNK_BYTES);
         assert_eq!(cm.owner_references()[0].uid, run.uid().unwrap());
     }
-    let (read, digest) = store::read(&api, RUN, Content::Report).await.unwrap().unwrap();
+    let (read, digest) = store::read(&api, RUN, &run.uid().unwrap(), Content::Report).await.unwrap().unwrap();
     assert_eq!((read, digest.as_str()), (big, "sha256:big"));
 
     // A smaller document replaces it and the extra chunks go.
     store::write(&api, &run, Content::Report, b"{\"small\":true}", "sha256:small").await.unwrap();
     assert_eq!(h.operator_config_maps().await.len(), 1);
-    let (read, _) = store::read(&api, RUN, Content::Report).await.unwrap().unwrap();
+    let (read, _) = store::read(&api, RUN, &run.uid().unwrap(), Content::Report).await.unwrap().unwrap();
     assert_eq!(read, b"{\"small\":true}");
-    assert!(store::read(&api, RUN, Content::Progress).await.unwrap().is_none());
+    assert!(store::read(&api, RUN, &run.uid().unwrap(), Content::Progress).await.unwrap().is_none());
 }
 
 #[tokio::test]
@@ -1173,7 +1188,8 @@ async fn a_foreign_config_map_with_the_report_name_is_never_taken_over() {
 async fn rule1_gate_a_report_edited_after_the_preview_is_never_executed() {
     let h = previewed(TenantSetup::default(), ControllerOptions::default(), "1h").await;
     let approved = digest(&h.status(RUN).await);
-    let (bytes, stored) = store::read(&h.config_maps(), RUN, Content::Report).await.unwrap().expect("a report");
+    let (bytes, stored) =
+        store::read(&h.config_maps(), RUN, &h.uid(RUN).await, Content::Report).await.unwrap().expect("a report");
     assert_eq!(stored, approved);
     let mut report: Value = serde_json::from_slice(&bytes).unwrap();
     let items = report["items"].as_array_mut().unwrap();
@@ -1190,4 +1206,359 @@ async fn rule1_gate_a_report_edited_after_the_preview_is_never_executed() {
     let executed = condition(&status, types::EXECUTED);
     assert!(executed.message.contains("does not match the approved digest"), "{}", executed.message);
     assert_eq!(h.writes(), 0, "no write from an edited report");
+}
+
+// ---------------------------------------------------------------------------------------------
+// DESIGN §2 rules 10, 11 and 14: the trust-boundary findings, one test each
+// ---------------------------------------------------------------------------------------------
+
+/// A run approved and executing, `steps` steps done, one step per reconcile.
+async fn executing(steps: u32) -> Harness {
+    let h = previewed(TenantSetup::default(), options_one_step_per_reconcile(), "1h").await;
+    let preview = digest(&h.status(RUN).await);
+    h.patch_spec(RUN, &approval_patch(TENANT_LABEL, &preview)).await;
+    h.reconcile_until(RUN, 60, |s| s.execution.as_ref().is_some_and(|e| e.completed_steps >= steps)).await;
+    h
+}
+
+/// The operator's Graph writes whose path names `id`.
+fn writes_to(sim: &graph_sim::SimHandle, id: &str) -> Vec<String> {
+    operator_writes(sim).into_iter().map(|w| w.path).filter(|p| p.contains(id)).collect()
+}
+
+#[tokio::test]
+async fn finding_1_a_forged_progress_record_never_steers_a_write() {
+    let mut h = executing(3).await;
+    let unrelated = create_by_hand(&h.sim, "Unrelated production policy").await;
+    let unrelated_id = unrelated["id"].as_str().unwrap().to_string();
+    // Someone with ConfigMap write rewrites the record as the operator would have written it
+    // (owned by the run, the operator's field manager, the approved digest): every create points at
+    // the unrelated policy, and steps never run are marked done.
+    let run = h.run(RUN).await;
+    let (bytes, digest) =
+        store::read(&h.config_maps(), RUN, &h.uid(RUN).await, Content::Progress).await.unwrap().unwrap();
+    let mut forged: ProgressRecord = serde_json::from_slice(&bytes).unwrap();
+    for step in &mut forged.steps {
+        if step.created_id.is_some() {
+            step.created_id = Some(unrelated_id.clone());
+        }
+    }
+    store::write(&h.config_maps(), &run, Content::Progress, &serde_json::to_vec(&forged).unwrap(), &digest)
+        .await
+        .unwrap();
+    h.restart_controller();
+    let status = h.settle_in(RUN, Phase::Succeeded).await;
+    assert_eq!(writes_to(&h.sim, &unrelated_id), Vec::<String>::new(), "nothing was written to the unrelated policy");
+    assert_eq!(status.execution.as_ref().unwrap().counts.problems(), 0);
+    assert_tenant_equals_backup(&h.sim, &h.backup).await;
+    assert_eq!(creates(&h.sim).len(), h.backup.items.len(), "no duplicate");
+}
+
+#[tokio::test]
+async fn finding_1_a_progress_record_marking_every_step_done_writes_nothing_wrong_and_finishes_the_real_plan() {
+    let mut h = executing(2).await;
+    let run = h.run(RUN).await;
+    let (bytes, digest) =
+        store::read(&h.config_maps(), RUN, &h.uid(RUN).await, Content::Progress).await.unwrap().unwrap();
+    let mut forged: ProgressRecord = serde_json::from_slice(&bytes).unwrap();
+    let first = forged.steps[0].clone();
+    // Every remaining step "done" (copies of a real record with other step ids are refused too).
+    for i in 0..40 {
+        forged.steps.push(StepRecord { step: format!("{}-{i}", first.step), ..first.clone() });
+    }
+    store::write(&h.config_maps(), &run, Content::Progress, &serde_json::to_vec(&forged).unwrap(), &digest)
+        .await
+        .unwrap();
+    h.restart_controller();
+    h.settle_in(RUN, Phase::Succeeded).await;
+    assert_tenant_equals_backup(&h.sim, &h.backup).await;
+}
+
+#[tokio::test]
+async fn finding_1_records_not_owned_by_the_run_or_with_a_duplicate_chunk_are_refused() {
+    let h = executing(1).await;
+    let uid = h.uid(RUN).await;
+    let labels =
+        [(store::RUN_LABEL.to_string(), RUN.to_string()), (store::KIND_LABEL.to_string(), "progress".to_string())];
+    let forged = ConfigMap {
+        metadata: ObjectMeta {
+            name: Some(format!("{RUN}-progress-7")),
+            labels: Some(labels.into()),
+            annotations: Some([(store::CHUNK_ANNOTATION.to_string(), "0/1".to_string())].into()),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    h.config_maps().create(&PostParams::default(), &forged).await.unwrap();
+    let refused = store::read(&h.config_maps(), RUN, &uid, Content::Progress).await.unwrap_err();
+    assert!(matches!(refused, store::StoreError::Untrusted { .. }), "{refused}");
+    // Owned by the run this time (an owner reference names a public uid): the chunk index repeats.
+    let run = h.run(RUN).await;
+    let mut owned = forged.clone();
+    owned.metadata.owner_references = Some(vec![run.controller_owner_ref(&()).unwrap()]);
+    h.config_maps().replace(&format!("{RUN}-progress-7"), &PostParams::default(), &owned).await.unwrap();
+    let refused = store::read(&h.config_maps(), RUN, &uid, Content::Progress).await.unwrap_err();
+    assert!(refused.to_string().contains("stored twice"), "{refused}");
+}
+
+#[tokio::test]
+async fn finding_2_a_report_edited_after_the_preview_is_neither_shown_nor_executed() {
+    let h = previewed(TenantSetup::default(), ControllerOptions::default(), "1h").await;
+    let status = h.status(RUN).await;
+    let run = h.run(RUN).await;
+    let shown = store::read_verified_report(&h.config_maps(), &run, &digest(&status)).await.unwrap();
+    assert!(shown.is_some(), "the operator's own report is shown");
+    // Only what the approver reads changes: a name and a diff; the planned states stay.
+    let mut report = shown.unwrap();
+    report.items[1].display_name = "Set wallpaper".into();
+    report.items[1].diff = "+ Write-Host hello".into();
+    store::write(&h.config_maps(), &run, Content::Report, &serde_json::to_vec(&report).unwrap(), &digest(&status))
+        .await
+        .unwrap();
+    let refused = store::read_verified_report(&h.config_maps(), &run, &digest(&status)).await.unwrap_err();
+    assert!(refused.to_string().contains("does not have the preview digest"), "{refused}");
+    h.patch_spec(RUN, &approval_patch(TENANT_LABEL, &digest(&status))).await;
+    let failed = h.settle_in(RUN, Phase::Failed).await;
+    assert!(condition(&failed, types::READY).message.contains("does not match the approved digest"));
+    assert_eq!(h.writes(), 0);
+}
+
+#[tokio::test]
+async fn finding_3_withdrawing_the_approval_stops_writes_within_one_write() {
+    let h = previewed(TenantSetup::default(), ControllerOptions::default(), "1h").await;
+    let preview = digest(&h.status(RUN).await);
+    h.patch_spec(RUN, &approval_patch(TENANT_LABEL, &preview)).await;
+    // While one reconcile writes, the approver withdraws: dryRun back to true, no confirmation.
+    let runs = h.runs();
+    let withdraw = async {
+        while operator_writes(&h.sim).len() < 2 {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        let patch = json!({"spec": {"dryRun": true, "confirmation": null}});
+        runs.patch(RUN, &PatchParams::default(), &Patch::Merge(&patch)).await.unwrap();
+        operator_writes(&h.sim).len()
+    };
+    let ((), at_withdrawal) = tokio::join!(h.reconcile_once(RUN), withdraw);
+    for _ in 0..3 {
+        h.reconcile_once(RUN).await;
+    }
+    let written = h.writes();
+    assert!(written <= at_withdrawal + 1, "{written} writes, {at_withdrawal} when the approval was withdrawn");
+    assert!(written < expected_writes(&h.backup), "the run did not go on to the end");
+    let status = h.status(RUN).await;
+    assert_eq!(condition(&status, types::EXECUTED).reason, reasons::EXECUTION_PAUSED);
+}
+
+#[tokio::test]
+async fn finding_4_a_plan_edit_during_execution_has_no_effect_across_restarts() {
+    let mut h = executing(3).await;
+    // Another backup, no assignments, skip existing objects: none of it may reach this execution.
+    h.patch_spec(
+        RUN,
+        &json!({"spec": {"source": {"configMapRef": {"name": "no-such-backup"}},
+            "scope": {"assignments": "skip"}, "existingObjects": "skip"}}),
+    )
+    .await;
+    h.reconcile_once(RUN).await;
+    assert_eq!(condition(&h.status(RUN).await, types::EXECUTED).reason, reasons::SPEC_CHANGE_IGNORED);
+    h.restart_controller();
+    let status = h.settle_in(RUN, Phase::Succeeded).await;
+    assert_eq!(status.execution.as_ref().unwrap().counts.problems(), 0, "{:?}", status.execution);
+    assert_eq!(assigns(&h.sim), expected_writes(&h.backup) - h.backup.items.len(), "assignments as approved");
+    assert_tenant_equals_backup(&h.sim, &h.backup).await;
+}
+
+#[tokio::test]
+async fn finding_5_blockers_found_by_the_approval_re_read_stop_the_run() {
+    let h = previewed(TenantSetup::default(), ControllerOptions::default(), "1h").await;
+    let preview = digest(&h.status(RUN).await);
+    // After the preview, a second group named like an assigned one appears.
+    h.sim.add_group(TENANT_ID, GROUP_ALL).unwrap();
+    h.patch_spec(RUN, &approval_patch(TENANT_LABEL, &preview)).await;
+    let status = h.settle_in(RUN, Phase::Blocked).await;
+    assert!(status.checks.as_ref().unwrap().blockers > 0);
+    assert!(status.confirmation.is_none());
+    assert_ne!(condition(&status, types::CONFIRMED).status, ConditionStatus::True);
+    assert_eq!(h.writes(), 0);
+}
+
+#[tokio::test]
+async fn finding_6_two_approved_runs_on_one_tenant_execute_one_after_the_other() {
+    let h = previewed(TenantSetup::default(), options_one_step_per_reconcile(), "1h").await;
+    h.create_run(restore_run_object("restore-2", BACKUP_CONFIG_MAP, true, "1h")).await;
+    h.settle_in("restore-2", Phase::Previewed).await;
+    for name in [RUN, "restore-2"] {
+        let preview = digest(&h.status(name).await);
+        h.patch_spec(name, &approval_patch(TENANT_LABEL, &preview)).await;
+    }
+    // Both approvals are accepted before either run writes.
+    h.settle_in(RUN, Phase::Executing).await;
+    h.settle_in("restore-2", Phase::Executing).await;
+    h.reconcile_until(RUN, 20, |s| s.execution.as_ref().is_some_and(|e| e.completed_steps >= 1)).await;
+    let second = h
+        .reconcile_until("restore-2", 20, |s| {
+            find(&s.conditions, types::RECONCILING).is_some_and(|c| c.reason == reasons::TENANT_BUSY)
+        })
+        .await;
+    assert!(condition(&second, types::RECONCILING).message.contains(&format!("{NAMESPACE}/{RUN}")));
+    assert_eq!(second.execution.as_ref().map_or(0, |e| e.completed_steps), 0, "the second run wrote nothing");
+    h.settle_in(RUN, Phase::Succeeded).await;
+    h.settle_in("restore-2", Phase::Succeeded).await;
+    assert_eq!(creates(&h.sim).len(), h.backup.items.len(), "no object was created twice");
+    assert_tenant_equals_backup(&h.sim, &h.backup).await;
+}
+
+#[tokio::test]
+async fn finding_7_an_object_someone_else_created_after_approval_is_not_adopted() {
+    let h = executing(1).await;
+    // Same name and properties as a planned create, but assigned to another group.
+    let item = h.backup.items.iter().find(|i| i.display_name == baseline_name(1)).unwrap();
+    let mut body = item.resource.clone();
+    for key in ["id", "createdDateTime", "lastModifiedDateTime", "version", "supportsScopeTags"] {
+        body.as_object_mut().unwrap().remove(key);
+    }
+    let admin = admin_graph(&h.sim);
+    let foreign =
+        restore_core::tenant::TenantPort::create(&admin, "deviceManagement/deviceConfigurations", &body).await.unwrap();
+    let foreign_id = foreign["id"].as_str().unwrap().to_string();
+    let pilot = h.sim.group_ids(TENANT_ID, GROUP_PILOT).unwrap().remove(0);
+    let assignment = json!({"assignments": [{"target": {"@odata.type": "#microsoft.graph.groupAssignmentTarget", "groupId": pilot}}]});
+    restore_core::tenant::TenantPort::action(
+        &admin,
+        &format!("deviceManagement/deviceConfigurations/{foreign_id}/assign"),
+        &assignment,
+    )
+    .await
+    .unwrap();
+    let status = h.settle_in(RUN, Phase::PartiallySucceeded).await;
+    let execution = status.execution.unwrap();
+    assert_eq!(execution.counts.drifted, 1);
+    assert!(execution.results.iter().any(|r| r.outcome == ItemOutcome::Drifted), "{:?}", execution.results);
+    assert_eq!(writes_to(&h.sim, &foreign_id), Vec::<String>::new(), "its assignments were left alone");
+}
+
+#[tokio::test]
+async fn finding_9_a_replica_that_does_not_hold_the_lease_writes_nothing() {
+    let mut h = previewed(TenantSetup::default(), options_one_step_per_reconcile(), "1h").await;
+    let preview = digest(&h.status(RUN).await);
+    h.patch_spec(RUN, &approval_patch(TENANT_LABEL, &preview)).await;
+    let leases: Api<Lease> = Api::namespaced(h.client.clone(), NAMESPACE);
+    let lease = Lease {
+        metadata: ObjectMeta { name: Some("restore-operator".into()), ..Default::default() },
+        spec: Some(LeaseSpec {
+            holder_identity: Some("replica-b".into()),
+            lease_duration_seconds: Some(15),
+            renew_time: Some(MicroTime(jiff::Timestamp::now())),
+            ..Default::default()
+        }),
+    };
+    leases.create(&PostParams::default(), &lease).await.unwrap();
+    let fence = LeaderFence::new(h.client.clone(), NAMESPACE, "restore-operator", "replica-a", Arc::new(true.into()));
+    h.ctx = Arc::new(
+        Context::new(h.client.clone(), test_fetcher(), fast_graph_options(), h.options.clone()).with_fence(fence),
+    );
+    let patches = h.status_patches.lock().unwrap().len();
+    let run = h.run(RUN).await;
+    let refused = restorerun::reconcile(Arc::new(run), h.ctx.clone()).await.unwrap_err();
+    assert!(refused.to_string().contains("replica-b"), "{refused}");
+    assert_eq!(h.status_patches.lock().unwrap().len(), patches, "no status write");
+    assert_eq!(h.writes(), 0, "no tenant write");
+}
+
+#[tokio::test]
+async fn finding_10_an_execution_cut_by_deletion_is_recorded_and_the_record_outlives_the_run() {
+    let h = executing(2).await;
+    let run = h.run(RUN).await;
+    assert!(run.finalizers().iter().any(|f| f == restorerun::FINALIZER), "an executing run carries the finalizer");
+    let writes = h.writes();
+    // The API server marks the run deleted; the finalizer holds it until the cut is recorded.
+    let mut deleting = run.clone();
+    deleting.metadata.deletion_timestamp =
+        Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(jiff::Timestamp::now()));
+    restorerun::reconcile(Arc::new(deleting), h.ctx.clone()).await.unwrap();
+    assert_eq!(h.writes(), writes, "nothing more was written");
+    assert!(!h.run(RUN).await.finalizers().iter().any(|f| f == restorerun::FINALIZER), "the finalizer is gone");
+    let record = h.config_maps().get(&audit::record_name(&run)).await.expect("an audit record");
+    assert!(record.owner_references().is_empty(), "not owned by the run: it outlives it");
+    let body: Value = serde_json::from_str(&record.data.clone().unwrap()[audit::AUDIT_KEY]).unwrap();
+    assert_eq!(body["ending"], "CutByDeletion");
+    assert_eq!(body["execution"]["completedSteps"].as_u64(), Some(2));
+    assert!(h.event_reasons().await.contains(&reasons::EXECUTION_CUT.to_string()));
+    assert!(record.annotations().contains_key(audit::EXPIRES_ANNOTATION));
+}
+
+#[tokio::test]
+async fn finding_10_a_finished_execution_leaves_an_audit_record_and_no_finalizer() {
+    let h = executing(1).await;
+    h.settle_in(RUN, Phase::Succeeded).await;
+    let run = h.run(RUN).await;
+    assert!(run.finalizers().is_empty(), "a finished run is deleted at once");
+    let record = h.config_maps().get(&audit::record_name(&run)).await.expect("an audit record");
+    let body: Value = serde_json::from_str(&record.data.unwrap()[audit::AUDIT_KEY]).unwrap();
+    assert_eq!(body["ending"], "Finished");
+    assert_eq!(body["confirmation"]["approvedBy"], "alice@contoso.com");
+    // Past its retention the sweep removes it.
+    let later = jiff::Timestamp::now().checked_add(jiff::SignedDuration::from_hours(24 * 91)).unwrap();
+    assert_eq!(audit::sweep(&h.config_maps(), later).await.unwrap(), 1);
+}
+
+#[tokio::test]
+async fn finding_11_a_source_applied_after_the_run_is_waited_for() {
+    let h = Harness::start(TenantSetup::default(), ControllerOptions::default()).await;
+    h.verify_tenant().await;
+    h.create_run(restore_run_object(RUN, "applied-later", true, "1h")).await;
+    let waiting = h
+        .reconcile_until(RUN, 5, |s| {
+            find(&s.conditions, types::SOURCE_RESOLVED).is_some_and(|c| c.reason == reasons::SOURCE_NOT_FOUND)
+        })
+        .await;
+    assert_eq!(waiting.phase, Some(Phase::ResolvingSource));
+    assert_condition(&waiting, types::RECONCILING, ConditionStatus::True, reasons::SOURCE_NOT_FOUND);
+    h.put_backup("applied-later", backup_config_map_data(&h.backup)).await;
+    h.settle_in(RUN, Phase::Previewed).await;
+}
+
+#[test]
+fn finding_6_every_client_of_one_entra_tenant_shares_one_write_budget() {
+    let budgets = restore_graph::WriteBudgets::default();
+    assert!(budgets.shares("6f1e2d3c-4b5a-4978-8a9b-0c1d2e3f4a5b", "6F1E2D3C-4B5A-4978-8A9B-0C1D2E3F4A5B"));
+    assert!(!budgets.shares("6f1e2d3c-4b5a-4978-8a9b-0c1d2e3f4a5b", "0b1c2d3e-0000-4000-8000-00000000b4c0"));
+}
+
+#[tokio::test]
+async fn finding_8_a_failing_approval_re_read_is_retried_with_backoff_not_in_a_loop() {
+    let h = previewed(TenantSetup::default(), ControllerOptions::default(), "1h").await;
+    let preview = digest(&h.status(RUN).await);
+    h.sim.set_faults(graph_sim::FaultConfig {
+        storm: Some(graph_sim::Storm { status: 503, requests: 100_000, retry_after_secs: None }),
+        ..Default::default()
+    });
+    h.patch_spec(RUN, &approval_patch(TENANT_LABEL, &preview)).await;
+    let before = h.sim.request_log().len();
+    let run = h.run(RUN).await;
+    let action = restorerun::reconcile(Arc::new(run), h.ctx.clone()).await.unwrap();
+    let requests = h.sim.request_log().len() - before;
+    // One re-read attempt (with the client's own few retries), then a wait of 30 s or more.
+    assert!(requests < 40, "{requests} Graph requests in one reconcile");
+    assert_eq!(action, kube::runtime::controller::Action::requeue(restore_core::wizard::retry_delay(1)));
+    let status = h.status(RUN).await;
+    assert_eq!(status.failed_attempts, Some(1));
+    assert_eq!(status.phase, Some(Phase::AwaitingConfirmation));
+    assert!(status.confirmation.is_none() && h.writes() == 0);
+}
+
+#[tokio::test]
+async fn finding_12_a_spec_edit_on_a_finished_run_is_observed_and_announced() {
+    let h = executing(1).await;
+    h.settle_in(RUN, Phase::Succeeded).await;
+    h.patch_spec(RUN, &json!({"spec": {"scope": {"assignments": "skip"}}})).await;
+    h.reconcile_once(RUN).await;
+    let run = h.run(RUN).await;
+    let status = run.status.clone().unwrap();
+    assert_eq!(status.observed_generation, run.metadata.generation);
+    assert!(status.conditions.iter().all(|c| c.observed_generation == run.metadata.generation));
+    let ready = condition(&status, types::READY);
+    assert_eq!(ready.status, ConditionStatus::True, "kubectl wait --for=condition=Ready ends");
+    assert!(ready.message.contains(restore_core::wizard::SPEC_EDIT_IGNORED_NOTE), "{}", ready.message);
+    assert_eq!(h.event_reasons().await.last().map(String::as_str), Some(reasons::SPEC_CHANGE_IGNORED));
 }

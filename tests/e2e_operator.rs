@@ -98,8 +98,11 @@ async fn e2e_a_dry_run_previews_and_an_approval_by_kubectl_patch_executes_it() {
     // Metrics and probes.
     let (code, metrics) = operator.http_get("/metrics").await;
     assert_eq!(code, 200);
-    assert!(metrics.contains("restore_operator_restoreruns_finished_total{outcome=\"Succeeded\"} 1"), "{metrics}");
-    assert!(metrics.contains("restore_operator_graph_requests{"), "{metrics}");
+    let finished = format!(
+        "restore_operator_restoreruns_finished_total{{namespace=\"{NAMESPACE}\",tenant=\"{TENANT_NAME}\",outcome=\"Succeeded\"}} 1"
+    );
+    assert!(metrics.contains(&finished), "{metrics}");
+    assert!(metrics.contains("restore_operator_graph_requests_total{"), "{metrics}");
     assert_eq!(operator.http_get("/healthz").await, (200, "ok".to_string()));
     assert_eq!(operator.http_get("/readyz").await, (200, "leader".to_string()));
 
@@ -120,7 +123,7 @@ async fn e2e_a_wrong_label_a_stale_digest_or_an_expired_preview_writes_nothing()
     let runs = [
         restore_run_object("wrong-label", BACKUP_CONFIG_MAP, true, "1h"),
         restore_run_object("stale-digest", BACKUP_CONFIG_MAP, true, "1h"),
-        restore_run_object("expired", BACKUP_CONFIG_MAP, true, "2s"),
+        restore_run_object("expired", BACKUP_CONFIG_MAP, true, "1h"),
     ];
     cluster.apply("runs", &runs).await;
     for run in ["wrong-label", "stale-digest", "expired"] {
@@ -137,8 +140,12 @@ async fn e2e_a_wrong_label_a_stale_digest_or_an_expired_preview_writes_nothing()
     let (_, _, message) = cluster.condition("wrong-label", "Confirmed").await;
     assert!(message.contains("\"Contoso Production\"") && message.contains(TENANT_LABEL), "{message}");
 
-    // The tenant changes after the previews (and the short one expires meanwhile).
-    tokio::time::sleep(Duration::from_millis(2200)).await;
+    // The tenant changes after the previews, and one preview's time runs out (its expiry moved into
+    // the past through the status subresource, as an hour passing would).
+    let past = json!({"status": {"preview": {"expiresAt": "2020-01-01T00:00:00Z"}}}).to_string();
+    cluster
+        .kubectl_ok(&["patch", "restorerun", "expired", "--subresource=status", "--type", "merge", "-p", &past])
+        .await;
     create_by_hand(&cluster.sim, &baseline_name(2)).await;
 
     // A stale digest: the preview it names no longer matches the tenant.

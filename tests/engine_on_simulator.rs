@@ -430,9 +430,20 @@ fn assert_no_duplicate_names(sim: &graph_sim::SimHandle, k: usize) {
 
 // ---- Drift between preview and execution --------------------------------------------------------
 
+/// A real property of `iosGeneralDeviceConfiguration` (graph-sim refuses made-up ones) that the
+/// test's backup is made to lack.
+const NEWER_PROPERTY: &str = "kioskModeAppStoreUrl";
+
 #[tokio::test]
 async fn drift_after_the_approval_is_reported_per_item_and_never_overwritten() {
-    let (sim, tenant, client, backup) = backed_up(9).await;
+    let (sim, tenant, client, mut backup) = backed_up(9).await;
+    // A backup taken before Graph added a property: the iOS profile's backup lacks one.
+    let ios_index = backup
+        .items
+        .iter()
+        .position(|i| i.item_type == "deviceConfiguration" && i.display_name.starts_with("iOS"))
+        .unwrap();
+    backup.items[ios_index].resource.as_object_mut().unwrap().remove(NEWER_PROPERTY);
     let admin = PortalAdmin::sign_in(&sim, &tenant).await.unwrap();
     let (custom, ios) = (item(&backup, "deviceConfiguration", "Win10"), item(&backup, "deviceConfiguration", "iOS"));
     let (compliance, script) = (item(&backup, "compliancePolicy", "Win10"), item(&backup, "powerShellScript", "Set"));
@@ -458,7 +469,8 @@ async fn drift_after_the_approval_is_reported_per_item_and_never_overwritten() {
             {"actionType": "block", "gracePeriodHours": 0}]}]});
     admin.call("POST", col("compliancePolicy"), Some(&hand_made)).await.unwrap();
     admin.call("DELETE", &path(script), None).await.unwrap();
-    admin.call("PATCH", &path(ios), Some(&json!({"someNewGraphProperty": "x"}))).await.unwrap();
+    let newer = Value::Object([(NEWER_PROPERTY.to_string(), json!("https://apps.example/x"))].into_iter().collect());
+    admin.call("PATCH", &path(ios), Some(&newer)).await.unwrap();
 
     let writes_before = writes_to(&sim, "contoso");
     let plan = ExecutionPlan::build(&scope, &approved.report).unwrap();
@@ -514,4 +526,29 @@ async fn drift_after_the_preview_supersedes_it_and_the_old_approval_writes_nothi
     assert_eq!(writes_to(&sim, "contoso"), writes_before, "nothing was written");
     let live = read_whole(&client, "deviceConfiguration", &custom.id).await.unwrap();
     assert_eq!(live["description"], "changed again");
+}
+
+// ---- Honest request count (issue 13) ------------------------------------------------------------
+
+#[tokio::test]
+async fn honest_preview_request_count_matches_the_requests_the_simulator_saw() {
+    // Two objects a page: every listing takes several pages, which an estimate of one page per
+    // listing would undercount.
+    let sim = restore_operator::cli::demo_backup::start_simulator(graph_sim::SimConfig {
+        throttle: None,
+        page_size: 2,
+        ..graph_sim::SimConfig::default()
+    })
+    .await
+    .unwrap();
+    let tenant = seeded_tenant(&sim, "contoso", "Contoso", 12);
+    let client = tenant.client(&sim).unwrap();
+    let backup = capture_tenant(&client, &tenant).await;
+    let scope = resolve_scope(&ScopeSpec::default(), &backup).unwrap();
+    sim.clear_request_log();
+    let snapshot = restore_core::engine::snapshot::take_snapshot(&client, &scope, "contoso").await.unwrap();
+    let seen = sim.request_log().iter().filter(|r| !r.in_batch && !r.path.ends_with("oauth2/v2.0/token")).count();
+    let estimate = snapshot.stats.lists + snapshot.stats.gets + snapshot.stats.batch_requests;
+    assert!(estimate < u32::try_from(seen).unwrap(), "the old estimate undercounts: {estimate} < {seen}");
+    assert_eq!(snapshot.stats.graph_requests(), u32::try_from(seen).unwrap(), "{:?}", snapshot.stats);
 }

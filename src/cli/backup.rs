@@ -92,11 +92,36 @@ pub async fn run(args: BackupArgs) -> Result<String, BackupCommandError> {
         message: e.to_string(),
     };
     let manifest = native::write_path(&set, &args.output).map_err(write_error)?;
-    let digest = native::digest(&set).map_err(write_error)?;
-    Ok(format!(
-        "captured {} item(s) of tenant {} into {} ({digest})",
+    let summary = format!(
+        "captured {} item(s) of tenant {} into {}",
         manifest.items.len(),
         tenant.spec.tenant_id,
         args.output.display()
-    ))
+    );
+    let hashed = archive_sha256(&args.output).map_err(|e| BackupCommandError::Write {
+        path: args.output.display().to_string(),
+        message: format!("hashing the archive: {e}"),
+    })?;
+    match hashed {
+        Some(hex) => {
+            // stdout carries only the line to paste under spec.source (next to its url).
+            println!("sha256: {hex}");
+            Ok(format!("{summary}; its SHA-256 (printed on stdout) goes into spec.source.sha256"))
+        }
+        None => Ok(format!(
+            "{summary}; a folder has no archive digest: use it as a configMapRef source, or write NAME.tar.gz \
+             to get the SHA-256 for spec.source.sha256"
+        )),
+    }
+}
+
+/// The SHA-256 (lower-case hex, as `spec.source.sha256` takes it) of the archive at `path`, or
+/// `None` when the backup was written as a folder. It is the digest of the file's bytes — what
+/// the operator checks after downloading `spec.source.url` — not the backup's content digest.
+pub fn archive_sha256(path: &std::path::Path) -> std::io::Result<Option<String>> {
+    if path.is_dir() {
+        return Ok(None);
+    }
+    let digest = restore_core::canonical::sha256_digest(&std::fs::read(path)?);
+    Ok(Some(digest.trim_start_matches("sha256:").to_string()))
 }

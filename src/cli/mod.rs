@@ -11,6 +11,7 @@ pub mod demo;
 pub mod demo_backup;
 pub mod local_objects;
 pub mod preview;
+pub mod probe;
 pub mod wizard_loop;
 
 pub mod backup;
@@ -42,6 +43,9 @@ pub enum Command {
     Run(RunArgs),
     /// Capture a tenant into a native backup (a folder or a `.tar.gz`), deterministically.
     Backup(backup::BackupArgs),
+    /// Read-only requests that check graph-sim's assumptions against a tenant; writes a
+    /// transcript without tenant data (only GET and read-only `$batch`).
+    Probe(probe::ProbeArgs),
 }
 
 /// Options of `restore-operator run`.
@@ -71,9 +75,22 @@ pub struct RunArgs {
     /// Seconds one reconcile may keep executing before it hands over (progress is kept).
     #[arg(long, default_value_t = 15)]
     pub reconcile_budget_seconds: u64,
+    /// Days an execution's audit record (a ConfigMap the run does not own) is kept after the run
+    /// ended or was deleted.
+    #[arg(long, default_value_t = 90)]
+    pub audit_retention_days: u64,
     /// PEM file of extra CA certificates trusted for url sources.
     #[arg(long)]
     pub extra_ca_file: Option<std::path::PathBuf>,
+    /// Delete finished RestoreRuns (Succeeded, PartiallySucceeded, Failed) this long after they
+    /// finished, with their report ConfigMaps: e.g. 720h, 90d; 0s keeps them forever. Runs that a
+    /// GitOps tool applied are kept; audit records are never deleted.
+    #[arg(long, default_value = "0s", value_parser = crate::controller::retention::parse_history_limit)]
+    pub history_limit: std::time::Duration,
+    /// Read Secrets (tenant credentials) only in these namespaces (repeat the flag); default: the
+    /// watched namespaces. The chart grants Secret access in exactly these namespaces.
+    #[arg(long = "secret-namespace")]
+    pub secret_namespaces: Vec<String>,
     /// Allow plain-http Graph endpoints off loopback (a simulator Service; never in production:
     /// tokens would travel in clear).
     #[arg(long)]
@@ -182,6 +199,9 @@ pub enum CliError {
     /// The backup failed.
     #[error("backup: {0}")]
     Backup(#[from] backup::BackupCommandError),
+    /// The probe failed.
+    #[error("probe: {0}")]
+    Probe(#[from] probe::ProbeError),
     /// The controller stopped with an error.
     #[error("controller: {0}")]
     Controller(#[from] crate::controller::ControllerError),
@@ -201,6 +221,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             exit_with(outcome.exit_code())
         }
         Command::Demo(args) => Ok(demo::run(args).await?),
+        Command::Probe(args) => Ok(probe::run(&args).await?),
         Command::Backup(args) => {
             let summary = backup::run(args).await?;
             eprintln!("{summary}");
@@ -223,10 +244,13 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
                 concurrency: args.concurrency,
                 options: crate::controller::ControllerOptions {
                     reconcile_budget: std::time::Duration::from_secs(args.reconcile_budget_seconds),
+                    audit_retention: std::time::Duration::from_secs(args.audit_retention_days.saturating_mul(86_400)),
                     ..Default::default()
                 },
                 extra_roots_pem,
                 fetch_policy: args.sources.fetch_policy(),
+                history_limit: (!args.history_limit.is_zero()).then_some(args.history_limit),
+                secret_namespaces: args.secret_namespaces,
                 graph: restore_graph::GraphOptions {
                     allow_insecure_http: args.allow_insecure_graph_http,
                     endpoints: args

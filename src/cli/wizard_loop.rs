@@ -1,5 +1,5 @@
-//! A RestoreRun's wizard run in one process: the same pure `advance` and the same `StepRunner` the
-//! controller uses, with the status kept in memory — what the `preview` and `demo` commands drive.
+//! A RestoreRun's wizard run in one process: the controller's driver over an in-memory run store —
+//! what the `preview` and `demo` commands drive.
 
 use std::time::{Duration, Instant};
 
@@ -10,18 +10,15 @@ use restore_core::api::{
 };
 use restore_core::conditions::{find, types};
 use restore_core::engine::RestoreTarget;
-use restore_core::engine::execute::{Executor, ProgressRecord, StepResult};
+use restore_core::engine::execute::{ProgressRecord, StepResult};
 use restore_core::engine::preview::PreviewReport;
 use restore_core::tenant::TenantPort;
-use restore_core::wizard::{
-    Fact, StepError, StepOutcome, TenantObservation, TenantView, WizardInput, advance, plan_inputs_digest,
+use restore_core::wizard::{TenantObservation, TenantView};
+
+use crate::driver::{
+    Clock, Driver, DriverError, RunEvent as DriverEvent, RunInputs, RunStore, RunWork, WriteClearance,
 };
-
-use crate::runner::{SourceContext, StepRunner};
-
-/// Most wizard decisions one [`LocalRun::drive`] makes before it gives up (a guard against a loop;
-/// a 1,000-item execution needs a few thousand).
-const MAX_DECISIONS: usize = 200_000;
+use crate::runner::SourceContext;
 
 /// Something a local run reports as it goes.
 #[derive(Debug)]
@@ -50,9 +47,45 @@ pub enum WizardLoopError {
         /// The wizard's message (the `Ready` condition's).
         message: String,
     },
-    /// The wizard kept asking for steps.
-    #[error("the wizard did not settle after {0} decisions")]
-    NoProgress(usize),
+    /// The driver could not go on.
+    #[error("{0}")]
+    Driver(#[from] DriverError),
+}
+
+/// A run's status, report and progress in the memory of this process (trusted: nothing else
+/// writes them).
+#[derive(Default)]
+pub struct MemoryStore {
+    report: Option<PreviewReport>,
+    progress: Option<ProgressRecord>,
+}
+
+impl RunStore for MemoryStore {
+    async fn write_status(&mut self, _old: &RestoreRunStatus, _new: &RestoreRunStatus) -> Result<(), DriverError> {
+        Ok(())
+    }
+
+    async fn save_report(&mut self, report: &PreviewReport, _digest: &str) -> Result<String, DriverError> {
+        self.report = Some(report.clone());
+        Ok("in-memory".into())
+    }
+
+    async fn load_report(&mut self) -> Result<Option<PreviewReport>, DriverError> {
+        Ok(self.report.clone())
+    }
+
+    async fn save_progress(&mut self, record: &ProgressRecord) -> Result<(), DriverError> {
+        self.progress = Some(record.clone());
+        Ok(())
+    }
+
+    async fn load_progress(&mut self) -> Result<Option<ProgressRecord>, DriverError> {
+        Ok(self.progress.clone())
+    }
+
+    async fn before_write(&mut self, _inputs: &RunInputs) -> Result<WriteClearance, DriverError> {
+        Ok(WriteClearance::Go)
+    }
 }
 
 /// The tenant a local run targets, as the controller would observe its IntuneTenant.
@@ -95,8 +128,9 @@ pub struct LocalRun<'a, C: ClusterObjects, T: TenantPort> {
     observed_spec: Option<RestoreRunSpec>,
     tenant: TenantObservation,
     target: RestoreTarget,
-    runner: StepRunner,
-    executor: Option<Executor>,
+    work: RunWork,
+    store: MemoryStore,
+    clock: Clock,
     cluster: &'a C,
     fetcher: &'a Fetcher,
     port: &'a T,
@@ -131,8 +165,9 @@ impl<'a, C: ClusterObjects, T: TenantPort> LocalRun<'a, C, T> {
             observed_spec: None,
             tenant: TenantObservation::Present(view),
             target,
-            runner: StepRunner::new(),
-            executor: None,
+            work: RunWork::default(),
+            store: MemoryStore::default(),
+            clock: Clock::default(),
             cluster,
             fetcher,
             port,
@@ -142,7 +177,7 @@ impl<'a, C: ClusterObjects, T: TenantPort> LocalRun<'a, C, T> {
 
     /// Sets the large-change threshold of the checks (the runner's default otherwise).
     pub fn with_large_change_threshold(mut self, threshold: Option<u32>) -> Self {
-        self.runner.large_change_threshold = threshold;
+        self.work.runner.large_change_threshold = threshold;
         self
     }
 
@@ -153,7 +188,7 @@ impl<'a, C: ClusterObjects, T: TenantPort> LocalRun<'a, C, T> {
 
     /// The last preview report made for the current plan.
     pub fn report(&self) -> Option<&PreviewReport> {
-        self.runner.last_report()
+        self.work.runner.last_report().or(self.store.report.as_ref())
     }
 
     /// The preview digest in status, if a preview is recorded.
@@ -163,7 +198,7 @@ impl<'a, C: ClusterObjects, T: TenantPort> LocalRun<'a, C, T> {
 
     /// The execution progress record (what the controller persists after every step).
     pub fn progress(&self) -> Option<&ProgressRecord> {
-        self.executor.as_ref().map(Executor::progress)
+        self.store.progress.as_ref()
     }
 
     /// The message of a condition, or an empty string.
@@ -179,73 +214,33 @@ impl<'a, C: ClusterObjects, T: TenantPort> LocalRun<'a, C, T> {
             self.generation += 1;
             self.observed_spec = Some(self.spec.clone());
         }
-        let mut fact: Option<Fact> = None;
-        for _ in 0..MAX_DECISIONS {
-            let before = self.phase();
-            let decision = advance(WizardInput {
-                run_name: &self.name,
-                spec: &self.spec,
-                generation: self.generation,
-                status: &self.status,
-                tenant: &self.tenant,
-                fact: fact.take(),
-                now: jiff::Timestamp::now(),
-            });
-            self.status = decision.status;
-            let phase = self.phase();
-            if phase != before {
-                let message = self.condition_message(types::READY).to_string();
-                on_event(RunEvent::Phase { phase, elapsed: self.started.elapsed(), message: &message });
-            }
-            let Some(step) = decision.step else {
-                return match phase {
-                    Phase::Previewed | Phase::AwaitingConfirmation | Phase::Blocked => Ok(phase),
-                    p if p.is_terminal() => Ok(phase),
-                    _ => Err(WizardLoopError::Stopped {
-                        phase,
-                        message: self.condition_message(types::READY).to_string(),
-                    }),
-                };
-            };
-            let namespace = self.namespace.clone();
-            let source = SourceContext { namespace: &namespace, cluster: self.cluster, fetcher: self.fetcher };
-            let outcome = match step {
-                restore_core::wizard::Step::Execute => {
-                    StepOutcome::Execution(self.execute_one(&source, &mut on_event).await)
-                }
-                step => self.runner.run_step(step, &self.spec, &source, self.port, &self.target).await.outcome,
-            };
-            if !matches!(outcome, StepOutcome::Execution(_)) {
-                // A new preview replaces the plan an earlier executor was built for.
-                self.executor = None;
-            }
-            fact = Some(Fact { plan: plan_inputs_digest(&self.spec), outcome });
-        }
-        Err(WizardLoopError::NoProgress(MAX_DECISIONS))
-    }
-
-    /// Runs one execution step, building the executor for the approved preview first.
-    async fn execute_one(
-        &mut self,
-        source: &SourceContext<'_, C>,
-        on_event: &mut impl FnMut(RunEvent<'_>),
-    ) -> Result<restore_core::wizard::ExecutionFacts, StepError> {
-        if self.executor.is_none() {
-            let report = self
-                .runner
-                .last_report()
-                .cloned()
-                .ok_or_else(|| StepError::permanent("no preview report for the approved preview"))?;
-            let progress = ProgressRecord::new(report.digest());
-            let executor = self.runner.executor(&self.spec, source, &report, progress).await?;
-            self.executor = Some(executor);
-        }
-        let Some(executor) = self.executor.as_mut() else {
-            return Err(StepError::permanent("the executor could not be built"));
+        let inputs = RunInputs { spec: self.spec.clone(), generation: self.generation, tenant: self.tenant.clone() };
+        let namespace = self.namespace.clone();
+        let started = self.started;
+        let mut driver = Driver {
+            run_name: &self.name,
+            source: SourceContext { namespace: &namespace, cluster: self.cluster, fetcher: self.fetcher },
+            port: self.port,
+            target: self.target.clone(),
+            store: &mut self.store,
+            work: &mut self.work,
+            budget: None,
+            clock: &self.clock,
         };
-        if let Some(result) = executor.next_step(self.port).await? {
-            on_event(RunEvent::Executed(&result));
+        let (status, _) = driver
+            .drive(inputs, self.status.clone(), |event| match event {
+                DriverEvent::Phase { phase, message } => {
+                    on_event(RunEvent::Phase { phase, elapsed: started.elapsed(), message })
+                }
+                DriverEvent::Executed(result) => on_event(RunEvent::Executed(result)),
+                DriverEvent::ProgressRejected => {}
+            })
+            .await?;
+        self.status = status;
+        match self.phase() {
+            phase @ (Phase::Previewed | Phase::AwaitingConfirmation | Phase::Blocked) => Ok(phase),
+            phase if phase.is_terminal() => Ok(phase),
+            phase => Err(WizardLoopError::Stopped { phase, message: self.condition_message(types::READY).to_string() }),
         }
-        Ok(executor.facts())
     }
 }

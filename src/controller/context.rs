@@ -7,12 +7,12 @@ use std::time::Duration;
 
 use kube::runtime::events::{Recorder, Reporter};
 use restore_backup::fetch::Fetcher;
-use restore_core::engine::execute::Executor;
-use restore_graph::{GraphClient, GraphOptions, GraphStats};
+use restore_graph::{GraphClient, GraphOptions, GraphStats, WriteBudgets};
 use tokio::sync::Mutex;
 
+use super::fence::LeaderFence;
 use super::metrics::Metrics;
-use crate::runner::StepRunner;
+use crate::driver::{Clock, RunWork};
 
 /// Tunables of the controller.
 #[derive(Clone, Debug)]
@@ -22,21 +22,32 @@ pub struct ControllerOptions {
     pub reconcile_budget: Duration,
     /// Largest change set before the checks warn.
     pub large_change_threshold: Option<u32>,
+    /// Namespace of the per-tenant execution Leases (the operator's own namespace); `None`: each
+    /// run's namespace.
+    pub lock_namespace: Option<String>,
+    /// How long an execution's audit record is kept after the run ended or was deleted.
+    pub audit_retention: Duration,
 }
 
 impl Default for ControllerOptions {
     fn default() -> Self {
-        ControllerOptions { reconcile_budget: Duration::from_secs(15), large_change_threshold: None }
+        ControllerOptions {
+            reconcile_budget: Duration::from_secs(15),
+            large_change_threshold: None,
+            lock_namespace: None,
+            audit_retention: DEFAULT_AUDIT_RETENTION,
+        }
     }
 }
+
+/// How long audit records are kept by default (90 days).
+pub const DEFAULT_AUDIT_RETENTION: Duration = Duration::from_secs(90 * 24 * 3600);
 
 /// A run's working state, kept between reconciles (rebuilt from the cluster after a restart).
 #[derive(Default)]
 pub struct RunState {
-    /// Caches the backup, scope and last assessment of the run's plan.
-    pub runner: StepRunner,
-    /// The executor of an approved plan, once built.
-    pub executor: Option<Executor>,
+    /// The step runner's cached plan and the executor of the approved plan.
+    pub work: RunWork,
     /// The phase last seen and when (for phase-duration metrics).
     pub phase_since: Option<(String, std::time::Instant)>,
 }
@@ -65,6 +76,13 @@ pub struct Context {
     pub run_store: std::sync::OnceLock<kube::runtime::reflector::Store<crate::kube::RestoreRun>>,
     /// Consecutive reconcile failures per object (`Kind/namespace/name`), for the error backoff.
     pub failures: std::sync::Mutex<HashMap<String, u32>>,
+    /// Checks, before every write, that this replica still holds the leader Lease (`None`: a
+    /// single in-process controller, as in tests).
+    pub fence: Option<LeaderFence>,
+    /// Write budgets shared by every IntuneTenant naming the same Entra tenant.
+    pub write_budgets: WriteBudgets,
+    /// The wizard's clock.
+    pub clock: Clock,
 }
 
 impl Context {
@@ -89,7 +107,16 @@ impl Context {
             options,
             failures: std::sync::Mutex::new(HashMap::new()),
             run_store: std::sync::OnceLock::new(),
+            fence: None,
+            write_budgets: WriteBudgets::default(),
+            clock: Clock::default(),
         }
+    }
+
+    /// The same context, writing only while `fence` holds.
+    pub fn with_fence(mut self, fence: LeaderFence) -> Self {
+        self.fence = Some(fence);
+        self
     }
 
     /// The working state of the run with this uid.
@@ -98,7 +125,7 @@ impl Context {
         runs.entry(uid.to_string())
             .or_insert_with(|| {
                 let mut state = RunState::default();
-                state.runner.large_change_threshold = self.options.large_change_threshold;
+                state.work.runner.large_change_threshold = self.options.large_change_threshold;
                 Arc::new(Mutex::new(state))
             })
             .clone()
@@ -122,10 +149,11 @@ impl Context {
     /// `/metrics`: the exposition, counting the cached RestoreRuns by phase.
     pub fn render_metrics(&self) -> String {
         let runs = self.run_store.get().map(|store| store.state()).unwrap_or_default();
-        let phases: Vec<&str> = runs
-            .iter()
-            .map(|run| run.status.as_ref().and_then(|s| s.phase).map_or("Pending", |p| p.as_str()))
-            .collect();
-        self.metrics.render(phases)
+        self.metrics.render_runs(runs.iter().map(|run| super::metrics::RunSample {
+            uid: run.metadata.uid.as_deref().unwrap_or_default(),
+            namespace: run.metadata.namespace.as_deref().unwrap_or_default(),
+            tenant: &run.spec.tenant_ref.name,
+            phase: run.status.as_ref().and_then(|s| s.phase).map_or("Pending", |p| p.as_str()),
+        }))
     }
 }

@@ -1,12 +1,16 @@
 //! `restore-operator run`: the kube-runtime controllers for RestoreRun and IntuneTenant behind
 //! leader election, with `/metrics`, `/healthz`, `/readyz` and graceful shutdown on SIGTERM.
 
+pub mod audit;
 pub mod cluster_objects;
 pub mod context;
+pub mod fence;
+pub mod graph_port;
 pub mod metrics;
 pub mod restorerun;
-pub mod store;
+pub mod retention;
 pub mod tenant;
+pub mod tenant_lock;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -34,7 +38,7 @@ pub enum ControllerError {
     Kube(#[from] kube::Error),
     /// A stored report or progress record could not be written or read.
     #[error("{0}")]
-    Store(#[from] store::StoreError),
+    Store(#[from] crate::kube::records::StoreError),
     /// Leader election failed.
     #[error("leader election: {0}")]
     Lease(String),
@@ -71,6 +75,10 @@ pub struct RunConfig {
     pub graph: restore_graph::GraphOptions,
     /// The admin's download policy for backup sources.
     pub fetch_policy: restore_backup::fetch::FetchPolicy,
+    /// Finished runs older than this are deleted (`None`: kept forever).
+    pub history_limit: Option<Duration>,
+    /// Watch Secrets only in these namespaces (empty: as `namespace`).
+    pub secret_namespaces: Vec<String>,
 }
 
 /// First retry delay after a failed reconcile; doubled per consecutive failure.
@@ -190,7 +198,17 @@ pub async fn run(config: RunConfig) -> Result<(), ControllerError> {
         config.fetch_policy.clone(),
     )
     .map_err(|e| ControllerError::Internal(e.to_string()))?;
-    let ctx = Arc::new(Context::new(client.clone(), fetcher.clone(), config.graph.clone(), config.options.clone()));
+    let leading = Arc::new(AtomicBool::new(false));
+    let mut options = config.options.clone();
+    options.lock_namespace.get_or_insert_with(|| config.lease_namespace.clone());
+    let fence = fence::LeaderFence::new(
+        client.clone(),
+        &config.lease_namespace,
+        &config.lease_name,
+        &config.identity,
+        leading.clone(),
+    );
+    let ctx = Arc::new(Context::new(client.clone(), fetcher.clone(), config.graph.clone(), options).with_fence(fence));
     let shutdown = CancellationToken::new();
     cancel_on_signal(shutdown.clone());
     // Downloads stop at shutdown instead of holding the Lease until they time out.
@@ -201,7 +219,6 @@ pub async fn run(config: RunConfig) -> Result<(), ControllerError> {
             fetcher.shutdown();
         }
     });
-    let leading = Arc::new(AtomicBool::new(false));
     let http = tokio::spawn(serve_http(config.listen, ctx.clone(), leading.clone(), shutdown.clone()));
 
     let manager = kube_lease_manager::LeaseManagerBuilder::new(client.clone(), &config.lease_name)
@@ -276,7 +293,7 @@ pub async fn run(config: RunConfig) -> Result<(), ControllerError> {
     let _ = ctx.run_store.set(run_store.clone());
     let tenant_store = run_store.clone();
     let run_controller = run_controller
-        .owns(config_maps, watcher::Config::default().labels(store::RUN_LABEL))
+        .owns(config_maps.clone(), watcher::Config::default().labels(crate::kube::records::RUN_LABEL))
         .watches(tenants.clone(), watcher::Config::default(), move |tenant: IntuneTenant| {
             let ns = tenant.namespace();
             let name = tenant.name_any();
@@ -301,16 +318,25 @@ pub async fn run(config: RunConfig) -> Result<(), ControllerError> {
 
     let tenant_controller = Controller::new(tenants.clone(), watcher::Config::default());
     let tenant_reader = tenant_controller.store();
-    let tenant_controller = tenant_controller
-        .watches(secrets, watcher::Config::default(), move |secret: Secret| {
-            let ns = secret.namespace();
-            let name = secret.name_any();
-            tenant_reader
-                .state()
-                .into_iter()
-                .filter(|t| t.namespace() == ns && references_secret(t, &name))
-                .map(|t| ObjectRef::from_obj(&*t))
-                .collect::<Vec<_>>()
+    let secret_apis = if config.secret_namespaces.is_empty() {
+        vec![secrets]
+    } else {
+        config.secret_namespaces.iter().map(|ns| Api::<Secret>::namespaced(client.clone(), ns)).collect()
+    };
+    let tenant_controller = secret_apis
+        .into_iter()
+        .fold(tenant_controller, |controller, secrets| {
+            let tenant_reader = tenant_reader.clone();
+            controller.watches(secrets, watcher::Config::default(), move |secret: Secret| {
+                let ns = secret.namespace();
+                let name = secret.name_any();
+                tenant_reader
+                    .state()
+                    .into_iter()
+                    .filter(|t| t.namespace() == ns && references_secret(t, &name))
+                    .map(|t| ObjectRef::from_obj(&*t))
+                    .collect::<Vec<_>>()
+            })
         })
         .graceful_shutdown_on({
             let lost = lost.clone();
@@ -323,7 +349,15 @@ pub async fn run(config: RunConfig) -> Result<(), ControllerError> {
             }
         });
 
-    tokio::join!(run_controller, tenant_controller);
+    let retention = config.history_limit.map(|limit| {
+        tokio::spawn(retention::run_periodically(client.clone(), config.namespace.clone(), limit, lost.clone()))
+    });
+    let sweeper = sweep_audit_records(config_maps, lost.clone());
+    tokio::join!(run_controller, tenant_controller, sweeper);
+    lost.cancel();
+    if let Some(task) = retention {
+        let _ = task.await;
+    }
     leading.store(false, Ordering::SeqCst);
     shutdown.cancel();
     controllers_done.cancel();
@@ -336,6 +370,24 @@ pub async fn run(config: RunConfig) -> Result<(), ControllerError> {
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// How often expired audit records are looked for.
+const AUDIT_SWEEP_EVERY: Duration = Duration::from_secs(3600);
+
+/// Removes audit records past their retention, at start and then hourly, until `stop`.
+async fn sweep_audit_records(config_maps: Api<ConfigMap>, stop: CancellationToken) {
+    loop {
+        match audit::sweep(&config_maps, jiff::Timestamp::now()).await {
+            Ok(0) => {}
+            Ok(removed) => tracing::info!(removed, "expired audit records removed"),
+            Err(e) => tracing::warn!(error = %e, "audit records not swept"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(AUDIT_SWEEP_EVERY) => {}
+            _ = stop.cancelled() => return,
+        }
+    }
 }
 
 /// Whether a tenant's auth references the Secret `name`.

@@ -1,32 +1,38 @@
-//! RestoreRun reconciliation: the pure wizard decides, the runner and executor do each step, and
-//! every step's result is written to the status subresource (skipped when nothing changed).
+//! RestoreRun reconciliation: the shared wizard driver over a Kubernetes run store — status patches,
+//! verified report and progress ConfigMaps, and fences (leadership, fresh gate, tenant lock) before writes.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::runtime::events::{Event, EventType};
 use kube::{Resource, ResourceExt};
 use restore_core::api::{Phase, RestoreRunStatus, Severity};
-use restore_core::conditions::{find, types};
+use restore_core::conditions::{find, reasons, types};
 use restore_core::engine::RestoreTarget;
 use restore_core::engine::execute::ProgressRecord;
 use restore_core::engine::preview::PreviewReport;
-use restore_core::wizard::{
-    Decision, Fact, Step, StepError, StepOutcome, TenantObservation, TenantView, WizardInput, advance,
-    plan_inputs_digest,
-};
+use restore_core::wizard::{TenantObservation, TenantView};
 use serde_json::Value;
+use tracing::Instrument;
 
 use super::ControllerError;
+use super::audit::{self, Ending};
 use super::cluster_objects::KubeObjects;
-use super::context::{Context, RunState};
-use super::store::{self, Content};
-use super::tenant::graph_client;
-use crate::kube::{IntuneTenant, RestoreRun};
+use super::context::Context;
+use super::graph_port::LazyGraph;
+use super::tenant_lock::{self, Claim};
+use crate::driver::{Driver, DriverError, Rest, RunEvent, RunInputs, RunStore, WriteClearance};
+use crate::kube::records::{self, Content, StoreError};
+use crate::kube::{FIELD_MANAGER, IntuneTenant, RestoreRun};
 use crate::runner::SourceContext;
+
+/// The finalizer an executing run carries: deleting it stops writes at an item boundary and leaves
+/// an audit record before the run goes (DESIGN §2 rule 14).
+pub const FINALIZER: &str = "tenantatlas.io/execution-record";
 
 /// An RFC 7386 merge patch turning `old` into `new` (removed keys become `null`).
 pub fn merge_patch(old: &Value, new: &Value) -> Value {
@@ -72,211 +78,312 @@ fn observe_tenant(tenant: Option<&IntuneTenant>) -> TenantObservation {
     }
 }
 
-/// Reconciles one RestoreRun.
+/// Reconciles one RestoreRun, in a span naming its namespace, name and tenant.
 pub async fn reconcile(run: Arc<RestoreRun>, ctx: Arc<Context>) -> Result<Action, ControllerError> {
+    let span = tracing::info_span!(
+        "reconcile",
+        namespace = %run.namespace().unwrap_or_default(),
+        run = %run.name_any(),
+        tenant = %run.spec.tenant_ref.name,
+    );
+    reconcile_run(run, ctx).instrument(span).await
+}
+
+async fn reconcile_run(run: Arc<RestoreRun>, ctx: Arc<Context>) -> Result<Action, ControllerError> {
     let namespace = run.namespace().unwrap_or_default();
     let name = run.name_any();
     let uid = run.uid().unwrap_or_default();
-    let generation = run.meta().generation.unwrap_or(0);
-    let runs: Api<RestoreRun> = Api::namespaced(ctx.client.clone(), &namespace);
+    if run.meta().deletion_timestamp.is_some() {
+        return finish_deletion(&ctx, &namespace, &name).await;
+    }
     let tenants: Api<IntuneTenant> = Api::namespaced(ctx.client.clone(), &namespace);
-    let config_maps: Api<ConfigMap> = Api::namespaced(ctx.client.clone(), &namespace);
     let tenant = tenants.get_opt(&run.spec.tenant_ref.name).await?;
-    let observation = observe_tenant(tenant.as_ref());
+    let inputs = RunInputs {
+        spec: run.spec.clone(),
+        generation: run.meta().generation.unwrap_or(0),
+        tenant: observe_tenant(tenant.as_ref()),
+    };
     ctx.forget_deleted().await;
     let state = ctx.run_state(&uid).await;
     let mut state = state.lock().await;
-    let started = Instant::now();
-    let mut written = run.status.clone().unwrap_or_default();
-    let mut fact: Option<Fact> = None;
-    let mut steps_run = 0u32;
-    let plan = plan_inputs_digest(&run.spec);
+    let state = &mut *state;
     let cluster = KubeObjects::new(ctx.client.clone());
-    let mut graph = None;
-    loop {
-        let decision = advance(WizardInput {
-            run_name: &name,
-            spec: &run.spec,
-            generation,
-            status: &written,
-            tenant: &observation,
-            fact: fact.take(),
-            now: jiff::Timestamp::now(),
-        });
-        written = write_status(&ctx, &runs, &run, &written, decision.status.clone(), &mut state).await?;
-        let Some(step) = decision.step else {
+    let port = LazyGraph::new(&ctx, tenant.as_ref());
+    let target = RestoreTarget {
+        tenant_id: tenant.as_ref().map(|t| t.spec.tenant_id.clone()).unwrap_or_default(),
+        environment: tenant.as_ref().map_or(restore_core::api::Environment::Production, |t| t.spec.environment),
+    };
+    let mut store = KubeRunStore::new(&ctx, &run, &mut state.phase_since);
+    let mut driver = Driver {
+        run_name: &name,
+        source: SourceContext { namespace: &namespace, cluster: &cluster, fetcher: &ctx.fetcher },
+        port: &port,
+        target,
+        store: &mut store,
+        work: &mut state.work,
+        budget: Some(ctx.options.reconcile_budget),
+        clock: &ctx.clock,
+    };
+    let status = run.status.clone().unwrap_or_default();
+    let (status, rest) = driver.drive(inputs, status, |event| note_event(&name, &event)).await.map_err(driver_error)?;
+    match rest {
+        Rest::Deleting => finish_deletion(&ctx, &namespace, &name).await,
+        Rest::Continue => Ok(Action::requeue(Duration::from_millis(10))),
+        Rest::Settled(requeue) => {
+            if status.phase.is_some_and(|p| p.is_terminal()) {
+                finish_execution(&ctx, &run, &status).await?;
+            }
             // A finished run, or a dry-run resting at its preview, lets go of its loaded backup.
-            if written.phase.is_some_and(|p| p.is_terminal() || p == Phase::Previewed) {
+            if status.phase.is_some_and(|p| p.is_terminal() || p == Phase::Previewed) {
                 ctx.forget(&uid).await;
             }
-            return Ok(decision.requeue_after.map_or_else(Action::await_change, Action::requeue));
+            Ok(requeue.map_or_else(Action::await_change, Action::requeue))
+        }
+    }
+}
+
+fn driver_error(e: DriverError) -> ControllerError {
+    match e {
+        DriverError::NotLeader(why) => ControllerError::Lease(why),
+        other => ControllerError::Internal(other.to_string()),
+    }
+}
+
+fn note_event(run: &str, event: &RunEvent<'_>) {
+    if let RunEvent::ProgressRejected = event {
+        tracing::warn!(run, "a progress record this controller did not write was set aside");
+    }
+}
+
+/// After a run reached a terminal phase: its audit record, the tenant released, the finalizer gone.
+async fn finish_execution(ctx: &Context, run: &RestoreRun, status: &RestoreRunStatus) -> Result<(), ControllerError> {
+    let namespace = run.namespace().unwrap_or_default();
+    let runs: Api<RestoreRun> = Api::namespaced(ctx.client.clone(), &namespace);
+    let Some(run) = runs.get_opt(&run.name_any()).await?.filter(|r| r.uid() == run.uid()) else { return Ok(()) };
+    let run = &run;
+    if !run.finalizers().iter().any(|f| f == FINALIZER) {
+        return Ok(());
+    }
+    let config_maps: Api<ConfigMap> = Api::namespaced(ctx.client.clone(), &namespace);
+    audit::write(&config_maps, run, status, Ending::Finished, ctx.options.audit_retention).await?;
+    release_tenant(ctx, run, status).await?;
+    remove_finalizer(ctx, run).await
+}
+
+/// A run being deleted: an execution in progress is cut here (it wrote nothing since the last item
+/// boundary), recorded in an audit record and an Event, and the finalizer goes.
+async fn finish_deletion(ctx: &Context, namespace: &str, name: &str) -> Result<Action, ControllerError> {
+    let runs: Api<RestoreRun> = Api::namespaced(ctx.client.clone(), namespace);
+    let Some(run) = runs.get_opt(name).await? else { return Ok(Action::await_change()) };
+    if !run.finalizers().iter().any(|f| f == FINALIZER) {
+        return Ok(Action::await_change());
+    }
+    let status = run.status.clone().unwrap_or_default();
+    let config_maps: Api<ConfigMap> = Api::namespaced(ctx.client.clone(), namespace);
+    let (ending, note) = if status.phase == Some(Phase::Executing) {
+        let (done, total) = status.execution.as_ref().map_or((0, 0), |e| (e.completed_steps, e.total_steps));
+        (Ending::Cut, format!("deleted while executing: stopped after {done} of {total} step(s); see the audit record"))
+    } else {
+        (Ending::Finished, "deleted after its execution ended".to_string())
+    };
+    audit::write(&config_maps, &run, &status, ending, ctx.options.audit_retention).await?;
+    if ending == Ending::Cut {
+        publish(ctx, &run, EventType::Warning, reasons::EXECUTION_CUT, &note, "Delete").await;
+    }
+    release_tenant(ctx, &run, &status).await?;
+    remove_finalizer(ctx, &run).await?;
+    Ok(Action::await_change())
+}
+
+async fn release_tenant(ctx: &Context, run: &RestoreRun, status: &RestoreRunStatus) -> Result<(), ControllerError> {
+    let Some(tenant) = status.tenant.as_ref() else { return Ok(()) };
+    let leases = lock_api(ctx, run);
+    let holder =
+        tenant_lock::holder_of(&run.namespace().unwrap_or_default(), &run.name_any(), &run.uid().unwrap_or_default());
+    Ok(tenant_lock::release(&leases, &tenant.id, &holder).await?)
+}
+
+fn lock_api(ctx: &Context, run: &RestoreRun) -> Api<Lease> {
+    let namespace = ctx.options.lock_namespace.clone().or_else(|| run.namespace()).unwrap_or_default();
+    Api::namespaced(ctx.client.clone(), &namespace)
+}
+
+async fn remove_finalizer(ctx: &Context, run: &RestoreRun) -> Result<(), ControllerError> {
+    let runs: Api<RestoreRun> = Api::namespaced(ctx.client.clone(), &run.namespace().unwrap_or_default());
+    let kept: Vec<&String> = run.finalizers().iter().filter(|f| *f != FINALIZER).collect();
+    let patch = serde_json::json!({"metadata": {"finalizers": kept, "resourceVersion": run.resource_version()}});
+    runs.patch(&run.name_any(), &field_manager(), &Patch::Merge(&patch)).await?;
+    Ok(())
+}
+
+fn field_manager() -> PatchParams {
+    PatchParams { field_manager: Some(FIELD_MANAGER.into()), ..PatchParams::default() }
+}
+
+/// The run's status, report and progress in the cluster, with every write fenced.
+struct KubeRunStore<'a> {
+    ctx: &'a Context,
+    run: &'a RestoreRun,
+    runs: Api<RestoreRun>,
+    tenants: Api<IntuneTenant>,
+    config_maps: Api<ConfigMap>,
+    phase_since: &'a mut Option<(String, Instant)>,
+}
+
+impl<'a> KubeRunStore<'a> {
+    fn new(ctx: &'a Context, run: &'a RestoreRun, phase_since: &'a mut Option<(String, Instant)>) -> Self {
+        let namespace = run.namespace().unwrap_or_default();
+        KubeRunStore {
+            ctx,
+            run,
+            runs: Api::namespaced(ctx.client.clone(), &namespace),
+            tenants: Api::namespaced(ctx.client.clone(), &namespace),
+            config_maps: Api::namespaced(ctx.client.clone(), &namespace),
+            phase_since,
+        }
+    }
+
+    fn uid(&self) -> String {
+        self.run.uid().unwrap_or_default()
+    }
+
+    async fn fence(&self) -> Result<(), DriverError> {
+        match &self.ctx.fence {
+            Some(fence) => fence.ensure().await.map_err(DriverError::NotLeader),
+            None => Ok(()),
+        }
+    }
+
+    async fn read_record(&self, content: Content) -> Result<Option<Vec<u8>>, DriverError> {
+        match records::read(&self.config_maps, &self.run.name_any(), &self.uid(), content).await {
+            Ok(found) => Ok(found.map(|(bytes, _)| bytes)),
+            Err(e @ (StoreError::Untrusted { .. } | StoreError::Corrupt { .. })) => {
+                tracing::warn!(error = %e, "a stored {} is not trusted", content.label());
+                Err(DriverError::Store(e.to_string()))
+            }
+            Err(e) => Err(DriverError::Store(e.to_string())),
+        }
+    }
+
+    /// Adds the finalizer before the first write, so a deletion cannot lose the record.
+    async fn ensure_finalizer(&self, fresh: &RestoreRun) -> Result<(), DriverError> {
+        if fresh.finalizers().iter().any(|f| f == FINALIZER) {
+            return Ok(());
+        }
+        let mut finalizers = fresh.finalizers().to_vec();
+        finalizers.push(FINALIZER.to_string());
+        let patch =
+            serde_json::json!({"metadata": {"finalizers": finalizers, "resourceVersion": fresh.resource_version()}});
+        self.runs.patch(&fresh.name_any(), &field_manager(), &Patch::Merge(&patch)).await.map_err(store_error)?;
+        Ok(())
+    }
+}
+
+fn store_error(e: impl std::fmt::Display) -> DriverError {
+    DriverError::Store(e.to_string())
+}
+
+impl RunStore for KubeRunStore<'_> {
+    async fn write_status(&mut self, old: &RestoreRunStatus, new: &RestoreRunStatus) -> Result<(), DriverError> {
+        if new == old {
+            return Ok(());
+        }
+        self.fence().await?;
+        let old_json = serde_json::to_value(old).map_err(store_error)?;
+        let new_json = serde_json::to_value(new).map_err(store_error)?;
+        let patch = serde_json::json!({ "status": merge_patch(&old_json, &new_json) });
+        self.runs
+            .patch_status(&self.run.name_any(), &field_manager(), &Patch::Merge(&patch))
+            .await
+            .map_err(store_error)?;
+        if old.phase != new.phase
+            && let Some(phase) = new.phase
+        {
+            announce_phase(self.ctx, self.run, new, phase, self.phase_since).await;
+        } else if new.phase.is_some_and(|p| p.is_terminal()) && old.observed_generation != new.observed_generation {
+            let note = find(&new.conditions, types::READY).map(|c| c.message.clone()).unwrap_or_default();
+            publish(self.ctx, self.run, EventType::Normal, reasons::SPEC_CHANGE_IGNORED, &note, "Reconcile").await;
+        }
+        Ok(())
+    }
+
+    async fn save_report(&mut self, report: &PreviewReport, digest: &str) -> Result<String, DriverError> {
+        let name = self.run.name_any();
+        let stored = records::stored_digest(&self.config_maps, &name, Content::Report).await.map_err(store_error)?;
+        if stored.as_deref() == Some(digest) {
+            return Ok(records::chunk_name(&name, Content::Report, 0));
+        }
+        self.fence().await?;
+        let json = serde_json::to_vec(report).map_err(store_error)?;
+        records::write(&self.config_maps, self.run, Content::Report, &json, digest).await.map_err(store_error)
+    }
+
+    async fn load_report(&mut self) -> Result<Option<PreviewReport>, DriverError> {
+        let Some(bytes) = self.read_record(Content::Report).await? else { return Ok(None) };
+        serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| store_error(format!("the stored report is unreadable: {e}")))
+    }
+
+    async fn save_progress(&mut self, record: &ProgressRecord) -> Result<(), DriverError> {
+        self.fence().await?;
+        let json = serde_json::to_vec(record).map_err(store_error)?;
+        records::write(&self.config_maps, self.run, Content::Progress, &json, &record.preview_digest)
+            .await
+            .map_err(store_error)?;
+        Ok(())
+    }
+
+    async fn load_progress(&mut self) -> Result<Option<ProgressRecord>, DriverError> {
+        // A record that is not provably this controller's is no record: the vouched prefix starts over.
+        let bytes = match self.read_record(Content::Progress).await {
+            Ok(bytes) => bytes,
+            Err(DriverError::Store(why)) => {
+                tracing::warn!(why, "the stored progress record is set aside");
+                None
+            }
+            Err(e) => return Err(e),
         };
-        // Every reconcile runs at least one step, so a budget shorter than the status write
-        // still makes progress; long executions continue in the next reconcile (the progress is
-        // already persisted).
-        if steps_run > 0 && started.elapsed() >= ctx.options.reconcile_budget {
-            return Ok(Action::requeue(Duration::from_millis(10)));
-        }
-        steps_run += 1;
-        let Some(tenant) = tenant.as_ref() else { return Ok(Action::requeue(Duration::from_secs(30))) };
-        let target = RestoreTarget { tenant_id: tenant.spec.tenant_id.clone(), environment: tenant.spec.environment };
-        // One credential read per reconcile, not one per step (an execution runs many steps).
-        if graph.is_none() {
-            match graph_client(&ctx, tenant).await {
-                Ok(client) => graph = Some(client),
-                Err(e) => {
-                    fact = Some(failed(plan.clone(), step, StepError::transient(format!("tenant credentials: {e}"))));
-                    continue;
-                }
-            }
-        }
-        let Some(graph) = graph.as_ref() else { continue };
-        let source = SourceContext { namespace: &namespace, cluster: &cluster, fetcher: &ctx.fetcher };
-        fact = Some(match step {
-            Step::Execute => execute_one(&run, &config_maps, &mut state, &source, graph, &decision).await,
-            Step::Preview => {
-                let mut fact = state.runner.run_step(step, &run.spec, &source, graph, &target).await;
-                if let StepOutcome::Preview(Ok(facts)) = &mut fact.outcome {
-                    match store_report(&config_maps, &run, &state, &written, &facts.digest).await {
-                        Ok(report) => facts.report = Some(report),
-                        Err(e) => fact.outcome = StepOutcome::Preview(Err(StepError::transient(e.to_string()))),
-                    }
-                }
-                fact
-            }
-            _ => state.runner.run_step(step, &run.spec, &source, graph, &target).await,
-        });
+        Ok(bytes.and_then(|b| serde_json::from_slice(&b).ok()))
     }
-}
 
-/// A fact saying `step` failed.
-fn failed(plan: String, step: Step, error: StepError) -> Fact {
-    let outcome = match step {
-        Step::ResolveSource => StepOutcome::Source(Err(error)),
-        Step::Scope => StepOutcome::Scope(Err(error)),
-        Step::Check => StepOutcome::Checks(Err(error)),
-        Step::Preview => StepOutcome::Preview(Err(error)),
-        Step::Execute => StepOutcome::Execution(Err(error)),
-    };
-    Fact { plan, outcome }
-}
-
-/// Writes the preview report ConfigMap unless the stored one already has this digest (a report
-/// deleted since is written again: execution needs it).
-async fn store_report(
-    config_maps: &Api<ConfigMap>,
-    run: &RestoreRun,
-    state: &RunState,
-    status: &RestoreRunStatus,
-    digest: &str,
-) -> Result<String, ControllerError> {
-    if let Some(preview) = status.preview.as_ref().filter(|p| p.digest == digest)
-        && let Some(report) = &preview.report
-        && store::stored_digest(config_maps, &run.name_any(), Content::Report).await?.as_deref() == Some(digest)
-    {
-        return Ok(report.clone());
-    }
-    let report =
-        state.runner.last_report().ok_or_else(|| ControllerError::Internal("no report after a preview".into()))?;
-    let json = serde_json::to_vec(report).map_err(|e| ControllerError::Internal(e.to_string()))?;
-    Ok(store::write(config_maps, run, Content::Report, &json, digest).await?)
-}
-
-/// Runs one write step of the approved plan and persists the progress record.
-async fn execute_one<T: restore_core::tenant::TenantPort>(
-    run: &RestoreRun,
-    config_maps: &Api<ConfigMap>,
-    state: &mut RunState,
-    source: &SourceContext<'_, KubeObjects>,
-    graph: &T,
-    decision: &Decision,
-) -> Fact {
-    let plan = plan_inputs_digest(&run.spec);
-    let Some(approved) = decision.status.confirmation.as_ref().map(|c| c.digest.clone()) else {
-        return failed(plan, Step::Execute, StepError::permanent("no accepted confirmation"));
-    };
-    if state.executor.as_ref().is_none_or(|e| e.progress().preview_digest != approved) {
-        match build_executor(run, config_maps, state, source, &approved).await {
-            Ok(executor) => state.executor = Some(executor),
-            Err(e) => return failed(plan, Step::Execute, e),
+    async fn before_write(&mut self, inputs: &RunInputs) -> Result<WriteClearance, DriverError> {
+        self.fence().await?;
+        let fresh = self.runs.get_opt(&self.run.name_any()).await.map_err(store_error)?;
+        let Some(fresh) = fresh.filter(|r| r.uid() == self.run.uid() && r.meta().deletion_timestamp.is_none()) else {
+            return Ok(WriteClearance::Deleting);
+        };
+        let tenant = self.tenants.get_opt(&fresh.spec.tenant_ref.name).await.map_err(store_error)?;
+        let now = RunInputs {
+            spec: fresh.spec.clone(),
+            generation: fresh.meta().generation.unwrap_or(0),
+            tenant: observe_tenant(tenant.as_ref()),
+        };
+        if &now != inputs {
+            return Ok(WriteClearance::Changed(Box::new(now)));
         }
-    }
-    let Some(executor) = state.executor.as_mut() else {
-        return failed(plan, Step::Execute, StepError::transient("executor missing"));
-    };
-    let result = executor.next_step(graph).await;
-    let progress = serde_json::to_vec(executor.progress()).unwrap_or_default();
-    if let Err(e) = store::write(config_maps, run, Content::Progress, &progress, &approved).await {
-        // The write reached the tenant but its record did not: the next attempt re-checks it.
-        tracing::warn!(run = %run.name_any(), error = %e, "progress record not persisted");
-        state.executor = None;
-        return failed(plan, Step::Execute, StepError::transient(format!("persisting progress: {e}")));
-    }
-    match result {
-        Ok(_) => Fact { plan, outcome: StepOutcome::Execution(Ok(executor.facts())) },
-        Err(e) => {
-            let error: StepError = e.into();
-            if !error.permanent {
-                state.executor = None;
-            }
-            failed(plan, Step::Execute, error)
+        self.ensure_finalizer(&fresh).await?;
+        let TenantObservation::Present(view) = &now.tenant else { return Ok(WriteClearance::Changed(Box::new(now))) };
+        let holder = tenant_lock::holder_of(&fresh.namespace().unwrap_or_default(), &fresh.name_any(), &self.uid());
+        match tenant_lock::claim(&lock_api(self.ctx, self.run), &view.id, &holder).await.map_err(store_error)? {
+            Claim::Held => Ok(WriteClearance::Go),
+            Claim::Busy(other) => Ok(WriteClearance::TenantBusy(other)),
         }
     }
 }
 
-/// Rebuilds the executor from the stored report (verified against the approved digest) and the
-/// stored progress record.
-async fn build_executor(
-    run: &RestoreRun,
-    config_maps: &Api<ConfigMap>,
-    state: &mut RunState,
-    source: &SourceContext<'_, KubeObjects>,
-    approved: &str,
-) -> Result<restore_core::engine::execute::Executor, StepError> {
-    let name = run.name_any();
-    let transient = |e: store::StoreError| StepError::transient(e.to_string());
-    let (bytes, _) = store::read(config_maps, &name, Content::Report)
-        .await
-        .map_err(transient)?
-        .ok_or_else(|| StepError::permanent("the preview report ConfigMap is missing; create a new RestoreRun"))?;
-    let report: PreviewReport = serde_json::from_slice(&bytes)
-        .map_err(|e| StepError::permanent(format!("the preview report ConfigMap is unreadable: {e}")))?;
-    // The report is what gets executed: it must be exactly the approved preview.
-    if report.digest() != approved {
-        return Err(StepError::permanent(format!(
-            "the preview report ConfigMap does not match the approved digest {approved}; it was changed after the preview"
-        )));
-    }
-    let progress = match store::read(config_maps, &name, Content::Progress).await.map_err(transient)? {
-        Some((bytes, digest)) if digest == approved => serde_json::from_slice::<ProgressRecord>(&bytes)
-            .map_err(|e| StepError::permanent(format!("the progress ConfigMap is unreadable: {e}")))?,
-        _ => ProgressRecord::new(approved),
+/// Publishes an Event about the run (failures are logged, never fatal).
+async fn publish(ctx: &Context, run: &RestoreRun, type_: EventType, reason: &str, note: &str, action: &str) {
+    let event = Event {
+        type_,
+        reason: reason.to_string(),
+        note: Some(note.chars().take(1000).collect()),
+        action: action.into(),
+        secondary: None,
     };
-    state.runner.executor(&run.spec, source, &report, progress).await
-}
-
-/// Writes the status if it changed (a merge patch of the difference), with Events and metrics.
-async fn write_status(
-    ctx: &Context,
-    runs: &Api<RestoreRun>,
-    run: &RestoreRun,
-    old: &RestoreRunStatus,
-    new: RestoreRunStatus,
-    state: &mut RunState,
-) -> Result<RestoreRunStatus, ControllerError> {
-    if &new == old {
-        return Ok(new);
+    if let Err(e) = ctx.recorder.publish(&event, &run.object_ref(&())).await {
+        tracing::warn!(error = %e, "event not published");
     }
-    let old_json = serde_json::to_value(old).map_err(|e| ControllerError::Internal(e.to_string()))?;
-    let new_json = serde_json::to_value(&new).map_err(|e| ControllerError::Internal(e.to_string()))?;
-    let patch = serde_json::json!({ "status": merge_patch(&old_json, &new_json) });
-    runs.patch_status(&run.name_any(), &PatchParams::default(), &Patch::Merge(&patch)).await?;
-    if old.phase != new.phase
-        && let Some(phase) = new.phase
-    {
-        announce_phase(ctx, run, &new, phase, state).await;
-    }
-    Ok(new)
 }
 
 async fn announce_phase(
@@ -284,16 +391,27 @@ async fn announce_phase(
     run: &RestoreRun,
     status: &RestoreRunStatus,
     phase: Phase,
-    state: &mut RunState,
+    phase_since: &mut Option<(String, Instant)>,
 ) {
-    let since = state.phase_since.take();
-    ctx.metrics.phase_changed(
+    let since = phase_since.take();
+    let labels = super::metrics::RunLabels {
+        namespace: run.namespace().unwrap_or_default(),
+        tenant: run.spec.tenant_ref.name.clone(),
+    };
+    let run_seconds = run
+        .metadata
+        .creation_timestamp
+        .as_ref()
+        .map(|t| (jiff::Timestamp::now() - t.0).total(jiff::Unit::Second).unwrap_or(0.0));
+    ctx.metrics.run_phase_changed(
+        &labels,
         since.as_ref().map(|(p, _)| p.as_str()),
         since.as_ref().map(|(_, t)| t.elapsed().as_secs_f64()),
         phase.as_str(),
         phase.is_terminal(),
+        run_seconds,
     );
-    state.phase_since = Some((phase.as_str().to_string(), Instant::now()));
+    *phase_since = Some((phase.as_str().to_string(), Instant::now()));
     let ready = find(&status.conditions, types::READY).map(|c| c.message.clone()).unwrap_or_default();
     let warning = matches!(phase, Phase::Blocked | Phase::Failed | Phase::PartiallySucceeded);
     tracing::info!(run = %run.name_any(), namespace = ?run.namespace(), phase = %phase, "phase changed");

@@ -127,8 +127,13 @@ pub async fn graph_client(ctx: &Context, tenant: &IntuneTenant) -> Result<GraphC
     if let Some(client) = ctx.graph_clients.lock().await.get(&key) {
         return Ok(client.clone());
     }
-    let client =
-        GraphClient::new_with_stats(&tenant.spec, credentials, ctx.graph_options.clone(), ctx.graph_stats.clone())?;
+    let client = GraphClient::new_shared(
+        &tenant.spec,
+        credentials,
+        ctx.graph_options.clone(),
+        ctx.graph_stats.clone(),
+        &ctx.write_budgets,
+    )?;
     let mut cache = ctx.graph_clients.lock().await;
     let prefix = format!("{}/{}@", tenant.namespace().unwrap_or_default(), tenant.name_any());
     cache.retain(|k, _| !k.starts_with(&prefix));

@@ -1,6 +1,12 @@
-//! The Kubernetes adapter: the custom resources, their CRDs, and (with the controller issue)
-//! reconciliation around the core's wizard.
+//! The Kubernetes adapter: the custom resources and their CRDs, and the records a run keeps in
+//! ConfigMaps — shared by the controller and the kubectl plugin.
 
+pub mod records;
 pub mod resources;
 
 pub use resources::{IntuneTenant, RestoreRun, crd_files, crds_yaml};
+
+/// The field manager of every write the operator makes (status, records, finalizers).
+pub const FIELD_MANAGER: &str = "restore-operator";
+/// The field manager of the kubectl plugin's writes (approvals).
+pub const PLUGIN_FIELD_MANAGER: &str = "kubectl-restorerun";

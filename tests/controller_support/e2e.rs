@@ -261,6 +261,22 @@ impl Operator {
         (response.status().as_u16(), response.text().await.unwrap_or_default())
     }
 
+    /// SIGSTOP: the process freezes (its reconciles and its Lease renewal stall) until `resume`.
+    pub async fn pause(&self) {
+        self.signal("-STOP").await;
+    }
+
+    /// SIGCONT after `pause`.
+    pub async fn resume(&self) {
+        self.signal("-CONT").await;
+    }
+
+    async fn signal(&self, which: &str) {
+        if let Some(pid) = self.child.id() {
+            let _ = Command::new("kill").args([which, &pid.to_string()]).status().await;
+        }
+    }
+
     /// SIGKILL: no shutdown code runs.
     pub async fn kill_hard(&mut self) {
         self.child.kill().await.expect("the operator is killed");

@@ -264,17 +264,28 @@ fn assignment_targets(item: &BackupItem) -> impl Iterator<Item = &serde_json::Ma
     item.assignments.iter().flatten().filter_map(|a| a.get("target").and_then(Value::as_object))
 }
 
+/// Ids of the groups an item references: assignment targets and the groups its compliance
+/// notification actions copy (`notificationMessageCCList`).
+fn referenced_group_ids(item: &BackupItem) -> impl Iterator<Item = &str> {
+    let cc_lists = item
+        .sub_resources
+        .get("scheduledActionsForRule")
+        .into_iter()
+        .flatten()
+        .filter_map(|rule| rule.get("scheduledActionConfigurations").and_then(Value::as_array))
+        .flatten()
+        .filter_map(|config| config.get("notificationMessageCCList").and_then(Value::as_array))
+        .flatten()
+        .filter_map(Value::as_str);
+    assignment_targets(item).filter_map(|t| t.get("groupId").and_then(Value::as_str)).chain(cc_lists)
+}
+
 /// Display names of every group an assignment targets, by id (`""` for a group that is gone).
 async fn resolve_group_names<T: TenantPort>(
     tenant: &T,
     items: &[BackupItem],
 ) -> Result<BTreeMap<String, String>, CaptureError> {
-    let ids: BTreeSet<String> = items
-        .iter()
-        .flat_map(assignment_targets)
-        .filter_map(|t| t.get("groupId").and_then(Value::as_str))
-        .map(str::to_string)
-        .collect();
+    let ids: BTreeSet<String> = items.iter().flat_map(referenced_group_ids).map(str::to_string).collect();
     let ids: Vec<String> = ids.into_iter().collect();
     let paths: Vec<String> = ids.iter().map(|id| format!("groups/{id}?$select=id,displayName")).collect();
     let mut names = BTreeMap::new();
@@ -307,19 +318,15 @@ fn attach_references(items: &mut [BackupItem], group_names: &BTreeMap<String, St
         ids.into_iter().map(|id| NamedRef { display_name: names.get(&id).cloned().unwrap_or_default(), id }).collect()
     };
     for item in items.iter_mut() {
-        let tag_ids: BTreeSet<String> = item
-            .resource
-            .get("roleScopeTagIds")
-            .and_then(Value::as_array)
+        // Policies list their scope tags in `roleScopeTagIds`, assignment filters in `roleScopeTags`.
+        let tag_ids: BTreeSet<String> = ["roleScopeTagIds", "roleScopeTags"]
             .into_iter()
+            .filter_map(|key| item.resource.get(key).and_then(Value::as_array))
             .flatten()
             .filter_map(Value::as_str)
             .map(str::to_string)
             .collect();
-        let group_ids: BTreeSet<String> = assignment_targets(item)
-            .filter_map(|t| t.get("groupId").and_then(Value::as_str))
-            .map(str::to_string)
-            .collect();
+        let group_ids: BTreeSet<String> = referenced_group_ids(item).map(str::to_string).collect();
         let filter_ids: BTreeSet<String> = assignment_targets(item)
             .filter_map(|t| t.get("deviceAndAppManagementAssignmentFilterId").and_then(Value::as_str))
             .filter(|id| !id.is_empty() && *id != NIL_GUID)

@@ -19,6 +19,10 @@ use crate::{FindingCode, LoadFinding, Loaded};
 /// never sent to Graph.
 pub const NAME_ID_PREFIX: &str = "name:";
 
+/// The key IntuneCD adds to a compliance action to name its notification template (not a Graph
+/// property: stripped on import).
+pub const IMPORTER_TEMPLATE_NAME: &str = "notificationTemplateName";
+
 /// Prefix of the ids given to objects whose IntuneCD file records no id.
 pub const SYNTHETIC_ID_PREFIX: &str = "intunecd-";
 
@@ -89,6 +93,16 @@ pub fn parse(tree: &FileTree) -> Result<Loaded, BackupError> {
                 .filter(|t| t.collection.starts_with("deviceAppManagement/"))
                 .map(|t| t.name),
         };
+        if folder == "Compliance Policies/Policies" && is_new_style_compliance(&resource) {
+            findings.push(LoadFinding::new(
+                FindingCode::UnknownType,
+                path,
+                format!(
+                    "{folder}: a compliance policy of deviceManagement/compliancePolicies (the Settings Catalog kind, e.g. Linux) is not a type this build restores; the file was skipped"
+                ),
+            ));
+            continue;
+        }
         let Some(item_type) = type_name.and_then(catalog::item_type) else {
             let odata = resource.get("@odata.type").and_then(Value::as_str).unwrap_or("none");
             findings.push(LoadFinding::new(
@@ -117,6 +131,14 @@ pub fn parse(tree: &FileTree) -> Result<Loaded, BackupError> {
     items.sort_by(|a, b| (&a.item_type, &a.id).cmp(&(&b.item_type, &b.id)));
     let set = BackupSet { tenant: None, captured_at: None, digest: tree.digest(), items };
     Ok(Loaded { set, findings })
+}
+
+/// IntuneCD writes the policies of `deviceManagement/compliancePolicies` (Settings Catalog style:
+/// `name`, `technologies`, `settings`, no `displayName`) into the same folder as the classic ones.
+fn is_new_style_compliance(resource: &Map<String, Value>) -> bool {
+    let odata = resource.get("@odata.type").and_then(Value::as_str);
+    odata.is_some_and(|o| o.ends_with(".deviceManagementCompliancePolicy"))
+        || (odata.is_none() && !resource.contains_key("displayName") && resource.contains_key("technologies"))
 }
 
 fn is_data_file(path: &str) -> bool {
@@ -218,11 +240,15 @@ fn to_item(
         }
     }
     let mut references = References::default();
-    if let Some(Value::Array(tags)) = resource.get_mut("roleScopeTagIds") {
-        for tag in tags.iter_mut() {
-            if let Some(reference) = scope_tag_reference(tag) {
-                *tag = Value::String(reference.id.clone());
-                references.scope_tags.push(reference);
+    // Policies list their scope tags in `roleScopeTagIds`, assignment filters in `roleScopeTags`;
+    // IntuneCD writes names in both.
+    for key in ["roleScopeTagIds", "roleScopeTags"] {
+        if let Some(Value::Array(tags)) = resource.get_mut(key) {
+            for tag in tags.iter_mut() {
+                if let Some(reference) = scope_tag_reference(tag) {
+                    *tag = Value::String(reference.id.clone());
+                    references.scope_tags.push(reference);
+                }
             }
         }
     }
@@ -230,13 +256,15 @@ fn to_item(
     for assignment in assignments.iter_mut().flatten() {
         name_assignment_target(assignment, &mut references);
     }
-    for rule in sub_resources.get("scheduledActionsForRule").into_iter().flatten() {
-        let configs = rule.get("scheduledActionConfigurations").and_then(Value::as_array);
-        for config in configs.into_iter().flatten() {
+    for rule in sub_resources.get_mut("scheduledActionsForRule").into_iter().flatten() {
+        let configs = rule.get_mut("scheduledActionConfigurations").and_then(Value::as_array_mut);
+        for config in configs.into_iter().flatten().filter_map(Value::as_object_mut) {
+            // IntuneCD adds the template's name next to its id; Graph has no such property
+            // (the published deviceComplianceActionItem type) and a real tenant refuses it.
+            let name = config.remove(IMPORTER_TEMPLATE_NAME);
             let id = config.get("notificationTemplateId").and_then(Value::as_str);
-            let name = config.get("notificationTemplateName").and_then(Value::as_str);
-            if let (Some(id), Some(name)) = (id, name) {
-                references.notification_templates.push(NamedRef { id: id.into(), display_name: name.into() });
+            if let (Some(id), Some(Value::String(name))) = (id, name) {
+                references.notification_templates.push(NamedRef { id: id.into(), display_name: name });
             }
         }
     }
@@ -388,6 +416,59 @@ mod tests {
         assert!(loaded.set.items.is_empty());
         assert_eq!(loaded.findings.len(), 1);
         assert_eq!(loaded.findings[0].code, FindingCode::UnknownFolder);
+    }
+
+    #[test]
+    fn importer_only_notification_template_name_is_stripped_from_compliance_actions() {
+        let t = tree(&[(
+            "Compliance Policies/Policies/Win_windows10CompliancePolicy.json",
+            r##"{"@odata.type": "#microsoft.graph.windows10CompliancePolicy", "displayName": "Win",
+                "scheduledActionsForRule": [{"ruleName": null, "scheduledActionConfigurations": [
+                  {"actionType": "block", "gracePeriodHours": 0, "notificationTemplateId": "00000000-0000-0000-0000-000000000000"},
+                  {"actionType": "notification", "gracePeriodHours": 24, "notificationTemplateId": "t-1",
+                   "notificationTemplateName": "Reminder", "notificationMessageCCList": []}]}]}"##,
+        )]);
+        let item = &parse(&t).unwrap().set.items[0];
+        let configs = &item.sub_resources["scheduledActionsForRule"][0]["scheduledActionConfigurations"];
+        assert!(configs.as_array().unwrap().iter().all(|c| c.get(IMPORTER_TEMPLATE_NAME).is_none()), "{configs}");
+        assert_eq!(
+            item.references.notification_templates,
+            vec![NamedRef { id: "t-1".into(), display_name: "Reminder".into() }]
+        );
+    }
+
+    #[test]
+    fn filter_scope_tag_names_are_translated_like_policy_scope_tags() {
+        let t = tree(&[(
+            "Filters/Corp.json",
+            r##"{"@odata.type": "#microsoft.graph.deviceAndAppManagementAssignmentFilter", "displayName": "Corp",
+                "platform": "windows10AndLater", "rule": "(device.deviceOwnership -eq \"Corporate\")",
+                "roleScopeTags": ["Default", "Paris"]}"##,
+        )]);
+        let item = &parse(&t).unwrap().set.items[0];
+        assert_eq!(item.resource["roleScopeTags"], serde_json::json!(["name:Default", "name:Paris"]));
+        let tags: Vec<_> = item.references.scope_tags.iter().map(|r| r.display_name.as_str()).collect();
+        assert_eq!(tags, vec!["Default", "Paris"]);
+    }
+
+    #[test]
+    fn new_style_compliance_in_the_compliance_folder_is_skipped_with_a_finding() {
+        let t = tree(&[
+            (
+                "Compliance Policies/Policies/Linux_compliance.json",
+                r##"{"name": "Linux", "platforms": "linux", "technologies": "linuxMdm", "settings": []}"##,
+            ),
+            (
+                "Compliance Policies/Policies/Win_windows10CompliancePolicy.json",
+                r##"{"@odata.type": "#microsoft.graph.windows10CompliancePolicy", "displayName": "Win",
+                    "scheduledActionsForRule": [{"scheduledActionConfigurations": [{"actionType": "block"}]}]}"##,
+            ),
+        ]);
+        let loaded = parse(&t).unwrap();
+        assert_eq!(loaded.set.items.len(), 1, "the classic policy still loads");
+        assert_eq!(loaded.findings.len(), 1);
+        assert_eq!(loaded.findings[0].code, FindingCode::UnknownType);
+        assert!(loaded.findings[0].message.contains("compliancePolicies"), "{}", loaded.findings[0].message);
     }
 
     #[test]

@@ -130,3 +130,18 @@ async fn a_group_that_is_gone_is_kept_with_an_empty_name() {
     let dc1 = set.items.iter().find(|i| i.id == "dc1").unwrap();
     assert_eq!(dc1.references.groups, vec![named("g1", "")]);
 }
+
+#[tokio::test]
+async fn filter_scope_tags_and_compliance_cc_list_groups_are_named_references() {
+    let mut tenant = support::sample_tenant(false);
+    let filters = tenant.collections.get_mut("deviceManagement/assignmentFilters").unwrap();
+    filters[0]["roleScopeTags"] = json!(["1"]);
+    let compliance = support::list_path("compliancePolicy", "deviceManagement/deviceCompliancePolicies");
+    let policy = &mut tenant.collections.get_mut(&compliance).unwrap()[0];
+    policy["scheduledActionsForRule"][0]["scheduledActionConfigurations"][1]["notificationMessageCCList"] =
+        json!(["g1"]);
+    let set = capture(&tenant, tenant_info(), at(), |_| {}).await.unwrap();
+    let item = |key: &str| set.items.iter().find(|i| i.key() == key).unwrap();
+    assert_eq!(item("assignmentFilter/f1").references.scope_tags, vec![named("1", "Helpdesk")]);
+    assert!(item("compliancePolicy/cp1").references.groups.contains(&named("g1", "All staff")));
+}

@@ -63,6 +63,9 @@ pub struct RestoreRunSpec {
     /// An expired preview is regenerated before it can be approved.
     #[serde(default = "default_preview_ttl", rename = "previewTTL")]
     #[schemars(length(max = 32), regex(pattern = r"^([0-9]+(ms|s|m|h))+$"))]
+    #[schemars(extend("x-kubernetes-validations" = [
+        {"rule": "duration(self) >= duration('1m')", "message": "previewTTL must be at least 1m"}
+    ]))]
     pub preview_ttl: String,
 
     /// The human approval. Not a plan input. Every field must match the current preview and
@@ -128,7 +131,7 @@ pub struct SourceSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 512), regex(pattern = r"^[^/]"))]
     #[schemars(extend("x-kubernetes-validations" = [
-        {"rule": "!(self == '..' || self.startsWith('../') || self.endsWith('/..') || self.contains('/../'))", "message": "path must not contain a '..' component"}
+        {"rule": "!(self == '..' || self.startsWith('../') || self.endsWith('/..') || self.contains('/../'))", "message": "path must not contain '..'"}
     ]))]
     pub path: Option<String>,
 
@@ -337,6 +340,10 @@ pub struct RestoreRunStatus {
     /// Execution progress and results.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub execution: Option<ExecutionStatus>,
+    /// Steps that failed in a row for a reason that may pass; sets the retry backoff. Cleared by
+    /// the next step that succeeds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failed_attempts: Option<u32>,
 }
 
 /// Wizard phases.
@@ -573,7 +580,7 @@ pub struct PreviewStatus {
 }
 
 /// The confirmation accepted for execution.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ConfirmationStatus {
     /// When the confirmation was accepted (RFC 3339).
@@ -585,6 +592,26 @@ pub struct ConfirmationStatus {
     /// The preview digest approved.
     #[schemars(length(max = 71))]
     pub digest: String,
+    /// The plan inputs as they were approved: execution and every resume use these, never a
+    /// later spec (DESIGN §2 rule 11).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan: Option<ApprovedPlan>,
+}
+
+/// The plan inputs frozen at approval: the source as resolved and verified, the scope and what
+/// to do with existing objects.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ApprovedPlan {
+    /// `spec.source` at approval.
+    pub source: SourceSpec,
+    /// Digest of the backup the preview was made from; the source must still give it.
+    #[schemars(length(max = 71))]
+    pub source_digest: String,
+    /// `spec.scope` at approval.
+    pub scope: ScopeSpec,
+    /// `spec.existingObjects` at approval.
+    pub existing_objects: ExistingObjects,
 }
 
 /// Outcome of one item.
@@ -682,6 +709,11 @@ pub struct ExecutionStatus {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 50))]
     pub results: Vec<ItemResult>,
+    /// Digest of the progress record after `completedSteps` steps: a record in the cluster that
+    /// does not extend this one was not written by this controller and is never executed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 71))]
+    pub progress_digest: Option<String>,
 }
 
 /// Items kept in `status.execution.results`.

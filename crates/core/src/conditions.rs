@@ -85,6 +85,12 @@ pub mod reasons {
     pub const INVALID_SPEC: &str = "InvalidSpec";
     /// Fetching the backup failed; will retry.
     pub const SOURCE_UNAVAILABLE: &str = "SourceUnavailable";
+    /// The source does not exist yet (applied after the run, Flux source not ready); waiting.
+    pub const SOURCE_NOT_FOUND: &str = "SourceNotFound";
+    /// Another run is executing against the same Entra tenant; this one waits its turn.
+    pub const TENANT_BUSY: &str = "TenantBusy";
+    /// The run was deleted while executing; execution stopped at an item boundary.
+    pub const EXECUTION_CUT: &str = "ExecutionCut";
     /// The backup is invalid or does not match its digest.
     pub const SOURCE_INVALID: &str = "SourceInvalid";
     /// The backup was fetched and verified.

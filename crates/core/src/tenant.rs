@@ -73,4 +73,9 @@ pub trait TenantPort: Send + Sync {
 
     /// POST an action such as `/assign`; returns the response body, if any.
     fn action(&self, path: &str, body: &Value) -> impl Future<Output = Result<Option<Value>, TenantError>> + Send;
+
+    /// HTTP requests sent so far (every page, retry and `$batch`), when the adapter counts them.
+    fn requests_sent(&self) -> Option<u64> {
+        None
+    }
 }

@@ -7,14 +7,18 @@ use jiff::Timestamp;
 use serde::Serialize;
 
 use crate::api::{
-    ActionCounts, ChecksStatus, ConfirmationStatus, Environment, ExecutionStatus, ItemResult, MAX_STATUS_RESULTS,
-    OutcomeCounts, Phase, PreviewStatus, RestoreRunSpec, RestoreRunStatus, ScopeStatus, SourceStatus, TenantIdentity,
+    ActionCounts, ApprovedPlan, ChecksStatus, ConfirmationStatus, Environment, ExecutionStatus, ItemResult,
+    MAX_STATUS_RESULTS, OutcomeCounts, Phase, PreviewStatus, RestoreRunSpec, RestoreRunStatus, ScopeStatus,
+    SourceStatus, TenantIdentity,
 };
 use crate::canonical::digest_of;
 use crate::conditions::{
     Condition, is_true, parse_time, reasons, remove_condition, rfc3339, set_condition, sort_conditions, types,
 };
 use crate::duration::parse_duration;
+
+/// What a finished run's `Ready` message says after its spec was edited.
+pub const SPEC_EDIT_IGNORED_NOTE: &str = "The spec was edited after the run finished and the edit is ignored";
 
 /// How often a run waiting for confirmation re-reads the tenant to catch drift.
 pub const DRIFT_RECHECK: Duration = Duration::from_secs(300);
@@ -24,6 +28,28 @@ pub const BLOCKED_RECHECK: Duration = Duration::from_secs(300);
 pub const TRANSIENT_RETRY: Duration = Duration::from_secs(30);
 /// Requeue delay while the tenant is missing or not ready.
 pub const TENANT_WAIT: Duration = Duration::from_secs(30);
+/// Longest retry delay after steps failed in a row (the delay doubles from [`TRANSIENT_RETRY`]).
+pub const MAX_RETRY: Duration = Duration::from_secs(600);
+/// Longest interval between two looks for something a run waits for (a source applied after the
+/// run, a tenant another run holds).
+pub const MAX_WAIT_POLL: Duration = Duration::from_secs(60);
+/// Shortest `previewTTL`: a shorter one would expire before a human can approve and make an
+/// approved run re-preview without end.
+pub const MIN_PREVIEW_TTL: Duration = Duration::from_secs(60);
+
+/// How long a run waiting for something to appear or be released waits before its `failures`-th
+/// look: 5 s, doubled per look, at most [`MAX_WAIT_POLL`].
+pub fn wait_delay(failures: u32) -> Duration {
+    let doublings = failures.saturating_sub(1).min(10);
+    Duration::from_secs(5).saturating_mul(1 << doublings).min(MAX_WAIT_POLL)
+}
+
+/// The retry delay after `failures` steps failed in a row: 30 s, doubled per failure, at most
+/// [`MAX_RETRY`].
+pub fn retry_delay(failures: u32) -> Duration {
+    let doublings = failures.saturating_sub(1).min(10);
+    TRANSIENT_RETRY.saturating_mul(1 << doublings).min(MAX_RETRY)
+}
 
 /// What the controller knows about the referenced IntuneTenant right now.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -69,6 +95,10 @@ pub enum Step {
 pub struct StepError {
     /// `true` when retrying cannot help (invalid backup, digest mismatch, invalid scope).
     pub permanent: bool,
+    /// Set when the step waits for something rather than failed: the condition reason to show
+    /// (`SourceNotFound`: a source applied after the run; `TenantBusy`: another run writes to the
+    /// same Entra tenant).
+    pub waiting: Option<&'static str>,
     /// What went wrong, for the human.
     pub message: String,
 }
@@ -76,12 +106,22 @@ pub struct StepError {
 impl StepError {
     /// An error that may pass with time.
     pub fn transient(message: impl Into<String>) -> Self {
-        StepError { permanent: false, message: message.into() }
+        StepError { permanent: false, waiting: None, message: message.into() }
     }
 
     /// An error that retrying will not fix.
     pub fn permanent(message: impl Into<String>) -> Self {
-        StepError { permanent: true, message: message.into() }
+        StepError { permanent: true, waiting: None, message: message.into() }
+    }
+
+    /// Something the step needs does not exist yet; the run waits for it.
+    pub fn missing(message: impl Into<String>) -> Self {
+        StepError { permanent: false, waiting: Some(reasons::SOURCE_NOT_FOUND), message: message.into() }
+    }
+
+    /// Another run holds the Entra tenant; this one waits its turn.
+    pub fn busy(message: impl Into<String>) -> Self {
+        StepError { permanent: false, waiting: Some(reasons::TENANT_BUSY), message: message.into() }
     }
 }
 
@@ -94,6 +134,9 @@ pub struct PreviewFacts {
     pub counts: ActionCounts,
     /// Name of the report ConfigMap, once written.
     pub report: Option<String>,
+    /// The checks of this preview: a later preview (drift re-check, approval re-read) may find
+    /// blockers the first did not, and the gate must see them.
+    pub checks: Option<ChecksStatus>,
 }
 
 /// Execution progress reported by the executor.
@@ -109,6 +152,8 @@ pub struct ExecutionFacts {
     pub results: Vec<ItemResult>,
     /// Whether every step is done.
     pub finished: bool,
+    /// Digest of the progress record after `completed_steps` steps.
+    pub progress_digest: String,
 }
 
 /// The result of a step, as observed by the adapter that ran it.
@@ -124,6 +169,19 @@ pub enum StepOutcome {
     Preview(Result<PreviewFacts, StepError>),
     /// Execution progress.
     Execution(Result<ExecutionFacts, StepError>),
+}
+
+impl StepOutcome {
+    /// Whether the step succeeded.
+    pub fn is_ok(&self) -> bool {
+        match self {
+            StepOutcome::Source(r) => r.is_ok(),
+            StepOutcome::Scope(r) => r.is_ok(),
+            StepOutcome::Checks(r) => r.is_ok(),
+            StepOutcome::Preview(r) => r.is_ok(),
+            StepOutcome::Execution(r) => r.is_ok(),
+        }
+    }
 }
 
 /// An observed fact, tagged with the plan inputs it was computed from so a stale fact (from
@@ -216,7 +274,10 @@ pub fn validate_spec(spec: &RestoreRunSpec) -> Result<(), String> {
     if spec.tenant_ref.name.is_empty() {
         return Err("spec.tenantRef.name must not be empty".into());
     }
-    parse_duration(&spec.preview_ttl).map_err(|e| format!("spec.previewTTL: {e}"))?;
+    let ttl = parse_duration(&spec.preview_ttl).map_err(|e| format!("spec.previewTTL: {e}"))?;
+    if ttl < MIN_PREVIEW_TTL {
+        return Err(format!("spec.previewTTL {:?} is shorter than the minimum of 1m", spec.preview_ttl));
+    }
     Ok(())
 }
 
@@ -338,8 +399,14 @@ pub fn preview_expired(preview: &PreviewStatus, now: Timestamp) -> bool {
 
 /// Runs the wizard one step: applies `input.fact`, then decides the next step.
 pub fn advance(input: WizardInput<'_>) -> Decision {
-    let mut w =
-        Wizard { input: &input, status: input.status.clone(), step: None, requeue_after: None, backing_off: false };
+    let mut w = Wizard {
+        input: &input,
+        status: input.status.clone(),
+        step: None,
+        requeue_after: None,
+        backing_off: false,
+        waiting: false,
+    };
     w.run();
     let Wizard { mut status, step, requeue_after, .. } = w;
     sort_conditions(&mut status.conditions);
@@ -354,6 +421,9 @@ struct Wizard<'a, 'b> {
     requeue_after: Option<Duration>,
     /// The fact just applied was a transient failure: wait before running the step again.
     backing_off: bool,
+    /// The failure was a wait for something to appear or be released: poll at most every
+    /// [`MAX_WAIT_POLL`] rather than backing off further.
+    waiting: bool,
 }
 
 impl Wizard<'_, '_> {
@@ -373,7 +443,7 @@ impl Wizard<'_, '_> {
         let spec = self.input.spec;
         if self.phase().is_terminal() {
             // Rule 6: a finished run stays finished; only note that the spec edit was ignored.
-            self.status.observed_generation = Some(self.input.generation);
+            self.observe_finished();
             return;
         }
         self.status.observed_generation = Some(self.input.generation);
@@ -444,6 +514,25 @@ impl Wizard<'_, '_> {
         self.decide();
     }
 
+    /// A finished run observes every generation (so `kubectl wait --for=condition=Ready` ends) and
+    /// says in its `Ready` message that a spec edit after the end was ignored.
+    fn observe_finished(&mut self) {
+        let generation = self.input.generation;
+        let edited = self.status.observed_generation.is_some_and(|seen| seen != generation);
+        self.status.observed_generation = Some(generation);
+        for condition in &mut self.status.conditions {
+            condition.observed_generation = Some(generation);
+        }
+        if !edited {
+            return;
+        }
+        if let Some(ready) = self.status.conditions.iter_mut().find(|c| c.type_ == types::READY) {
+            let base = ready.message.split(SPEC_EDIT_IGNORED_NOTE).next().unwrap_or_default().trim_end().to_string();
+            ready.message =
+                format!("{base} {SPEC_EDIT_IGNORED_NOTE} (generation {generation}); create a new RestoreRun");
+        }
+    }
+
     /// Rule 3: a new plan starts the wizard over.
     fn reset(&mut self, plan: String) {
         let first = self.status.plan_inputs.is_none();
@@ -467,6 +556,9 @@ impl Wizard<'_, '_> {
 
     fn apply(&mut self, outcome: StepOutcome) {
         let now = rfc3339(self.now());
+        if outcome.is_ok() {
+            self.status.failed_attempts = None;
+        }
         match (self.phase(), outcome) {
             (Phase::ResolvingSource, StepOutcome::Source(result)) => match result {
                 Ok(source) => {
@@ -476,6 +568,9 @@ impl Wizard<'_, '_> {
                     self.status.phase = Some(Phase::Scoping);
                 }
                 Err(e) if e.permanent => self.fail(types::SOURCE_RESOLVED, reasons::SOURCE_INVALID, e.message),
+                Err(StepError { waiting: Some(reason), message, .. }) => {
+                    self.retry_later(types::SOURCE_RESOLVED, reason, format!("{message}; waiting for it to appear"))
+                }
                 Err(e) => self.retry_later(types::SOURCE_RESOLVED, reasons::SOURCE_UNAVAILABLE, e.message),
             },
             (Phase::Scoping, StepOutcome::Scope(result)) => match result {
@@ -492,28 +587,9 @@ impl Wizard<'_, '_> {
                 Err(e) => self.retry_later(types::SCOPED, reasons::TENANT_UNAVAILABLE, e.message),
             },
             (Phase::Checking | Phase::Blocked, StepOutcome::Checks(result)) => match result {
-                Ok(mut checks) => {
-                    checks.checked_at = Some(now);
-                    if checks.blockers > 0 {
-                        let first = checks
-                            .findings
-                            .iter()
-                            .find(|f| f.severity == crate::api::Severity::Blocker)
-                            .map(|f| format!(" First: {}", f.message))
-                            .unwrap_or_default();
-                        let msg = format!(
-                            "{} blocker(s), {} warning(s); nothing will be written. Fix the tenant or narrow \
-                             spec.scope.{first}",
-                            checks.blockers, checks.warnings
-                        );
-                        self.set(Condition::no(types::CHECKS_PASSED, reasons::BLOCKERS_FOUND, msg));
-                        self.status.phase = Some(Phase::Blocked);
-                    } else {
-                        let msg = format!("no blocker, {} warning(s), {} info", checks.warnings, checks.infos);
-                        self.set(Condition::yes(types::CHECKS_PASSED, reasons::NO_BLOCKERS, msg));
-                        self.status.phase = Some(Phase::Previewing);
-                    }
-                    self.status.checks = Some(checks);
+                Ok(checks) => {
+                    let blocked = self.record_checks(checks);
+                    self.status.phase = Some(if blocked { Phase::Blocked } else { Phase::Previewing });
                 }
                 Err(e) if e.permanent => self.fail(types::CHECKS_PASSED, reasons::FAILED, e.message),
                 Err(e) => self.retry_later(types::CHECKS_PASSED, reasons::TENANT_UNAVAILABLE, e.message),
@@ -521,8 +597,8 @@ impl Wizard<'_, '_> {
             (Phase::Previewing | Phase::Previewed | Phase::AwaitingConfirmation, StepOutcome::Preview(result)) => {
                 match result {
                     Ok(facts) => self.record_preview(facts),
-                    // A failed drift re-check keeps the preview; the next re-check tries again.
-                    Err(_) if self.phase() != Phase::Previewing => {}
+                    // A failed drift re-check keeps the preview and backs off before the next try.
+                    Err(_) if self.phase() != Phase::Previewing => self.note_failed_attempt(),
                     Err(e) if e.permanent => self.fail(types::PREVIEW_READY, reasons::FAILED, e.message),
                     Err(e) => self.retry_later(types::PREVIEW_READY, reasons::TENANT_UNAVAILABLE, e.message),
                 }
@@ -535,14 +611,59 @@ impl Wizard<'_, '_> {
                     }
                     self.fail(types::EXECUTED, reasons::EXECUTION_FAILED, e.message)
                 }
-                Err(e) => self.retry_later(types::EXECUTED, reasons::TENANT_UNAVAILABLE, e.message),
+                Err(e) => {
+                    self.retry_later(types::EXECUTED, e.waiting.unwrap_or(reasons::TENANT_UNAVAILABLE), e.message)
+                }
             },
             // A fact for a step the wizard is not at (late or duplicated): ignored.
             _ => {}
         }
     }
 
-    fn record_preview(&mut self, facts: PreviewFacts) {
+    /// Records the checks' result and their condition; `true` when they found a blocker.
+    fn record_checks(&mut self, mut checks: ChecksStatus) -> bool {
+        checks.checked_at = Some(rfc3339(self.now()));
+        let blocked = checks.blockers > 0;
+        if blocked {
+            let first = checks
+                .findings
+                .iter()
+                .find(|f| f.severity == crate::api::Severity::Blocker)
+                .map(|f| format!(" First: {}", f.message))
+                .unwrap_or_default();
+            let msg = format!(
+                "{} blocker(s), {} warning(s); nothing will be written. Fix the tenant or narrow spec.scope.{first}",
+                checks.blockers, checks.warnings
+            );
+            self.set(Condition::no(types::CHECKS_PASSED, reasons::BLOCKERS_FOUND, msg));
+        } else {
+            let msg = format!("no blocker, {} warning(s), {} info", checks.warnings, checks.infos);
+            self.set(Condition::yes(types::CHECKS_PASSED, reasons::NO_BLOCKERS, msg));
+        }
+        self.status.checks = Some(checks);
+        blocked
+    }
+
+    /// The checks a later preview found, when they differ from the recorded ones: blockers stop
+    /// the run before the gate can open (the preview that found them is still recorded).
+    fn record_later_checks(&mut self, checks: ChecksStatus) {
+        let same = self.status.checks.as_ref().is_some_and(|recorded| {
+            ChecksStatus { checked_at: None, ..recorded.clone() } == ChecksStatus { checked_at: None, ..checks.clone() }
+        });
+        if !same && self.record_checks(checks) {
+            self.status.phase = Some(Phase::Blocked);
+        }
+    }
+
+    fn record_preview(&mut self, mut facts: PreviewFacts) {
+        let later_checks = facts.checks.take();
+        self.record_preview_status(facts);
+        if let Some(checks) = later_checks {
+            self.record_later_checks(checks);
+        }
+    }
+
+    fn record_preview_status(&mut self, facts: PreviewFacts) {
         let now = self.now();
         let ttl = parse_duration(&self.input.spec.preview_ttl).unwrap_or(Duration::from_secs(3600));
         let expires = now.checked_add(ttl).unwrap_or(now);
@@ -589,6 +710,7 @@ impl Wizard<'_, '_> {
         exec.counts = facts.counts.clone();
         exec.results = facts.results;
         exec.results.truncate(MAX_STATUS_RESULTS);
+        exec.progress_digest = Some(facts.progress_digest);
         if !facts.finished {
             return;
         }
@@ -704,7 +826,7 @@ impl Wizard<'_, '_> {
                 self.set(Condition::unknown(types::CONFIRMED, reasons::VERIFYING_PREVIEW, msg));
                 if self.backing_off {
                     self.progressing(reasons::TENANT_UNAVAILABLE, msg.into());
-                    self.requeue_after = Some(TRANSIENT_RETRY);
+                    self.requeue_after = Some(self.retry_after());
                 } else {
                     self.progressing(reasons::VERIFYING_PREVIEW, msg.into());
                     self.step = Some(Step::Preview);
@@ -732,7 +854,7 @@ impl Wizard<'_, '_> {
                     self.step = Some(Step::Preview);
                 }
                 if self.backing_off {
-                    self.requeue_after = Some(TRANSIENT_RETRY);
+                    self.requeue_after = Some(self.retry_after());
                     return;
                 }
                 let until_expiry = parse_time(&preview.expires_at)
@@ -750,10 +872,18 @@ impl Wizard<'_, '_> {
         let (Some(confirmation), Some(preview)) = (&self.input.spec.confirmation, &self.status.preview) else {
             return;
         };
+        let spec = self.input.spec;
+        let plan = ApprovedPlan {
+            source: spec.source.clone(),
+            source_digest: self.status.source.as_ref().map(|s| s.digest.clone()).unwrap_or_default(),
+            scope: spec.scope.clone(),
+            existing_objects: spec.existing_objects,
+        };
         self.status.confirmation = Some(ConfirmationStatus {
             accepted_at: now.clone(),
             approved_by: confirmation.approved_by.clone(),
             digest: preview.digest.clone(),
+            plan: Some(plan),
         });
         let msg = format!("approved by {} for preview {}", confirmation.approved_by, preview.digest);
         self.set(Condition::yes(types::CONFIRMED, reasons::CONFIRMATION_ACCEPTED, msg));
@@ -785,8 +915,11 @@ impl Wizard<'_, '_> {
         }
         if self.backing_off {
             let msg = find_message(&self.status.conditions, types::EXECUTED);
-            self.progressing(reasons::TENANT_UNAVAILABLE, msg);
-            self.requeue_after = Some(TRANSIENT_RETRY);
+            let reason = find_reason(&self.status.conditions, types::EXECUTED)
+                .unwrap_or(reasons::TENANT_UNAVAILABLE)
+                .to_string();
+            self.progressing(&reason, msg);
+            self.requeue_after = Some(self.retry_after());
             return;
         }
         let (done, total) = self.status.execution.as_ref().map_or((0, 0), |e| (e.completed_steps, e.total_steps));
@@ -804,7 +937,7 @@ impl Wizard<'_, '_> {
             let msg = find_message(&self.status.conditions, condition);
             let reason = find_reason(&self.status.conditions, condition).unwrap_or(reasons::IN_PROGRESS).to_string();
             self.progressing(&reason, msg);
-            self.requeue_after = Some(TRANSIENT_RETRY);
+            self.requeue_after = Some(self.retry_after());
             return;
         }
         self.set(Condition::unknown(condition, reasons::IN_PROGRESS, what));
@@ -813,9 +946,22 @@ impl Wizard<'_, '_> {
     }
 
     fn retry_later(&mut self, condition: &str, reason: &str, message: String) {
-        let msg = format!("{message}; retrying in {}s", TRANSIENT_RETRY.as_secs());
+        self.waiting = [reasons::SOURCE_NOT_FOUND, reasons::TENANT_BUSY].contains(&reason);
+        self.note_failed_attempt();
+        let msg = format!("{message}; retrying in {}s", self.retry_after().as_secs());
         self.set(Condition::unknown(condition, reason, msg));
+    }
+
+    /// Counts a step that failed for a reason that may pass and backs off before the next try.
+    fn note_failed_attempt(&mut self) {
+        self.status.failed_attempts = Some(self.status.failed_attempts.unwrap_or(0).saturating_add(1));
         self.backing_off = true;
+    }
+
+    /// How long to wait before running a failed step again.
+    fn retry_after(&self) -> Duration {
+        let failures = self.status.failed_attempts.unwrap_or(1);
+        if self.waiting { wait_delay(failures) } else { retry_delay(failures) }
     }
 
     fn fail(&mut self, condition: &str, reason: &str, message: String) {

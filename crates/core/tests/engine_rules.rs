@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use restore_core::api::{ItemOutcome, ScopeMode, ScopeSelector, ScopeSpec, Severity};
 use restore_core::backup::{BackupItem, BackupSet, BackupTenant, NamedRef, References};
+use restore_core::engine::analysis::ItemPreview;
 use restore_core::engine::analysis::PlannedAction;
 use restore_core::engine::checks::FindingCode;
 use restore_core::engine::execute::{Executor, ProgressRecord, StepStatus};
@@ -88,7 +89,7 @@ async fn rule_2_preview_digest_is_deterministic() {
     let scope = scope_all(&golden_backup(false));
     let a = preview(&golden_tenant(false), &scope).await;
     // Golden value: the same inputs give this digest on any machine, in any process, at any time.
-    assert_eq!(a.digest, "sha256:49d57985b89365c8b9df5ecf9ff12b2470e5f9a2a103cf7ea59ea5409411cf5c");
+    assert_eq!(a.digest, "sha256:07f66d4a1678253210e711e65350a764a0c4821d9a865e5b0eee765dad785a1b");
     assert_eq!(a.report.digest(), a.digest);
 
     // Input order does not matter: backup items and tenant objects in another order.
@@ -118,6 +119,38 @@ async fn rule_2_preview_digest_is_deterministic() {
     )
     .unwrap();
     assert_ne!(preview(&golden_tenant(false), &skip_assignments).await.digest, a.digest);
+}
+
+fn changed_item(report: &mut restore_core::engine::preview::PreviewReport) -> &mut ItemPreview {
+    report.items.iter_mut().find(|i| !i.changed_fields.is_empty()).expect("the golden preview has an update")
+}
+
+/// Rule 10: every byte an approver is shown — names, findings, changed fields, the diff — is
+/// covered by the digest, so a report edited after the preview no longer matches status; only the
+/// request counters (not shown as part of the plan) are left out.
+#[tokio::test]
+async fn rule_10_every_field_the_approver_sees_is_covered_by_the_digest() {
+    let scope = scope_all(&golden_backup(false));
+    let report = preview(&golden_tenant(false), &scope).await.report;
+    let digest = report.digest();
+    type Edit = fn(&mut restore_core::engine::preview::PreviewReport);
+    let forgeries: [(&str, Edit); 7] = [
+        ("display name", |r| r.items[0].display_name = "Set wallpaper".into()),
+        ("diff", |r| changed_item(r).diff = "- Write-Host hello".into()),
+        ("changed fields", |r| changed_item(r).changed_fields.clear()),
+        ("finding message", |r| r.findings[0].message = "nothing to see".into()),
+        ("finding hint", |r| r.findings[0].hint = "approve".into()),
+        ("counts", |r| r.counts.create += 1),
+        ("cross-tenant flag", |r| r.cross_tenant = !r.cross_tenant),
+    ];
+    for (what, forge) in forgeries {
+        let mut forged = report.clone();
+        forge(&mut forged);
+        assert_ne!(forged.digest(), digest, "an edited {what} must change the digest");
+    }
+    let mut recounted = report.clone();
+    recounted.requests.gets += 7;
+    assert_eq!(recounted.digest(), digest, "the request counters are not part of the plan");
 }
 
 // ---- Rule 4 -------------------------------------------------------------------------------------

@@ -54,7 +54,7 @@ fn digest_strategy() -> impl Strategy<Value = DigestChoice> {
 fn op_strategy() -> impl Strategy<Value = Op> {
     prop_oneof![
         3 => Just(Op::Reconcile),
-        8 => (prop::bool::weighted(0.2), prop::bool::weighted(0.2), prop::bool::weighted(0.1))
+        8 => (prop::bool::weighted(0.1), prop::bool::weighted(0.2), prop::bool::weighted(0.1))
             .prop_map(|(blockers, drifted, transient)| Op::Answer { blockers, drifted, transient }),
         1 => (0u8..3).prop_map(Op::EditPlan),
         4 => (digest_strategy(), prop::bool::weighted(0.8), prop::bool::weighted(0.8), prop::bool::weighted(0.9))

@@ -7,6 +7,7 @@ use base64::Engine;
 use restore_core::catalog::{ITEM_TYPES, IdentityKey, ItemType};
 use serde_json::{Map, Value, json};
 
+use crate::model::{GraphModel, model, short_type};
 use crate::odata::{QueryOptions, parse_query};
 use crate::reply::{Reply, bad_request, graph_error, method_not_allowed, model_validation, not_found};
 use crate::store::{Entity, GROUPS, IdSource, SCOPE_TAGS, Tenant, object};
@@ -17,7 +18,8 @@ pub(crate) const MAX_BATCH: usize = 20;
 pub(crate) const DEFAULT_PAGE_SIZE: usize = 100;
 /// Settings Catalog `settings` come 25 to a page.
 pub(crate) const SETTINGS_PAGE_SIZE: usize = 25;
-/// The largest `$top` honoured.
+/// The largest page a client can ask for with `$top` (Graph's documented maximum for most
+/// collections, "Paging Microsoft Graph data in your app"); a larger `$top` gets this many.
 const MAX_TOP: usize = 999;
 
 /// Fields the server owns: ignored in request bodies, set by the simulator.
@@ -106,6 +108,7 @@ impl Api<'_> {
             [GROUPS, rest @ ..] => self.groups(req, rest, &options),
             _ => match resolve(&segments) {
                 Some((ty, rest)) => self.item_route(ty, req, rest, &options),
+                None if read_only_collection(&segments).is_some() => self.read_only(req, &segments, &options),
                 None => bad_request(format!(
                     "Resource not found for the segment '{}'.",
                     segments.last().copied().unwrap_or_default()
@@ -129,24 +132,24 @@ impl Api<'_> {
             ("PATCH", [id]) => self.update(ty, id, body),
             ("PUT", [id]) if ty.name == "settingsCatalogPolicy" => self.replace_settings_policy(ty, id, body),
             ("DELETE", [id]) => self.delete(ty.collection, id),
-            ("GET", [id, "assignments"]) if ty.assignable => {
+            ("GET", [id, "assignments"]) if has_assignments(ty) => {
                 let Some(entity) = self.tenant.entity(ty.collection, id) else { return missing(ty, id) };
                 let items = entity.assignments.clone();
                 let context = format!("{}/$metadata#{}('{id}')/assignments", self.base, ty.collection);
                 self.page(items, options, self.paging.page_size, &context, req)
             }
-            ("GET", [id, "assignments", assignment_id]) if ty.assignable => {
+            ("GET", [id, "assignments", assignment_id]) if has_assignments(ty) => {
                 let Some(entity) = self.tenant.entity(ty.collection, id) else { return missing(ty, id) };
                 match entity.assignments.iter().find(|a| a.get("id").and_then(Value::as_str) == Some(assignment_id)) {
                     Some(a) => Reply::json(200, a.clone()),
                     None => not_found(format!("Assignment '{assignment_id}' was not found.")),
                 }
             }
-            ("POST", [id, "assign"]) if ty.assignable => self.assign(ty, id, body),
-            ("POST", [id, "scheduleActionsForRules"]) if ty.name == "compliancePolicy" => {
+            ("POST", [id, "assign"]) if has_action(ty, "assign") => self.assign(ty, id, body),
+            ("POST", [id, "scheduleActionsForRules"]) if has_action(ty, "scheduleActionsForRules") => {
                 self.schedule_actions(ty, id, body)
             }
-            ("POST", [id, "targetApps"]) if has_sub(ty, "apps") => self.target_apps(ty, id, body),
+            ("POST", [id, "targetApps"]) if has_action(ty, "targetApps") => self.target_apps(ty, id, body),
             ("GET", [id, sub]) if has_sub(ty, sub) => self.list_sub(ty, id, sub, req, options),
             ("POST", [id, sub]) if has_sub(ty, sub) => self.add_sub(ty, id, sub, body),
             (method, [id, sub, sub_id]) if has_sub(ty, sub) => self.sub_item(ty, method, id, sub, sub_id, body),
@@ -160,8 +163,50 @@ impl Api<'_> {
 
     // -- reads ---------------------------------------------------------------------------
 
+    /// A collection the published model has but the simulator does not store. It exists; it holds
+    /// the stored objects whose type derives from its element type (Graph collections are
+    /// polymorphic: `deviceAppManagement/managedAppPolicies` lists the iOS and Android app
+    /// protection policies, as IntuneCD's backup of them shows), so usually it is empty. Reads of
+    /// an item go to the catalogue collection that holds it; writes are refused.
+    fn read_only(&mut self, req: &ApiRequest<'_>, segments: &[&str], options: &QueryOptions) -> Reply {
+        let collection = segments[..2].join("/");
+        let holders = polymorphic_members(&collection);
+        match (req.method, &segments[2..]) {
+            ("GET", []) => {
+                let mut members: Vec<(&'static ItemType, &Entity)> = holders
+                    .iter()
+                    .flat_map(|ty| {
+                        self.tenant
+                            .collections
+                            .get(ty.collection)
+                            .map(|c| c.ordered())
+                            .unwrap_or_default()
+                            .into_iter()
+                            .map(move |e| (*ty, e))
+                    })
+                    .filter(|(_, e)| options.filter.as_ref().is_none_or(|f| f.matches(&e.resource)))
+                    .collect();
+                members.sort_by_key(|(_, e)| e.seq);
+                let items = members.into_iter().map(|(ty, e)| render(ty, e, options, true)).collect();
+                let context = format!("{}/$metadata#{collection}", self.base);
+                self.page(items, options, self.paging.page_size, &context, req)
+            }
+            ("GET", [id, rest @ ..]) => {
+                match holders.iter().copied().find(|ty| self.tenant.contains(ty.collection, id)) {
+                    Some(ty) => {
+                        let mut path_rest = vec![*id];
+                        path_rest.extend_from_slice(rest);
+                        self.item_route(ty, req, &path_rest, options)
+                    }
+                    None => not_found(format!("Resource '{id}' was not found in '{collection}'.")),
+                }
+            }
+            (method, _) => method_not_allowed(method, req.path),
+        }
+    }
+
     fn list(&mut self, ty: &'static ItemType, req: &ApiRequest<'_>, options: &QueryOptions) -> Reply {
-        if let Err(reply) = check_expand(ty, options) {
+        if let Err(reply) = check_expand(ty, options).and_then(|()| check_select(ty, options)) {
             return reply;
         }
         let items: Vec<Value> = self
@@ -179,7 +224,7 @@ impl Api<'_> {
     }
 
     fn get(&mut self, ty: &'static ItemType, id: &str, options: &QueryOptions) -> Reply {
-        if let Err(reply) = check_expand(ty, options) {
+        if let Err(reply) = check_expand(ty, options).and_then(|()| check_select(ty, options)) {
             return reply;
         }
         match self.tenant.entity(ty.collection, id) {
@@ -217,18 +262,17 @@ impl Api<'_> {
         self.page(items, options, size, &context, req)
     }
 
-    /// One page of `items` with `@odata.nextLink` when more remain. `$top` sets the page size,
-    /// never above `max_size`.
+    /// One page of `items` with `@odata.nextLink` when more remain. Without `$top` the page holds
+    /// `default_size`; `$top` sets the page size, up to the service maximum (`MAX_TOP`).
     fn page(
         &self,
         items: Vec<Value>,
         options: &QueryOptions,
-        max_size: usize,
+        default_size: usize,
         context: &str,
         req: &ApiRequest<'_>,
     ) -> Reply {
-        let max_size = max_size.clamp(1, MAX_TOP);
-        let size = options.top.unwrap_or(max_size).clamp(1, max_size);
+        let size = options.top.unwrap_or(default_size).clamp(1, MAX_TOP);
         let start = options.skip.min(items.len());
         let end = (start + size).min(items.len());
         let mut body = Map::new();
@@ -255,6 +299,7 @@ impl Api<'_> {
             return bad_request("Empty Payload. JSON content expected.");
         };
         let checks = check_odata_type(ty, &body, None)
+            .and_then(|()| check_model(ty, &body))
             .and_then(|()| check_forbidden(&Value::Object(body.clone())))
             .and_then(|()| check_required(ty, &body))
             .and_then(|()| check_scope_tags(self.tenant, ty, &body))
@@ -262,6 +307,7 @@ impl Api<'_> {
         if let Err(reply) = checks {
             return reply;
         }
+        default_empty_scope_tags(&mut body);
         if body.contains_key("assignments") {
             return bad_request("Navigation property 'assignments' cannot be set on create; use the /assign action.");
         }
@@ -301,13 +347,13 @@ impl Api<'_> {
         resource
             .insert("@odata.type".into(), body.remove("@odata.type").unwrap_or_else(|| Value::String(ty.base_odata())));
         resource.insert("id".into(), Value::String(id.clone()));
-        resource.insert("createdDateTime".into(), Value::String(now.clone()));
-        resource.insert("lastModifiedDateTime".into(), Value::String(now));
         resource.extend(body);
+        stamp_times(&resource_type(ty, &resource), &mut resource, &now);
         apply_type_defaults(ty, &mut resource);
+        fill_server_defaults(&resource_type(ty, &resource), &mut resource);
         let seq = self.ids.next_seq();
         for (name, items) in subs.iter_mut() {
-            number_sub_items(name, items, self.ids);
+            number_sub_items(name, &id, items, self.ids);
         }
         let entity = self.tenant.insert(ty.collection, resource, seq);
         entity.subs = subs;
@@ -327,13 +373,19 @@ impl Api<'_> {
         };
         let Some(existing) = self.tenant.entity(ty.collection, id) else { return missing(ty, id) };
         let existing_type = existing.resource.get("@odata.type").and_then(Value::as_str).map(str::to_string);
+        let mut typed = body.clone();
+        if let Some(existing_type) = &existing_type {
+            typed.entry("@odata.type").or_insert_with(|| Value::String(existing_type.clone()));
+        }
         let checks = check_odata_type(ty, &body, existing_type.as_deref())
+            .and_then(|()| check_model(ty, &typed))
             .and_then(|()| check_forbidden(&Value::Object(body.clone())))
             .and_then(|()| check_scope_tags(self.tenant, ty, &body))
             .and_then(|()| check_unique(self.tenant, ty, &body, Some(id)));
         if let Err(reply) = checks {
             return reply;
         }
+        default_empty_scope_tags(&mut body);
         if let Some(nav) =
             ty.sub_resources.iter().map(|s| s.name).chain(["assignments"]).find(|n| body.contains_key(*n))
         {
@@ -361,12 +413,14 @@ impl Api<'_> {
             return missing(ty, id);
         }
         let checks = check_odata_type(ty, &body, None)
+            .and_then(|()| check_model(ty, &body))
             .and_then(|()| check_forbidden(&Value::Object(body.clone())))
             .and_then(|()| check_required(ty, &body))
             .and_then(|()| check_scope_tags(self.tenant, ty, &body));
         if let Err(reply) = checks {
             return reply;
         }
+        default_empty_scope_tags(&mut body);
         let Some(Value::Array(mut settings)) = body.remove("settings") else {
             return model_validation("PUT of a configuration policy must carry its full 'settings' array.");
         };
@@ -377,7 +431,7 @@ impl Api<'_> {
             body.remove(*key);
         }
         body.remove("@odata.type");
-        number_sub_items("settings", &mut settings, self.ids);
+        number_sub_items("settings", id, &mut settings, self.ids);
         let now = self.ids.now();
         let Some(entity) = self.tenant.collection(ty.collection).entities.get_mut(id) else { return missing(ty, id) };
         let kept: Map<String, Value> = entity
@@ -389,6 +443,7 @@ impl Api<'_> {
         entity.resource = kept;
         entity.resource.extend(body);
         apply_type_defaults(ty, &mut entity.resource);
+        fill_server_defaults(&resource_type(ty, &entity.resource), &mut entity.resource);
         entity.subs.insert("settings".into(), settings);
         touch(entity, now);
         refresh_derived(ty, entity);
@@ -413,12 +468,23 @@ impl Api<'_> {
         let Some(Value::Array(list)) = body.get(ty.assign_body_key).cloned() else {
             return bad_request(format!("The /assign body must carry an array '{}'.", ty.assign_body_key));
         };
+        let assignment_type = model().navigation_element(&collection_type(ty), "assignments").map(str::to_string);
         let mut stored = Vec::with_capacity(list.len());
         for assignment in list {
             if let Err(reply) = check_assignment(self.tenant, &assignment) {
                 return reply;
             }
             let mut assignment = object(assignment);
+            if let Some(assignment_type) = &assignment_type {
+                if let Err(reply) = check_unknown_property(assignment_type, &assignment) {
+                    return reply;
+                }
+                // `source` (`direct` unless a policy set assigned it) and `sourceId` are read-only
+                // properties of the assignment types in the published model; the server sets them.
+                assignment.remove("source");
+                assignment.remove("sourceId");
+                fill_server_defaults(assignment_type, &mut assignment);
+            }
             assignment.insert("id".into(), Value::String(format!("{id}_{}", self.ids.guid())));
             stored.push(Value::Object(assignment));
         }
@@ -427,10 +493,16 @@ impl Api<'_> {
         entity.assignments = stored.clone();
         touch(entity, now);
         refresh_derived(ty, entity);
-        Reply::json(
-            200,
-            json!({"@odata.context": format!("{}/$metadata#Collection(microsoft.graph.{}Assignment)", self.base, ty.base_odata_type), "value": stored}),
-        )
+        // The published model says what `assign` answers per type: a collection of assignments
+        // (`AssignPostResponse` in the SDK) or nothing (`204 No Content`, e.g. app protection:
+        // Microsoft Graph docs "assign action").
+        match model().action(ty.collection, "assign").and_then(|a| a.returns.as_ref()) {
+            None => Reply::no_content(),
+            Some(_) => Reply::json(
+                200,
+                json!({"@odata.context": format!("{}/$metadata#Collection(microsoft.graph.{})", self.base, assignment_type.unwrap_or_default()), "value": stored}),
+            ),
+        }
     }
 
     /// Compliance `scheduleActionsForRules`: replaces the rules and their actions.
@@ -444,7 +516,14 @@ impl Api<'_> {
         if let Err(reply) = check_compliance_rules(&rules) {
             return reply;
         }
-        number_sub_items("scheduledActionsForRule", &mut rules, self.ids);
+        if let Some(reply) = rules
+            .iter()
+            .filter_map(Value::as_object)
+            .find_map(|r| check_navigation_item(ty, "scheduledActionsForRule", r).err())
+        {
+            return reply;
+        }
+        number_sub_items("scheduledActionsForRule", id, &mut rules, self.ids);
         let now = self.ids.now();
         let Some(entity) = self.tenant.collection(ty.collection).entities.get_mut(id) else { return missing(ty, id) };
         entity.subs.insert("scheduledActionsForRule".into(), rules);
@@ -460,7 +539,12 @@ impl Api<'_> {
         let Some(Value::Array(mut apps)) = body.get("apps").cloned() else {
             return bad_request("The body must carry an array 'apps'.");
         };
-        number_sub_items("apps", &mut apps, self.ids);
+        if let Some(reply) =
+            apps.iter().filter_map(Value::as_object).find_map(|a| check_navigation_item(ty, "apps", a).err())
+        {
+            return reply;
+        }
+        number_sub_items("apps", id, &mut apps, self.ids);
         let now = self.ids.now();
         let Some(entity) = self.tenant.collection(ty.collection).entities.get_mut(id) else { return missing(ty, id) };
         if let Some(group_type) = body.get("appGroupType") {
@@ -478,6 +562,9 @@ impl Api<'_> {
         if let Err(reply) = check_forbidden(&body) {
             return reply;
         }
+        if let Err(reply) = body.as_object().map_or(Ok(()), |item| check_navigation_item(ty, sub, item)) {
+            return reply;
+        }
         if sub == "settings"
             && ty.name == "settingsCatalogPolicy"
             && let Err(reply) = check_settings(std::slice::from_ref(&body))
@@ -488,7 +575,11 @@ impl Api<'_> {
         let Some(entity) = self.tenant.collection(ty.collection).entities.get_mut(id) else { return missing(ty, id) };
         let mut item = object(body);
         let items = entity.subs.entry(sub.to_string()).or_default();
-        let item_id = if sub == "settings" { items.len().to_string() } else { new_id };
+        let item_id = match sub {
+            "settings" => items.len().to_string(),
+            "localizedNotificationMessages" => localized_message_id(id, &item),
+            _ => new_id,
+        };
         item.insert("id".into(), Value::String(item_id));
         items.push(Value::Object(item.clone()));
         refresh_derived(ty, entity);
@@ -644,14 +735,35 @@ fn select(value: Value, options: &QueryOptions) -> Value {
     let (Some(fields), Value::Object(map)) = (&options.select, &value) else { return value };
     let kept: Map<String, Value> = map
         .iter()
-        .filter(|(k, _)| k.as_str() == "@odata.type" || fields.contains(k) || options.expand.contains(k))
+        // Graph always returns the key (`id`) and the type annotation, selected or not.
+        .filter(|(k, _)| matches!(k.as_str(), "@odata.type" | "id") || fields.contains(k) || options.expand.contains(k))
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
     Value::Object(kept)
 }
 
+/// Every `$select`ed name must be a property of the collection's type or of a type derived from
+/// it (generated model). The answer's shape (400 `BadRequest`, OData's "Could not find a property
+/// named …") is a guess that `restore-operator probe` checks on real tenants.
+fn check_select(ty: &ItemType, options: &QueryOptions) -> Result<(), Reply> {
+    let Some(fields) = &options.select else { return Ok(()) };
+    let graph = model();
+    let base = collection_type(ty);
+    let mut candidates = vec![base.clone()];
+    candidates.extend(graph.types.get(&base).map(|t| t.derived_types.clone()).unwrap_or_default());
+    match fields.iter().find(|f| !candidates.iter().any(|t| graph.property_type(t, f).is_some())) {
+        Some(unknown) => {
+            Err(bad_request(format!("Could not find a property named '{unknown}' on type 'microsoft.graph.{base}'.")))
+        }
+        None => Ok(()),
+    }
+}
+
 fn check_expand(ty: &ItemType, options: &QueryOptions) -> Result<(), Reply> {
-    match options.expand.iter().find(|e| !(has_sub(ty, e) || (*e == "assignments" && ty.assignable))) {
+    // Any navigation the published type has can be expanded (those the simulator does not store
+    // expand to an empty list).
+    let navigable = |e: &str| has_sub(ty, e) || model().is_navigation(&collection_type(ty), e);
+    match options.expand.iter().find(|e| !navigable(e)) {
         Some(name) => {
             Err(bad_request(format!("Could not find a property named '{name}' on type '{}'.", ty.base_odata())))
         }
@@ -684,8 +796,10 @@ fn check_odata_type(ty: &ItemType, body: &Map<String, Value>, existing: Option<&
             let Some(short) = given.strip_prefix("#microsoft.graph.") else {
                 return Err(model_validation(format!("A type named '{given}' could not be resolved by the model.")));
             };
+            // Abstract bases: the catalogue lists derived types for the collections whose base type
+            // Microsoft documents as abstract (deviceConfiguration, deviceCompliancePolicy, …).
             let abstract_base = !ty.odata_types.is_empty() && short == ty.base_odata_type;
-            if ty.accepts_odata(given) && !abstract_base {
+            if belongs_to_collection(ty, short) && !abstract_base {
                 Ok(())
             } else if abstract_base {
                 Err(model_validation(format!("Cannot create an abstract class: '{given}'.")))
@@ -757,9 +871,6 @@ fn check_scope_tags(tenant: &Tenant, ty: &ItemType, body: &Map<String, Value>) -
     let Value::Array(ids) = value else {
         return Err(model_validation("'roleScopeTagIds' must be an array of strings."));
     };
-    if ids.is_empty() {
-        return Err(bad_request("'roleScopeTagIds' cannot be empty: send [\"0\"] for the Default scope tag."));
-    }
     for id in ids {
         let Some(id) = id.as_str() else {
             return Err(model_validation("'roleScopeTagIds' must be an array of strings."));
@@ -853,7 +964,7 @@ fn check_assignment(tenant: &Tenant, assignment: &Value) -> Result<(), Reply> {
 }
 
 /// Defaults the server fills in on create and replace.
-fn apply_type_defaults(ty: &ItemType, resource: &mut Map<String, Value>) {
+pub(crate) fn apply_type_defaults(ty: &ItemType, resource: &mut Map<String, Value>) {
     if !matches!(ty.name, "scopeTag" | "assignmentFilter") && resource.get("roleScopeTagIds").is_none_or(Value::is_null)
     {
         resource.insert("roleScopeTagIds".into(), json!(["0"]));
@@ -877,7 +988,7 @@ fn apply_type_defaults(ty: &ItemType, resource: &mut Map<String, Value>) {
 }
 
 /// Server-computed fields that follow the sub-collections and assignments.
-fn refresh_derived(ty: &ItemType, entity: &mut Entity) {
+pub(crate) fn refresh_derived(ty: &ItemType, entity: &mut Entity) {
     if ty.name == "settingsCatalogPolicy" {
         let count = entity.subs.get("settings").map_or(0, Vec::len);
         entity.resource.insert("settingCount".into(), json!(count));
@@ -887,9 +998,22 @@ fn refresh_derived(ty: &ItemType, entity: &mut Entity) {
     }
 }
 
-/// A write bumps `lastModifiedDateTime` and the `version` where the type has one.
+/// Sets `createdDateTime` and `lastModifiedDateTime` where the published type has them (a
+/// notification template, for one, has no `createdDateTime`).
+pub(crate) fn stamp_times(type_name: &str, resource: &mut Map<String, Value>, now: &str) {
+    for field in ["createdDateTime", "lastModifiedDateTime"] {
+        if model().property_type(type_name, field).is_some() {
+            resource.insert(field.into(), Value::String(now.to_string()));
+        }
+    }
+}
+
+/// A write bumps `lastModifiedDateTime` (where the type has it) and the `version` where the type
+/// has one.
 fn touch(entity: &mut Entity, now: String) {
-    entity.resource.insert("lastModifiedDateTime".into(), Value::String(now));
+    if entity.resource.contains_key("lastModifiedDateTime") {
+        entity.resource.insert("lastModifiedDateTime".into(), Value::String(now));
+    }
     match entity.resource.get("version") {
         Some(Value::Number(n)) => {
             let next = n.as_u64().unwrap_or(0) + 1;
@@ -903,12 +1027,17 @@ fn touch(entity: &mut Entity, now: String) {
     }
 }
 
-/// Gives sub-collection items their server ids: settings are numbered from 0, others get GUIDs
-/// (compliance rules' action configurations too).
-pub(crate) fn number_sub_items(name: &str, items: &mut [Value], ids: &mut IdSource) {
+/// Gives sub-collection items their server ids: settings are numbered from 0, localized
+/// notification messages are `{templateId}_{locale}` (as Intune returns them, observed in IntuneCD
+/// backups), others get GUIDs (compliance rules' action configurations too).
+pub(crate) fn number_sub_items(name: &str, parent_id: &str, items: &mut [Value], ids: &mut IdSource) {
     for (index, item) in items.iter_mut().enumerate() {
         let Value::Object(map) = item else { continue };
-        let id = if name == "settings" { index.to_string() } else { ids.guid() };
+        let id = match name {
+            "settings" => index.to_string(),
+            "localizedNotificationMessages" => localized_message_id(parent_id, map),
+            _ => ids.guid(),
+        };
         map.insert("id".into(), Value::String(id));
         if name == "scheduledActionsForRule"
             && let Some(Value::Array(configs)) = map.get_mut("scheduledActionConfigurations")
@@ -923,4 +1052,123 @@ pub(crate) fn number_sub_items(name: &str, items: &mut [Value], ids: &mut IdSour
 /// Whether a `$batch` sub-request URL is itself a batch (refused).
 pub(crate) fn is_batch_path(path: &str) -> bool {
     path.trim_matches('/') == "$batch"
+}
+
+// -- the published model ------------------------------------------------------------------
+
+/// The collection's element type in the published model (the catalogue's base type if absent).
+fn collection_type(ty: &ItemType) -> String {
+    model().collections.get(ty.collection).map_or_else(|| ty.base_odata_type.to_string(), |c| c.element_type.clone())
+}
+
+/// The type a stored or posted resource has: its `@odata.type`, or the collection's element type.
+pub(crate) fn resource_type(ty: &ItemType, resource: &Map<String, Value>) -> String {
+    resource
+        .get("@odata.type")
+        .and_then(Value::as_str)
+        .map(|t| short_type(t).to_string())
+        .unwrap_or_else(|| collection_type(ty))
+}
+
+/// Whether `short` is the collection's element type or one of its derived types in the model.
+fn belongs_to_collection(ty: &ItemType, short: &str) -> bool {
+    match model().collections.get(ty.collection) {
+        Some(c) => c.element_type == short || c.derived_types.iter().any(|d| d == short),
+        None => ty.accepts_odata(short),
+    }
+}
+
+/// Whether the published type has an `assignments` navigation (scope tags do too).
+fn has_assignments(ty: &ItemType) -> bool {
+    ty.assignable || model().is_navigation(&collection_type(ty), "assignments")
+}
+
+/// Whether the published model binds action `name` to the items of this collection.
+fn has_action(ty: &ItemType, name: &str) -> bool {
+    model().action(ty.collection, name).is_some()
+}
+
+/// A collection under `deviceManagement` / `deviceAppManagement` the model has but the catalogue
+/// does not cover.
+fn read_only_collection(segments: &[&str]) -> Option<&'static str> {
+    let path = segments.get(..2)?.join("/");
+    model().read_only_collections.get(&path).map(String::as_str)
+}
+
+/// The catalogue types whose element type derives from the element type of `collection` (a
+/// read-only collection of the model) under the same root segment.
+fn polymorphic_members(collection: &str) -> Vec<&'static ItemType> {
+    let graph = model();
+    let Some(element) = graph.read_only_collections.get(collection) else { return Vec::new() };
+    let root = collection.split('/').next().unwrap_or_default();
+    ITEM_TYPES
+        .iter()
+        .filter(|ty| ty.collection.split('/').next() == Some(root))
+        .filter(|ty| graph.collections.get(ty.collection).is_some_and(|c| graph.is_a(&c.element_type, element)))
+        .collect()
+}
+
+/// Every property of the body must exist on its type (Intune answers `400` with
+/// `ModelValidationFailure` otherwise; the message follows OData's wording).
+fn check_model(ty: &ItemType, body: &Map<String, Value>) -> Result<(), Reply> {
+    check_unknown_property(&collection_type(ty), body)
+}
+
+pub(crate) fn check_unknown_property(type_name: &str, body: &Map<String, Value>) -> Result<(), Reply> {
+    match model().unknown_property(type_name, body) {
+        None => Ok(()),
+        Some((property, on_type)) => Err(model_validation(format!(
+            "The property '{property}' does not exist on type 'microsoft.graph.{on_type}'. Make sure to only use property names that are defined by the type or mark the type as open type."
+        ))),
+    }
+}
+
+/// An item posted to (or through an action into) a navigation must fit its element type.
+fn check_navigation_item(ty: &ItemType, navigation: &str, item: &Map<String, Value>) -> Result<(), Reply> {
+    match model().navigation_element(&collection_type(ty), navigation) {
+        Some(element) => check_unknown_property(element, item),
+        None => Ok(()),
+    }
+}
+
+/// `roleScopeTagIds: []` means the Default scope tag: Intune stores `["0"]` (observed in IntuneCD
+/// backups of objects created without tags; a guess for PATCH).
+fn default_empty_scope_tags(body: &mut Map<String, Value>) {
+    if body.get("roleScopeTagIds").and_then(Value::as_array).is_some_and(Vec::is_empty) {
+        body.insert("roleScopeTagIds".into(), json!(["0"]));
+    }
+}
+
+/// A read returns every structural property of the type. Those the client did not set read as
+/// `null` when the published model makes them nullable, `[]` for collections, and the
+/// non-nullable scalar's zero value (`false`, `0`, the enum's first member) otherwise. The zero
+/// values are a guess grounded only in the model's nullability; strings and complex values that
+/// are not nullable are left out rather than invented.
+pub(crate) fn fill_server_defaults(type_name: &str, resource: &mut Map<String, Value>) {
+    let graph: &GraphModel = model();
+    for (name, declared) in graph.structural_properties(type_name) {
+        if resource.contains_key(name) {
+            continue;
+        }
+        let value = if declared.nullable {
+            Value::Null
+        } else if declared.collection {
+            json!([])
+        } else {
+            match declared.element {
+                "boolean" => json!(false),
+                "number" => json!(0),
+                other => match graph.enums.get(other).and_then(|members| members.first()) {
+                    Some(first) => Value::String(first.clone()),
+                    None => continue,
+                },
+            }
+        };
+        resource.insert(name.to_string(), value);
+    }
+}
+
+/// `{templateId}_{locale}`, the id Intune gives a localized notification message.
+fn localized_message_id(template_id: &str, message: &Map<String, Value>) -> String {
+    format!("{template_id}_{}", message.get("locale").and_then(Value::as_str).unwrap_or_default())
 }

@@ -4,6 +4,7 @@
 mod api;
 pub mod auth;
 pub mod faults;
+pub mod model;
 mod odata;
 mod reply;
 pub mod seed;

@@ -1,7 +1,9 @@
 //! OData system query options as the simulator understands them: `$filter` (`eq`, `startswith`,
-//! joined by `and`), `$select`, `$expand`, `$top` and the `$skiptoken` of its own next links.
+//! joined by `and` and `or`), `$select`, `$expand`, `$top` and the `$skiptoken` of its own next links.
 
 use serde_json::{Map, Value};
+
+use crate::model::{model, short_type};
 
 /// Parsed query options of one request.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -31,29 +33,62 @@ pub(crate) enum Clause {
     StartsWith(String, String),
 }
 
-/// A conjunction of clauses.
+/// A disjunction (`or`) of conjunctions (`and`) of clauses; `and` binds tighter, as in OData.
 #[derive(Clone, Debug, PartialEq)]
-pub(crate) struct Filter(pub Vec<Clause>);
+pub(crate) struct Filter(pub Vec<Vec<Clause>>);
 
 impl Filter {
-    /// Whether an object satisfies every clause (string comparisons ignore case, as Graph's do).
+    /// Whether an object satisfies every clause of at least one conjunction (string comparisons
+    /// ignore case, as Graph's do).
     pub fn matches(&self, object: &Map<String, Value>) -> bool {
-        self.0.iter().all(|clause| match clause {
-            Clause::Eq(prop, literal) => {
-                let value = object.get(prop).unwrap_or(&Value::Null);
-                match (literal, value) {
-                    (Literal::Str(s), Value::String(v)) => v.eq_ignore_ascii_case(s),
-                    (Literal::Bool(b), Value::Bool(v)) => b == v,
-                    (Literal::Num(n), Value::Number(v)) => v.as_f64() == Some(*n),
-                    (Literal::Null, Value::Null) => true,
-                    _ => false,
-                }
+        self.0.iter().any(|conjunction| conjunction.iter().all(|clause| clause_matches(clause, object)))
+    }
+}
+
+fn clause_matches(clause: &Clause, object: &Map<String, Value>) -> bool {
+    match clause {
+        Clause::Eq(prop, literal) => {
+            let value = property_value(object, prop);
+            match (literal, value) {
+                (Literal::Str(s), Value::String(v)) => v.eq_ignore_ascii_case(s),
+                (Literal::Bool(b), Value::Bool(v)) => b == v,
+                (Literal::Num(n), Value::Number(v)) => v.as_f64() == Some(*n),
+                (Literal::Null, Value::Null) => true,
+                _ => false,
             }
-            Clause::StartsWith(prop, prefix) => object
-                .get(prop)
-                .and_then(Value::as_str)
-                .is_some_and(|v| v.to_lowercase().starts_with(&prefix.to_lowercase())),
-        })
+        }
+        Clause::StartsWith(prop, prefix) => object
+            .get(prop)
+            .and_then(Value::as_str)
+            .is_some_and(|v| v.to_lowercase().starts_with(&prefix.to_lowercase())),
+    }
+}
+
+/// The value of `prop` in `object`. A type-cast path (`microsoft.graph.managedApp/appAvailability`)
+/// reads the property only on objects of that type or a derived one, and `null` on others, as
+/// OData defines casts ("Use the $filter query parameter": casts in filter expressions).
+fn property_value<'v>(object: &'v Map<String, Value>, prop: &str) -> &'v Value {
+    let Some((cast, name)) = prop.split_once('/') else {
+        return object.get(prop).unwrap_or(&Value::Null);
+    };
+    let own_type = object.get("@odata.type").and_then(Value::as_str).map(short_type).unwrap_or_default();
+    if model().is_a(own_type, short_type(cast)) { object.get(name).unwrap_or(&Value::Null) } else { &Value::Null }
+}
+
+/// Graph beta accepts system query options without their `$` prefix ("Use query parameters to
+/// customize responses": "in beta the `$` prefix is optional"): `top=5` is `$top=5`.
+///
+/// A stray leading `?` is ignored too: IntuneCD passes `params="?$expand=…"` to `requests`, which
+/// sends `…??$expand=…`, and its backups of real tenants hold the expanded navigation (an IntuneCD
+/// observation: Graph reads the option anyway).
+fn system_option(key: &str) -> String {
+    let key = key.trim_start_matches('?');
+    const OPTIONS: &[&str] =
+        &["filter", "select", "expand", "top", "skip", "skiptoken", "orderby", "count", "search", "format"];
+    if OPTIONS.iter().any(|o| key.eq_ignore_ascii_case(o)) {
+        format!("${}", key.to_ascii_lowercase())
+    } else {
+        key.to_string()
     }
 }
 
@@ -61,7 +96,7 @@ impl Filter {
 pub(crate) fn parse_query(raw: &str) -> Result<QueryOptions, String> {
     let mut options = QueryOptions::default();
     for (key, value) in form_urlencoded::parse(raw.as_bytes()) {
-        let (key, value) = (key.into_owned(), value.into_owned());
+        let (key, value) = (system_option(&key), value.into_owned());
         match key.as_str() {
             "$filter" => options.filter = Some(parse_filter(&value)?),
             "$select" => options.select = Some(split_list(&value)),
@@ -108,11 +143,19 @@ fn split_list(text: &str) -> Vec<String> {
     items.into_iter().map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect()
 }
 
-/// Parses `a eq 'x' and startswith(b,'y')`.
+/// Parses `a eq 'x' and startswith(b,'y') or c eq 1`.
 pub(crate) fn parse_filter(text: &str) -> Result<Filter, String> {
+    let mut disjunction = Vec::new();
+    for conjunction in split_keyword(text, "or") {
+        disjunction.push(parse_conjunction(text, &conjunction)?);
+    }
+    Ok(Filter(disjunction))
+}
+
+fn parse_conjunction(text: &str, conjunction: &str) -> Result<Vec<Clause>, String> {
     let invalid = || format!("Invalid filter clause: '{text}'.");
     let mut clauses = Vec::new();
-    for part in split_and(text) {
+    for part in split_keyword(conjunction, "and") {
         let part = part.trim();
         if let Some(args) = part.strip_prefix("startswith(").and_then(|p| p.strip_suffix(')')) {
             let (prop, literal) = args.split_once(',').ok_or_else(invalid)?;
@@ -123,7 +166,9 @@ pub(crate) fn parse_filter(text: &str) -> Result<Filter, String> {
             continue;
         }
         let mut words = part.splitn(3, ' ');
-        let (prop, op, literal) = (words.next(), words.next(), words.next());
+        // A property path may be parenthesized: `(microsoft.graph.managedApp/appAvailability) eq null`.
+        let prop = words.next().map(|p| p.strip_prefix('(').and_then(|p| p.strip_suffix(')')).unwrap_or(p));
+        let (op, literal) = (words.next(), words.next());
         match (prop, op, literal) {
             (Some(prop), Some(op), Some(literal)) if op.eq_ignore_ascii_case("eq") && is_identifier(prop) => {
                 clauses.push(Clause::Eq(prop.to_string(), parse_literal(literal.trim()).ok_or_else(invalid)?));
@@ -134,15 +179,17 @@ pub(crate) fn parse_filter(text: &str) -> Result<Filter, String> {
     if clauses.is_empty() {
         return Err(invalid());
     }
-    Ok(Filter(clauses))
+    Ok(clauses)
 }
 
 fn is_identifier(text: &str) -> bool {
-    !text.is_empty() && text.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '@' || c == '.')
+    !text.is_empty() && text.chars().all(|c| c.is_ascii_alphanumeric() || "_@./".contains(c))
 }
 
-/// Splits at ` and ` outside quoted strings.
-fn split_and(text: &str) -> Vec<String> {
+/// Splits at ` {keyword} ` outside quoted strings.
+fn split_keyword(text: &str, keyword: &str) -> Vec<String> {
+    let separator = format!(" {keyword} ");
+    let width = separator.chars().count();
     let mut parts = Vec::new();
     let mut current = String::new();
     let mut in_quote = false;
@@ -154,10 +201,10 @@ fn split_and(text: &str) -> Vec<String> {
             in_quote = !in_quote;
         }
         if !in_quote && c == ' ' {
-            let rest: String = chars[i..chars.len().min(i + 5)].iter().collect();
-            if rest.eq_ignore_ascii_case(" and ") {
+            let rest: String = chars[i..chars.len().min(i + width)].iter().collect();
+            if rest.eq_ignore_ascii_case(&separator) {
                 parts.push(std::mem::take(&mut current));
-                i += 5;
+                i += width;
                 continue;
             }
         }
@@ -199,9 +246,48 @@ mod tests {
     #[test]
     fn and_joins_clauses_but_not_inside_quotes() {
         let filter = parse_filter("name eq 'Salt and Pepper' and startswith(platforms,'win')").unwrap();
-        assert_eq!(filter.0.len(), 2);
+        assert_eq!(filter.0[0].len(), 2);
         assert!(filter.matches(&object(json!({"name": "Salt and Pepper", "platforms": "windows10"}))));
         assert!(!filter.matches(&object(json!({"name": "Salt and Pepper", "platforms": "macOS"}))));
+    }
+
+    #[test]
+    fn or_joins_conjunctions_and_and_binds_tighter() {
+        let filter = parse_filter("displayName eq 'A' or displayName eq 'B' and platform eq 'x'").unwrap();
+        assert!(filter.matches(&object(json!({"displayName": "A"}))));
+        assert!(!filter.matches(&object(json!({"displayName": "B", "platform": "y"}))));
+        assert!(filter.matches(&object(json!({"displayName": "B", "platform": "x"}))));
+        assert!(
+            parse_filter("displayName eq 'Salt or Pepper'")
+                .unwrap()
+                .matches(&object(json!({"displayName": "salt or pepper"})))
+        );
+    }
+
+    #[test]
+    fn a_type_cast_path_reads_the_property_only_on_objects_of_that_type() {
+        let filter = parse_filter("(microsoft.graph.iosGeneralDeviceConfiguration/cameraBlocked) eq true").unwrap();
+        let ios =
+            object(json!({"@odata.type": "#microsoft.graph.iosGeneralDeviceConfiguration", "cameraBlocked": true}));
+        let windows =
+            object(json!({"@odata.type": "#microsoft.graph.windows10GeneralConfiguration", "cameraBlocked": true}));
+        assert!(filter.matches(&ios));
+        assert!(!filter.matches(&windows), "the cast reads null on another type");
+        // IntuneCD's filter of deviceAppManagement/mobileApps parses.
+        assert!(parse_filter(
+            "(microsoft.graph.managedApp/appAvailability) eq null or (microsoft.graph.managedApp/appAvailability) eq 'lineOfBusiness' or isAssigned eq true"
+        )
+        .is_ok());
+    }
+
+    #[test]
+    fn query_options_without_dollar_are_system_options() {
+        let options = parse_query("top=1000&expand=settings&filter=name%20eq%20%27x%27&select=id").unwrap();
+        assert_eq!(parse_query("?$expand=settings").unwrap().expand, vec!["settings"], "IntuneCD's `??$expand`");
+        assert_eq!(options.top, Some(1000));
+        assert_eq!(options.expand, vec!["settings"]);
+        assert!(options.filter.is_some());
+        assert_eq!(options.select, Some(vec!["id".to_string()]));
     }
 
     #[test]

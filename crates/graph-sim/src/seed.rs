@@ -5,7 +5,11 @@ use restore_core::backup::{BackupItem, BackupSet, NamedRef};
 use restore_core::catalog::item_type;
 use serde_json::{Map, Value, json};
 
-use crate::api::{create_group_resource, number_sub_items};
+use crate::api::{
+    apply_type_defaults, check_unknown_property, create_group_resource, fill_server_defaults, number_sub_items,
+    refresh_derived, resource_type, stamp_times,
+};
+use crate::model::model;
 use crate::store::{GROUPS, IdSource, SCOPE_TAGS, Tenant, object};
 
 /// Why a seed failed.
@@ -18,6 +22,14 @@ pub enum SeedError {
         key: String,
         /// Its type.
         item_type: String,
+    },
+    /// An item does not fit Microsoft's published model (a real tenant could not hold it).
+    #[error("item {key}: {message}")]
+    Model {
+        /// `type/id` of the item.
+        key: String,
+        /// The validation message.
+        message: String,
     },
 }
 
@@ -92,9 +104,25 @@ fn store_item(tenant: &mut Tenant, ids: &mut IdSource, item: &BackupItem) -> Res
     resource.remove("@odata.context");
     resource.insert("id".into(), Value::String(item.id.clone()));
     resource.entry("@odata.type").or_insert_with(|| Value::String(ty.base_odata()));
+    let type_name = resource_type(ty, &resource);
+    let mut whole = resource.clone();
+    for (name, items) in &item.sub_resources {
+        whole.insert(name.clone(), Value::Array(items.clone()));
+    }
+    if let Err(reply) = check_unknown_property(&type_name, &whole) {
+        let message = reply.body.as_ref().and_then(|b| b["error"]["message"].as_str()).unwrap_or_default().to_string();
+        return Err(SeedError::Model { key: item.key(), message });
+    }
+    let mut type_defaults = Map::new();
+    apply_type_defaults(ty, &mut type_defaults);
+    for (key, value) in type_defaults {
+        resource.entry(key).or_insert(value);
+    }
+    fill_server_defaults(&type_name, &mut resource);
     let now = ids.now();
-    resource.entry("createdDateTime").or_insert_with(|| Value::String(now.clone()));
-    resource.entry("lastModifiedDateTime").or_insert_with(|| Value::String(now));
+    if !resource.contains_key("createdDateTime") && !resource.contains_key("lastModifiedDateTime") {
+        stamp_times(&type_name, &mut resource, &now);
+    }
     let mut subs = item.sub_resources.clone();
     for sub in ty.sub_resources {
         if let Some(Value::Array(inline)) = resource.remove(sub.name) {
@@ -103,19 +131,25 @@ fn store_item(tenant: &mut Tenant, ids: &mut IdSource, item: &BackupItem) -> Res
     }
     for (name, items) in subs.iter_mut() {
         if items.iter().any(|i| i.get("id").is_none()) {
-            number_sub_items(name, items, ids);
+            number_sub_items(name, &item.id, items, ids);
         }
     }
     let mut assignments = item.assignments.clone().unwrap_or_default();
+    let assignment_type = model().navigation_element(&type_name, "assignments");
     for assignment in assignments.iter_mut().filter_map(Value::as_object_mut) {
         if !assignment.contains_key("id") {
             assignment.insert("id".into(), Value::String(format!("{}_{}", item.id, ids.guid())));
+        }
+        if let Some(assignment_type) = assignment_type {
+            fill_server_defaults(assignment_type, assignment);
         }
     }
     let seq = ids.next_seq();
     let entity = tenant.insert(ty.collection, resource, seq);
     entity.subs = subs;
     entity.assignments = assignments;
+    // A seeded backup without `settingCount` (or `isAssigned`) reads back with the server's.
+    refresh_derived(ty, entity);
     Ok(())
 }
 
@@ -136,9 +170,8 @@ fn ensure_ref(
     resource.insert("id".into(), Value::String(named.id.clone()));
     resource.insert("displayName".into(), Value::String(named.display_name.clone()));
     resource.extend(object(extra));
-    let now = ids.now();
-    resource.insert("createdDateTime".into(), Value::String(now.clone()));
-    resource.insert("lastModifiedDateTime".into(), Value::String(now));
+    stamp_times(odata, &mut resource, &ids.now());
+    fill_server_defaults(odata, &mut resource);
     let seq = ids.next_seq();
     tenant.insert(collection, resource, seq);
     true

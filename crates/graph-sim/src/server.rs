@@ -86,7 +86,7 @@ async fn handle(
     let header = |name: &str| request.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
     let host = header("host").unwrap_or_else(|| "127.0.0.1".to_string());
     let authorization = header("authorization");
-    let origin = format!("http://{host}");
+    let origin = format!("{}://{host}", scheme_for(&host));
     let body = match Limited::new(request.into_body(), MAX_BODY_BYTES).collect().await {
         Ok(collected) => collected.to_bytes(),
         Err(_) => return Ok(to_response(graph_error(413, "RequestEntityTooLarge", "The request body is too large."))),
@@ -120,6 +120,15 @@ async fn handle(
             std::future::pending().await
         }
     }
+}
+
+/// The scheme of the URLs the simulator writes (`@odata.nextLink`, contexts). It listens on plain
+/// HTTP; a request whose `Host` is a name without a port (`graph.microsoft.com`) came through a
+/// TLS-terminating front such as the IntuneCD test's proxy, so its links must be `https`.
+fn scheme_for(host: &str) -> &'static str {
+    let has_port = host.rsplit_once(':').is_some_and(|(_, port)| port.chars().all(|c| c.is_ascii_digit()));
+    let is_ip = host.trim_matches(['[', ']']).parse::<std::net::IpAddr>().is_ok();
+    if has_port || is_ip || host == "localhost" { "http" } else { "https" }
 }
 
 fn token(shared: &Shared, tenant: &str, body: &[u8], origin: &str) -> Reply {

@@ -152,14 +152,14 @@ impl SimState {
         }
         let mut seen = std::collections::HashSet::new();
         for request in &requests {
-            let id = request.get("id").and_then(Value::as_str).unwrap_or_default();
-            if id.is_empty() || !seen.insert(id.to_string()) {
+            let id = batch_request_id(request);
+            if id.is_empty() || !seen.insert(id) {
                 return bad_request("Each batch request needs a unique, non-empty 'id'.");
             }
         }
         let mut responses = Vec::with_capacity(requests.len());
         for request in requests {
-            let id = request.get("id").and_then(Value::as_str).unwrap_or_default().to_string();
+            let id = batch_request_id(&request);
             let method = request.get("method").and_then(Value::as_str).unwrap_or("GET").to_ascii_uppercase();
             let url = request.get("url").and_then(Value::as_str).unwrap_or_default();
             let url = url.strip_prefix('/').unwrap_or(url);
@@ -204,5 +204,16 @@ impl SimState {
             responses.push(Value::Object(response));
         }
         Reply::json(200, json!({"responses": responses}))
+    }
+}
+
+/// A `$batch` request's `id`: a string, or a number as IntuneCD sends (`"id": 1`), which Graph
+/// accepts; the response echoes it as a string ("Combine multiple HTTP requests using JSON
+/// batching" shows string ids; the echo of a number as a string is a guess).
+fn batch_request_id(request: &Value) -> String {
+    match request.get("id") {
+        Some(Value::String(id)) => id.clone(),
+        Some(Value::Number(n)) => n.to_string(),
+        _ => String::new(),
     }
 }

@@ -78,7 +78,16 @@ async fn a_documented_fixture_for_every_catalogue_type_is_accepted() {
         assert_eq!(status, 201, "{}: {created}", ty.name);
         let id = created["id"].as_str().unwrap();
         assert_ne!(id, body["id"].as_str().unwrap_or_default(), "{}: the server sets the id", ty.name);
-        assert!(created["createdDateTime"].is_string() && created["lastModifiedDateTime"].is_string(), "{}", ty.name);
+        let short = graph_sim::model::short_type(created["@odata.type"].as_str().unwrap()).to_string();
+        for stamp in ["createdDateTime", "lastModifiedDateTime"] {
+            let modelled = graph_sim::model::model().property_type(&short, stamp).is_some();
+            assert_eq!(
+                created[stamp].is_string(),
+                modelled,
+                "{}: {stamp} is set exactly when the type has it",
+                ty.name
+            );
+        }
         assert!(ty.accepts_odata(created["@odata.type"].as_str().unwrap()), "{}", ty.name);
         let (status, _, read) = h.call("GET", &format!("{}/{id}", ty.collection), None).await;
         assert_eq!(status, 200, "{}", ty.name);
@@ -160,8 +169,6 @@ async fn forbidden_fields_and_missing_requirements_are_refused_and_nothing_is_st
     let mut no_block = fixture("compliancePolicy");
     no_block["scheduledActionsForRule"][0]["scheduledActionConfigurations"] =
         json!([{"actionType": "notification", "gracePeriodHours": 1}]);
-    let mut empty_tags = fixture("deviceConfiguration");
-    empty_tags["roleScopeTagIds"] = json!([]);
     let mut unknown_tag = fixture("deviceConfiguration");
     unknown_tag["roleScopeTagIds"] = json!(["42"]);
     let mut inline_assignments = fixture("deviceConfiguration");
@@ -174,7 +181,6 @@ async fn forbidden_fields_and_missing_requirements_are_refused_and_nothing_is_st
         ("deviceManagement/deviceConfigurations", secret_ref.take(), "ModelValidationFailure"),
         ("deviceManagement/deviceCompliancePolicies", no_rules, "BadRequest"),
         ("deviceManagement/deviceCompliancePolicies", no_block, "BadRequest"),
-        ("deviceManagement/deviceConfigurations", empty_tags, "BadRequest"),
         ("deviceManagement/deviceConfigurations", unknown_tag, "BadRequest"),
         ("deviceManagement/deviceConfigurations", inline_assignments, "BadRequest"),
         ("deviceManagement/deviceManagementScripts", bad_script, "ModelValidationFailure"),
@@ -245,11 +251,11 @@ async fn assign_replaces_the_whole_set_and_checks_groups_and_filters() {
             Some(json!({"deviceManagementScriptAssignments": [target(&pilot), target(&all)]})),
         )
         .await;
-    assert_eq!(status, 200);
+    assert_eq!(status, 204, "the SDK's deviceManagementScript assign returns nothing");
     let (status, _, _) = h
         .call("POST", &format!("{path}/assign"), Some(json!({"deviceManagementScriptAssignments": [target(&all)]})))
         .await;
-    assert_eq!(status, 200);
+    assert_eq!(status, 204, "the SDK's deviceManagementScript assign returns nothing");
     let (_, _, listed) = h.call("GET", &format!("{path}/assignments"), None).await;
     let groups: Vec<&str> =
         listed["value"].as_array().unwrap().iter().map(|a| a["target"]["groupId"].as_str().unwrap()).collect();
@@ -509,4 +515,185 @@ async fn the_dump_is_deterministic_with_seeded_ids_and_a_frozen_clock() {
     let (_, entry) = compliance.iter().next().unwrap();
     assert_eq!(entry["scheduledActionsForRule"][0]["ruleName"], "PasswordRequired");
     assert_eq!(first["apps"], json!([APP]));
+}
+
+// -- fidelity to Microsoft's published model and documentation (docs/graph-fidelity.md) --------
+
+#[tokio::test]
+async fn an_unknown_property_is_refused_with_model_validation_failure_and_nothing_is_stored() {
+    let h = Harness::start(SimConfig::default()).await;
+    let mut body = fixture("compliancePolicy");
+    body["scheduledActionsForRule"][0]["scheduledActionConfigurations"][0]["notificationTemplateName"] = json!("x");
+    let (status, _, error) = h.call("POST", "deviceManagement/deviceCompliancePolicies", Some(body)).await;
+    assert_eq!((status, graph_error_code(&error).as_str()), (400, "ModelValidationFailure"), "{error}");
+    assert!(error["error"]["message"].as_str().unwrap().contains("'notificationTemplateName' does not exist on type"));
+    assert!(h.sim.objects(TENANT, "deviceManagement/deviceCompliancePolicies").unwrap().is_empty());
+
+    let mut top_level = fixture("deviceConfiguration");
+    top_level["madeUpSetting"] = json!(true);
+    let (status, _, error) = h.call("POST", "deviceManagement/deviceConfigurations", Some(top_level)).await;
+    assert_eq!((status, graph_error_code(&error).as_str()), (400, "ModelValidationFailure"), "{error}");
+
+    let (_, _, created) =
+        h.call("POST", "deviceManagement/deviceConfigurations", Some(fixture("deviceConfiguration"))).await;
+    let path = format!("deviceManagement/deviceConfigurations/{}", created["id"].as_str().unwrap());
+    let (status, _, error) = h.call("PATCH", &path, Some(json!({"madeUpSetting": 1}))).await;
+    assert_eq!((status, graph_error_code(&error).as_str()), (400, "ModelValidationFailure"), "PATCH: {error}");
+}
+
+#[tokio::test]
+async fn reads_carry_the_server_defaults_of_the_published_type() {
+    let h = Harness::start(SimConfig::default()).await;
+    let (_, _, created) =
+        h.call("POST", "deviceManagement/deviceConfigurations", Some(fixture("deviceConfiguration"))).await;
+    let (_, _, read) = h
+        .call("GET", &format!("deviceManagement/deviceConfigurations/{}", created["id"].as_str().unwrap()), None)
+        .await;
+    for (property, value) in
+        [("description", json!(created["description"].clone())), ("supportsScopeTags", json!(true))]
+    {
+        assert_eq!(read[property], value, "{property}");
+    }
+    assert!(
+        read.as_object().unwrap().contains_key("deviceManagementApplicabilityRuleOsEdition"),
+        "nullable → null: {read}"
+    );
+}
+
+#[tokio::test]
+async fn empty_role_scope_tag_ids_get_the_default_tag() {
+    let h = Harness::start(SimConfig::default()).await;
+    let mut body = fixture("deviceConfiguration");
+    body["roleScopeTagIds"] = json!([]);
+    let (status, _, created) = h.call("POST", "deviceManagement/deviceConfigurations", Some(body)).await;
+    assert_eq!(status, 201, "{created}");
+    assert_eq!(created["roleScopeTagIds"], json!(["0"]));
+}
+
+#[tokio::test]
+async fn select_always_returns_the_id_and_query_options_work_without_dollar() {
+    let h = Harness::start(SimConfig::default()).await;
+    let (_, _, created) =
+        h.call("POST", "deviceManagement/deviceConfigurations", Some(fixture("deviceConfiguration"))).await;
+    let id = created["id"].as_str().unwrap();
+    let (_, _, one) =
+        h.call("GET", &format!("deviceManagement/deviceConfigurations/{id}?$select=displayName"), None).await;
+    assert_eq!(one["id"], json!(id));
+    let (_, _, one) =
+        h.call("GET", &format!("deviceManagement/deviceConfigurations/{id}?select=displayName"), None).await;
+    assert_eq!(one.as_object().unwrap().keys().filter(|k| !k.starts_with('@')).count(), 2, "select= works: {one}");
+    let (status, _, error) = h.call("GET", "deviceManagement/deviceConfigurations?$select=noSuchProperty", None).await;
+    assert_eq!((status, graph_error_code(&error).as_str()), (400, "BadRequest"), "{error}");
+    let (status, _, _) = h.call("GET", "deviceManagement/deviceConfigurations?$select=omaSettings", None).await;
+    assert_eq!(status, 200, "a derived type's property can be selected");
+}
+
+#[tokio::test]
+async fn top_raises_the_page_size_up_to_the_service_maximum() {
+    let h = Harness::start(SimConfig { page_size: 2, settings_page_size: 2, ..SimConfig::default() }).await;
+    let mut body = fixture("settingsCatalogPolicy");
+    let setting = body["settings"][0].clone();
+    body["settings"] = json!(vec![setting; 5]);
+    let (_, _, created) = h.call("POST", "deviceManagement/configurationPolicies", Some(body)).await;
+    let path = format!("deviceManagement/configurationPolicies/{}/settings", created["id"].as_str().unwrap());
+    let (_, _, page) = h.call("GET", &path, None).await;
+    assert_eq!(page["value"].as_array().unwrap().len(), 2);
+    for query in ["?$top=1000", "?top=1000"] {
+        let (_, _, page) = h.call("GET", &format!("{path}{query}"), None).await;
+        assert_eq!(page["value"].as_array().unwrap().len(), 5, "{query}");
+        assert!(page.get("@odata.nextLink").is_none(), "{query}");
+    }
+}
+
+#[tokio::test]
+async fn filter_with_or_matches_either_side() {
+    let h = Harness::start(SimConfig::default()).await;
+    h.sim.add_scope_tag(TENANT, "Paris").unwrap();
+    h.sim.add_scope_tag(TENANT, "Lyon").unwrap();
+    h.sim.add_scope_tag(TENANT, "Nice").unwrap();
+    let (status, _, list) = h
+        .call(
+            "GET",
+            "deviceManagement/roleScopeTags?$filter=displayName%20eq%20'Paris'%20or%20displayName%20eq%20'Nice'",
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    let names: Vec<&str> =
+        list["value"].as_array().unwrap().iter().map(|t| t["displayName"].as_str().unwrap()).collect();
+    assert_eq!(names, ["Paris", "Nice"]);
+}
+
+#[tokio::test]
+async fn batch_accepts_numeric_request_ids() {
+    let h = Harness::start(SimConfig::default()).await;
+    let body = json!({"requests": [
+        {"id": 1, "method": "GET", "url": "/deviceManagement/roleScopeTags"},
+        {"id": 2, "method": "GET", "url": "/deviceManagement/assignmentFilters"},
+    ]});
+    let (status, _, answer) = h.call("POST", "$batch", Some(body)).await;
+    assert_eq!(status, 200, "{answer}");
+    let ids: Vec<&str> = answer["responses"].as_array().unwrap().iter().map(|r| r["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["1", "2"]);
+    assert!(answer["responses"].as_array().unwrap().iter().all(|r| r["status"] == 200));
+}
+
+#[tokio::test]
+async fn assignments_read_back_with_source_and_source_id() {
+    let h = Harness::start(SimConfig::default()).await;
+    let group = h.sim.add_group(TENANT, "Pilot").unwrap();
+    let (_, _, created) =
+        h.call("POST", "deviceManagement/deviceConfigurations", Some(fixture("deviceConfiguration"))).await;
+    let path = format!("deviceManagement/deviceConfigurations/{}", created["id"].as_str().unwrap());
+    let target = json!({"target": {"@odata.type": "#microsoft.graph.groupAssignmentTarget", "groupId": group}});
+    let (status, _, _) = h.call("POST", &format!("{path}/assign"), Some(json!({"assignments": [target]}))).await;
+    assert_eq!(status, 200, "deviceConfiguration assign returns the assignments (SDK: AssignPostResponse)");
+    let (_, _, listed) = h.call("GET", &format!("{path}/assignments"), None).await;
+    assert_eq!(listed["value"][0]["source"], json!("direct"));
+    assert!(listed["value"][0].as_object().unwrap().contains_key("sourceId"));
+}
+
+#[tokio::test]
+async fn app_protection_assign_answers_204() {
+    let h = Harness::start(SimConfig::default()).await;
+    let group = h.sim.add_group(TENANT, "Pilot").unwrap();
+    let (_, _, created) =
+        h.call("POST", "deviceAppManagement/iosManagedAppProtections", Some(fixture("iosAppProtectionPolicy"))).await;
+    let path = format!("deviceAppManagement/iosManagedAppProtections/{}", created["id"].as_str().unwrap());
+    let target = json!({"target": {"@odata.type": "#microsoft.graph.groupAssignmentTarget", "groupId": group}});
+    let (status, _, body) = h.call("POST", &format!("{path}/assign"), Some(json!({"assignments": [target]}))).await;
+    assert_eq!((status, body), (204, Value::Null));
+}
+
+#[tokio::test]
+async fn localized_messages_are_identified_by_template_and_locale() {
+    let h = Harness::start(SimConfig::default()).await;
+    let (_, _, created) =
+        h.call("POST", "deviceManagement/notificationMessageTemplates", Some(fixture("notificationTemplate"))).await;
+    let id = created["id"].as_str().unwrap();
+    let message = json!({"locale": "en-us", "subject": "s", "messageTemplate": "m", "isDefault": true});
+    let (status, _, added) = h
+        .call(
+            "POST",
+            &format!("deviceManagement/notificationMessageTemplates/{id}/localizedNotificationMessages"),
+            Some(message),
+        )
+        .await;
+    assert_eq!(status, 201, "{added}");
+    assert_eq!(added["id"], json!(format!("{id}_en-us")));
+}
+
+#[tokio::test]
+async fn collections_of_the_published_model_exist_even_when_not_simulated() {
+    let h = Harness::start(SimConfig::default()).await;
+    for path in [
+        "deviceAppManagement/managedAppPolicies",
+        "deviceManagement/compliancePolicies",
+        "deviceManagement/deviceHealthScripts",
+    ] {
+        let (status, _, list) = h.call("GET", path, None).await;
+        assert_eq!((status, list["value"].clone()), (200, json!([])), "{path}");
+    }
+    let (status, _, _) = h.call("GET", "deviceManagement/noSuchThings", None).await;
+    assert_eq!(status, 400, "a segment the model does not have is still unknown");
 }

@@ -15,7 +15,7 @@ use tokio::time::Instant;
 use crate::credentials::Credentials;
 use crate::endpoints::EndpointAllowlist;
 use crate::error::GraphError;
-use crate::pacing::WritePacer;
+use crate::pacing::{WriteBudgets, WritePacer};
 use crate::retry::{RetryBudget, RetryPolicy, retry_after, sleep_for};
 use crate::stats::GraphStats;
 use crate::token::{TokenSettings, TokenSource, describe_reqwest};
@@ -167,6 +167,18 @@ impl GraphClient {
         options: GraphOptions,
         stats: GraphStats,
     ) -> Result<Self, GraphError> {
+        Self::new_shared(spec, credentials, options, stats, &WriteBudgets::default())
+    }
+
+    /// As [`GraphClient::new_with_stats`], pacing writes with the budget `budgets` keeps for the
+    /// Entra tenant: every client of one tenant id shares it.
+    pub fn new_shared(
+        spec: &IntuneTenantSpec,
+        credentials: Credentials,
+        options: GraphOptions,
+        stats: GraphStats,
+        budgets: &WriteBudgets,
+    ) -> Result<Self, GraphError> {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let endpoint = checked_base_url("graph.endpoint", &spec.graph.endpoint, &options)?;
         let authority = checked_base_url("graph.authority", &spec.graph.authority, &options)?;
@@ -203,7 +215,11 @@ impl GraphClient {
                 beta: format!("{endpoint}/beta/"),
                 tenant_id: spec.tenant_id.clone(),
                 tokens,
-                pacer: WritePacer::new(budget.writes, Duration::from_secs(u64::from(budget.per_seconds.max(1)))),
+                pacer: budgets.pacer(
+                    &spec.tenant_id,
+                    budget.writes,
+                    Duration::from_secs(u64::from(budget.per_seconds.max(1))),
+                ),
                 options,
                 stats,
             }),
@@ -575,6 +591,42 @@ impl GraphClient {
         }
     }
 
+    /// One read-only request for `restore-operator probe`, answered whatever its status: a GET of
+    /// `path`, or (with `batch`) a POST of a JSON `$batch` whose sub-requests are all GETs. No
+    /// retry; the status and the JSON body come back as Graph sent them.
+    pub async fn probe_read(&self, path: &str, batch: Option<&Value>) -> Result<(u16, Option<Value>), GraphError> {
+        let (method, url) = match batch {
+            None => (Method::GET, self.url(path)?),
+            Some(body) => {
+                let requests = body.get("requests").and_then(Value::as_array);
+                let read_only = requests.is_some_and(|r| {
+                    r.iter()
+                        .all(|q| q.get("method").and_then(Value::as_str).is_some_and(|m| m.eq_ignore_ascii_case("GET")))
+                });
+                if !read_only {
+                    return Err(GraphError::Config("a probe $batch may only hold GET requests".into()));
+                }
+                (Method::POST, self.url("$batch")?)
+            }
+        };
+        let token = self.inner.tokens.token().await?;
+        let mut request = self
+            .inner
+            .http
+            .request(method.clone(), url)
+            .timeout(self.inner.options.request_timeout)
+            .bearer_auth(token.expose_secret())
+            .header(reqwest::header::ACCEPT, "application/json");
+        if let Some(body) = batch {
+            request = request.json(body);
+        }
+        let response = request.send().await.map_err(|e| GraphError::Transport(describe_reqwest(&e)))?;
+        let status = response.status().as_u16();
+        self.inner.stats.request(method.as_str(), Some(status));
+        let bytes = response.bytes().await.map_err(|e| GraphError::Transport(describe_reqwest(&e)))?;
+        Ok((status, serde_json::from_slice(&bytes).ok()))
+    }
+
     async fn pause(&self, wait: Duration, budget: &mut RetryBudget) {
         self.inner.stats.retry();
         self.inner.stats.throttle_wait(wait);
@@ -662,6 +714,10 @@ impl TenantPort for GraphClient {
 
     async fn action(&self, path: &str, body: &Value) -> Result<Option<Value>, TenantError> {
         Ok(self.post_action(path, body).await?)
+    }
+
+    fn requests_sent(&self) -> Option<u64> {
+        Some(self.stats().snapshot().requests.iter().map(|r| r.count).sum())
     }
 }
 

@@ -14,5 +14,6 @@ pub use client::{DEFAULT_FEDERATED_TOKEN_DIR, GraphClient, GraphOptions, GroupRe
 pub use credentials::{Credentials, SecretString};
 pub use endpoints::{EndpointAllowlist, MICROSOFT_AUTHORITY_HOSTS, MICROSOFT_GRAPH_HOSTS};
 pub use error::GraphError;
+pub use pacing::WriteBudgets;
 pub use retry::RetryPolicy;
 pub use stats::{GraphStats, GraphStatsSnapshot, RequestCount};

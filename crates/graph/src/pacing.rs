@@ -7,12 +7,34 @@
 //! most `writes` in any sliding window" (the strictest reading of Intune's limit) never throttles
 //! a paced client, and one enforcing fixed windows or a token bucket does not either.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use tokio::sync::Notify;
 use tokio::time::Instant;
+
+/// The write pacers of every Entra tenant a process writes to, shared by all the clients of one
+/// tenant: two IntuneTenant objects naming the same Entra tenant share one budget (the first
+/// client's budget sets it).
+#[derive(Clone, Debug, Default)]
+pub struct WriteBudgets {
+    pacers: Arc<Mutex<HashMap<String, WritePacer>>>,
+}
+
+impl WriteBudgets {
+    /// Whether clients of the two tenant ids share one budget.
+    pub fn shares(&self, a: &str, b: &str) -> bool {
+        let window = Duration::from_secs(20);
+        Arc::ptr_eq(&self.pacer(a, 100, window).inner, &self.pacer(b, 100, window).inner)
+    }
+
+    /// The pacer of `tenant_id`, made with `writes` per `window` if it has none yet.
+    pub(crate) fn pacer(&self, tenant_id: &str, writes: u32, window: Duration) -> WritePacer {
+        let mut pacers = self.pacers.lock().unwrap_or_else(PoisonError::into_inner);
+        pacers.entry(tenant_id.to_ascii_lowercase()).or_insert_with(|| WritePacer::new(writes, window)).clone()
+    }
+}
 
 /// The shared pacer of one tenant's writes.
 #[derive(Clone, Debug)]

@@ -2,6 +2,7 @@
 //! with resourceVersions, generations, the status subresource, finalizers, validation and GC.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::Duration;
 
@@ -9,11 +10,14 @@ use base64::Engine;
 use serde_json::{Value, json};
 use tokio::sync::broadcast;
 
+use crate::admission_policy::{self, AdmissionRequest, Operation};
+use crate::auth::UserInfo;
 use crate::crd;
 use crate::error::{ApiError, FieldCause};
 use crate::fields::{self, Writer};
 use crate::meta::{self, metadata_mut, now_rfc3339, rv_of, to_served, to_stored};
 use crate::patch::{self, PatchType};
+use crate::rbac::{Attributes, Decision, RbacSnapshot};
 use crate::resource::{Registry, ResourceType, meta_str};
 use crate::selector::{FieldSelector, LabelSelector};
 use crate::store::{ObjectKey, State};
@@ -31,6 +35,9 @@ pub struct EmulatorConfig {
     pub watch_buffer: usize,
     /// Namespaces that exist from the start.
     pub initial_namespaces: Vec<String>,
+    /// Enforce RBAC on HTTP requests (off: every request is allowed, as in `AlwaysAllow` mode).
+    /// The library API (`EmulatorHandle::create`, `apply_yaml`) always acts as the cluster admin.
+    pub rbac: bool,
 }
 
 impl Default for EmulatorConfig {
@@ -44,6 +51,7 @@ impl Default for EmulatorConfig {
                 .into_iter()
                 .map(String::from)
                 .collect(),
+            rbac: false,
         }
     }
 }
@@ -82,6 +90,8 @@ pub struct WriteParams {
     pub force: bool,
     /// Manager name derived from the User-Agent when `fieldManager` is absent.
     pub default_manager: String,
+    /// Who writes (`None`: the cluster admin).
+    pub user: Option<UserInfo>,
 }
 
 impl WriteParams {
@@ -118,6 +128,8 @@ pub struct DeleteParams {
     pub precondition_resource_version: Option<String>,
     /// `dryRun=All`.
     pub dry_run: bool,
+    /// Who deletes (`None`: the cluster admin).
+    pub user: Option<UserInfo>,
 }
 
 /// The result of a write.
@@ -164,6 +176,7 @@ pub struct ApiCore {
     /// The configuration it was started with.
     pub config: EmulatorConfig,
     stats: Mutex<BTreeMap<String, u64>>,
+    rbac_enforced: AtomicBool,
 }
 
 impl std::fmt::Debug for ApiCore {
@@ -190,6 +203,7 @@ impl ApiCore {
         let core = Self {
             registry: RwLock::new(Registry::with_builtins()),
             state: Mutex::new(State::new(config.history_limit, sender)),
+            rbac_enforced: AtomicBool::new(config.rbac),
             config,
             stats: Mutex::new(BTreeMap::new()),
         };
@@ -200,7 +214,37 @@ impl ApiCore {
                 let _ = core.create(&scope, body, &WriteParams::default());
             }
         }
+        if let Some(scope) = core.scope("rbac.authorization.k8s.io", "v1", "clusterroles", None) {
+            for role in crate::rbac::bootstrap_cluster_roles() {
+                // Fixed, valid objects in an empty store: nothing can refuse them.
+                let _ = core.create(&scope, role, &WriteParams::default());
+            }
+        }
         core
+    }
+
+    /// Whether HTTP requests are authorized with RBAC.
+    pub fn rbac_enforced(&self) -> bool {
+        self.rbac_enforced.load(Ordering::SeqCst)
+    }
+
+    /// Turns RBAC enforcement on or off (e.g. after the admin has set up roles and bindings).
+    pub fn set_rbac_enforced(&self, enforced: bool) {
+        self.rbac_enforced.store(enforced, Ordering::SeqCst);
+    }
+
+    /// The RBAC objects now, for one decision or for a CEL `authorizer`.
+    pub fn rbac_snapshot(&self, st: &State) -> RbacSnapshot {
+        RbacSnapshot::from_state(st, self.rbac_enforced())
+    }
+
+    /// Decides a request with RBAC (always allowed while RBAC is off).
+    pub fn authorize(&self, user: &UserInfo, attributes: &Attributes) -> Decision {
+        if !self.rbac_enforced() {
+            return RbacSnapshot::default().authorize(user, attributes);
+        }
+        let st = self.state();
+        self.rbac_snapshot(&st).authorize(user, attributes)
     }
 
     /// A snapshot of the registry.
@@ -289,11 +333,14 @@ impl ApiCore {
     }
 
     /// Prunes, defaults, applies kind rules and validates an object about to be stored.
+    #[allow(clippy::too_many_arguments)]
     fn admit(
         &self,
+        st: &State,
         scope: &Scope,
         object: &mut Value,
         old: Option<&Value>,
+        subresource: Subresource,
         params: &WriteParams,
     ) -> Result<Vec<String>, ApiError> {
         let resource = &scope.resource;
@@ -325,7 +372,52 @@ impl ApiCore {
                 return Err(invalid_for(resource, &name, causes));
             }
         }
+        let served_old = old.map(|o| to_served(resource, o));
+        let operation = if old.is_some() { Operation::Update } else { Operation::Create };
+        warnings.extend(self.admit_by_policies(
+            st,
+            scope,
+            &name,
+            Some(&*object),
+            served_old.as_ref(),
+            operation,
+            subresource,
+            params.user.as_ref(),
+            params.dry_run,
+        )?);
         Ok(warnings)
+    }
+
+    /// ValidatingAdmissionPolicies (they never apply to the admissionregistration kinds themselves).
+    #[allow(clippy::too_many_arguments)]
+    fn admit_by_policies(
+        &self,
+        st: &State,
+        scope: &Scope,
+        name: &str,
+        object: Option<&Value>,
+        old_object: Option<&Value>,
+        operation: Operation,
+        subresource: Subresource,
+        user: Option<&UserInfo>,
+        dry_run: bool,
+    ) -> Result<Vec<String>, ApiError> {
+        if scope.resource.group == "admissionregistration.k8s.io" || !admission_policy::any_binding(st) {
+            return Ok(Vec::new());
+        }
+        let admin = UserInfo::admin();
+        let request = AdmissionRequest {
+            operation,
+            resource: &scope.resource,
+            subresource: if subresource == Subresource::Status { "status" } else { "" },
+            namespace: scope.namespace.as_deref().unwrap_or_default(),
+            name,
+            object,
+            old_object,
+            user: user.unwrap_or(&admin),
+            dry_run,
+        };
+        admission_policy::admit(st, &self.registry(), Arc::new(self.rbac_snapshot(st)), &request)
     }
 
     fn admit_kind(&self, resource: &ResourceType, object: &mut Value, old: Option<&Value>) -> Result<(), ApiError> {
@@ -353,6 +445,12 @@ impl ApiCore {
                 self.check_immutable(resource, object, old, &["data", "type"])?;
             }
             ("", "ConfigMap") => self.check_immutable(resource, object, old, &["data", "binaryData"])?,
+            ("admissionregistration.k8s.io", "ValidatingAdmissionPolicy") => {
+                admission_policy::check_policy(object).map_err(|causes| invalid_for(resource, &name, causes))?
+            }
+            ("admissionregistration.k8s.io", "ValidatingAdmissionPolicyBinding") => {
+                admission_policy::check_binding(object).map_err(|causes| invalid_for(resource, &name, causes))?
+            }
             ("apiextensions.k8s.io", "CustomResourceDefinition") => {
                 crd::resource_types_for(object).map_err(|causes| invalid_for(resource, &name, causes))?;
                 if let Some(old) = old {
@@ -477,7 +575,7 @@ impl ApiCore {
         {
             map.remove("status");
         }
-        let warnings = self.admit(scope, &mut object, None, params)?;
+        let warnings = self.admit(st, scope, &mut object, None, Subresource::Main, params)?;
         self.check_namespace(st, scope, &name)?;
         let ns = scope.namespace.clone().unwrap_or_default();
         if st.get(&resource.storage, &ns, &name).is_some() {
@@ -741,7 +839,7 @@ impl ApiCore {
                 ));
             }
         }
-        let warnings = self.admit(scope, &mut object, Some(&old), params)?;
+        let warnings = self.admit(st, scope, &mut object, Some(&old), subresource, params)?;
         let mut stored = to_stored(&resource, &object);
         if let Some(meta) = metadata_mut(&mut stored) {
             meta.insert("resourceVersion".into(), json!(old_rv));
@@ -932,8 +1030,20 @@ impl ApiCore {
                 ));
             }
         }
+        let served = to_served(&resource, &current);
+        self.admit_by_policies(
+            &st,
+            scope,
+            name,
+            None,
+            Some(&served),
+            Operation::Delete,
+            Subresource::Main,
+            params.user.as_ref(),
+            params.dry_run,
+        )?;
         if params.dry_run {
-            return Ok(DeleteOutcome::Deleted(to_served(&resource, &current)));
+            return Ok(DeleteOutcome::Deleted(served));
         }
         let policy = params.propagation_policy.as_deref();
         if let Some(p) = policy

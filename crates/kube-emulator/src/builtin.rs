@@ -156,7 +156,53 @@ fn builtins() -> Vec<Builtin> {
         "spec": {"type": "object", "x-kubernetes-preserve-unknown-fields": true},
         "status": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}
     }));
+    let preserved_object = || json!({"type": "object", "x-kubernetes-preserve-unknown-fields": true});
+    let preserved_list =
+        || json!({"type": "array", "items": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}});
+    let role_schema = object_schema(json!({"rules": preserved_list(), "aggregationRule": preserved_object()}));
+    let binding_schema = object_schema(json!({"roleRef": preserved_object(), "subjects": preserved_list()}));
+    let spec_schema = object_schema(json!({"spec": preserved_object(), "status": preserved_object()}));
+    let service_account_schema = object_schema(json!({
+        "secrets": preserved_list(), "imagePullSecrets": preserved_list(),
+        "automountServiceAccountToken": {"type": "boolean"}
+    }));
+    const RBAC: &str = "rbac.authorization.k8s.io";
+    const ADMISSION: &str = "admissionregistration.k8s.io";
     vec![
+        Builtin::new("", "ServiceAccount", "serviceaccounts", true, service_account_schema)
+            .short_names(&["sa"])
+            .columns(&[("Secrets", "integer", ".secrets")], true),
+        Builtin::new(RBAC, "Role", "roles", true, role_schema.clone()).stored_in(crate::rbac::ROLES, Codec::Identity),
+        Builtin::new(RBAC, "ClusterRole", "clusterroles", false, role_schema)
+            .stored_in(crate::rbac::CLUSTER_ROLES, Codec::Identity),
+        Builtin::new(RBAC, "RoleBinding", "rolebindings", true, binding_schema.clone())
+            .stored_in(crate::rbac::ROLE_BINDINGS, Codec::Identity)
+            .columns(&[("Role", "string", ".roleRef.name")], true),
+        Builtin::new(RBAC, "ClusterRoleBinding", "clusterrolebindings", false, binding_schema)
+            .stored_in(crate::rbac::CLUSTER_ROLE_BINDINGS, Codec::Identity)
+            .columns(&[("Role", "string", ".roleRef.name")], true),
+        Builtin::new(ADMISSION, "ValidatingAdmissionPolicy", "validatingadmissionpolicies", false, spec_schema.clone())
+            .stored_in(crate::admission_policy::POLICIES, Codec::Identity)
+            .columns(&[("Validations", "integer", ".spec.validations")], true),
+        Builtin::new(
+            ADMISSION,
+            "ValidatingAdmissionPolicyBinding",
+            "validatingadmissionpolicybindings",
+            false,
+            spec_schema.clone(),
+        )
+        .stored_in(crate::admission_policy::BINDINGS, Codec::Identity)
+        .columns(&[("PolicyName", "string", ".spec.policyName")], true),
+        // Stored only, so a rendered chart applies whole: no controller runs them.
+        Builtin::new("", "Service", "services", true, spec_schema.clone())
+            .short_names(&["svc"])
+            .with_status()
+            .columns(&[("Type", "string", ".spec.type"), ("Cluster-IP", "string", ".spec.clusterIP")], true),
+        Builtin::new("apps", "Deployment", "deployments", true, spec_schema)
+            .short_names(&["deploy"])
+            .with_status()
+            .stored_in("apps/deployments", Codec::Identity)
+            .columns(&[("Ready", "string", ".status.readyReplicas")], true),
         Builtin::new("", "Namespace", "namespaces", false, namespace_schema)
             .short_names(&["ns"])
             .with_status()

@@ -113,6 +113,27 @@ impl EmulatorHandle {
         Ok(path)
     }
 
+    /// A kubeconfig that acts as `username` in `groups` through impersonation (`as:` and
+    /// `as-groups:`), as `kubectl --as USER --as-group GROUP` would.
+    pub fn kubeconfig_for(&self, username: &str, groups: &[&str]) -> Result<PathBuf, EmulatorError> {
+        let path = self.workdir.path().join(format!(
+            "kubeconfig-{}-{}",
+            username.replace(['/', ':', '@'], "_"),
+            groups.join("+").replace(['/', ':', '@'], "_")
+        ));
+        let quoted = serde_json::to_string(username).map_err(|e| EmulatorError::Parse(e.to_string()))?;
+        let groups = serde_json::to_string(groups).map_err(|e| EmulatorError::Parse(e.to_string()))?;
+        let text =
+            self.kubeconfig().replace("  user: {}\n", &format!("  user:\n    as: {quoted}\n    as-groups: {groups}\n"));
+        std::fs::write(&path, text).map_err(|source| EmulatorError::Io { path: path.display().to_string(), source })?;
+        Ok(path)
+    }
+
+    /// Turns RBAC enforcement of HTTP requests on or off (set-up first as the admin, then on).
+    pub fn enforce_rbac(&self, enforced: bool) {
+        self.core.set_rbac_enforced(enforced);
+    }
+
     /// Writes the kubeconfig to `path`.
     pub fn write_kubeconfig(&self, path: &Path) -> Result<(), EmulatorError> {
         std::fs::write(path, self.kubeconfig())

@@ -11,10 +11,12 @@ use axum::response::Response;
 use serde_json::Value;
 
 use crate::api::{ApiCore, DeleteOutcome, DeleteParams, FieldValidation, ListParams, Subresource, WriteParams};
+use crate::auth::{Impersonation, UserInfo, service_account_of};
 use crate::discovery;
 use crate::error::ApiError;
 use crate::openapi;
 use crate::patch::PatchType;
+use crate::rbac::Attributes;
 use crate::table::{self, Rendering};
 use crate::watch::{self, WatchParams};
 
@@ -98,7 +100,7 @@ fn header_str(headers: &HeaderMap, name: header::HeaderName) -> &str {
     headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default()
 }
 
-fn write_params(query: &Query, headers: &HeaderMap) -> Result<WriteParams, ApiError> {
+fn write_params(query: &Query, headers: &HeaderMap, user: &UserInfo) -> Result<WriteParams, ApiError> {
     let field_validation = match query.get("fieldValidation").map(String::as_str) {
         None | Some("") | Some("Warn") => FieldValidation::Warn,
         Some("Strict") => FieldValidation::Strict,
@@ -117,6 +119,7 @@ fn write_params(query: &Query, headers: &HeaderMap) -> Result<WriteParams, ApiEr
         field_validation,
         force: flag(query, "force"),
         default_manager,
+        user: Some(user.clone()),
     })
 }
 
@@ -183,6 +186,7 @@ async fn route(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let core = &state.core;
+    let user = acting_user(core, headers)?;
     let accept = header_str(headers, header::ACCEPT);
     let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
     let ok = |v: &Value| json_response(200, v, "application/json", &[]);
@@ -223,21 +227,20 @@ async fn route(
                 .ok_or_else(|| ApiError::no_route(path));
         }
         ["apis", "authentication.k8s.io", "v1", "selfsubjectreviews"] if method == Method::POST => {
-            let (username, groups) = user_of(headers);
             let review = serde_json::json!({
                 "apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview",
                 "metadata": {"creationTimestamp": null},
-                "status": {"userInfo": {"username": username, "groups": groups}},
+                "status": {"userInfo": user.to_json()},
             });
             return Ok(json_response(201, &review, "application/json", &[]));
         }
-        ["apis", "authorization.k8s.io", "v1", "selfsubjectaccessreviews"] if method == Method::POST => {
-            let review = serde_json::json!({
-                "apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview",
-                "metadata": {"creationTimestamp": null},
-                "status": {"allowed": true, "reason": "kube-emulator authorizes every request"},
-            });
-            return Ok(json_response(201, &review, "application/json", &[]));
+        ["apis", "authorization.k8s.io", "v1", "selfsubjectrulesreviews"] if method == Method::POST => {
+            return Ok(rules_review(core, &user, &parse_body(&body, headers)?));
+        }
+        ["apis", "authorization.k8s.io", "v1", kind @ ("selfsubjectaccessreviews" | "subjectaccessreviews")]
+            if method == Method::POST =>
+        {
+            return access_review(core, &user, kind, &parse_body(&body, headers)?);
         }
         ["openapi", "v3"] => return Ok(ok(&openapi::index(&core.registry()))),
         ["openapi", "v3", "api", version] => {
@@ -257,6 +260,7 @@ async fn route(
         .scope(&parsed.group, &parsed.version, &parsed.plural, parsed.namespace.as_deref())
         .ok_or_else(|| ApiError::no_route(path))?;
     let resource = scope.resource.clone();
+    authorize_request(core, &user, method, query, &parsed, &resource.group)?;
     let subresource = match parsed.subresource.as_deref() {
         None => Subresource::Main,
         Some("status") if resource.status_subresource => Subresource::Status,
@@ -324,25 +328,32 @@ async fn route(
         (Method::POST, None) => {
             core.count(verb_key("create"));
             let object = parse_body(&body, headers)?;
-            let written = core.create(&scope, object, &write_params(query, headers)?)?;
+            let written = core.create(&scope, object, &write_params(query, headers, &user)?)?;
             Ok(json_response(201, &written.object, "application/json", &written.warnings))
         }
         (Method::PUT, Some(name)) => {
             core.count(verb_key("update"));
             let object = parse_body(&body, headers)?;
-            let written = core.update(&scope, name, object, subresource, &write_params(query, headers)?)?;
+            let written = core.update(&scope, name, object, subresource, &write_params(query, headers, &user)?)?;
             Ok(json_response(200, &written.object, "application/json", &written.warnings))
         }
         (Method::PATCH, Some(name)) => {
             core.count(verb_key("patch"));
             let patch_type = PatchType::from_content_type(header_str(headers, header::CONTENT_TYPE))?;
-            let written = core.patch(&scope, name, patch_type, &body, subresource, &write_params(query, headers)?)?;
+            if patch_type == PatchType::Apply && core.get(&scope, name).is_err() {
+                // An apply that creates the object needs `create` as well (kube-apiserver's patch handler).
+                let namespace = parsed.namespace.as_deref().unwrap_or_default();
+                let attributes = Attributes::resource("create", &resource.group, &resource.plural, namespace, name);
+                require(core, &user, &attributes, &resource.group, Some(name))?;
+            }
+            let params = write_params(query, headers, &user)?;
+            let written = core.patch(&scope, name, patch_type, &body, subresource, &params)?;
             let code = if written.created { 201 } else { 200 };
             Ok(json_response(code, &written.object, "application/json", &written.warnings))
         }
         (Method::DELETE, Some(name)) => {
             core.count(verb_key("delete"));
-            let params = delete_params(&body, query)?;
+            let params = delete_params(&body, query, &user)?;
             match core.delete(&scope, name, &params)? {
                 DeleteOutcome::Pending(object) => Ok(json_response(202, &object, "application/json", &[])),
                 DeleteOutcome::Deleted(object) => {
@@ -357,7 +368,7 @@ async fn route(
         }
         (Method::DELETE, None) => {
             core.count(verb_key("deletecollection"));
-            let params = delete_params(&body, query)?;
+            let params = delete_params(&body, query, &user)?;
             let list = ListParams {
                 label_selector: query.get("labelSelector").cloned().filter(|s| !s.is_empty()),
                 field_selector: query.get("fieldSelector").cloned().filter(|s| !s.is_empty()),
@@ -371,18 +382,138 @@ async fn route(
     }
 }
 
-/// The user a request acts as. kubectl sends no credentials over plain HTTP, so identity comes
-/// from impersonation (`kubectl --as`, or `as:` in the kubeconfig user): `Impersonate-User` and
-/// `Impersonate-Group`; without them, the cluster admin. Every user is authorized for everything.
-fn user_of(headers: &HeaderMap) -> (String, Vec<String>) {
-    let impersonated = header_str(headers, header::HeaderName::from_static("impersonate-user"));
-    if impersonated.is_empty() {
-        return ("kubernetes-admin".into(), vec!["system:masters".into(), "system:authenticated".into()]);
+/// The user a request acts as. kubectl sends no credentials over plain HTTP, so the requester is
+/// the cluster admin; `Impersonate-User` / `Impersonate-Group` / `Impersonate-Uid` (`kubectl --as`,
+/// `--as-group`, or `as:` in the kubeconfig) switch to another user once RBAC allows the requester
+/// the `impersonate` verb on those users, groups, service accounts and uids.
+fn acting_user(core: &ApiCore, headers: &HeaderMap) -> Result<UserInfo, ApiError> {
+    let requester = UserInfo::admin();
+    let values = |name: &'static str| -> Vec<String> {
+        headers.get_all(name).iter().filter_map(|v| v.to_str().ok()).map(String::from).collect()
+    };
+    let impersonation = Impersonation {
+        user: values("impersonate-user").into_iter().next().filter(|u| !u.is_empty()),
+        groups: values("impersonate-group"),
+        uid: values("impersonate-uid").into_iter().next(),
+    };
+    impersonation.check()?;
+    let Some(username) = &impersonation.user else { return Ok(requester) };
+    let mut checks = vec![match service_account_of(username) {
+        Some((namespace, name)) => Attributes::resource("impersonate", "", "serviceaccounts", namespace, name),
+        None => Attributes::resource("impersonate", "", "users", "", username),
+    }];
+    checks.extend(impersonation.groups.iter().map(|g| Attributes::resource("impersonate", "", "groups", "", g)));
+    if let Some(uid) = &impersonation.uid {
+        checks.push(Attributes::resource("impersonate", "authentication.k8s.io", "uids", "", uid));
     }
-    let mut groups: Vec<String> =
-        headers.get_all("impersonate-group").iter().filter_map(|v| v.to_str().ok()).map(String::from).collect();
-    groups.push("system:authenticated".into());
-    (impersonated.to_string(), groups)
+    for attributes in checks {
+        if !core.authorize(&requester, &attributes).allowed {
+            let message = format!(
+                "{} {:?} is forbidden: {}",
+                attributes.resource,
+                attributes.name,
+                attributes.forbidden_message(&requester.username)
+            );
+            return Err(ApiError::forbidden(message));
+        }
+    }
+    Ok(impersonation.acting_user(&requester))
+}
+
+/// The RBAC verb of a request (kube-apiserver's request-info resolver).
+fn verb_of(method: &Method, query: &Query, has_name: bool) -> &'static str {
+    match (method.as_str(), has_name) {
+        ("GET" | "HEAD", false) if flag(query, "watch") => "watch",
+        ("GET" | "HEAD", false) => "list",
+        ("GET" | "HEAD", true) if flag(query, "watch") => "watch",
+        ("GET" | "HEAD", true) => "get",
+        ("POST", _) => "create",
+        ("PUT", _) => "update",
+        ("PATCH", _) => "patch",
+        ("DELETE", false) => "deletecollection",
+        ("DELETE", true) => "delete",
+        _ => "unknown",
+    }
+}
+
+fn authorize_request(
+    core: &ApiCore,
+    user: &UserInfo,
+    method: &Method,
+    query: &Query,
+    parsed: &ResourcePath,
+    group: &str,
+) -> Result<(), ApiError> {
+    let verb = verb_of(method, query, parsed.name.is_some());
+    let name = parsed.name.as_deref().unwrap_or_default();
+    let namespace = parsed.namespace.as_deref().unwrap_or_default();
+    let attributes = Attributes::resource(verb, group, &parsed.plural, namespace, name)
+        .with_subresource(parsed.subresource.as_deref().unwrap_or_default());
+    require(core, user, &attributes, group, parsed.name.as_deref())
+}
+
+/// 403 with kube-apiserver's message unless RBAC allows the request.
+fn require(
+    core: &ApiCore,
+    user: &UserInfo,
+    attributes: &Attributes,
+    group: &str,
+    name: Option<&str>,
+) -> Result<(), ApiError> {
+    if core.authorize(user, attributes).allowed {
+        return Ok(());
+    }
+    let qualified =
+        if group.is_empty() { attributes.resource.clone() } else { format!("{}.{group}", attributes.resource) };
+    let subject = match name.filter(|n| !n.is_empty()) {
+        Some(name) => format!("{qualified} {name:?}"),
+        None => qualified,
+    };
+    let message = format!("{subject} is forbidden: {}", attributes.forbidden_message(&user.username));
+    let mut error = ApiError::forbidden(message);
+    error.details =
+        Some(serde_json::json!({"name": name.unwrap_or_default(), "group": group, "kind": attributes.resource}));
+    Err(error)
+}
+
+/// SelfSubjectRulesReview (`kubectl auth can-i --list`): the user's rules in the namespace.
+fn rules_review(core: &ApiCore, user: &UserInfo, review: &Value) -> Response {
+    let namespace = review.pointer("/spec/namespace").and_then(Value::as_str).unwrap_or_default();
+    let rules = {
+        let st = core.state();
+        core.rbac_snapshot(&st).rules_for(user, namespace)
+    };
+    let (non_resource, resource): (Vec<Value>, Vec<Value>) =
+        rules.into_iter().partition(|r| r.get("nonResourceURLs").is_some());
+    let answer = serde_json::json!({
+        "apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectRulesReview",
+        "metadata": {"creationTimestamp": null}, "spec": {"namespace": namespace},
+        "status": {"resourceRules": resource, "nonResourceRules": non_resource, "incomplete": false},
+    });
+    json_response(201, &answer, "application/json", &[])
+}
+
+/// SelfSubjectAccessReview (any authenticated user, for itself) and SubjectAccessReview (needs
+/// `create` on subjectaccessreviews; decides for the user in the spec).
+fn access_review(core: &ApiCore, user: &UserInfo, kind: &str, review: &Value) -> Result<Response, ApiError> {
+    let spec = review.get("spec").cloned().unwrap_or(Value::Null);
+    let (subject, kind_name) = if kind == "subjectaccessreviews" {
+        let attributes = Attributes::resource("create", "authorization.k8s.io", kind, "", "");
+        require(core, user, &attributes, "authorization.k8s.io", None)?;
+        (UserInfo::from_review_spec(&spec), "SubjectAccessReview")
+    } else {
+        (user.clone(), "SelfSubjectAccessReview")
+    };
+    let decision = core.authorize(&subject, &Attributes::from_review_spec(&spec));
+    let mut status = serde_json::json!({"allowed": decision.allowed});
+    if !decision.reason.is_empty() {
+        status["reason"] = Value::String(decision.reason);
+    }
+    let answer = serde_json::json!({
+        "apiVersion": "authorization.k8s.io/v1", "kind": kind_name,
+        "metadata": {"creationTimestamp": null}, "spec": spec, "status": status,
+    });
+    Ok(json_response(201, &answer, "application/json", &[]))
 }
 
 fn aggregated_type(version: &str) -> String {
@@ -407,7 +538,7 @@ fn parse_body(body: &[u8], headers: &HeaderMap) -> Result<Value, ApiError> {
     }
 }
 
-fn delete_params(body: &[u8], query: &Query) -> Result<DeleteParams, ApiError> {
+fn delete_params(body: &[u8], query: &Query, user: &UserInfo) -> Result<DeleteParams, ApiError> {
     let options: Value = if body.iter().all(u8::is_ascii_whitespace) {
         Value::Null
     } else {
@@ -434,5 +565,6 @@ fn delete_params(body: &[u8], query: &Query) -> Result<DeleteParams, ApiError> {
             .and_then(Value::as_str)
             .map(String::from),
         dry_run,
+        user: Some(user.clone()),
     })
 }

@@ -26,6 +26,9 @@ struct Args {
     /// Seconds between watch bookmarks.
     #[arg(long, default_value_t = 10)]
     bookmark_seconds: u64,
+    /// Enforce RBAC on requests (the admin, i.e. a request without impersonation, may do anything).
+    #[arg(long)]
+    rbac: bool,
 }
 
 #[tokio::main]
@@ -35,6 +38,7 @@ async fn main() -> std::process::ExitCode {
     let config = EmulatorConfig {
         history_limit: args.history,
         bookmark_interval: Duration::from_secs(args.bookmark_seconds.max(1)),
+        rbac: args.rbac,
         ..EmulatorConfig::default()
     };
     let emulator = match Emulator::start_on(&format!("127.0.0.1:{}", args.port), config).await {

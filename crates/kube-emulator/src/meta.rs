@@ -41,7 +41,13 @@ pub fn is_dns_label(name: &str) -> bool {
 
 /// Checks `metadata.name` for a resource, returning the 422 cause if invalid.
 pub fn name_cause(resource: &ResourceType, name: &str) -> Option<FieldCause> {
-    let (ok, what) = if resource.kind == "Namespace" {
+    let (ok, what) = if resource.group == "rbac.authorization.k8s.io" {
+        // RBAC names are path segments (`system:aggregate-to-view` is valid).
+        (
+            !name.is_empty() && name != "." && name != ".." && !name.contains(['/', '%']),
+            "may not be '.' or '..' and may not contain '/' or '%'",
+        )
+    } else if resource.kind == "Namespace" {
         (
             is_dns_label(name),
             "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')",

@@ -1,5 +1,5 @@
 //! Decoding of Kubernetes protobuf request bodies for the built-in kinds kubectl's typed
-//! commands send that way (`kubectl create namespace|configmap|secret`), into JSON objects.
+//! commands send that way (`kubectl create namespace|configmap|secret`, `auth can-i`), into JSON.
 
 use base64::Engine;
 use serde_json::{Map, Value, json};
@@ -62,6 +62,50 @@ const SECRET: &[Field] = &[
 
 const NAMESPACE: &[Field] =
     &[(1, "metadata", Kind::Message(OBJECT_META)), (2, "spec", Kind::Message(&[(1, "finalizers", Kind::TextList)]))];
+
+const RESOURCE_ATTRIBUTES: &[Field] = &[
+    (1, "namespace", Kind::Text),
+    (2, "verb", Kind::Text),
+    (3, "group", Kind::Text),
+    (4, "version", Kind::Text),
+    (5, "resource", Kind::Text),
+    (6, "subresource", Kind::Text),
+    (7, "name", Kind::Text),
+];
+
+const NON_RESOURCE_ATTRIBUTES: &[Field] = &[(1, "path", Kind::Text), (2, "verb", Kind::Text)];
+
+/// `kubectl auth can-i` sends its SelfSubjectAccessReview as protobuf.
+const SELF_SUBJECT_ACCESS_REVIEW: &[Field] = &[
+    (1, "metadata", Kind::Message(OBJECT_META)),
+    (
+        2,
+        "spec",
+        Kind::Message(&[
+            (1, "resourceAttributes", Kind::Message(RESOURCE_ATTRIBUTES)),
+            (2, "nonResourceAttributes", Kind::Message(NON_RESOURCE_ATTRIBUTES)),
+        ]),
+    ),
+];
+
+const SUBJECT_ACCESS_REVIEW: &[Field] = &[
+    (1, "metadata", Kind::Message(OBJECT_META)),
+    (
+        2,
+        "spec",
+        Kind::Message(&[
+            (1, "resourceAttributes", Kind::Message(RESOURCE_ATTRIBUTES)),
+            (2, "nonResourceAttributes", Kind::Message(NON_RESOURCE_ATTRIBUTES)),
+            (3, "user", Kind::Text),
+            (4, "groups", Kind::TextList),
+            (6, "uid", Kind::Text),
+        ]),
+    ),
+];
+
+/// `kubectl auth can-i --list` sends its SelfSubjectRulesReview as protobuf.
+const SELF_SUBJECT_RULES_REVIEW: &[Field] =
+    &[(1, "metadata", Kind::Message(OBJECT_META)), (2, "spec", Kind::Message(&[(1, "namespace", Kind::Text)]))];
 
 struct Reader<'a> {
     bytes: &'a [u8],
@@ -203,9 +247,12 @@ pub fn decode(body: &[u8]) -> Result<Value, ApiError> {
         ("v1", "Namespace") => NAMESPACE,
         ("v1", "ConfigMap") => CONFIG_MAP,
         ("v1", "Secret") => SECRET,
+        ("authorization.k8s.io/v1", "SelfSubjectAccessReview") => SELF_SUBJECT_ACCESS_REVIEW,
+        ("authorization.k8s.io/v1", "SubjectAccessReview") => SUBJECT_ACCESS_REVIEW,
+        ("authorization.k8s.io/v1", "SelfSubjectRulesReview") => SELF_SUBJECT_RULES_REVIEW,
         _ => {
             return Err(ApiError::unsupported_media_type(format!(
-                "protobuf bodies are decoded for v1 Namespace, ConfigMap and Secret only, not {api_version} {kind}; send JSON"
+                "protobuf bodies are decoded for v1 Namespace, ConfigMap, Secret and access reviews only, not {api_version} {kind}; send JSON"
             )));
         }
     };

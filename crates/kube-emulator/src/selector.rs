@@ -169,3 +169,38 @@ impl FieldSelector {
         })
     }
 }
+
+/// Whether an object's labels satisfy a `metav1.LabelSelector` given as JSON (`matchLabels`,
+/// `matchExpressions` with `In`, `NotIn`, `Exists`, `DoesNotExist`); `{}` selects everything.
+pub fn label_selector_matches(selector: &Value, object: &Value) -> Result<bool, String> {
+    let labels = labels_of(object);
+    if let Some(Value::Object(match_labels)) = selector.get("matchLabels") {
+        for (key, value) in match_labels {
+            if labels.get(key).map(String::as_str) != value.as_str() {
+                return Ok(false);
+            }
+        }
+    }
+    for expression in selector.get("matchExpressions").and_then(Value::as_array).into_iter().flatten() {
+        let key = expression.get("key").and_then(Value::as_str).unwrap_or_default();
+        let values: Vec<&str> = expression
+            .get("values")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .collect();
+        let label = labels.get(key).map(String::as_str);
+        let holds = match expression.get("operator").and_then(Value::as_str).unwrap_or_default() {
+            "In" => label.is_some_and(|l| values.contains(&l)),
+            "NotIn" => label.is_none_or(|l| !values.contains(&l)),
+            "Exists" => label.is_some(),
+            "DoesNotExist" => label.is_none(),
+            other => return Err(format!("{other:?} is not a valid label selector operator")),
+        };
+        if !holds {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}

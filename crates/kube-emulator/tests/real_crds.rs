@@ -88,26 +88,30 @@ async fn kubectl_applies_the_examples_and_prints_the_design_columns() {
         return;
     }
     let emu = with_operator_crds().await;
+    // The examples live in their own namespace, with example- names.
+    emu.create(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "intune-restore-examples"}}))
+        .unwrap();
     let tenant = kubectl_ok(&emu, &["apply", "-f", &example("intunetenant-client-secret.yaml")]).await;
     assert!(
-        tenant.contains("secret/contoso-graph-app created")
-            && tenant.contains("intunetenant.tenantatlas.io/contoso-production created"),
+        tenant.contains("secret/example-contoso-graph-app created")
+            && tenant.contains("intunetenant.tenantatlas.io/example-contoso created"),
         "{tenant}"
     );
-    let secret = emu.get("v1", "Secret", Some("intune"), "contoso-graph-app").unwrap();
+    let secret = emu.get("v1", "Secret", Some("intune-restore-examples"), "example-contoso-graph-app").unwrap();
     assert_eq!(secret["data"]["clientSecret"], "cmVwbGFjZS1tZQ==", "stringData is folded into data");
     assert!(kubectl_ok(&emu, &["apply", "-f", &example("restorerun-dry-run.yaml")]).await.contains("created"));
-    let table = kubectl_ok(&emu, &["get", "rr", "-n", "intune"]).await;
+    let table = kubectl_ok(&emu, &["get", "rr", "-n", "intune-restore-examples"]).await;
     let header: Vec<&str> = table.lines().next().unwrap().split_whitespace().collect();
     assert_eq!(
         header,
         vec!["NAME", "PHASE", "TENANT", "ENV", "ITEMS", "CHANGES", "BLOCKERS", "DRYRUN", "AGE"],
         "{table}"
     );
-    assert!(table.lines().nth(1).unwrap().starts_with("contoso-restore-2026-11-27"), "{table}");
+    assert!(table.lines().nth(1).unwrap().starts_with("example-restore"), "{table}");
     let approved = kubectl(&emu, &["apply", "-f", &example("restorerun-approved.yaml")]).await;
     assert!(approved.status.success(), "{}", String::from_utf8_lossy(&approved.stderr));
-    let run = emu.get("tenantatlas.io/v1alpha1", "RestoreRun", Some("intune"), "contoso-restore-2026-11-27").unwrap();
+    let run =
+        emu.get("tenantatlas.io/v1alpha1", "RestoreRun", Some("intune-restore-examples"), "example-restore").unwrap();
     assert_eq!(run["spec"]["dryRun"], false);
     assert!(run["spec"]["source"].get("url").is_none(), "the three-way merge removed the old source");
     assert_eq!(run["spec"]["confirmation"]["tenant"], "Contoso Production");

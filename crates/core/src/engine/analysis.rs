@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::api::{ActionCounts, ExistingObjects};
+use crate::backup::BackupItem;
 use crate::catalog::{ItemType, TypeClass, platform_of};
 use crate::engine::diff::{changed_paths, unified_diff};
 use crate::engine::mapping::{
@@ -98,6 +99,12 @@ pub struct ItemIssues {
     pub target_platform_mismatch: Option<String>,
     /// A built-in object (the Default scope tag) that is never written.
     pub built_in: bool,
+    /// An app protection policy whose backup holds no targeted apps (IntuneCD's format does not
+    /// carry them): it would be restored protecting no app.
+    pub apps_not_captured: bool,
+    /// A Settings Catalog policy whose `settingCount` disagrees with the settings the backup
+    /// holds (declared, present): an incomplete snapshot a full replace would make live.
+    pub setting_count_mismatch: Option<(u64, usize)>,
 }
 
 /// One analysed item.
@@ -162,6 +169,27 @@ pub fn drop_unmapped_scope_tags(doc: &mut Value, references: &[ReferenceMapping]
     });
 }
 
+/// The app protection sub-resource of targeted apps.
+const APPS: &str = "apps";
+
+/// How many entries a sub-resource of the item holds (in `sub_resources` or inline), if present.
+fn sub_resource_len(item: &BackupItem, name: &str) -> Option<usize> {
+    item.sub_resources
+        .get(name)
+        .map(Vec::len)
+        .or_else(|| item.resource.get(name).and_then(Value::as_array).map(Vec::len))
+}
+
+/// `settingCount` against the settings held, for Settings Catalog policies that record both.
+fn setting_count_mismatch(item_type: &ItemType, item: &BackupItem) -> Option<(u64, usize)> {
+    if item_type.identity != crate::catalog::IdentityKey::NameAndTechnologies {
+        return None;
+    }
+    let declared = item.resource.get("settingCount").and_then(Value::as_u64)?;
+    let present = sub_resource_len(item, "settings").unwrap_or(0);
+    (usize::try_from(declared).ok() != Some(present)).then_some((declared, present))
+}
+
 /// Whether the type accepts the item's `@odata.type` (an item without one is read as the base type).
 fn accepts(item_type: &ItemType, resource: &Value) -> bool {
     resource.get("@odata.type").and_then(Value::as_str).is_none_or(|o| item_type.accepts_odata(o))
@@ -215,6 +243,9 @@ fn analyze_item(
                 .map(|s| s.name.to_string())
                 .collect();
             issues.assignments_not_captured = with_assignments && item.assignments.is_none();
+            issues.apps_not_captured =
+                t.sub_resources.iter().any(|s| s.name == APPS) && sub_resource_len(item, APPS).is_none_or(|n| n == 0);
+            issues.setting_count_mismatch = setting_count_mismatch(t, item);
             issues.built_in = t.name == "scopeTag"
                 && (item.id == "0" || item.resource.get("isBuiltIn").and_then(Value::as_bool) == Some(true));
             let derived = platform_of(t, &item.resource);
@@ -289,6 +320,9 @@ fn decide(
     }
     if !issues.missing_required.is_empty() {
         return skip(&format!("incomplete in the backup: {} missing", issues.missing_required.join(", ")));
+    }
+    if let Some((declared, present)) = issues.setting_count_mismatch {
+        return skip(&format!("incomplete in the backup: settingCount {declared}, {present} settings"));
     }
     if match_count > 1 {
         return skip(&format!("{match_count} objects in the tenant match it"));

@@ -61,6 +61,10 @@ pub enum FindingCode {
     LargeChangeSet,
     /// Nothing is in scope.
     EmptyScope,
+    /// An app protection policy's backup holds no targeted apps.
+    AppProtectionWithoutApps,
+    /// A Settings Catalog policy's `settingCount` differs from the settings the backup holds.
+    SettingCountMismatch,
 }
 
 impl FindingCode {
@@ -88,6 +92,8 @@ impl FindingCode {
             FindingCode::ProductionTarget => "ProductionTarget",
             FindingCode::LargeChangeSet => "LargeChangeSet",
             FindingCode::EmptyScope => "EmptyScope",
+            FindingCode::AppProtectionWithoutApps => "AppProtectionWithoutApps",
+            FindingCode::SettingCountMismatch => "SettingCountMismatch",
         }
     }
 }
@@ -315,6 +321,26 @@ fn item_checks(c: &mut Collector, item: &ItemAnalysis) {
                 issues.missing_required.join(", ")
             ),
             "Take a new backup that captures them, or exclude the item from spec.scope.",
+        );
+    }
+    if let Some((declared, present)) = issues.setting_count_mismatch {
+        c.add(
+            FindingCode::SettingCountMismatch,
+            Severity::Blocker,
+            Some(item),
+            format!(
+                "the backup records settingCount {declared} but holds {present} settings; an update replaces the whole policy and would delete the missing ones."
+            ),
+            "Take a new backup that reads every page of settings, or exclude the item from spec.scope.",
+        );
+    }
+    if issues.apps_not_captured && p.action.writes() {
+        c.add(
+            FindingCode::AppProtectionWithoutApps,
+            Severity::Warning,
+            Some(item),
+            "the backup holds no targeted apps for this app protection policy; it would protect no app.".into(),
+            "Take a backup that captures the policy's apps (IntuneCD's format does not), or add them by hand after the restore.",
         );
     }
     if issues.assignments_not_captured && p.class == Some(TypeClass::Policy) {

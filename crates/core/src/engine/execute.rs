@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 use tracing::{info, warn};
 
 use crate::api::{ItemOutcome, ItemResult, OutcomeCounts};
-use crate::canonical::canonical_json;
+use crate::canonical::{canonical_json, digest_of};
 use crate::engine::analysis::PlannedAction;
 use crate::engine::bounded;
 use crate::engine::diff::changed_paths;
@@ -83,6 +83,37 @@ impl ProgressRecord {
     /// Target ids of the objects created so far, by item key.
     pub fn created_ids(&self) -> BTreeMap<String, String> {
         self.steps.iter().filter_map(|r| r.created_id.clone().map(|id| (r.item.clone(), id))).collect()
+    }
+
+    /// The digest of the record's first `steps` steps (what status keeps to recognise a record
+    /// this controller wrote).
+    pub fn digest_of_first(&self, steps: usize) -> String {
+        let prefix = ProgressRecord {
+            preview_digest: self.preview_digest.clone(),
+            steps: self.steps.iter().take(steps).cloned().collect(),
+        };
+        // Strings and enums only: serialization cannot fail; an empty digest matches nothing.
+        digest_of(&prefix).unwrap_or_default()
+    }
+
+    /// The digest of the whole record.
+    pub fn digest(&self) -> String {
+        self.digest_of_first(self.steps.len())
+    }
+
+    /// The part of a stored record that status vouches for: its first `completed` steps when
+    /// they have the `digest` status recorded for them. Steps after those (written just before
+    /// a crash, before status caught up) are dropped and run again, which rule 5 makes safe.
+    /// `None`: the record does not extend what this controller wrote.
+    pub fn vouched_prefix(mut self, completed: usize, digest: Option<&str>) -> Option<ProgressRecord> {
+        let vouched = match digest {
+            Some(digest) => self.steps.len() >= completed && self.digest_of_first(completed) == digest,
+            None => completed == 0,
+        };
+        vouched.then(|| {
+            self.steps.truncate(completed);
+            self
+        })
     }
 }
 
@@ -334,6 +365,7 @@ impl Executor {
             counts,
             results: problems,
             finished: self.is_finished(),
+            progress_digest: self.progress.digest(),
         }
     }
 
@@ -403,11 +435,7 @@ impl Executor {
                         identity.name
                     )));
                 };
-                let same = item
-                    .create_concerns()
-                    .iter()
-                    .all(|c| item.concern_of(&live, c) == item.concern_of(&item.desired, c));
-                Ok(if same {
+                Ok(if adoptable(item, &live) {
                     Ending::AlreadyDone(Some(id.clone()))
                 } else {
                     Ending::Drifted(format!(
@@ -431,6 +459,22 @@ impl Executor {
         }
     }
 
+    /// Rule 10: an id this run recorded for a created object is written to only when the object
+    /// there is this item's (same identity); otherwise the record is not to be trusted.
+    fn foreign_created_object(&self, item: &PlanItem, raw: &Value) -> Option<Ending> {
+        if item.action != PlannedAction::Create {
+            return None;
+        }
+        let t = item.item_type;
+        let (expected, found) = (Identity::of_item(t, &item.backup), Identity::of(t, raw, ""));
+        (expected != found).then(|| {
+            Ending::Failed(format!(
+                "the object recorded as created for this item is {:?}, not {:?}; it is not written",
+                found.name, expected.name
+            ))
+        })
+    }
+
     /// Rule 4: re-read, compare with the preview, write only what is still as previewed.
     async fn write_existing<T: TenantPort>(
         &self,
@@ -448,11 +492,29 @@ impl Executor {
                 "the object was deleted from the tenant since the preview; not re-created".into(),
             ));
         };
+        if let Some(refused) = self.foreign_created_object(item, &raw) {
+            return Ok(refused);
+        }
         let own = item.step_concerns(step);
         let desired_of = |c: &Concern| item.concern_of(&item.desired, c);
         let live_of = |c: &Concern| item.concern_of(&live, c);
         if own.iter().all(|c| live_of(c) == desired_of(c)) {
             return Ok(Ending::AlreadyDone(None));
+        }
+        if item.action == PlannedAction::Create {
+            // What this run created has nothing but its create body; anything else there was
+            // written by someone else after the create.
+            let changed: Vec<String> = own
+                .iter()
+                .filter(|c| !is_empty_concern(&live_of(c)))
+                .flat_map(|c| concern_paths(c, &Value::Null, &live_of(c)))
+                .collect();
+            if !changed.is_empty() {
+                return Ok(Ending::Drifted(format!(
+                    "changed in the tenant after this run created it ({}); not written",
+                    changed.join(", ")
+                )));
+            }
         }
         if let Some(expected) = &item.expected {
             let first = self.items.get(&item.key).is_none_or(|p| p.done == 0);
@@ -533,6 +595,27 @@ impl Executor {
              ignored part of the write",
             paths.join(", ")
         )))
+    }
+}
+
+/// Rule 7 of creates: an object found by identity is adopted only when it is what this run would
+/// have made — every create concern as desired, and every later concern either still empty (this
+/// run's create, interrupted before the rest) or already as desired.
+fn adoptable(item: &PlanItem, live: &Value) -> bool {
+    let create = item.create_concerns();
+    item.concerns().iter().all(|c| {
+        let (now, wanted) = (item.concern_of(live, c), item.concern_of(&item.desired, c));
+        now == wanted || (!create.contains(c) && is_empty_concern(&now))
+    })
+}
+
+/// Whether a concern holds nothing (absent, null, or an empty list or object).
+fn is_empty_concern(value: &Value) -> bool {
+    match value {
+        Value::Null => true,
+        Value::Array(items) => items.is_empty(),
+        Value::Object(map) => map.is_empty(),
+        _ => false,
     }
 }
 

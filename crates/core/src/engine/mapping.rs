@@ -311,8 +311,24 @@ pub fn rewrite_refs(doc: &mut Value, f: &mut impl FnMut(RefKind, &str) -> Rewrit
             if let Some(Value::Array(configs)) = rule.get_mut("scheduledActionConfigurations") {
                 for config in configs {
                     rewrite_field(config, "notificationTemplateId", RefKind::NotificationTemplate, f);
+                    rewrite_list(config, CC_LIST, RefKind::Group, f);
                 }
             }
+        }
+    }
+}
+
+/// The groups a compliance notification action also mails (`deviceComplianceActionItem`).
+pub const CC_LIST: &str = "notificationMessageCCList";
+
+/// Rewrites every id of a list of references (a group that maps to nothing keeps its id: the
+/// preview reports it as missing, a blocker as for assignments).
+fn rewrite_list(obj: &mut Value, key: &str, kind: RefKind, f: &mut impl FnMut(RefKind, &str) -> Rewrite) {
+    let Some(Value::Array(ids)) = obj.get_mut(key) else { return };
+    for slot in ids {
+        let Some(id) = slot.as_str().filter(|s| is_reference(s)) else { continue };
+        if let Rewrite::Replace(new) = f(kind, id) {
+            *slot = Value::String(new);
         }
     }
 }
@@ -352,6 +368,18 @@ mod tests {
             ],
             "scheduledActionsForRule": [{"scheduledActionConfigurations": [{"notificationTemplateId": "t1"}]}]
         })
+    }
+
+    #[test]
+    fn notification_cc_list_groups_are_references_mapped_like_assignment_groups() {
+        let mut d = json!({"scheduledActionsForRule": [{"scheduledActionConfigurations": [
+            {"actionType": "notification", "notificationTemplateId": ZERO_GUID, "notificationMessageCCList": ["g7", "g8"]}]}]});
+        assert_eq!(collect_refs(&d), vec![(RefKind::Group, "g7".to_string()), (RefKind::Group, "g8".to_string())]);
+        rewrite_refs(&mut d, &mut |kind, id| Rewrite::Replace(format!("{kind:?}-{id}")));
+        assert_eq!(
+            d["scheduledActionsForRule"][0]["scheduledActionConfigurations"][0]["notificationMessageCCList"],
+            json!(["Group-g7", "Group-g8"])
+        );
     }
 
     #[test]

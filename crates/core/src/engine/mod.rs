@@ -108,7 +108,12 @@ impl Assessment {
 
     /// The wizard's preview fact.
     pub fn preview_facts(&self) -> PreviewFacts {
-        PreviewFacts { digest: self.digest.clone(), counts: self.report.counts.clone(), report: None }
+        PreviewFacts {
+            digest: self.digest.clone(),
+            counts: self.report.counts.clone(),
+            report: None,
+            checks: Some(self.checks_status()),
+        }
     }
 }
 

@@ -33,7 +33,7 @@ pub const SERVER_MANAGED: &[&str] = &[
 ];
 
 /// Keys that assignments carry as server bookkeeping.
-const ASSIGNMENT_SERVER_MANAGED: &[&str] = &["source", "sourceId"];
+pub const ASSIGNMENT_SERVER_MANAGED: &[&str] = &["source", "sourceId"];
 
 /// Endings of key names (lower-case) whose string values are secrets.
 const SECRET_KEY_ENDINGS: &[&str] =

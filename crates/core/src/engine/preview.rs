@@ -7,15 +7,15 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::api::{ActionCounts, ChecksStatus, ExistingObjects, IncludeOrSkip, ScopeStatus, Severity};
-use crate::canonical::digest_of;
+use crate::canonical::{canonical_json, sha256_digest};
 use crate::engine::analysis::{ItemPreview, PlannedAction};
 use crate::engine::checks::{Finding, checks_status};
-use crate::engine::mapping::{ReferenceMapping, TargetMaps};
+use crate::engine::mapping::TargetMaps;
 use crate::engine::snapshot::RequestStats;
 use crate::wizard::PreviewFacts;
 
-/// Version of the report layout and of the digest's input.
-pub const REPORT_FORMAT: u32 = 1;
+/// Version of the report layout and of the digest's input (2: the digest covers the whole report).
+pub const REPORT_FORMAT: u32 = 2;
 
 /// The resolved scope as the report records it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -63,69 +63,21 @@ pub struct PreviewReport {
     pub requests: RequestStats,
 }
 
-/// What the digest covers: the tenant, the backup, the resolved scope, and per item the planned
-/// action with its normalized desired and current state and the target ids it maps to.
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct DigestInput<'a> {
-    format: u32,
-    tenant_id: &'a str,
-    source_digest: &'a str,
-    scope: DigestScope<'a>,
-    items: Vec<DigestItem<'a>>,
-    mappings: &'a TargetMaps,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct DigestScope<'a> {
-    foundations: IncludeOrSkip,
-    assignments: IncludeOrSkip,
-    existing_objects: ExistingObjects,
-    items: &'a [String],
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct DigestItem<'a> {
-    key: &'a str,
-    action: PlannedAction,
-    target_id: Option<&'a str>,
-    desired: &'a Value,
-    current: Option<&'a Value>,
-    references: &'a [ReferenceMapping],
-}
-
 impl PreviewReport {
-    /// The preview digest (`sha256:…`): the same inputs give the same digest on any machine.
+    /// The preview digest (`sha256:…`) over every field of the report but the request counters:
+    /// the tenant, the backup, the scope, each item's action, names, states, references, changed
+    /// fields and diff, the findings and the mappings. Everything an approver is shown is covered,
+    /// so a report edited after the preview no longer matches the digest in status. The same
+    /// inputs give the same digest on any machine (canonical JSON, no timestamps).
     pub fn digest(&self) -> String {
-        let input = DigestInput {
-            format: self.format,
-            tenant_id: &self.tenant_id,
-            source_digest: &self.source_digest,
-            scope: DigestScope {
-                foundations: self.scope.foundations,
-                assignments: self.scope.assignments,
-                existing_objects: self.scope.existing_objects,
-                items: &self.scope.items,
-            },
-            items: self
-                .items
-                .iter()
-                .map(|i| DigestItem {
-                    key: &i.key,
-                    action: i.action,
-                    target_id: i.target_id.as_deref(),
-                    desired: &i.desired,
-                    current: i.current.as_ref(),
-                    references: &i.references,
-                })
-                .collect(),
-            mappings: &self.mappings,
+        let Ok(mut value) = serde_json::to_value(self) else {
+            // Were serialization to fail, the empty digest matches no confirmation.
+            return String::new();
         };
-        // Strings, enums and JSON values only: serialization cannot fail. Were it to, the empty
-        // digest matches no confirmation, so nothing could be approved.
-        digest_of(&input).unwrap_or_default()
+        if let Value::Object(map) = &mut value {
+            map.remove("requests");
+        }
+        sha256_digest(canonical_json(&value).as_bytes())
     }
 
     /// Blocker findings.
@@ -140,7 +92,12 @@ impl PreviewReport {
 
     /// The wizard's preview fact (the adapter fills in the report's ConfigMap name).
     pub fn facts(&self) -> PreviewFacts {
-        PreviewFacts { digest: self.digest(), counts: self.counts.clone(), report: None }
+        PreviewFacts {
+            digest: self.digest(),
+            counts: self.counts.clone(),
+            report: None,
+            checks: Some(self.checks_status()),
+        }
     }
 
     /// The report as pretty JSON.

@@ -31,12 +31,16 @@ pub struct RequestStats {
     pub batched_paths: u32,
     /// `$batch` requests those paths need at [`GRAPH_BATCH_SIZE`] per request.
     pub batch_requests: u32,
+    /// HTTP requests the adapter actually sent for the snapshot (every page of a listing, every
+    /// retry), when it counts them; the estimate above counts one page per listing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sent: Option<u32>,
 }
 
 impl RequestStats {
-    /// Graph requests made, counting one page per listing.
+    /// Graph requests made: as the adapter counted them, else estimated with one page per listing.
     pub fn graph_requests(&self) -> u32 {
-        self.lists + self.gets + self.batch_requests
+        self.sent.unwrap_or(self.lists + self.gets + self.batch_requests)
     }
 
     fn record_batch(&mut self, paths: usize) {
@@ -115,6 +119,7 @@ pub async fn take_snapshot<T: TenantPort>(
     tenant_id: &str,
 ) -> Result<TenantSnapshot, TenantError> {
     let mut snap = TenantSnapshot::default();
+    let sent_before = port.requests_sent();
     let with_assignments = scope.with_assignments();
     let same_tenant = scope.same_tenant(tenant_id);
 
@@ -215,6 +220,9 @@ pub async fn take_snapshot<T: TenantPort>(
         }
     }
     snap.maps.sort();
+    if let (Some(before), Some(after)) = (sent_before, port.requests_sent()) {
+        snap.stats.sent = Some(u32::try_from(after.saturating_sub(before)).unwrap_or(u32::MAX));
+    }
     debug!(
         items = scope.items.len(),
         matched = snap.live.len(),

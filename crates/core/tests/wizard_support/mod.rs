@@ -109,6 +109,24 @@ impl Run {
         decision
     }
 
+    /// What the fake engine's checks find.
+    pub fn checks_status(&self) -> ChecksStatus {
+        ChecksStatus {
+            blockers: self.engine.blockers,
+            warnings: 1,
+            infos: 0,
+            checked_at: None,
+            findings: (0..self.engine.blockers)
+                .map(|i| FindingSummary {
+                    code: "MissingGroup".into(),
+                    severity: Severity::Blocker,
+                    item: Some(format!("deviceConfiguration/{i}")),
+                    message: format!("group {i} does not exist in the target tenant"),
+                })
+                .collect(),
+        }
+    }
+
     /// What the fake engine reports for a step.
     pub fn engine_fact(&self, step: Step) -> Fact {
         let plan = plan_inputs_digest(&self.spec);
@@ -125,24 +143,12 @@ impl Run {
             Step::Scope => {
                 StepOutcome::Scope(Ok(ScopeStatus { total: 12, policies: 9, foundations: 3, ..Default::default() }))
             }
-            Step::Check => StepOutcome::Checks(Ok(ChecksStatus {
-                blockers: self.engine.blockers,
-                warnings: 1,
-                infos: 0,
-                checked_at: None,
-                findings: (0..self.engine.blockers)
-                    .map(|i| FindingSummary {
-                        code: "MissingGroup".into(),
-                        severity: Severity::Blocker,
-                        item: Some(format!("deviceConfiguration/{i}")),
-                        message: format!("group {i} does not exist in the target tenant"),
-                    })
-                    .collect(),
-            })),
+            Step::Check => StepOutcome::Checks(Ok(self.checks_status())),
             Step::Preview => StepOutcome::Preview(Ok(PreviewFacts {
                 digest: self.engine.digest.clone(),
                 counts: ActionCounts { create: 2, update: 3, unchanged: 7, skip: 0, preview_only: 0 },
                 report: Some("restore-1-report".into()),
+                checks: Some(self.checks_status()),
             })),
             Step::Execute => {
                 let total = 12;
@@ -159,6 +165,7 @@ impl Run {
                     counts,
                     results: vec![],
                     finished: true,
+                    progress_digest: "sha256:progress".into(),
                 }))
             }
         };

@@ -1,7 +1,10 @@
 -- Argo CD `approve` action: sets spec.dryRun=false and spec.confirmation to exactly the preview in
--- status. Argo CD patches as its own service account, so approvedBy names that account: list it in
--- the chart's approval.trustedAppliers and grant the action through Argo CD RBAC
--- (`p, role:intune-approver, actions/tenantatlas.io/RestoreRun/approve, */*, allow`).
+-- status. Argo CD patches as its own service account, so approvedBy names that account: a
+-- delegated approver. List it in the chart's approval.delegatedApprovers (never trustedAppliers)
+-- and grant the action through Argo CD RBAC
+-- (`p, role:intune-approver, applications, action/tenantatlas.io/RestoreRun/approve, <project>/<app>, allow`). The person is
+-- recorded only by Argo CD (Event `ResourceActionRan` on the Application); with approval.fourEyes
+-- the API server refuses this action.
 if obj.status == nil or obj.status.preview == nil or obj.status.tenant == nil then
   error("the run has no preview to approve yet", 0)
 end

@@ -1,5 +1,5 @@
 //! ConfigMaps owned by a RestoreRun: the full preview report and the execution progress record,
-//! gzip-compressed JSON split across as many ConfigMaps as needed, labelled for lookup.
+//! gzip-compressed JSON in labelled chunks, read back only when this controller provably wrote them.
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
@@ -10,7 +10,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference}
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
 use kube::{Resource, ResourceExt};
 
-use crate::kube::RestoreRun;
+use crate::kube::{FIELD_MANAGER, RestoreRun};
 
 /// Label naming the RestoreRun a ConfigMap belongs to.
 pub const RUN_LABEL: &str = "tenantatlas.io/restorerun";
@@ -37,7 +37,8 @@ pub enum Content {
 }
 
 impl Content {
-    fn label(self) -> &'static str {
+    /// The value of [`KIND_LABEL`] for this document.
+    pub fn label(self) -> &'static str {
         match self {
             Content::Report => "report",
             Content::Progress => "progress",
@@ -67,6 +68,16 @@ pub enum StoreError {
     Foreign {
         /// The ConfigMap's name.
         name: String,
+    },
+    /// A ConfigMap labelled as this run's record was not written by this controller for this run.
+    #[error("ConfigMap {name} is labelled as this run's {what} but {why}; it is not trusted")]
+    Untrusted {
+        /// The ConfigMap's name.
+        name: String,
+        /// Which document.
+        what: &'static str,
+        /// What gave it away.
+        why: String,
     },
 }
 
@@ -113,7 +124,7 @@ pub async fn write(
     let chunks: Vec<&[u8]> =
         if compressed.is_empty() { vec![&[][..]] } else { compressed.chunks(CHUNK_BYTES).collect() };
     let count = chunks.len();
-    let params = PatchParams::apply("restore-operator").force();
+    let params = PatchParams::apply(FIELD_MANAGER).force();
     let uid = run.uid().unwrap_or_default();
     for (index, chunk) in chunks.iter().enumerate() {
         let object_name = chunk_name(&name, content, index);
@@ -157,23 +168,40 @@ pub async fn write(
             .get(CHUNK_ANNOTATION)
             .and_then(|c| c.split('/').next())
             .and_then(|i| i.parse::<usize>().ok());
-        if index.is_none_or(|i| i >= count) {
+        // Only chunks of this run's own writes are removed; anything else is left to its owner.
+        if index.is_none_or(|i| i >= count) && distrust(&cm, &uid).is_none() {
             api.delete(&cm.name_any(), &DeleteParams::default()).await?;
         }
     }
     Ok(chunk_name(&name, content, 0))
 }
 
+/// Why a ConfigMap labelled as a run's record is not to be trusted: it must be owned (as its
+/// controller) by the run with `run_uid`, and written only by this controller's field manager.
+pub fn distrust(cm: &ConfigMap, run_uid: &str) -> Option<String> {
+    let owned = cm.owner_references().iter().any(|o| o.uid == run_uid && o.controller == Some(true));
+    if !owned {
+        return Some("it is not owned by this RestoreRun".into());
+    }
+    let managed = cm.managed_fields();
+    if let Some(other) = managed.iter().filter_map(|m| m.manager.as_deref()).find(|m| *m != FIELD_MANAGER) {
+        return Some(format!("it was also written by {other:?}"));
+    }
+    None
+}
+
 /// Reads a stored document back: `Ok(None)` when none is stored. `digest` is the annotation it
-/// was written with, so a caller can tell whether it is the one it expects.
+/// was written with, so a caller can tell whether it is the one it expects. Every chunk must be
+/// owned by the run `run_uid` and written by this controller only; a chunk index seen twice is
+/// refused.
 pub async fn read(
     api: &Api<ConfigMap>,
     run_name: &str,
+    run_uid: &str,
     content: Content,
 ) -> Result<Option<(Vec<u8>, String)>, StoreError> {
-    let what = content.label();
-    let what: &'static str = if what == "report" { "report" } else { "progress" };
-    let selector = format!("{RUN_LABEL}={run_name},{KIND_LABEL}={}", content.label());
+    let what: &'static str = content.label();
+    let selector = format!("{RUN_LABEL}={run_name},{KIND_LABEL}={what}");
     let list = api.list(&ListParams::default().labels(&selector)).await?;
     if list.items.is_empty() {
         return Ok(None);
@@ -181,6 +209,9 @@ pub async fn read(
     let mut chunks: BTreeMap<usize, (Vec<u8>, String)> = BTreeMap::new();
     let mut expected = None;
     for cm in &list.items {
+        if let Some(why) = distrust(cm, run_uid) {
+            return Err(StoreError::Untrusted { name: cm.name_any(), what, why });
+        }
         let chunk = cm.annotations().get(CHUNK_ANNOTATION).cloned().unwrap_or_default();
         let mut parts = chunk.split('/').map(str::parse::<usize>);
         let (Some(Ok(index)), Some(Ok(count))) = (parts.next(), parts.next()) else {
@@ -194,7 +225,9 @@ pub async fn read(
         }
         let bytes = cm.binary_data.as_ref().and_then(|d| d.get(DATA_KEY)).map(|b| b.0.clone()).unwrap_or_default();
         let digest = cm.annotations().get(DIGEST_ANNOTATION).cloned().unwrap_or_default();
-        chunks.insert(index, (bytes, digest));
+        if chunks.insert(index, (bytes, digest)).is_some() {
+            return Err(StoreError::Corrupt { what, message: format!("chunk {index} is stored twice") });
+        }
     }
     let count = expected.unwrap_or(0);
     if chunks.len() != count || chunks.keys().copied().ne(0..count) {
@@ -207,6 +240,27 @@ pub async fn read(
     let digest = digests.first().map(|d| (*d).clone()).unwrap_or_default();
     let compressed: Vec<u8> = chunks.into_values().flat_map(|(b, _)| b).collect();
     Ok(Some((gunzip(&compressed, what)?, digest)))
+}
+
+/// The run's stored preview report, shown only when it is exactly the preview whose digest status
+/// records (`digest`): every field an approver reads is covered by that digest.
+pub async fn read_verified_report(
+    api: &Api<ConfigMap>,
+    run: &RestoreRun,
+    digest: &str,
+) -> Result<Option<restore_core::engine::preview::PreviewReport>, StoreError> {
+    let uid = run.uid().unwrap_or_default();
+    let Some((bytes, _)) = read(api, &run.name_any(), &uid, Content::Report).await? else { return Ok(None) };
+    let report: restore_core::engine::preview::PreviewReport =
+        serde_json::from_slice(&bytes).map_err(|e| StoreError::Corrupt { what: "report", message: e.to_string() })?;
+    if report.digest() != digest {
+        return Err(StoreError::Untrusted {
+            name: chunk_name(&run.name_any(), Content::Report, 0),
+            what: "report",
+            why: format!("its content does not have the preview digest {digest} recorded in status"),
+        });
+    }
+    Ok(Some(report))
 }
 
 /// The digest a run's stored document carries, when every one of its chunks is present and they

@@ -1,0 +1,195 @@
+//! DESIGN §2 rules 10–11 and 14 as far as the wizard owns them: the findings of the trust-boundary
+//! review (later blockers reach the gate, backoff, a frozen approved plan, a vouched progress
+//! record, waiting for a missing source, finished runs observing edits), one test each.
+
+mod wizard_support;
+
+use restore_core::api::{Environment, Phase};
+use restore_core::conditions::{ConditionStatus, reasons, types};
+use restore_core::engine::execute::{ProgressRecord, StepRecord, StepStatus};
+use restore_core::wizard::{
+    MAX_WAIT_POLL, MIN_PREVIEW_TTL, SPEC_EDIT_IGNORED_NOTE, Step, StepError, StepOutcome, retry_delay, validate_spec,
+    wait_delay,
+};
+use wizard_support::*;
+
+fn approved_and_verifying() -> Run {
+    let mut run = Run::new(spec());
+    run.settle();
+    run.approve();
+    let decision = run.reconcile_with(None);
+    assert_eq!(decision.step, Some(Step::Preview), "the approval is verified by a fresh preview first");
+    run
+}
+
+#[test]
+fn finding_5_blockers_found_by_the_approval_re_read_reach_the_gate() {
+    let mut run = approved_and_verifying();
+    run.engine.blockers = 1; // the re-read finds an ambiguous group
+    let decision = run.reconcile_with(Some(run.engine_fact(Step::Preview)));
+    assert_ne!(decision.step, Some(Step::Execute));
+    assert!(!run.executed());
+    assert_eq!(run.phase(), Phase::Blocked);
+    assert_eq!(run.status.checks.as_ref().unwrap().blockers, 1, "status shows the later preview's blockers");
+    assert!(run.status.confirmation.is_none(), "the approval is not accepted");
+    assert_eq!(run.condition(types::CHECKS_PASSED).unwrap().reason, reasons::BLOCKERS_FOUND);
+}
+
+#[test]
+fn finding_5_a_drift_re_check_that_finds_blockers_blocks_the_waiting_run() {
+    let mut run = Run::new(spec());
+    run.edit(|s| s.dry_run = false);
+    run.settle();
+    assert_eq!(run.phase(), Phase::AwaitingConfirmation);
+    run.engine.blockers = 2;
+    run.advance_time(301);
+    run.settle();
+    assert_eq!(run.phase(), Phase::Blocked);
+    run.edit(|s| s.confirmation = Some(confirmation(DIGEST_A)));
+    run.settle();
+    assert!(!run.executed(), "no write while the latest preview has blockers");
+}
+
+#[test]
+fn finding_8_a_failing_approval_re_read_backs_off_instead_of_looping() {
+    let mut run = approved_and_verifying();
+    let failure = |run: &Run| restore_core::wizard::Fact {
+        plan: restore_core::wizard::plan_inputs_digest(&run.spec),
+        outcome: StepOutcome::Preview(Err(StepError::transient("Graph answered 503"))),
+    };
+    let mut delays = Vec::new();
+    for _ in 0..4 {
+        let decision = run.reconcile_with(Some(failure(&run)));
+        assert_eq!(decision.step, None, "a failed re-read is not retried in the same reconcile");
+        delays.push(decision.requeue_after.expect("a retry is scheduled"));
+    }
+    assert_eq!(delays[0], retry_delay(1));
+    assert!(delays.windows(2).all(|w| w[1] > w[0]), "the delay grows: {delays:?}");
+    assert_eq!(run.status.failed_attempts, Some(4));
+    let decision = run.reconcile_with(None);
+    assert_eq!(decision.step, Some(Step::Preview));
+    run.reconcile_with(Some(run.engine_fact(Step::Preview)));
+    assert_eq!(run.status.failed_attempts, None, "a step that succeeds resets the backoff");
+}
+
+#[test]
+fn finding_8_retry_delays_double_and_are_capped() {
+    assert_eq!(retry_delay(1).as_secs(), 30);
+    assert_eq!(retry_delay(2).as_secs(), 60);
+    assert_eq!(retry_delay(3).as_secs(), 120);
+    assert_eq!(retry_delay(50).as_secs(), 600);
+    assert_eq!(wait_delay(1).as_secs(), 5, "a wait for a source or a busy tenant looks again soon");
+    assert_eq!(wait_delay(3).as_secs(), 20);
+    assert_eq!(wait_delay(50), MAX_WAIT_POLL);
+}
+
+#[test]
+fn finding_8_a_preview_ttl_under_one_minute_is_refused() {
+    let mut short = spec();
+    short.preview_ttl = "0s".into();
+    assert!(validate_spec(&short).unwrap_err().contains("minimum of 1m"));
+    short.preview_ttl = "59s".into();
+    assert!(validate_spec(&short).is_err());
+    short.preview_ttl = "1m".into();
+    assert!(validate_spec(&short).is_ok());
+    assert_eq!(MIN_PREVIEW_TTL.as_secs(), 60);
+    let mut run = Run::new(spec());
+    run.edit(|s| s.preview_ttl = "0s".into());
+    run.settle();
+    assert_eq!(run.phase(), Phase::Failed);
+    assert_eq!(run.condition(types::SOURCE_RESOLVED).unwrap().reason, reasons::INVALID_SPEC);
+}
+
+#[test]
+fn finding_4_the_approved_plan_inputs_are_frozen_with_the_confirmation() {
+    let mut run = approved_and_verifying();
+    let approved_source = run.spec.source.clone();
+    let decision = run.reconcile_with(Some(run.engine_fact(Step::Preview)));
+    assert_eq!(decision.step, Some(Step::Execute));
+    let plan = run.status.confirmation.as_ref().unwrap().plan.clone().expect("the approved plan is recorded");
+    assert_eq!(plan.source, approved_source);
+    assert_eq!(plan.source_digest, DIGEST_B, "the verified source digest");
+    assert_eq!(plan.scope, run.spec.scope);
+    // A plan edit during execution is reported and changes nothing recorded.
+    run.edit(|s| s.scope.assignments = restore_core::api::IncludeOrSkip::Skip);
+    let decision = run.reconcile_with(None);
+    assert_eq!(decision.step, Some(Step::Execute), "the approved plan goes on");
+    assert_eq!(run.status.confirmation.as_ref().unwrap().plan.as_ref(), Some(&plan));
+    assert_eq!(run.condition(types::EXECUTED).unwrap().reason, reasons::SPEC_CHANGE_IGNORED);
+}
+
+#[test]
+fn finding_11_a_source_that_does_not_exist_yet_waits_with_a_reason() {
+    let mut run = Run::new(spec());
+    run.engine.source_error = Some(StepError::missing("ConfigMap backup-2026-11-01 not found"));
+    let decision = run.settle();
+    assert_eq!(run.phase(), Phase::ResolvingSource, "not Failed");
+    assert_eq!(run.condition(types::SOURCE_RESOLVED).unwrap().reason, reasons::SOURCE_NOT_FOUND);
+    assert_eq!(run.condition(types::RECONCILING).unwrap().status, ConditionStatus::True);
+    assert!(decision.requeue_after.is_some());
+    run.engine.source_error = None; // the ConfigMap is applied
+    run.advance_time(60);
+    run.settle();
+    assert_eq!(run.phase(), Phase::Previewed);
+}
+
+#[test]
+fn finding_12_a_spec_edit_on_a_finished_run_is_observed_and_noted() {
+    let mut run = Run::new(spec());
+    run.settle();
+    run.approve();
+    run.settle();
+    assert_eq!(run.phase(), Phase::Succeeded);
+    run.edit(|s| s.scope.foundations = restore_core::api::IncludeOrSkip::Skip);
+    run.settle();
+    assert_eq!(run.phase(), Phase::Succeeded);
+    assert!(run.status.conditions.iter().all(|c| c.observed_generation == Some(run.generation)));
+    let ready = run.condition(types::READY).unwrap();
+    assert_eq!(ready.status, ConditionStatus::True);
+    assert!(ready.message.contains(SPEC_EDIT_IGNORED_NOTE), "{}", ready.message);
+    run.edit(|s| s.dry_run = true);
+    run.settle();
+    let ready = run.condition(types::READY).unwrap();
+    assert_eq!(ready.message.matches(SPEC_EDIT_IGNORED_NOTE).count(), 1, "noted once: {}", ready.message);
+}
+
+fn record(steps: usize) -> ProgressRecord {
+    let mut record = ProgressRecord::new(DIGEST_A);
+    for i in 0..steps {
+        record.steps.push(StepRecord {
+            step: format!("create/{i}"),
+            item: format!("deviceConfiguration/{i}"),
+            status: StepStatus::Written,
+            created_id: Some(format!("id-{i}")),
+            message: None,
+        });
+    }
+    record
+}
+
+#[test]
+fn finding_1_a_progress_record_is_trusted_only_as_far_as_status_vouches_for_it() {
+    let written = record(3);
+    let vouched = written.digest_of_first(3);
+    assert_eq!(written.clone().vouched_prefix(3, Some(&vouched)), Some(written.clone()));
+    // One more step written just before a crash, status not updated yet: the extra step is dropped
+    // and runs again.
+    let ahead = record(4);
+    assert_eq!(ahead.vouched_prefix(3, Some(&vouched)), Some(written.clone()));
+    // A forged record: a step marked done with another object's id.
+    let mut forged = written.clone();
+    forged.steps[1].created_id = Some("an-unrelated-production-policy".into());
+    assert_eq!(forged.vouched_prefix(3, Some(&vouched)), None);
+    // A record marking every step done while status vouches for none.
+    assert_eq!(record(5).vouched_prefix(0, None), Some(ProgressRecord::new(DIGEST_A)));
+    assert_eq!(record(2).vouched_prefix(3, Some(&vouched)), None, "a shorter record is not this one");
+    assert_eq!(record(3).vouched_prefix(3, None), None, "steps status never vouched for");
+}
+
+#[test]
+fn environment_is_still_frozen_for_an_approved_run() {
+    let mut run = approved_and_verifying();
+    run.tenant = tenant(Environment::Staging);
+    let decision = run.reconcile_with(Some(run.engine_fact(Step::Preview)));
+    assert_ne!(decision.step, Some(Step::Execute));
+}

@@ -1,0 +1,106 @@
+//! One execution per Entra tenant at a time, across runs, replicas and shards: a coordination Lease
+//! per tenant id names the run writing to it; another approved run waits until it is released.
+
+use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
+use kube::api::{Api, DeleteParams, PostParams};
+use restore_core::canonical::sha256_digest;
+
+/// How long a holder's claim lasts without renewal (a crashed holder frees the tenant after it).
+pub const LOCK_SECONDS: i32 = 60;
+/// A claim older than this is renewed on the next write step.
+const RENEW_AFTER_SECONDS: i64 = 15;
+
+/// The name of the Lease guarding Entra tenant `tenant_id`.
+pub fn lock_name(tenant_id: &str) -> String {
+    let digest = sha256_digest(tenant_id.to_ascii_lowercase().as_bytes());
+    let hex = digest.trim_start_matches("sha256:");
+    format!("restore-operator-tenant-{}", &hex[..16])
+}
+
+/// The holder identity of a run: `namespace/name/uid`.
+pub fn holder_of(namespace: &str, name: &str, uid: &str) -> String {
+    format!("{namespace}/{name}/{uid}")
+}
+
+/// What a claim found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Claim {
+    /// This run holds the tenant.
+    Held,
+    /// Another run holds it (its `namespace/name`).
+    Busy(String),
+}
+
+/// Claims (or renews) the tenant for `holder`. A conflicting write by another claimant reads as busy.
+pub async fn claim(leases: &Api<Lease>, tenant_id: &str, holder: &str) -> Result<Claim, kube::Error> {
+    let name = lock_name(tenant_id);
+    let now = jiff::Timestamp::now();
+    let existing = leases.get_opt(&name).await?;
+    let spec = existing.as_ref().and_then(|l| l.spec.clone()).unwrap_or_default();
+    let current = spec.holder_identity.clone().unwrap_or_default();
+    let renewed = spec.renew_time.as_ref().map(|t| t.0);
+    let expired = renewed
+        .and_then(|t| t.checked_add(jiff::SignedDuration::from_secs(i64::from(LOCK_SECONDS))).ok())
+        .is_none_or(|until| now >= until);
+    if !current.is_empty() && current != holder && !expired {
+        return Ok(Claim::Busy(display_holder(&current)));
+    }
+    let fresh = renewed.is_some_and(|t| now.duration_since(t).as_secs() < RENEW_AFTER_SECONDS);
+    if current == holder && fresh {
+        return Ok(Claim::Held);
+    }
+    let lease = Lease {
+        metadata: ObjectMeta {
+            name: Some(name.clone()),
+            resource_version: existing.as_ref().and_then(|l| l.metadata.resource_version.clone()),
+            labels: Some([("app.kubernetes.io/managed-by".to_string(), "restore-operator".to_string())].into()),
+            ..ObjectMeta::default()
+        },
+        spec: Some(LeaseSpec {
+            holder_identity: Some(holder.to_string()),
+            lease_duration_seconds: Some(LOCK_SECONDS),
+            renew_time: Some(MicroTime(now)),
+            acquire_time: if current == holder { spec.acquire_time } else { Some(MicroTime(now)) },
+            ..LeaseSpec::default()
+        }),
+    };
+    let params = PostParams { field_manager: Some(crate::kube::FIELD_MANAGER.into()), ..PostParams::default() };
+    let written = match existing {
+        None => leases.create(&params, &lease).await,
+        Some(_) => leases.replace(&name, &params, &lease).await,
+    };
+    match written {
+        Ok(_) => Ok(Claim::Held),
+        Err(kube::Error::Api(status)) if status.code == 409 => Ok(Claim::Busy("another run".into())),
+        Err(e) => Err(e),
+    }
+}
+
+/// Releases the tenant if `holder` holds it (an execution that ended or was cut).
+pub async fn release(leases: &Api<Lease>, tenant_id: &str, holder: &str) -> Result<(), kube::Error> {
+    let name = lock_name(tenant_id);
+    let Some(lease) = leases.get_opt(&name).await? else { return Ok(()) };
+    if lease.spec.and_then(|s| s.holder_identity).as_deref() == Some(holder) {
+        leases.delete(&name, &DeleteParams::default()).await?;
+    }
+    Ok(())
+}
+
+/// `namespace/name` of a holder identity (its uid left out).
+fn display_holder(holder: &str) -> String {
+    holder.rsplit_once('/').map_or(holder, |(run, _)| run).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_lock_per_entra_tenant_whatever_the_spelling() {
+        assert_eq!(lock_name("ABC-def"), lock_name("abc-DEF"));
+        assert_ne!(lock_name("tenant-a"), lock_name("tenant-b"));
+        assert!(lock_name("x").len() <= 63);
+        assert_eq!(display_holder(&holder_of("intune", "restore-1", "uid-1")), "intune/restore-1");
+    }
+}
