@@ -16,7 +16,7 @@ async fn main() -> ExitCode {
     match cli::run(cli).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e}");
+            eprintln!("error: {}", restore_core::terminal::escape_text(&e.to_string()));
             ExitCode::FAILURE
         }
     }

@@ -165,6 +165,7 @@ async fn who_am_i(client: &Client) -> Result<String, PluginError> {
 
 /// Runs the plugin.
 pub async fn run(cli: PluginCli, input: &mut impl BufRead, output: &mut impl Write) -> Result<(), PluginError> {
+    let output = &mut restore_core::terminal::EscapingWriter::new(output);
     let client = Client::try_default().await?;
     let namespace = cli.namespace.unwrap_or_else(|| client.default_namespace().to_string());
     let runs: Api<RestoreRun> = Api::namespaced(client.clone(), &namespace);

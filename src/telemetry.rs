@@ -19,6 +19,11 @@ pub fn init(format: LogFormat, default_level: &str) {
     // try_init fails only when a subscriber is already set (tests): keep that one.
     let _ = match format {
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
-        LogFormat::Text => builder.try_init(),
+        // Text goes to a terminal: every control character from a backup or Graph is escaped
+        // (JSON escapes them itself). Colours would be escaped too, so there are none.
+        LogFormat::Text => builder
+            .with_ansi(false)
+            .with_writer(|| restore_core::terminal::EscapingWriter::new(std::io::stderr()))
+            .try_init(),
     };
 }

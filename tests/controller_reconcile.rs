@@ -139,7 +139,11 @@ impl Harness {
     async fn seed_cluster(&self, environment: Environment) {
         let secrets: Api<Secret> = Api::namespaced(self.client.clone(), NAMESPACE);
         let secret = Secret {
-            metadata: ObjectMeta { name: Some(SECRET_NAME.into()), ..Default::default() },
+            metadata: ObjectMeta {
+                name: Some(SECRET_NAME.into()),
+                labels: Some([("tenantatlas.io/credentials".to_string(), "true".to_string())].into()),
+                ..Default::default()
+            },
             data: Some([("clientSecret".to_string(), ByteString(CLIENT_SECRET.as_bytes().to_vec()))].into()),
             ..Default::default()
         };
@@ -1125,6 +1129,21 @@ async fn a_tenant_is_ready_after_a_token_and_a_read_and_its_secret_is_not_copied
     let patches = h.status_patches.lock().unwrap().len();
     h.verify_tenant().await;
     assert_eq!(h.status_patches.lock().unwrap().len(), patches);
+}
+
+#[tokio::test]
+async fn finding_4_a_secret_without_the_opt_in_label_is_never_sent_anywhere() {
+    let h = Harness::start(TenantSetup::default(), ControllerOptions::default()).await;
+    let secrets: Api<Secret> = Api::namespaced(h.client.clone(), NAMESPACE);
+    let unlabel = json!({"metadata": {"labels": {"tenantatlas.io/credentials": null}}});
+    secrets.patch(SECRET_NAME, &PatchParams::default(), &Patch::Merge(&unlabel)).await.unwrap();
+    let operator_requests = || h.sim.request_log().iter().filter(|r| r.client_id.as_deref() == Some(CLIENT_ID)).count();
+    let before = operator_requests();
+    let status = h.verify_tenant().await.status.unwrap();
+    let ready = find(&status.conditions, types::READY).unwrap();
+    assert_eq!((ready.status, ready.reason.as_str()), (ConditionStatus::False, reasons::SECRET_NOT_FOUND));
+    assert!(ready.message.contains("tenantatlas.io/credentials"), "{}", ready.message);
+    assert_eq!(operator_requests(), before, "nothing was sent with an unlabelled Secret");
 }
 
 #[tokio::test]

@@ -240,7 +240,13 @@ async fn an_https_url_a_flux_artifact_a_configmap_and_a_local_folder_or_archive_
         "from-url",
         SourceSpec { url: Some(url.clone()), sha256: Some(sha.clone()), ..SourceSpec::default() },
     );
-    let by_url = preview(&[&"-f", &url_run, &"-f", &tenant, &"--extra-ca-file", &ca_file, &"-o", &"json"], &[]).await;
+    // The test server listens on loopback, which only an allowed CIDR lets a download reach.
+    let loopback: [&dyn AsRef<std::ffi::OsStr>; 2] = [&"--allow-source-cidr", &"127.0.0.0/8"];
+    let by_url = preview(
+        &[&"-f", &url_run, &"-f", &tenant, &"--extra-ca-file", &ca_file, &"-o", &"json", loopback[0], loopback[1]],
+        &[],
+    )
+    .await;
     let digest = printed_digest(&by_url);
 
     let flux = s.write(
@@ -259,8 +265,21 @@ async fn an_https_url_a_flux_artifact_a_configmap_and_a_local_folder_or_archive_
         ..SourceSpec::default()
     };
     let flux_run = s.run_file("from-flux", flux_source);
-    let flux_args: [&dyn AsRef<std::ffi::OsStr>; 9] =
-        [&"-f", &flux_run, &"-f", &flux, &"-f", &tenant, &"--extra-ca-file", &ca_file, &"-ojson"];
+    // The GitRepository lives in flux-system, the run elsewhere: allowed explicitly.
+    let flux_args: [&dyn AsRef<std::ffi::OsStr>; 12] = [
+        &"-f",
+        &flux_run,
+        &"-f",
+        &flux,
+        &"-f",
+        &tenant,
+        &"--extra-ca-file",
+        &ca_file,
+        &"-ojson",
+        loopback[0],
+        loopback[1],
+        &"--allow-cross-namespace-refs",
+    ];
     assert_eq!(printed_digest(&preview(&flux_args, &[]).await), digest);
 
     let cm_run = s.run_file("from-configmap", config_map_source());
@@ -284,12 +303,13 @@ async fn an_https_url_a_flux_artifact_a_configmap_and_a_local_folder_or_archive_
         "wrong-digest",
         SourceSpec { url: Some(url.clone()), sha256: Some("0".repeat(64)), ..SourceSpec::default() },
     );
-    let refused = preview(&[&"-f", &mismatch, &"-f", &tenant, &"--extra-ca-file", &ca_file], &[]).await;
+    let refused =
+        preview(&[&"-f", &mismatch, &"-f", &tenant, &"--extra-ca-file", &ca_file, loopback[0], loopback[1]], &[]).await;
     assert_eq!(refused.status.code(), Some(1));
     assert!(text(&refused.stderr).contains(&format!("sha256:{}", "0".repeat(64))), "{}", text(&refused.stderr));
 
     // Without the CA the download is refused: an error, exit 1.
-    let untrusted = preview(&[&"-f", &url_run, &"-f", &tenant], &[]).await;
+    let untrusted = preview(&[&"-f", &url_run, &"-f", &tenant, loopback[0], loopback[1]], &[]).await;
     assert_eq!(untrusted.status.code(), Some(1));
     assert!(text(&untrusted.stderr).contains("error: preview:"), "{}", text(&untrusted.stderr));
 }
@@ -335,4 +355,28 @@ async fn blockers_exit_2_and_errors_exit_1_and_the_secret_is_never_printed() {
     let invalid = preview(&[&"-f", &bad_url, &"--tenant", &s.tenant_file(&s.tenant, true)], &[]).await;
     assert_eq!(invalid.status.code(), Some(1));
     assert!(text(&invalid.stderr).contains("sha256"), "{}", text(&invalid.stderr));
+}
+
+#[tokio::test]
+async fn finding_8_escape_sequences_from_the_backup_never_reach_the_terminal() {
+    let mut s = Setup::new().await;
+    // A name that, printed raw, rewinds the line and paints a harmless-looking "unchanged".
+    let forged = "Set wallpaper\r\u{1b}[2K\u{1b}[32munchanged\u{1b}[0m";
+    let item = s
+        .backup
+        .items
+        .iter_mut()
+        .find(|i| i.item_type == "deviceConfiguration" && i.display_name != "Win10 custom 00")
+        .expect("a second device configuration");
+    item.display_name = forged.to_string();
+    item.resource["displayName"] = json!(forged);
+    let (run, cm, tenant) =
+        (s.run_file("restore", config_map_source()), s.config_map_file(), s.tenant_file(&s.tenant, true));
+    let output = preview(&[&"-f", &run, &"-f", &cm, &"--tenant", &tenant, &"--diff"], &[]).await;
+    let (stdout, stderr) = (text(&output.stdout), text(&output.stderr));
+    assert_eq!(output.status.code(), Some(0), "{stdout}\n{stderr}");
+    for (stream, shown) in [("stdout", &stdout), ("stderr", &stderr)] {
+        assert!(!shown.contains('\u{1b}') && !shown.contains('\r'), "{stream} carries a raw control character");
+    }
+    assert!(stdout.contains("Set wallpaper\\r^[[2K^[[32munchanged^[[0m"), "the name is shown, escaped:\n{stdout}");
 }

@@ -1,5 +1,5 @@
-//! cargo-fuzz target over archive, tar and manifest parsing: any input must load as a backup or
-//! fail with a typed error, never panic, hang or exhaust memory (see `restore_backup::fuzzing`).
+//! cargo-fuzz target over archive, tar, manifest and ConfigMap-data parsing: any input must load
+//! as a backup or fail with a typed error, never panic, hang or exhaust memory (`restore_backup::fuzzing`).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use restore_backup::capture::capture;
 use restore_backup::native;
 use restore_core::backup::BackupTenant;
-use restore_graph::{GraphClient, GraphOptions};
+use restore_graph::GraphClient;
 
 use super::local_objects::LocalObjects;
 use super::preview::credentials;
@@ -80,7 +80,7 @@ pub async fn run(args: BackupArgs) -> Result<String, BackupCommandError> {
     let namespace = tenant.metadata.namespace.clone().unwrap_or_else(|| "default".into());
     let credentials = credentials(&tenant.spec, &namespace, &objects, args.client_secret_env.as_deref())
         .map_err(|e| BackupCommandError::Tenant(e.to_string()))?;
-    let client = GraphClient::new(&tenant.spec, credentials, GraphOptions::default())
+    let client = GraphClient::new(&tenant.spec, credentials, super::preview::cli_graph_options())
         .map_err(|e| BackupCommandError::Tenant(e.to_string()))?;
     let captured_at = capture_time(args.captured_at.as_deref())?;
     let info = BackupTenant { id: tenant.spec.tenant_id.clone(), label: tenant.spec.display_name.clone() };

@@ -386,6 +386,8 @@ pub fn local_graph_options() -> GraphOptions {
             backoff_base: Duration::from_millis(20),
             backoff_max: Duration::from_millis(500),
         },
+        // The simulator listens on loopback: allowed explicitly, never by default.
+        endpoints: restore_graph::EndpointAllowlist::default().allowing_loopback(),
         ..GraphOptions::default()
     }
 }

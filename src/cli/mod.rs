@@ -95,6 +95,90 @@ pub struct RunArgs {
     /// tokens would travel in clear).
     #[arg(long)]
     pub allow_insecure_graph_http: bool,
+    /// Hosts (`host` or `host:port`) IntuneTenants may name as graph.endpoint or graph.authority
+    /// besides the Microsoft public and national clouds (e.g. a Graph simulator). Repeatable.
+    #[arg(
+        long = "allowed-endpoint-host",
+        value_name = "HOST[:PORT]",
+        env = "RESTORE_OPERATOR_ALLOWED_ENDPOINT_HOSTS",
+        value_delimiter = ','
+    )]
+    pub allowed_endpoint_hosts: Vec<String>,
+    /// The only folder `workloadIdentity.tokenFile` may lie in (the projected-token mount).
+    #[arg(long, value_name = "DIR", default_value = restore_graph::DEFAULT_FEDERATED_TOKEN_DIR)]
+    pub federated_token_dir: std::path::PathBuf,
+    #[command(flatten)]
+    pub sources: SourceArgs,
+    #[command(flatten)]
+    pub secrets: SecretArgs,
+}
+
+/// Which content reports and diffs show as a digest (DESIGN rule 8), shared by `run` and
+/// `preview`: both must be given the same, as the preview digest covers the masked form.
+#[derive(Debug, Clone, clap::Args)]
+pub struct SecretArgs {
+    /// Show PowerShell script bodies in reports and diffs as a digest only.
+    #[arg(long, env = "RESTORE_OPERATOR_SECRET_SCRIPT_BODIES")]
+    pub secret_script_bodies: bool,
+    /// Also show this field as a digest only: `TYPE.FIELD[.FIELD…]` (repeatable). The defaults
+    /// (`deviceConfiguration.payload`, encrypted OMA-URI values, secret settings) always apply.
+    #[arg(long = "secret-field", value_name = "TYPE.FIELD", value_delimiter = ',')]
+    pub secret_fields: Vec<String>,
+}
+
+impl SecretArgs {
+    /// The marks these flags describe.
+    pub fn marks(&self) -> Result<restore_core::secrets::SecretMarks, String> {
+        let mut marks = restore_core::secrets::SecretMarks::default();
+        if self.secret_script_bodies {
+            marks = marks.with_script_bodies();
+        }
+        self.secret_fields.iter().try_fold(marks, |marks, spec| marks.parse_and_mark(spec))
+    }
+
+    /// Sets the process's marks from these flags (once, at start-up).
+    pub fn configure(&self) -> Result<(), std::io::Error> {
+        let marks = self.marks().map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+        restore_core::secrets::configure(marks);
+        Ok(())
+    }
+}
+
+/// The admin's settings for backup sources, shared by `run` and `preview`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct SourceArgs {
+    /// Non-public networks (CIDR) url sources may reach, e.g. an in-cluster artifact server;
+    /// loopback, private, link-local and metadata addresses are refused otherwise. Repeatable.
+    #[arg(
+        long = "allow-source-cidr",
+        value_name = "CIDR",
+        env = "RESTORE_OPERATOR_ALLOW_SOURCE_CIDRS",
+        value_delimiter = ','
+    )]
+    pub allow_source_cidrs: Vec<restore_backup::netpolicy::Cidr>,
+    /// Let runs reference Flux sources in other namespaces (off by default, as with Flux's
+    /// `--no-cross-namespace-refs`).
+    #[arg(long)]
+    pub allow_cross_namespace_refs: bool,
+    /// Downloads at once; a run finding none free is requeued instead of holding a reconcile slot.
+    #[arg(long, value_name = "N", default_value_t = 2)]
+    pub max_concurrent_downloads: usize,
+    /// Longest one download may take, in seconds (connect 10 s, first byte and idle 30 s each).
+    #[arg(long, value_name = "SECONDS", default_value_t = 120)]
+    pub download_timeout_seconds: u64,
+}
+
+impl SourceArgs {
+    /// The download policy these flags describe.
+    pub fn fetch_policy(&self) -> restore_backup::fetch::FetchPolicy {
+        restore_backup::fetch::FetchPolicy {
+            allowed_cidrs: self.allow_source_cidrs.clone(),
+            allow_cross_namespace_refs: self.allow_cross_namespace_refs,
+            max_concurrent_downloads: self.max_concurrent_downloads,
+            total_timeout: std::time::Duration::from_secs(self.download_timeout_seconds),
+            ..Default::default()
+        }
+    }
 }
 
 /// Errors a subcommand reports to the user.
@@ -132,6 +216,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             Ok(())
         }
         Command::Preview(args) => {
+            args.secrets.configure()?;
             let outcome = preview::run(args).await?;
             exit_with(outcome.exit_code())
         }
@@ -143,6 +228,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             Ok(())
         }
         Command::Run(args) => {
+            args.secrets.configure()?;
             let extra_roots_pem = args.extra_ca_file.as_ref().map(std::fs::read).transpose()?;
             let identity = args.identity.unwrap_or_else(|| {
                 let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "restore-operator".into());
@@ -162,10 +248,16 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
                     ..Default::default()
                 },
                 extra_roots_pem,
+                fetch_policy: args.sources.fetch_policy(),
                 history_limit: (!args.history_limit.is_zero()).then_some(args.history_limit),
                 secret_namespaces: args.secret_namespaces,
                 graph: restore_graph::GraphOptions {
                     allow_insecure_http: args.allow_insecure_graph_http,
+                    endpoints: args
+                        .allowed_endpoint_hosts
+                        .iter()
+                        .fold(restore_graph::EndpointAllowlist::default(), |list, host| list.allowing(host.as_str())),
+                    federated_token_dir: args.federated_token_dir,
                     ..Default::default()
                 },
             };

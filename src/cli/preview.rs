@@ -10,6 +10,7 @@ use restore_core::api::{IntuneTenantSpec, Phase, RestoreRunSpec};
 use restore_core::conditions::types;
 use restore_core::engine::analysis::PlannedAction;
 use restore_core::engine::preview::PreviewReport;
+use restore_core::terminal::{escape, escape_text};
 use restore_graph::{Credentials, GraphClient, GraphError, GraphOptions, SecretString};
 use serde_json::json;
 
@@ -65,6 +66,10 @@ pub struct PreviewArgs {
     /// PEM file of extra CA certificates trusted for `url` sources.
     #[arg(long, value_name = "FILE")]
     pub extra_ca_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub sources: super::SourceArgs,
+    #[command(flatten)]
+    pub secrets: super::SecretArgs,
     /// Creates + updates above which the checks warn of a large change set.
     #[arg(long, value_name = "N")]
     pub large_change_threshold: Option<u32>,
@@ -260,6 +265,16 @@ pub fn credentials(
     ))
 }
 
+/// Graph options of the local commands: the Microsoft clouds and loopback (a simulator on the
+/// user's own machine). The user of the CLI holds the credentials and owns the machine; the
+/// operator allows loopback only when its admin says so (`--allowed-endpoint-host`).
+pub fn cli_graph_options() -> GraphOptions {
+    GraphOptions {
+        endpoints: restore_graph::EndpointAllowlist::default().allowing_loopback(),
+        ..GraphOptions::default()
+    }
+}
+
 /// One line per phase change: seconds since the start, the phase, the wizard's message.
 pub fn phase_line(phase: Phase, elapsed: std::time::Duration, message: &str) -> String {
     format!("{:>7.2}s  {:<21} {message}", elapsed.as_secs_f64(), phase.as_str())
@@ -272,10 +287,10 @@ pub async fn run(args: PreviewArgs) -> Result<PreviewOutcome, PreviewError> {
         credentials(&inputs.tenant, &inputs.namespace, &inputs.objects, args.client_secret_env.as_deref())?;
     let tenant_id = inputs.tenant.tenant_id.clone();
     let graph_error = |source| PreviewError::Graph { tenant: tenant_id.clone(), source };
-    let client = GraphClient::new(&inputs.tenant, credentials, GraphOptions::default()).map_err(graph_error)?;
+    let client = GraphClient::new(&inputs.tenant, credentials, cli_graph_options()).map_err(graph_error)?;
     client.verify().await.map_err(graph_error)?;
     let extra_roots = args.extra_ca_file.as_ref().map(std::fs::read).transpose()?;
-    let fetcher = Fetcher::with_extra_roots(extra_roots.as_deref(), Limits::default())
+    let fetcher = Fetcher::with_policy(extra_roots.as_deref(), Limits::default(), args.sources.fetch_policy())
         .map_err(|source| PreviewError::Backup { path: "(source)".into(), source: Box::new(source) })?;
 
     let json = args.output == OutputFormat::Json;
@@ -339,7 +354,9 @@ pub async fn run(args: PreviewArgs) -> Result<PreviewOutcome, PreviewError> {
 }
 
 /// Phase lines go to stdout with the text output and to stderr with JSON (stdout holds only JSON).
+/// Prints one progress line; names and messages from the backup or Graph are escaped first.
 fn emit(json: bool, line: &str) {
+    let line = escape_text(line);
     if json {
         eprintln!("{line}");
     } else {
@@ -347,10 +364,12 @@ fn emit(json: bool, line: &str) {
     }
 }
 
+/// Prints the preview. Text is escaped for the terminal (JSON output escapes control characters
+/// itself, so it passes unchanged).
 fn write_stdout(text: &str) -> Result<(), std::io::Error> {
     use std::io::Write;
     let mut stdout = std::io::stdout().lock();
-    stdout.write_all(text.as_bytes())?;
+    stdout.write_all(escape_text(text).as_bytes())?;
     stdout.flush()
 }
 
@@ -401,7 +420,13 @@ pub fn diff_text(report: &PreviewReport) -> String {
     let mut out = String::new();
     for item in report.items.iter().filter(|i| i.action.writes() && !i.diff.is_empty()) {
         let action = if item.action == PlannedAction::Create { "create" } else { "update" };
-        let _ = writeln!(out, "\n{action} {}/{} ({})", item.item_type, item.display_name, item.key);
+        let _ = writeln!(
+            out,
+            "\n{action} {}/{} ({})",
+            escape(&item.item_type),
+            escape(&item.display_name),
+            escape(&item.key)
+        );
         out.push_str(&item.diff);
         if !item.diff.ends_with('\n') {
             out.push('\n');

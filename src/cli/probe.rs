@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use restore_core::catalog::{ITEM_TYPES, IdentityKey, ItemType};
-use restore_graph::{GraphClient, GraphError, GraphOptions};
+use restore_graph::{GraphClient, GraphError};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -120,7 +120,7 @@ pub async fn run(args: &ProbeArgs) -> Result<(), ProbeError> {
         objects.tenants().first().cloned().ok_or_else(|| ProbeError::NoTenant(args.tenant.display().to_string()))?;
     let namespace = tenant.metadata.namespace.clone().unwrap_or_else(|| "default".to_string());
     let creds = credentials(&tenant.spec, &namespace, &objects, args.client_secret_env.as_deref())?;
-    let client = GraphClient::new(&tenant.spec, creds, GraphOptions::default())?;
+    let client = GraphClient::new(&tenant.spec, creds, super::preview::cli_graph_options())?;
     let loopback =
         ["http://127.", "http://localhost", "http://[::1]"].iter().any(|p| tenant.spec.graph.endpoint.starts_with(p));
     let transcript = probe(&client, if loopback { "graph-sim" } else { "real tenant" }).await?;

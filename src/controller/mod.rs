@@ -74,6 +74,8 @@ pub struct RunConfig {
     pub extra_roots_pem: Option<Vec<u8>>,
     /// Graph client options.
     pub graph: restore_graph::GraphOptions,
+    /// The admin's download policy for backup sources.
+    pub fetch_policy: restore_backup::fetch::FetchPolicy,
     /// Finished runs older than this are deleted (`None`: kept forever).
     pub history_limit: Option<Duration>,
     /// Watch Secrets only in these namespaces (empty: as `namespace`).
@@ -191,9 +193,10 @@ fn cancel_on_signal(token: CancellationToken) {
 /// Runs the controllers: waits for leadership, reconciles until SIGTERM or lost leadership.
 pub async fn run(config: RunConfig) -> Result<(), ControllerError> {
     let client = Client::try_default().await?;
-    let fetcher = restore_backup::fetch::Fetcher::with_extra_roots(
+    let fetcher = restore_backup::fetch::Fetcher::with_policy(
         config.extra_roots_pem.as_deref(),
         restore_backup::Limits::default(),
+        config.fetch_policy.clone(),
     )
     .map_err(|e| ControllerError::Internal(e.to_string()))?;
     let leading = Arc::new(AtomicBool::new(false));
@@ -206,9 +209,17 @@ pub async fn run(config: RunConfig) -> Result<(), ControllerError> {
         &config.identity,
         leading.clone(),
     );
-    let ctx = Arc::new(Context::new(client.clone(), fetcher, config.graph.clone(), options).with_fence(fence));
+    let ctx = Arc::new(Context::new(client.clone(), fetcher.clone(), config.graph.clone(), options).with_fence(fence));
     let shutdown = CancellationToken::new();
     cancel_on_signal(shutdown.clone());
+    // Downloads stop at shutdown instead of holding the Lease until they time out.
+    tokio::spawn({
+        let shutdown = shutdown.clone();
+        async move {
+            shutdown.cancelled().await;
+            fetcher.shutdown();
+        }
+    });
     let http = tokio::spawn(serve_http(config.listen, ctx.clone(), leading.clone(), shutdown.clone()));
 
     let manager = kube_lease_manager::LeaseManagerBuilder::new(client.clone(), &config.lease_name)

@@ -27,6 +27,9 @@ pub enum CredentialError {
     /// The Secret or key is missing.
     #[error("{0}")]
     SecretMissing(String),
+    /// The Secret exists but does not carry the opt-in label.
+    #[error("{0}")]
+    SecretNotOptedIn(String),
     /// The auth section names no kind (the CRD prevents it; a spec from elsewhere may not).
     #[error("spec.auth sets none of clientSecretRef, certificateRef, workloadIdentity")]
     NoAuthKind,
@@ -42,7 +45,9 @@ impl CredentialError {
     /// The `Ready` reason for this failure.
     pub fn reason(&self) -> &'static str {
         match self {
-            CredentialError::SecretMissing(_) | CredentialError::NoAuthKind => reasons::SECRET_NOT_FOUND,
+            CredentialError::SecretMissing(_) | CredentialError::NoAuthKind | CredentialError::SecretNotOptedIn(_) => {
+                reasons::SECRET_NOT_FOUND
+            }
             CredentialError::Kube(_) => reasons::GRAPH_UNAVAILABLE,
             CredentialError::Graph(e) if e.is_transient() => reasons::GRAPH_UNAVAILABLE,
             CredentialError::Graph(_) => reasons::AUTHENTICATION_FAILED,
@@ -57,10 +62,26 @@ fn secret_value(secret: &Secret, key: &str) -> Option<String> {
     secret.string_data.as_ref().and_then(|d| d.get(key)).cloned()
 }
 
+/// The label a Secret must carry before the operator reads it as an IntuneTenant's credentials:
+/// the namespace's owner opts each Secret in, so no other Secret of the namespace (a registry
+/// password, another app's token) can be sent to Entra ID through a tenant's spec.
+pub const CREDENTIALS_LABEL: &str = "tenantatlas.io/credentials";
+
+/// Whether the Secret's owner opted it in as IntuneTenant credentials.
+pub fn is_opted_in(secret: &Secret) -> bool {
+    secret.labels().get(CREDENTIALS_LABEL).is_some_and(|v| v == "true")
+}
+
 async fn read_secret(api: &Api<Secret>, name: &str) -> Result<(Secret, String), CredentialError> {
     let secret = api.get_opt(name).await?.ok_or_else(|| {
         CredentialError::SecretMissing(format!("Secret {name:?} not found in the tenant's namespace"))
     })?;
+    if !is_opted_in(&secret) {
+        return Err(CredentialError::SecretNotOptedIn(format!(
+            "Secret {name:?} lacks the label {CREDENTIALS_LABEL}: \"true\"; label it to let the operator read it \
+             as IntuneTenant credentials"
+        )));
+    }
     let version = secret.resource_version().unwrap_or_default();
     Ok((secret, version))
 }

@@ -247,6 +247,8 @@ impl Operator {
             .args(["--log-format", "json", "run", "--namespace", NAMESPACE, "--listen", "127.0.0.1:0"])
             .args(["--lease-namespace", NAMESPACE, "--identity", identity])
             .args(["--lease-seconds", &lease_seconds.to_string()])
+            // graph-sim listens on loopback: the admin's allowlist names it explicitly.
+            .args(["--allowed-endpoint-host", "127.0.0.1"])
             .env("KUBECONFIG", kubeconfig)
             .env("POD_NAME", identity)
             .env("RUST_LOG", "info")

@@ -209,7 +209,7 @@ pub fn secret_object() -> Value {
     json!({
         "apiVersion": "v1",
         "kind": "Secret",
-        "metadata": {"name": SECRET_NAME, "namespace": NAMESPACE},
+        "metadata": {"name": SECRET_NAME, "namespace": NAMESPACE, "labels": {"tenantatlas.io/credentials": "true"}},
         "type": "Opaque",
         "stringData": {"clientSecret": CLIENT_SECRET},
     })
@@ -258,6 +258,8 @@ pub fn fast_graph_options() -> GraphOptions {
             backoff_base: Duration::from_millis(10),
             backoff_max: Duration::from_millis(100),
         },
+        // The simulator listens on loopback: allowed explicitly, never by default.
+        endpoints: restore_graph::EndpointAllowlist::default().allowing_loopback(),
         ..GraphOptions::default()
     }
 }

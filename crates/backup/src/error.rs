@@ -201,15 +201,14 @@ pub enum BackupError {
         /// Path listed.
         path: String,
     },
-    /// A `sha256:` digest does not match the bytes.
-    #[error("{subject}: digest mismatch: expected {expected}, got {actual}")]
+    /// A `sha256:` digest does not match the bytes. The digest of the bytes received is kept
+    /// out of the message: it would tell an attacker what an internal address answered.
+    #[error("{subject}: digest mismatch: the content does not have the expected digest {expected}")]
     DigestMismatch {
         /// The item or archive.
         subject: String,
         /// Digest expected.
         expected: String,
-        /// Digest of the bytes.
-        actual: String,
     },
     /// Two items share a type and id.
     #[error("{item}: appears more than once in the backup")]
@@ -313,6 +312,86 @@ pub enum BackupError {
         /// What is missing.
         message: String,
     },
+    /// A file nests deeper than `Limits::max_depth`.
+    #[error("{file}: nesting depth {depth} is over the limit of {limit} (max_depth)")]
+    TooDeep {
+        /// The file.
+        file: String,
+        /// The depth seen (at least).
+        depth: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// A file (or the whole load) produces more JSON/YAML values than allowed; YAML aliases count
+    /// as every value they expand to.
+    #[error("{file}: produces more than {limit} values ({scope}); YAML aliases count as what they expand to")]
+    TooManyValues {
+        /// The file where the budget ran out.
+        file: String,
+        /// The limit.
+        limit: u64,
+        /// Which limit: `max_values_per_file` or `max_values_total`.
+        scope: &'static str,
+    },
+    /// A YAML file's aliases expand its strings to far more than the file holds.
+    #[error("{file}: YAML aliases expand its strings well past the file's own size; refused as an alias bomb")]
+    StringExpansion {
+        /// The file.
+        file: String,
+    },
+    /// More items than `Limits::max_items`.
+    #[error("backup holds more than {limit} items (max_items)")]
+    TooManyItems {
+        /// The limit.
+        limit: usize,
+    },
+    /// The load ran past `Limits::load_timeout_seconds`.
+    #[error("loading the backup took longer than {seconds} s (load_timeout_seconds)")]
+    LoadTimeout {
+        /// The limit.
+        seconds: u64,
+    },
+    /// A reference into another namespace, which the operator's admin has not allowed.
+    #[error(
+        "{kind} {namespace}/{name} is in another namespace than the run ({run_namespace}); \
+         cross-namespace references are off (the operator's --allow-cross-namespace-refs)"
+    )]
+    CrossNamespaceRefused {
+        /// Kind referenced.
+        kind: String,
+        /// Its namespace.
+        namespace: String,
+        /// Its name.
+        name: String,
+        /// The run's namespace.
+        run_namespace: String,
+    },
+    /// The server's TLS certificate is not trusted (retrying will not help).
+    #[error("{url}: the server's TLS certificate is not trusted: {message} (add its CA with --extra-ca-file)")]
+    UntrustedCertificate {
+        /// The URL, redacted.
+        url: String,
+        /// The TLS library's reason.
+        message: String,
+    },
+    /// Every download slot is taken by other runs; the run waits its turn without holding one.
+    #[error("all {slots} download slots are busy; the download is retried shortly")]
+    DownloadSlotsBusy {
+        /// Slots in all.
+        slots: usize,
+    },
+    /// The download was cancelled (the run was deleted or the operator is shutting down).
+    #[error("{url}: download cancelled (run deleted or operator shutting down)")]
+    Cancelled {
+        /// The URL, redacted.
+        url: String,
+    },
+    /// The load stopped unexpectedly (a worker thread failed).
+    #[error("loading the backup failed: {message}")]
+    LoadFailed {
+        /// What happened.
+        message: String,
+    },
     /// The cluster could not be asked (the adapter's error, already free of secrets).
     #[error("cluster lookup failed: {message}")]
     Cluster {
@@ -365,6 +444,16 @@ impl BackupError {
             BackupError::FluxSourceNotFound { .. } => "FluxSourceNotFound",
             BackupError::FluxArtifactNotReady { .. } => "FluxArtifactNotReady",
             BackupError::Cluster { .. } => "Cluster",
+            BackupError::TooDeep { .. } => "TooDeep",
+            BackupError::TooManyValues { .. } => "TooManyValues",
+            BackupError::StringExpansion { .. } => "StringExpansion",
+            BackupError::TooManyItems { .. } => "TooManyItems",
+            BackupError::LoadTimeout { .. } => "LoadTimeout",
+            BackupError::CrossNamespaceRefused { .. } => "CrossNamespaceRefused",
+            BackupError::UntrustedCertificate { .. } => "UntrustedCertificate",
+            BackupError::DownloadSlotsBusy { .. } => "DownloadSlotsBusy",
+            BackupError::Cancelled { .. } => "Cancelled",
+            BackupError::LoadFailed { .. } => "LoadFailed",
         }
     }
 
@@ -372,9 +461,11 @@ impl BackupError {
     /// opposed to a backup that is bad and stays bad.
     pub fn is_transient(&self) -> bool {
         match self {
-            BackupError::Download { .. } | BackupError::FluxArtifactNotReady { .. } | BackupError::Cluster { .. } => {
-                true
-            }
+            BackupError::Download { .. }
+            | BackupError::FluxArtifactNotReady { .. }
+            | BackupError::Cluster { .. }
+            | BackupError::DownloadSlotsBusy { .. }
+            | BackupError::Cancelled { .. } => true,
             BackupError::HttpStatus { status, .. } => *status == 429 || *status >= 500,
             _ => false,
         }

@@ -9,7 +9,8 @@ use restore_core::canonical::sha256_digest;
 use restore_core::catalog::{self, ItemType};
 use serde_json::{Map, Value};
 
-use crate::error::{BackupError, json_error};
+use crate::budget::LoadBudget;
+use crate::error::BackupError;
 use crate::tree::FileTree;
 use crate::{FindingCode, LoadFinding, Loaded};
 
@@ -62,6 +63,7 @@ const SUB_RESOURCE_ALIASES: &[(&str, &str, &str)] = &[("endpointSecurityIntent",
 /// Parses an IntuneCD backup from its files. Unmapped folders are findings; a file that is not
 /// valid JSON / YAML, or not an object, stops the load with an error naming it.
 pub fn parse(tree: &FileTree) -> Result<Loaded, BackupError> {
+    let mut budget = LoadBudget::new(tree.limits());
     let mut findings = Vec::new();
     let mut unknown_folders = BTreeSet::new();
     let mut items: Vec<BackupItem> = Vec::new();
@@ -80,7 +82,8 @@ pub fn parse(tree: &FileTree) -> Result<Loaded, BackupError> {
             }
             continue;
         };
-        let mut resource = parse_object(path, bytes)?;
+        budget.item()?;
+        let mut resource = parse_object(path, bytes, &mut budget)?;
         let type_name = match kind {
             FolderKind::Single(name) | FolderKind::Nested(name) => Some(*name),
             FolderKind::ByOdataType => resource
@@ -155,18 +158,12 @@ fn folder_of(path: &str) -> Option<(&'static str, &'static FolderKind)> {
     })
 }
 
-fn parse_object(path: &str, bytes: &[u8]) -> Result<Map<String, Value>, BackupError> {
-    let value: Value = if path.ends_with(".json") {
-        serde_json::from_slice(bytes).map_err(|e| {
-            json_error(path, e, |message| BackupError::InvalidItem {
-                item: path.to_string(),
-                file: path.to_string(),
-                message,
-            })
-        })?
+fn parse_object(path: &str, bytes: &[u8], budget: &mut LoadBudget) -> Result<Map<String, Value>, BackupError> {
+    let value = if path.ends_with(".json") {
+        let invalid = |message| BackupError::InvalidItem { item: path.to_string(), file: path.to_string(), message };
+        budget.parse_json(path, bytes, invalid)?
     } else {
-        serde_yaml::from_slice(bytes)
-            .map_err(|e| BackupError::InvalidYaml { file: path.to_string(), message: e.to_string() })?
+        budget.parse_yaml(path, bytes)?
     };
     match value {
         Value::Object(map) => Ok(map),

@@ -1,6 +1,7 @@
 //! Backup adapter: the native format (read and deterministic write), IntuneCD import, capture from
 //! a tenant, and the four sources (folder or archive, URL, ConfigMap, Flux artifact), all hardened.
 
+pub mod budget;
 pub mod capture;
 pub mod error;
 pub mod fetch;
@@ -8,6 +9,7 @@ pub mod fuzzing;
 pub mod intunecd;
 pub mod limits;
 pub mod native;
+pub mod netpolicy;
 pub mod source;
 pub mod tree;
 
@@ -70,8 +72,11 @@ pub struct Loaded {
     pub findings: Vec<LoadFinding>,
 }
 
-/// The files of a backup folder, or of a `.tar.gz` file, on disk.
+/// The files of a backup folder, or of a `.tar.gz` file, on disk. Anything else — a device such
+/// as `/dev/zero`, a FIFO, a socket — is refused before it is opened, and a file is never read
+/// past `max_archive_bytes` even if it grows while being read.
 pub fn tree_from_path(path: &std::path::Path, limits: &Limits) -> Result<FileTree, BackupError> {
+    use std::io::Read;
     let shown = path.display().to_string();
     let meta = std::fs::metadata(path).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => BackupError::NotFound { path: shown.clone() },
@@ -80,9 +85,20 @@ pub fn tree_from_path(path: &std::path::Path, limits: &Limits) -> Result<FileTre
     if meta.is_dir() {
         return FileTree::from_dir(path, limits);
     }
+    if !meta.is_file() {
+        return Err(BackupError::UnsupportedEntry {
+            path: shown,
+            kind: "not a regular file or folder (device, FIFO or socket)".into(),
+        });
+    }
     if meta.len() > limits.max_archive_bytes {
         return Err(BackupError::ArchiveTooLarge { size: meta.len(), limit: limits.max_archive_bytes });
     }
-    let bytes = std::fs::read(path).map_err(|e| BackupError::io(&shown, e))?;
+    let file = std::fs::File::open(path).map_err(|e| BackupError::io(&shown, e))?;
+    let mut bytes = Vec::new();
+    file.take(limits.max_archive_bytes + 1).read_to_end(&mut bytes).map_err(|e| BackupError::io(&shown, e))?;
+    if bytes.len() as u64 > limits.max_archive_bytes {
+        return Err(BackupError::ArchiveTooLarge { size: bytes.len() as u64, limit: limits.max_archive_bytes });
+    }
     FileTree::from_tar_gz(&bytes, &shown, limits)
 }

@@ -5,18 +5,33 @@ use serde::{Deserialize, Serialize};
 
 const MIB: u64 = 1024 * 1024;
 
-/// Bounds on what a backup may hold. Defaults are documented in `docs/backup-format.md`.
+/// Bounds on what a backup may hold and what loading it may cost. Defaults are documented in
+/// `docs/security.md` (with the chart's memory limit they are sized for) and `docs/backup-format.md`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct Limits {
-    /// Largest archive (compressed `.tar.gz`, download, ConfigMap binary) in bytes. Default 64 MiB.
+    /// Largest archive (compressed `.tar.gz`, download, ConfigMap binary) in bytes. Default 32 MiB.
     pub max_archive_bytes: u64,
-    /// Largest total of all files once unpacked, in bytes. Default 512 MiB.
+    /// Largest total of all files once unpacked, in bytes. Default 64 MiB.
     pub max_unpacked_bytes: u64,
     /// Most files and folders in a backup. Default 20 000.
     pub max_files: usize,
-    /// Largest single file (an item, the manifest, a script) in bytes. Default 8 MiB.
+    /// Largest single file (an item, the manifest, a script) in bytes. Default 4 MiB.
     pub max_item_bytes: u64,
+    /// Most items in a backup. Default 10 000.
+    pub max_items: usize,
+    /// Deepest nesting of arrays and objects in one JSON or YAML file. Default 64.
+    pub max_depth: usize,
+    /// Most values (scalars, arrays, objects) one file may produce, YAML alias expansions
+    /// included. Default 200 000.
+    pub max_values_per_file: u64,
+    /// Most values all files of one load may produce together. Default 1 000 000.
+    pub max_values_total: u64,
+    /// Longest one load (unpacking and parsing) may take, in seconds. Default 60.
+    pub load_timeout_seconds: u64,
+    /// Loads parsed at once in one process (each on a blocking thread, off the async runtime);
+    /// further loads wait. Default 2.
+    pub max_concurrent_loads: usize,
     /// Largest ratio of unpacked to compressed size. Default 200.
     pub max_decompression_ratio: u64,
     /// Unpacked bytes below which the ratio is not enforced (tiny archives of repetitive JSON
@@ -27,10 +42,16 @@ pub struct Limits {
 impl Default for Limits {
     fn default() -> Self {
         Limits {
-            max_archive_bytes: 64 * MIB,
-            max_unpacked_bytes: 512 * MIB,
+            max_archive_bytes: 32 * MIB,
+            max_unpacked_bytes: 64 * MIB,
             max_files: 20_000,
-            max_item_bytes: 8 * MIB,
+            max_item_bytes: 4 * MIB,
+            max_items: 10_000,
+            max_depth: 64,
+            max_values_per_file: 200_000,
+            max_values_total: 1_000_000,
+            load_timeout_seconds: 60,
+            max_concurrent_loads: 2,
             max_decompression_ratio: 200,
             ratio_grace_bytes: MIB,
         }
@@ -54,8 +75,8 @@ mod tests {
     fn small_archives_get_the_grace_allowance_and_large_ones_the_absolute_cap() {
         let limits = Limits::default();
         assert_eq!(limits.unpack_cap(100), (MIB, true));
-        assert_eq!(limits.unpack_cap(MIB), (200 * MIB, true));
-        assert_eq!(limits.unpack_cap(10 * MIB), (512 * MIB, false));
+        assert_eq!(limits.unpack_cap(100 * 1024), (200 * 100 * 1024, true));
+        assert_eq!(limits.unpack_cap(10 * MIB), (64 * MIB, false));
     }
 
     #[test]

@@ -13,7 +13,8 @@ use restore_core::canonical::{digest_of, is_digest, sha256_digest};
 use restore_core::catalog;
 use serde_json::{Map, Value};
 
-use crate::error::{BackupError, json_error};
+use crate::budget::LoadBudget;
+use crate::error::BackupError;
 use crate::limits::Limits;
 use crate::tree::{FileTree, safe_relative_path};
 use crate::{FindingCode, LoadFinding, Loaded};
@@ -40,16 +41,18 @@ pub fn read_path(path: &Path, limits: &Limits) -> Result<Loaded, BackupError> {
 }
 
 /// Parses a native backup from its files: the manifest, then every item it lists, each checked
-/// against its digest and its manifest entry. Unknown types become findings. (The limits were
-/// applied when the tree was read.)
+/// against its digest and its manifest entry. Unknown types become findings. Sizes were bounded
+/// when the tree was read; values, depth, items and time are bounded while parsing.
 pub fn parse(tree: &FileTree) -> Result<Loaded, BackupError> {
-    let manifest = parse_manifest(tree)?;
+    let mut budget = LoadBudget::new(tree.limits());
+    let manifest = parse_manifest(tree, &mut budget)?;
     let mut findings = Vec::new();
     let mut items = Vec::with_capacity(manifest.items.len());
     let mut seen_keys = BTreeSet::new();
     let mut seen_paths = BTreeSet::new();
     for entry in &manifest.items {
         let key = format!("{}/{}", entry.item_type, entry.id);
+        budget.item()?;
         if !seen_keys.insert(key.clone()) {
             return Err(BackupError::DuplicateItem { item: key });
         }
@@ -72,13 +75,12 @@ pub fn parse(tree: &FileTree) -> Result<Loaded, BackupError> {
         };
         let bytes =
             tree.get(&path).ok_or_else(|| BackupError::MissingItemFile { item: key.clone(), path: path.clone() })?;
-        let actual = sha256_digest(bytes);
-        if actual != entry.sha256 {
-            return Err(BackupError::DigestMismatch { subject: key, expected: entry.sha256.clone(), actual });
+        if sha256_digest(bytes) != entry.sha256 {
+            return Err(BackupError::DigestMismatch { subject: key, expected: entry.sha256.clone() });
         }
-        let item: BackupItem = serde_json::from_slice(bytes).map_err(|e| {
-            json_error(&path, e, |message| BackupError::InvalidItem { item: key.clone(), file: path.clone(), message })
-        })?;
+        let invalid = |message| BackupError::InvalidItem { item: key.clone(), file: path.clone(), message };
+        let value = budget.parse_json(&path, bytes, invalid)?;
+        let item: BackupItem = serde_json::from_value(value).map_err(|e| invalid(e.to_string()))?;
         check_against_entry(&item, entry, &key, &path)?;
         if !item.resource.is_object() {
             return Err(BackupError::InvalidItem {
@@ -95,10 +97,9 @@ pub fn parse(tree: &FileTree) -> Result<Loaded, BackupError> {
     Ok(Loaded { set, findings })
 }
 
-fn parse_manifest(tree: &FileTree) -> Result<BackupManifest, BackupError> {
+fn parse_manifest(tree: &FileTree, budget: &mut LoadBudget) -> Result<BackupManifest, BackupError> {
     let bytes = tree.get(MANIFEST_FILE).ok_or_else(|| BackupError::MissingManifest { folder: ".".into() })?;
-    let value: Value = serde_json::from_slice(bytes)
-        .map_err(|e| json_error(MANIFEST_FILE, e, |message| BackupError::InvalidManifest { message }))?;
+    let value = budget.parse_json(MANIFEST_FILE, bytes, |message| BackupError::InvalidManifest { message })?;
     match value.get("formatVersion") {
         Some(Value::Number(n)) if n.as_u64() == Some(u64::from(FORMAT_VERSION)) => {}
         Some(found @ (Value::Number(_) | Value::String(_))) => {

@@ -4,8 +4,10 @@
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::path::Path;
+use std::sync::{Arc, OnceLock};
 
 use restore_core::api::{ArtifactKind, ArtifactRef, BackupFormat, SourceSpec};
+use tokio::sync::Semaphore;
 
 use crate::error::BackupError;
 use crate::fetch::{Fetcher, Schemes};
@@ -113,16 +115,16 @@ pub fn load_local(
 }
 
 /// Resolves a RestoreRun's `spec.source` in `namespace`: exactly one of `url` + `sha256`,
-/// `configMapRef` or `artifactRef`, then `path` inside it, read in `format`.
+/// `configMapRef` or `artifactRef`, then `path` inside it, read in `format`. Downloads run on the
+/// async runtime; unpacking, hashing and parsing run on a blocking thread (see [`load_off_runtime`]).
 pub async fn resolve<C: ClusterObjects>(
     spec: &SourceSpec,
     namespace: &str,
     cluster: &C,
     fetcher: &Fetcher,
 ) -> Result<Loaded, BackupError> {
-    let limits = fetcher.limits();
-    let tree = match (&spec.url, &spec.config_map_ref, &spec.artifact_ref) {
-        (Some(url), None, None) => url_tree(url, spec.sha256.as_deref(), fetcher).await?,
+    let input = match (&spec.url, &spec.config_map_ref, &spec.artifact_ref) {
+        (Some(url), None, None) => url_archive(url, spec.sha256.as_deref(), fetcher).await?,
         (None, Some(reference), None) => {
             let cm = cluster
                 .config_map(namespace, &reference.name)
@@ -132,32 +134,80 @@ pub async fn resolve<C: ClusterObjects>(
                     namespace: namespace.into(),
                     name: reference.name.clone(),
                 })?;
-            config_map_tree(cm, namespace, &reference.name, reference.key.as_deref(), limits)?
+            config_map_input(cm, namespace, &reference.name, reference.key.as_deref())?
         }
-        (None, None, Some(reference)) => flux_tree(reference, namespace, cluster, fetcher).await?,
+        (None, None, Some(reference)) => flux_archive(reference, namespace, cluster, fetcher).await?,
         _ => {
             return Err(BackupError::InvalidSource {
                 message: "set exactly one of url (with sha256), configMapRef or artifactRef".into(),
             });
         }
     };
-    load_tree(&tree.subtree(spec.path.as_deref())?, spec.format)
+    let limits = fetcher.limits().clone();
+    let folder = spec.path.clone();
+    let format = spec.format;
+    load_off_runtime(&limits.clone(), move || {
+        let tree = input.into_tree(&limits)?;
+        load_tree(&tree.subtree(folder.as_deref())?, format)
+    })
+    .await
 }
 
-async fn url_tree(url: &str, sha256: Option<&str>, fetcher: &Fetcher) -> Result<FileTree, BackupError> {
+/// Runs a load (unpacking, hashing, parsing) on a blocking thread, at most
+/// `max_concurrent_loads` at once per process, so health checks, Lease renewal and other runs
+/// keep their async workers. A panic in the load becomes an error of this load only.
+pub async fn load_off_runtime<T: Send + 'static>(
+    limits: &Limits,
+    work: impl FnOnce() -> Result<T, BackupError> + Send + 'static,
+) -> Result<T, BackupError> {
+    static LOADS: OnceLock<Arc<Semaphore>> = OnceLock::new();
+    let loads = LOADS.get_or_init(|| Arc::new(Semaphore::new(limits.max_concurrent_loads.max(1)))).clone();
+    let _permit =
+        loads.acquire_owned().await.map_err(|_| BackupError::LoadFailed { message: "load queue closed".into() })?;
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| BackupError::LoadFailed { message: format!("the load stopped unexpectedly: {e}") })?
+}
+
+/// The raw files of a source, before they are unpacked and parsed off the runtime.
+enum SourceInput {
+    /// A `.tar.gz` and how to name it in errors.
+    Archive { bytes: Vec<u8>, subject: String },
+    /// ConfigMap `data`: `(path, bytes)` pairs.
+    Files(Vec<(String, Vec<u8>)>),
+}
+
+impl SourceInput {
+    fn into_tree(self, limits: &Limits) -> Result<FileTree, BackupError> {
+        match self {
+            SourceInput::Archive { bytes, subject } => FileTree::from_tar_gz(&bytes, &subject, limits),
+            SourceInput::Files(files) => FileTree::from_files(files, limits),
+        }
+    }
+}
+
+async fn url_archive(url: &str, sha256: Option<&str>, fetcher: &Fetcher) -> Result<SourceInput, BackupError> {
     let sha = sha256.ok_or_else(|| BackupError::InvalidSource { message: "url needs sha256".into() })?;
     let bytes = fetcher.fetch(url, &format!("sha256:{sha}"), Schemes::HttpsOnly).await?;
-    FileTree::from_tar_gz(&bytes, &crate::fetch::redact_url(url), fetcher.limits())
+    Ok(SourceInput::Archive { bytes, subject: crate::fetch::redact_url(url) })
 }
 
-async fn flux_tree<C: ClusterObjects>(
+async fn flux_archive<C: ClusterObjects>(
     reference: &ArtifactRef,
     namespace: &str,
     cluster: &C,
     fetcher: &Fetcher,
-) -> Result<FileTree, BackupError> {
+) -> Result<SourceInput, BackupError> {
     let ns = reference.namespace.as_deref().unwrap_or(namespace);
     let kind = kind_name(reference.kind);
+    if ns != namespace && !fetcher.policy().allow_cross_namespace_refs {
+        return Err(BackupError::CrossNamespaceRefused {
+            kind: kind.into(),
+            namespace: ns.into(),
+            name: reference.name.clone(),
+            run_namespace: namespace.into(),
+        });
+    }
     let not_ready = |message: String| BackupError::FluxArtifactNotReady {
         kind: kind.into(),
         namespace: ns.into(),
@@ -187,28 +237,28 @@ async fn flux_tree<C: ClusterObjects>(
     }
     tracing::info!(kind, namespace = ns, name = %reference.name, revision = ?artifact.revision, "fetching Flux artifact");
     let bytes = fetcher.fetch(&artifact.url, &artifact.digest, Schemes::HttpOrHttps).await?;
-    FileTree::from_tar_gz(&bytes, &format!("{kind} {ns}/{} artifact", reference.name), fetcher.limits())
+    Ok(SourceInput::Archive { bytes, subject: format!("{kind} {ns}/{} artifact", reference.name) })
 }
 
-fn config_map_tree(
+fn config_map_input(
     cm: ConfigMapData,
     namespace: &str,
     name: &str,
     key: Option<&str>,
-    limits: &Limits,
-) -> Result<FileTree, BackupError> {
+) -> Result<SourceInput, BackupError> {
     match key {
         Some(key) => {
-            let bytes = cm.binary_data.get(key).ok_or_else(|| BackupError::ConfigMapKeyMissing {
+            let mut binary = cm.binary_data;
+            let bytes = binary.remove(key).ok_or_else(|| BackupError::ConfigMapKeyMissing {
                 namespace: namespace.into(),
                 name: name.into(),
                 key: key.into(),
             })?;
-            FileTree::from_tar_gz(bytes, &format!("ConfigMap {namespace}/{name} key {key}"), limits)
+            Ok(SourceInput::Archive { bytes, subject: format!("ConfigMap {namespace}/{name} key {key}") })
         }
-        None => {
-            FileTree::from_files(cm.data.into_iter().map(|(k, v)| (path_of_config_map_key(&k), v.into_bytes())), limits)
-        }
+        None => Ok(SourceInput::Files(
+            cm.data.into_iter().map(|(k, v)| (path_of_config_map_key(&k), v.into_bytes())).collect(),
+        )),
     }
 }
 

@@ -18,6 +18,8 @@ use crate::limits::Limits;
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct FileTree {
     files: BTreeMap<String, Vec<u8>>,
+    /// The limits the files were read within; parsing them draws on the same budget.
+    limits: Limits,
 }
 
 /// Counts entries and bytes against the limits while a tree is filled.
@@ -83,6 +85,15 @@ impl FileTree {
         FileTree::default()
     }
 
+    fn with_limits(limits: &Limits) -> Self {
+        FileTree { files: BTreeMap::new(), limits: limits.clone() }
+    }
+
+    /// The limits the files were read within (and that parsing them keeps to).
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
     /// Builds a tree from `(path, bytes)` pairs (e.g. ConfigMap data), checking every path and
     /// the limits on count and size.
     pub fn from_files<P: AsRef<str>>(
@@ -90,7 +101,7 @@ impl FileTree {
         limits: &Limits,
     ) -> Result<Self, BackupError> {
         let mut budget = Budget::new(limits);
-        let mut tree = FileTree::new();
+        let mut tree = FileTree::with_limits(limits);
         for (raw, bytes) in files {
             let path = safe_relative_path(raw.as_ref())?;
             budget.entry()?;
@@ -114,7 +125,7 @@ impl FileTree {
             ));
         }
         let mut budget = Budget::new(limits);
-        let mut tree = FileTree::new();
+        let mut tree = FileTree::with_limits(limits);
         tree.walk(root, "", &mut budget)?;
         Ok(tree)
     }
@@ -187,7 +198,7 @@ impl FileTree {
         };
         let mut archive = tar::Archive::new(reader);
         let mut budget = Budget::new(limits);
-        let mut tree = FileTree::new();
+        let mut tree = FileTree::with_limits(limits);
         let entries = archive.entries().map_err(archive_error)?;
         for entry in entries {
             let mut entry = entry.map_err(archive_error)?;
@@ -286,7 +297,7 @@ impl FileTree {
         if files.is_empty() {
             return Err(BackupError::PathNotFound { path: folder });
         }
-        Ok(FileTree { files })
+        Ok(FileTree { files, limits: self.limits })
     }
 
     /// A `sha256:` digest over every path and content, independent of where the files came from.

@@ -5,7 +5,9 @@
 use std::collections::BTreeMap;
 
 use proptest::prelude::*;
-use restore_backup::fuzzing::{fuzz_limits, load_untrusted, seed_inputs};
+use restore_backup::fuzzing::{
+    fuzz_limits, intunecd_seed_inputs, load_untrusted, load_untrusted_intunecd, seed_inputs,
+};
 use restore_backup::{FileTree, Limits, native};
 use restore_core::backup::{BackupItem, BackupSet, BackupTenant, NamedRef, References};
 use serde_json::Value;
@@ -167,5 +169,45 @@ fn the_committed_fuzz_seeds_are_current() {
     for (i, seed) in seeds.iter().enumerate() {
         let on_disk = std::fs::read(dir.join(format!("seed-{i}"))).unwrap_or_default();
         assert!(&on_disk == seed, "fuzz seed {i} is stale; run with RESTORE_BACKUP_WRITE_CORPUS=1");
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    /// Mutated IntuneCD YAML and JSON object files load or fail with a typed error.
+    #[test]
+    fn mutated_intunecd_files_never_panic(which in 0usize..4, edits in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..8)) {
+        let mut bytes = intunecd_seed_inputs()[which].clone();
+        for (at, byte) in edits {
+            let i = 1 + at.index(bytes.len() - 1);
+            bytes[i] = byte;
+        }
+        let _ = load_untrusted_intunecd(&bytes);
+    }
+}
+
+#[test]
+fn the_intunecd_seed_inputs_load_cleanly() {
+    for (mode, seed) in intunecd_seed_inputs().iter().enumerate() {
+        let loaded = load_untrusted_intunecd(seed).unwrap_or_else(|e| panic!("mode {mode}: {e}"));
+        assert!(!loaded.set.items.is_empty(), "mode {mode}");
+    }
+}
+
+/// The cargo-fuzz seeds under `fuzz/seeds/load_intunecd/` are the current IntuneCD seed inputs.
+#[test]
+fn the_committed_intunecd_fuzz_seeds_are_current() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/seeds/load_intunecd");
+    let seeds = intunecd_seed_inputs();
+    if std::env::var_os("RESTORE_BACKUP_WRITE_CORPUS").is_some() {
+        std::fs::create_dir_all(&dir).unwrap();
+        for (i, seed) in seeds.iter().enumerate() {
+            std::fs::write(dir.join(format!("seed-{i}")), seed).unwrap();
+        }
+    }
+    for (i, seed) in seeds.iter().enumerate() {
+        let on_disk = std::fs::read(dir.join(format!("seed-{i}"))).unwrap_or_default();
+        assert!(&on_disk == seed, "IntuneCD fuzz seed {i} is stale; run with RESTORE_BACKUP_WRITE_CORPUS=1");
     }
 }

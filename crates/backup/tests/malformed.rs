@@ -366,7 +366,7 @@ fn generate_cases() -> Vec<Case> {
         case(
             "manifest-nested-too-deep",
             Folder(vec![("manifest.json".into(), format!("{}{}", "[".repeat(1000), "]".repeat(1000)).into_bytes())]),
-            "InvalidJson",
+            "TooDeep",
         ),
         Case {
             format: BackupFormat::IntuneCd,

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use graph_sim::{AppCredential, SimConfig, SimHandle, Simulator};
 use restore_backup::capture::capture;
-use restore_backup::fetch::Fetcher;
+use restore_backup::fetch::{FetchPolicy, Fetcher};
 use restore_backup::source::{ArtifactInfo, ConfigMapData, FluxLookup, config_map_data, load_local, resolve};
 use restore_backup::{Limits, Loaded, native};
 use restore_core::api::{ArtifactKind, ArtifactRef, BackupFormat, ConfigMapSourceRef, IntuneTenantSpec, SourceSpec};
@@ -64,6 +64,8 @@ fn client(sim: &SimHandle) -> GraphClient {
             backoff_base: Duration::from_millis(5),
             backoff_max: Duration::from_millis(40),
         },
+        // The simulator listens on loopback: allowed explicitly, never by default.
+        endpoints: restore_graph::EndpointAllowlist::default().allowing_loopback(),
         ..GraphOptions::default()
     };
     GraphClient::new(&spec, Credentials::ClientSecret(SecretString::new(SECRET)), options).unwrap()
@@ -151,7 +153,14 @@ async fn a_seeded_simulator_captured_and_loaded_through_every_source_equals_its_
 
     // 2. URL + sha256 over HTTPS.
     let https = serve_files(BTreeMap::from([("/backup.tar.gz".to_string(), archive.clone())]), true).await;
-    let fetcher = Fetcher::with_extra_roots(https.ca_pem.as_deref().map(str::as_bytes), limits.clone()).unwrap();
+    // The server listens on loopback, which only an admin-allowed CIDR lets a fetcher reach; the
+    // Flux source below lives in flux-system, which the admin allows here too.
+    let policy = FetchPolicy {
+        allowed_cidrs: vec!["127.0.0.0/8".parse().unwrap()],
+        allow_cross_namespace_refs: true,
+        ..FetchPolicy::default()
+    };
+    let fetcher = Fetcher::with_policy(https.ca_pem.as_deref().map(str::as_bytes), limits.clone(), policy).unwrap();
     let url_spec = SourceSpec {
         url: Some(https.url("/backup.tar.gz")),
         sha256: Some(sha256_digest(&archive).trim_start_matches("sha256:").to_string()),

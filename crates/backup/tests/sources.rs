@@ -6,7 +6,7 @@ mod support;
 use std::collections::BTreeMap;
 
 use restore_backup::capture::capture;
-use restore_backup::fetch::Fetcher;
+use restore_backup::fetch::{FetchPolicy, Fetcher};
 use restore_backup::source::{self, ArtifactInfo, ConfigMapData, FluxLookup, config_map_data, load_local, resolve};
 use restore_backup::{Limits, Loaded, native};
 use restore_core::api::{ArtifactKind, ArtifactRef, BackupFormat, ConfigMapSourceRef, SourceSpec};
@@ -37,8 +37,13 @@ fn assert_same(loaded: &Loaded, set: &BackupSet) {
     assert_eq!(&loaded.set, set);
 }
 
+/// The test servers listen on loopback, which only an admin-allowed CIDR lets a fetcher reach.
+fn loopback_allowed() -> FetchPolicy {
+    FetchPolicy { allowed_cidrs: vec!["127.0.0.0/8".parse().unwrap()], ..FetchPolicy::default() }
+}
+
 fn fetcher_trusting(ca_pem: Option<&str>) -> Fetcher {
-    Fetcher::with_extra_roots(ca_pem.map(str::as_bytes), Limits::default()).unwrap()
+    Fetcher::with_policy(ca_pem.map(str::as_bytes), Limits::default(), loopback_allowed()).unwrap()
 }
 
 #[tokio::test]
@@ -84,8 +89,8 @@ async fn an_untrusted_certificate_a_plain_http_url_and_a_404_are_refused() {
     let spec = SourceSpec { url: Some(server.url("/x.tar.gz")), sha256: Some("0".repeat(64)), ..SourceSpec::default() };
     let untrusting = fetcher_trusting(None);
     let err = resolve(&spec, "ns", &FakeCluster::default(), &untrusting).await.unwrap_err();
-    assert_eq!(err.class(), "Download", "{err}");
-    assert!(err.is_transient());
+    assert_eq!(err.class(), "UntrustedCertificate", "{err}");
+    assert!(!err.is_transient(), "an untrusted certificate stays untrusted: {err}");
 
     let trusting = fetcher_trusting(server.ca_pem.as_deref());
     let err = resolve(&spec, "ns", &FakeCluster::default(), &trusting).await.unwrap_err();
@@ -101,7 +106,8 @@ async fn a_download_over_the_archive_limit_stops_early() {
     let server = serve_files(BTreeMap::from([("/big".to_string(), vec![0u8; 64 * 1024])]), true).await;
     let spec = SourceSpec { url: Some(server.url("/big")), sha256: Some("0".repeat(64)), ..SourceSpec::default() };
     let limits = Limits { max_archive_bytes: 1024, ..Limits::default() };
-    let fetcher = Fetcher::with_extra_roots(server.ca_pem.as_deref().map(str::as_bytes), limits).unwrap();
+    let fetcher =
+        Fetcher::with_policy(server.ca_pem.as_deref().map(str::as_bytes), limits, loopback_allowed()).unwrap();
     let err = resolve(&spec, "ns", &FakeCluster::default(), &fetcher).await.unwrap_err();
     assert_eq!(err.class(), "ArchiveTooLarge", "{err}");
 }
@@ -163,7 +169,9 @@ async fn a_flux_artifact_over_plain_http_loads_as_the_captured_set() {
         ("Bucket".into(), "ns".into(), "pending".into()),
         FluxLookup::NoArtifact { message: "waiting for the first reconciliation".into() },
     );
-    let fetcher = fetcher_trusting(None);
+    // The artifact lives in flux-system, the run in apps: the admin has allowed that here.
+    let policy = FetchPolicy { allow_cross_namespace_refs: true, ..loopback_allowed() };
+    let fetcher = Fetcher::with_policy(None, Limits::default(), policy).unwrap();
     let spec = SourceSpec {
         artifact_ref: Some(ArtifactRef {
             kind: ArtifactKind::GitRepository,

@@ -131,7 +131,7 @@ pub struct SourceSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 512), regex(pattern = r"^[^/]"))]
     #[schemars(extend("x-kubernetes-validations" = [
-        {"rule": "!self.contains('..')", "message": "path must not contain '..'"}
+        {"rule": "!(self == '..' || self.startsWith('../') || self.endsWith('/..') || self.contains('/../'))", "message": "path must not contain '..'"}
     ]))]
     pub path: Option<String>,
 

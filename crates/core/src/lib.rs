@@ -8,5 +8,7 @@ pub mod catalog;
 pub mod conditions;
 pub mod duration;
 pub mod engine;
+pub mod secrets;
 pub mod tenant;
+pub mod terminal;
 pub mod wizard;

@@ -39,8 +39,7 @@ async fn main() {
     })
     .await;
     let credentials = Credentials::ClientSecret(SecretString::new(SECRET));
-    let client =
-        GraphClient::new(&spec(&sim, budget, window), credentials, GraphOptions::default()).expect("client builds");
+    let client = GraphClient::new(&spec(&sim, budget, window), credentials, loopback_options()).expect("client builds");
     client.verify().await.expect("token and first read");
 
     let floor = Duration::from_secs(writes.div_ceil(u64::from(budget)).saturating_sub(1) * u64::from(window));
@@ -85,5 +84,13 @@ async fn main() {
     println!("result: {}", if ok { "PASS" } else { "FAIL" });
     if !ok {
         std::process::exit(1);
+    }
+}
+
+/// Default options, with the loopback simulator explicitly allowed as an endpoint.
+fn loopback_options() -> GraphOptions {
+    GraphOptions {
+        endpoints: restore_graph::EndpointAllowlist::default().allowing_loopback(),
+        ..GraphOptions::default()
     }
 }

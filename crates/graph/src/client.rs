@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 use tokio::time::Instant;
 
 use crate::credentials::Credentials;
+use crate::endpoints::EndpointAllowlist;
 use crate::error::GraphError;
 use crate::pacing::{WriteBudgets, WritePacer};
 use crate::retry::{RetryBudget, RetryPolicy, retry_after, sleep_for};
@@ -38,7 +39,15 @@ pub struct GraphOptions {
     pub allow_insecure_http: bool,
     /// Most pages one `list` follows before it gives up (a guard against next-link loops).
     pub max_pages: usize,
+    /// Hosts `graph.endpoint` and `graph.authority` may name. Default: the Microsoft clouds.
+    pub endpoints: EndpointAllowlist,
+    /// The only folder `workloadIdentity.tokenFile` may lie in (after symbolic links are
+    /// resolved). Default: Azure Workload Identity's `/var/run/secrets/azure/tokens`.
+    pub federated_token_dir: std::path::PathBuf,
 }
+
+/// Where Azure Workload Identity projects the federated service-account token.
+pub const DEFAULT_FEDERATED_TOKEN_DIR: &str = "/var/run/secrets/azure/tokens";
 
 impl Default for GraphOptions {
     fn default() -> Self {
@@ -49,6 +58,8 @@ impl Default for GraphOptions {
             token_refresh_margin: Duration::from_secs(300),
             allow_insecure_http: false,
             max_pages: 10_000,
+            endpoints: EndpointAllowlist::default(),
+            federated_token_dir: DEFAULT_FEDERATED_TOKEN_DIR.into(),
         }
     }
 }
@@ -169,8 +180,14 @@ impl GraphClient {
         budgets: &WriteBudgets,
     ) -> Result<Self, GraphError> {
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let endpoint = checked_base_url("graph.endpoint", &spec.graph.endpoint, options.allow_insecure_http)?;
-        let authority = checked_base_url("graph.authority", &spec.graph.authority, options.allow_insecure_http)?;
+        let endpoint = checked_base_url("graph.endpoint", &spec.graph.endpoint, &options)?;
+        let authority = checked_base_url("graph.authority", &spec.graph.authority, &options)?;
+        let credentials = match credentials {
+            Credentials::WorkloadIdentity { token_file } => Credentials::WorkloadIdentity {
+                token_file: crate::token::checked_token_file(&token_file, &options.federated_token_dir)?,
+            },
+            other => other,
+        };
         if spec.tenant_id.is_empty()
             || !spec.tenant_id.chars().all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-')
         {
@@ -630,8 +647,10 @@ fn parse_url(text: &str) -> Result<Url, GraphError> {
 }
 
 /// Validates an endpoint: https, or http on loopback (or anywhere when explicitly allowed).
-fn checked_base_url(field: &str, text: &str, allow_insecure_http: bool) -> Result<String, GraphError> {
+fn checked_base_url(field: &str, text: &str, options: &GraphOptions) -> Result<String, GraphError> {
+    let allow_insecure_http = options.allow_insecure_http;
     let url = Url::parse(text).map_err(|e| GraphError::Config(format!("{field} {text:?} is not a URL: {e}")))?;
+    options.endpoints.check(field, &url)?;
     let loopback = match url.host() {
         Some(url::Host::Domain(domain)) => domain.eq_ignore_ascii_case("localhost"),
         Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
@@ -708,16 +727,30 @@ mod tests {
 
     #[test]
     fn endpoints_must_be_https_except_on_loopback() {
+        let open = |insecure| GraphOptions {
+            allow_insecure_http: insecure,
+            endpoints: EndpointAllowlist::default().allowing_loopback().allowing("graph.example.com"),
+            ..GraphOptions::default()
+        };
         assert_eq!(
-            checked_base_url("e", "https://graph.microsoft.com/", false).unwrap(),
+            checked_base_url("e", "https://graph.microsoft.com/", &open(false)).unwrap(),
             "https://graph.microsoft.com"
         );
-        assert!(checked_base_url("e", "http://127.0.0.1:8080", false).is_ok());
-        assert!(checked_base_url("e", "http://localhost:8080", false).is_ok());
-        assert!(checked_base_url("e", "http://[::1]:8080", false).is_ok());
-        assert!(checked_base_url("e", "http://graph.example.com", false).is_err());
-        assert!(checked_base_url("e", "http://graph.example.com", true).is_ok());
-        assert!(checked_base_url("e", "ftp://127.0.0.1", true).is_err());
+        assert!(checked_base_url("e", "http://127.0.0.1:8080", &open(false)).is_ok());
+        assert!(checked_base_url("e", "http://localhost:8080", &open(false)).is_ok());
+        assert!(checked_base_url("e", "http://[::1]:8080", &open(false)).is_ok());
+        assert!(checked_base_url("e", "http://graph.example.com", &open(false)).is_err());
+        assert!(checked_base_url("e", "http://graph.example.com", &open(true)).is_ok());
+        assert!(checked_base_url("e", "ftp://127.0.0.1", &open(true)).is_err());
+    }
+
+    #[test]
+    fn finding_4_an_endpoint_or_authority_outside_the_allowlist_is_refused_by_default() {
+        let strict = GraphOptions::default();
+        let err = checked_base_url("graph.authority", "https://attacker.example/", &strict).unwrap_err();
+        assert!(err.to_string().contains("not allowed"), "{err}");
+        assert!(checked_base_url("graph.endpoint", "http://127.0.0.1:8080", &strict).is_err());
+        assert!(checked_base_url("graph.authority", "https://login.microsoftonline.us", &strict).is_ok());
     }
 
     #[test]

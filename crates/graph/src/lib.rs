@@ -3,14 +3,16 @@
 
 mod client;
 mod credentials;
+mod endpoints;
 mod error;
 mod pacing;
 mod retry;
 mod stats;
 mod token;
 
-pub use client::{GraphClient, GraphOptions, GroupRef, MAX_BATCH_REQUESTS};
+pub use client::{DEFAULT_FEDERATED_TOKEN_DIR, GraphClient, GraphOptions, GroupRef, MAX_BATCH_REQUESTS};
 pub use credentials::{Credentials, SecretString};
+pub use endpoints::{EndpointAllowlist, MICROSOFT_AUTHORITY_HOSTS, MICROSOFT_GRAPH_HOSTS};
 pub use error::GraphError;
 pub use pacing::WriteBudgets;
 pub use retry::RetryPolicy;

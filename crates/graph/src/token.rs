@@ -245,6 +245,34 @@ impl CertificateSigner {
     }
 }
 
+/// Where Kubernetes mounts a pod's own service-account token: never a federated token source.
+const SERVICE_ACCOUNT_DIRS: &[&str] = &["/var/run/secrets/kubernetes.io", "/run/secrets/kubernetes.io"];
+
+/// The token file, if with symbolic links resolved it lies inside `allowed_dir` (resolved too)
+/// and outside the pod's service-account folder; otherwise why not. The file must exist. The path
+/// is returned as given: the kubelet rotates projected tokens by swapping a link inside the folder.
+pub(crate) fn checked_token_file(
+    token_file: &std::path::Path,
+    allowed_dir: &std::path::Path,
+) -> Result<std::path::PathBuf, GraphError> {
+    let refuse = |why: &str| {
+        GraphError::Config(format!(
+            "workloadIdentity.tokenFile {}: {why}; it must lie in {} (the operator's --federated-token-dir)",
+            token_file.display(),
+            allowed_dir.display()
+        ))
+    };
+    if !token_file.is_absolute() || token_file.components().any(|c| c == std::path::Component::ParentDir) {
+        return Err(refuse("must be an absolute path without '..'"));
+    }
+    let dir = std::fs::canonicalize(allowed_dir).map_err(|_| refuse("the allowed folder does not exist"))?;
+    let real = std::fs::canonicalize(token_file).map_err(|e| refuse(&format!("cannot be resolved ({})", e.kind())))?;
+    if !real.starts_with(&dir) || SERVICE_ACCOUNT_DIRS.iter().any(|sa| real.starts_with(sa)) {
+        return Err(refuse("is outside the allowed folder"));
+    }
+    Ok(token_file.to_path_buf())
+}
+
 /// A reqwest error described without its URL's query or any header.
 pub(crate) fn describe_reqwest(error: &reqwest::Error) -> String {
     let kind = if error.is_timeout() {

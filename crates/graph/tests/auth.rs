@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use graph_sim::{AppCredential, FEDERATION_AUDIENCE, FederatedCredential, SimConfig};
 use restore_core::tenant::TenantPort;
-use restore_graph::{Credentials, GraphClient, GraphError, SecretString};
+use restore_graph::{Credentials, GraphClient, GraphError, GraphOptions, SecretString};
 use serde_json::json;
 use support::*;
 
@@ -93,10 +93,12 @@ async fn workload_identity_reads_the_projected_token_file_at_every_acquisition()
     let dir = tempfile::tempdir().unwrap();
     let token_file = dir.path().join("azure-identity-token");
     std::fs::write(&token_file, projected(subject, "issuer.key.pem")).unwrap();
+    // The admin's projected-token folder is the temporary folder here.
+    let options = GraphOptions { federated_token_dir: dir.path().to_path_buf(), ..fast_options() };
     let client = GraphClient::new(
         &spec(&sim, 100, 20),
         Credentials::WorkloadIdentity { token_file: token_file.clone() },
-        fast_options(),
+        options,
     )
     .unwrap();
     client.verify().await.expect("the projected token is accepted");
@@ -158,4 +160,37 @@ async fn an_unreachable_token_endpoint_is_retried_then_a_transport_error() {
     let snap = client.stats().snapshot();
     assert_eq!(snap.count("POST", "transport"), 8, "every attempt of the retry policy");
     assert_eq!(snap.count("GET", "200"), 0, "no API call without a token");
+}
+
+#[tokio::test]
+async fn finding_4_a_token_file_outside_the_admins_folder_is_never_read() {
+    let sim = simulator(SimConfig::default()).await;
+    let allowed = tempfile::tempdir().unwrap();
+    let elsewhere = tempfile::tempdir().unwrap();
+    let stolen = elsewhere.path().join("token");
+    std::fs::write(&stolen, "the operator's own service-account token").unwrap();
+    let escape = allowed.path().join("link");
+    std::os::unix::fs::symlink(&stolen, &escape).unwrap();
+    let options = || GraphOptions { federated_token_dir: allowed.path().to_path_buf(), ..fast_options() };
+    let attempts = [
+        stolen.clone(),
+        escape,
+        allowed.path().join("../").join(elsewhere.path().file_name().unwrap()).join("token"),
+        std::path::PathBuf::from("/var/run/secrets/kubernetes.io/serviceaccount/token"),
+    ];
+    for token_file in attempts {
+        let result = GraphClient::new(
+            &spec(&sim, 100, 20),
+            Credentials::WorkloadIdentity { token_file: token_file.clone() },
+            options(),
+        );
+        let error = result.expect_err("a token file outside the folder is refused before it is read");
+        assert!(
+            matches!(&error, GraphError::Config(m) if m.contains("tokenFile")),
+            "{}: {error:?}",
+            token_file.display()
+        );
+    }
+    // The default folder is Azure Workload Identity's projection.
+    assert_eq!(GraphOptions::default().federated_token_dir, std::path::PathBuf::from("/var/run/secrets/azure/tokens"));
 }

@@ -214,6 +214,11 @@ impl ClusterObjects for FakeCluster {
     }
 }
 
+/// A file body that makes the server read the request and never answer.
+pub const HANG: &[u8] = b"@hang";
+/// A file body prefix that makes the server answer `302 Found` to the URL that follows it.
+pub const REDIRECT: &[u8] = b"@redirect:";
+
 /// A loopback file server. `files` maps a request path to its body; other paths answer 404.
 pub struct FileServer {
     pub port: u16,
@@ -280,6 +285,19 @@ async fn answer<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
     let text = String::from_utf8_lossy(&request);
     let path = text.split_whitespace().nth(1).unwrap_or("/").to_string();
     let (status, body) = match files.get(&path) {
+        Some(body) if body.as_slice() == HANG => {
+            // Read the request, never answer: a server that holds the connection open.
+            std::future::pending::<()>().await;
+            return;
+        }
+        Some(body) if body.starts_with(REDIRECT) => {
+            let location = String::from_utf8_lossy(&body[REDIRECT.len()..]).into_owned();
+            let head =
+                format!("HTTP/1.1 302 Found\r\nlocation: {location}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+            let _ = stream.write_all(head.as_bytes()).await;
+            let _ = stream.shutdown().await;
+            return;
+        }
         Some(body) => ("200 OK", body.clone()),
         None => ("404 Not Found", Vec::new()),
     };

@@ -145,6 +145,9 @@ pub fn backup_document(item: &BackupItem, with_assignments: bool) -> Value {
 pub fn normalize(item_type: Option<&ItemType>, doc: &Value, names: &IdNames) -> Value {
     let mut doc = doc.clone();
     mask_secrets(&mut doc);
+    if let Some(t) = item_type {
+        crate::secrets::marks().apply(t.name, &mut doc);
+    }
     strip_server_managed(&mut doc);
     if let Some(Value::Array(assignments)) = doc.get_mut(ASSIGNMENTS) {
         for assignment in assignments.iter_mut() {

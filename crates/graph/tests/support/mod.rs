@@ -54,6 +54,8 @@ pub fn fast_options() -> GraphOptions {
             backoff_base: Duration::from_millis(5),
             backoff_max: Duration::from_millis(40),
         },
+        // The simulator listens on loopback, which only an explicit allowance lets a client use.
+        endpoints: restore_graph::EndpointAllowlist::default().allowing_loopback(),
         ..GraphOptions::default()
     }
 }
