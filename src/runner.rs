@@ -191,6 +191,7 @@ fn source_error(e: restore_backup::BackupError) -> StepError {
         E::ConfigMapNotFound { .. } | E::FluxSourceNotFound { .. } | E::FluxArtifactNotReady { .. } => {
             StepError::missing(e.to_string())
         }
+        E::DownloadSlotsBusy { .. } => StepError::downloads_busy(e.to_string()),
         e if e.is_transient() => StepError::transient(e.to_string()),
         e => StepError::permanent(e.to_string()),
     }

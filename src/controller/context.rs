@@ -136,7 +136,14 @@ impl Context {
         let Some(store) = self.run_store.get() else { return };
         let live: std::collections::HashSet<String> =
             store.state().iter().filter_map(|r| r.metadata.uid.clone()).collect();
-        self.runs.lock().await.retain(|uid, _| live.contains(uid));
+        self.runs.lock().await.retain(|uid, _| {
+            let kept = live.contains(uid);
+            if !kept {
+                // A deleted run's download in flight stops now, not at its timeouts.
+                self.fetcher.cancel_run(uid);
+            }
+            kept
+        });
     }
 
     /// Drops the working state of a finished or deleted run.

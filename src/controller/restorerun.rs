@@ -109,6 +109,8 @@ async fn reconcile_run(run: Arc<RestoreRun>, ctx: Arc<Context>) -> Result<Action
     let mut state = state.lock().await;
     let state = &mut *state;
     let cluster = KubeObjects::new(ctx.client.clone());
+    // This run's downloads: cancelled when the run is deleted (or the operator stops).
+    let fetcher = ctx.fetcher.for_run(&uid);
     let port = LazyGraph::new(&ctx, tenant.as_ref());
     let target = RestoreTarget {
         tenant_id: tenant.as_ref().map(|t| t.spec.tenant_id.clone()).unwrap_or_default(),
@@ -117,7 +119,7 @@ async fn reconcile_run(run: Arc<RestoreRun>, ctx: Arc<Context>) -> Result<Action
     let mut store = KubeRunStore::new(&ctx, &run, &mut state.phase_since);
     let mut driver = Driver {
         run_name: &name,
-        source: SourceContext { namespace: &namespace, cluster: &cluster, fetcher: &ctx.fetcher },
+        source: SourceContext { namespace: &namespace, cluster: &cluster, fetcher: &fetcher },
         port: &port,
         target,
         store: &mut store,
@@ -188,6 +190,7 @@ async fn finish_execution(ctx: &Context, run: &RestoreRun, status: &RestoreRunSt
 async fn finish_deletion(ctx: &Context, namespace: &str, name: &str) -> Result<Action, ControllerError> {
     let runs: Api<RestoreRun> = Api::namespaced(ctx.client.clone(), namespace);
     let Some(run) = runs.get_opt(name).await? else { return Ok(Action::await_change()) };
+    ctx.fetcher.cancel_run(&run.uid().unwrap_or_default());
     if !run.finalizers().iter().any(|f| f == FINALIZER) {
         return Ok(Action::await_change());
     }

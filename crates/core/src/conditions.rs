@@ -87,6 +87,8 @@ pub mod reasons {
     pub const SOURCE_UNAVAILABLE: &str = "SourceUnavailable";
     /// The source does not exist yet (applied after the run, Flux source not ready); waiting.
     pub const SOURCE_NOT_FOUND: &str = "SourceNotFound";
+    /// Every download slot is taken by other runs; this one waits its turn without holding one.
+    pub const DOWNLOADS_BUSY: &str = "DownloadsBusy";
     /// Another run is executing against the same Entra tenant; this one waits its turn.
     pub const TENANT_BUSY: &str = "TenantBusy";
     /// The run was deleted while executing; execution stopped at an item boundary.

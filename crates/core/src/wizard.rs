@@ -119,6 +119,11 @@ impl StepError {
         StepError { permanent: false, waiting: Some(reasons::SOURCE_NOT_FOUND), message: message.into() }
     }
 
+    /// Every download slot is busy; the run waits its turn.
+    pub fn downloads_busy(message: impl Into<String>) -> Self {
+        StepError { permanent: false, waiting: Some(reasons::DOWNLOADS_BUSY), message: message.into() }
+    }
+
     /// Another run holds the Entra tenant; this one waits its turn.
     pub fn busy(message: impl Into<String>) -> Self {
         StepError { permanent: false, waiting: Some(reasons::TENANT_BUSY), message: message.into() }
@@ -577,7 +582,12 @@ impl Wizard<'_, '_> {
                 }
                 Err(e) if e.permanent => self.fail(types::SOURCE_RESOLVED, reasons::SOURCE_INVALID, e.message),
                 Err(StepError { waiting: Some(reason), message, .. }) => {
-                    self.retry_later(types::SOURCE_RESOLVED, reason, format!("{message}; waiting for it to appear"))
+                    let message = if reason == reasons::SOURCE_NOT_FOUND {
+                        format!("{message}; waiting for it to appear")
+                    } else {
+                        message
+                    };
+                    self.retry_later(types::SOURCE_RESOLVED, reason, message)
                 }
                 Err(e) => self.retry_later(types::SOURCE_RESOLVED, reasons::SOURCE_UNAVAILABLE, e.message),
             },
@@ -954,7 +964,7 @@ impl Wizard<'_, '_> {
     }
 
     fn retry_later(&mut self, condition: &str, reason: &str, message: String) {
-        self.waiting = [reasons::SOURCE_NOT_FOUND, reasons::TENANT_BUSY].contains(&reason);
+        self.waiting = [reasons::SOURCE_NOT_FOUND, reasons::TENANT_BUSY, reasons::DOWNLOADS_BUSY].contains(&reason);
         self.note_failed_attempt();
         let msg = format!("{message}; retrying in {}s", self.retry_after().as_secs());
         self.set(Condition::unknown(condition, reason, msg));
