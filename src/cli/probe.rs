@@ -139,6 +139,7 @@ pub async fn probe(client: &GraphClient, target: &str) -> Result<Transcript, Gra
         for step in collection_steps(ty) {
             observations.push(step.run(client).await?);
         }
+        observations.push(paging_step(client, ty.collection).await?);
     }
     for collection in ["deviceAppManagement/managedAppPolicies", "deviceManagement/compliancePolicies"] {
         observations.push(
@@ -254,6 +255,30 @@ fn select_facts(body: &Value, key: &str) -> BTreeMap<String, bool> {
 fn expand_facts(body: &Value, _: &str) -> BTreeMap<String, bool> {
     let expanded = items(body).iter().all(|i| i.get("assignments").is_some_and(Value::is_array));
     BTreeMap::from([("assignmentsExpanded".into(), expanded)])
+}
+
+/// Paging: a one-item page of a collection holding more offers `@odata.nextLink`, and following it
+/// gives the next page (the link's host and token are not recorded, only that it was followed).
+async fn paging_step(client: &GraphClient, collection: &str) -> Result<Observation, GraphError> {
+    let first = format!("{collection}?$top=1");
+    let name = format!("next-page {collection}");
+    let (status, body) = client.probe_read(&first, None).await?;
+    let link = body
+        .as_ref()
+        .and_then(|b| b["@odata.nextLink"].as_str())
+        .and_then(|link| link.split_once("/beta/").map(|(_, path)| path.to_string()));
+    let Some(link) = link else {
+        let offered = |_: &Value| BTreeMap::from([("nextLinkOffered".to_string(), false)]);
+        return Ok(observe(&name, format!("GET {first}"), status, body.as_ref(), offered));
+    };
+    let (status, next) = client.probe_read(&link, None).await?;
+    Ok(observe(&name, format!("GET @odata.nextLink of {first}"), status, next.as_ref(), |b| {
+        BTreeMap::from([
+            ("nextLinkOffered".to_string(), true),
+            ("nextPageIsArray".to_string(), b["value"].is_array()),
+            ("nextPageWithinTop".to_string(), items(b).len() <= 1),
+        ])
+    }))
 }
 
 /// A `$batch` of two GETs with numeric ids, as IntuneCD sends.

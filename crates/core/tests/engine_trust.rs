@@ -5,9 +5,8 @@ mod support;
 
 use restore_core::api::ItemOutcome;
 use restore_core::engine::execute::{Executor, ProgressRecord, StepStatus};
-use restore_core::engine::normalize::strip_server_managed;
 use restore_core::engine::plan::StepKind;
-use serde_json::{Value, json};
+use serde_json::json;
 use support::seed::*;
 use support::*;
 
@@ -51,23 +50,24 @@ async fn rule_10_a_recorded_created_id_is_written_to_only_when_it_is_that_items_
     assert!(result.message.as_deref().unwrap_or_default().contains("Unrelated production policy"), "{result:?}");
 }
 
-/// The policy as it would have been created: the backup's resource without server fields.
-fn as_created(scope: &restore_core::engine::scope::ResolvedScope, key: &str) -> (&'static str, Value) {
-    let scoped = scope.items.iter().find(|i| i.key() == key).unwrap();
-    let mut body = scoped.item.resource.clone();
-    strip_server_managed(&mut body);
-    (scoped.item_type.unwrap().collection, body)
-}
-
 #[tokio::test]
 async fn finding_7_a_create_does_not_adopt_an_object_someone_else_assigned() {
     let (scope, target, assessment) = one_policy_run().await;
     let plan = plan_from_stored_report(&scope, &assessment);
     let policy = plan.steps().iter().find(|s| s.kind == StepKind::Assign).unwrap().item.clone();
-    // After the preview someone creates the same object and assigns it elsewhere.
-    let (collection, mut body) = as_created(&scope, &policy);
-    body["assignments"] = json!([assignment(&target, GROUP_FINANCE, false)]);
-    let foreign = target.insert(collection, body);
+    // After the preview someone else creates exactly the object this run would create (another
+    // run of the same plan, stopped after its create) and assigns it elsewhere.
+    let mut other = Executor::new(plan.clone(), ProgressRecord::new(&assessment.digest)).unwrap();
+    loop {
+        let done = other.next_step(&target).await.unwrap().unwrap();
+        if done.step.item == policy && done.step.kind == StepKind::Create {
+            break;
+        }
+    }
+    let collection = plan.item(&policy).unwrap().item_type.collection;
+    let foreign = target.objects(collection)[0]["id"].as_str().unwrap().to_string();
+    let finance = assignment(&target, GROUP_FINANCE, false);
+    target.edit(collection, &foreign, |o| o["assignments"] = json!([finance]));
     target.reset_counters();
     let mut executor = Executor::new(plan, ProgressRecord::new(&assessment.digest)).unwrap();
     let facts = executor.run_to_end(&target).await.unwrap();

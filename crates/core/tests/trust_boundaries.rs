@@ -275,3 +275,24 @@ fn finding_4_an_accepted_approval_records_when_execution_started() {
     run.settle();
     assert!(!run.status.execution.unwrap().started_at.is_empty(), "kept through the execution facts");
 }
+
+#[test]
+fn an_execution_whose_items_all_drifted_is_partly_done_not_failed() {
+    let mut run = approved_and_verifying();
+    run.reconcile_with(Some(run.engine_fact(Step::Preview)));
+    let mut counts = restore_core::api::OutcomeCounts::default();
+    for _ in 0..3 {
+        counts.record(restore_core::api::ItemOutcome::Drifted);
+    }
+    let facts = restore_core::wizard::ExecutionFacts {
+        completed_steps: 3,
+        total_steps: 3,
+        counts,
+        results: vec![],
+        finished: true,
+        progress_digest: "sha256:progress".into(),
+    };
+    let plan = restore_core::wizard::plan_inputs_digest(&run.spec);
+    run.reconcile_with(Some(restore_core::wizard::Fact { plan, outcome: StepOutcome::Execution(Ok(facts)) }));
+    assert_eq!(run.phase(), Phase::PartiallySucceeded, "nothing failed: the tenant changed under the run");
+}
