@@ -6,6 +6,8 @@
 #   scripts/mutants.sh core         # wizard, digest, executor against the core's rule tests (fast)
 #   scripts/mutants.sh operator     # driver, run store, fence, tenant lock against the controller tests
 #   scripts/mutants.sh              # both
+# It mutates the working tree in place (--in-place, restored after each mutant): run it on a clean
+# checkout or a separate git worktree, not while editing.
 # Extra arguments go to cargo mutants (e.g. --re 'vouched' to sample). Results: mutants.out/.
 set -euo pipefail
 cd "$(dirname "$0")/.."

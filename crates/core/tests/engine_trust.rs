@@ -70,7 +70,14 @@ async fn finding_7_a_create_does_not_adopt_an_object_someone_else_assigned() {
     target.edit(collection, &foreign, |o| o["assignments"] = json!([finance]));
     target.reset_counters();
     let mut executor = Executor::new(plan, ProgressRecord::new(&assessment.digest)).unwrap();
-    let facts = executor.run_to_end(&target).await.unwrap();
+    let mut create = None;
+    while let Some(done) = executor.next_step(&target).await.unwrap() {
+        if done.step.item == policy && done.step.kind == StepKind::Create {
+            create = Some(done.status);
+        }
+    }
+    assert_eq!(create, Some(StepStatus::Drifted), "the create itself refuses to adopt it");
+    let facts = executor.facts();
     let result = facts.results.iter().find(|r| r.item == policy).expect("the policy's outcome");
     assert_eq!(result.outcome, ItemOutcome::Drifted, "{result:?}");
     let writes = target.write_calls();
