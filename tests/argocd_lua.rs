@@ -1,51 +1,10 @@
 //! The Argo CD health script and `approve` action, run by a real Lua 5.4 interpreter against
 //! RestoreRun objects in each state. Skipped where lua5.4 is missing, except in CI.
 
-use std::path::Path;
-use std::process::Command;
+mod lua_support;
 
+use lua_support::{lua_available, run_lua, script};
 use serde_json::{Value, json};
-
-fn lua_available() -> bool {
-    if Command::new("lua5.4").arg("-v").output().is_ok() {
-        return true;
-    }
-    assert!(
-        std::env::var("CI").as_deref() != Ok("true"),
-        "lua5.4 is missing in CI: scripts/install-test-deps.sh installs it"
-    );
-    eprintln!("SKIPPED: lua5.4 not installed (apt-get install lua5.4)");
-    false
-}
-
-/// A JSON value as a Lua table literal (as Argo CD hands objects to its scripts).
-fn lua(value: &Value) -> String {
-    match value {
-        Value::Null => "nil".into(),
-        Value::Bool(b) => b.to_string(),
-        Value::Number(n) => n.to_string(),
-        Value::String(s) => format!("{s:?}"),
-        Value::Array(items) => format!("{{{}}}", items.iter().map(lua).collect::<Vec<_>>().join(", ")),
-        Value::Object(map) => {
-            format!("{{{}}}", map.iter().map(|(k, v)| format!("[{k:?}] = {}", lua(v))).collect::<Vec<_>>().join(", "))
-        }
-    }
-}
-
-fn script(rel: &str) -> String {
-    std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/argocd").join(rel)).unwrap()
-}
-
-/// Runs `body` (an Argo CD script) with `obj` bound, then `epilogue` on its result `r`.
-fn run_lua(body: &str, obj: &Value, epilogue: &str) -> Result<String, String> {
-    let program = format!("obj = {}\nlocal r = (function()\n{body}\nend)()\n{epilogue}\n", lua(obj));
-    let out = Command::new("lua5.4").arg("-e").arg(program).output().unwrap();
-    if out.status.success() {
-        Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
-    } else {
-        Err(String::from_utf8_lossy(&out.stderr).to_string())
-    }
-}
 
 fn condition(type_: &str, status: &str, reason: &str, message: &str) -> Value {
     json!({"type": type_, "status": status, "reason": reason, "message": message})
@@ -178,8 +137,7 @@ fn approve_action_is_offered_only_for_a_preview_and_copies_it_exactly() {
 
 #[test]
 fn argocd_cm_embeds_the_current_scripts() {
-    let text =
-        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/argocd/argocd-cm.yaml")).unwrap();
+    let text = script("argocd-cm.yaml");
     let cm: Value = serde_yaml::from_str(&text).unwrap();
     assert_eq!(
         cm["data"]["resource.customizations.health.tenantatlas.io_RestoreRun"],
