@@ -3,9 +3,10 @@
 # gate, the digest, the executor, the driver and the controller's run store. Every surviving mutant
 # must be killed by a test or listed in docs/safety.md with why it is equivalent.
 #
-#   scripts/mutants.sh core         # wizard, digest, executor against the core's rule tests (fast)
-#   scripts/mutants.sh operator     # driver, run store, fence, tenant lock against the controller tests
-#   scripts/mutants.sh              # both
+#   scripts/mutants.sh core         # wizard (and its gate), digest, executor against the core's tests
+#   scripts/mutants.sh driver       # the one driver, the leadership fence, the tenant lock
+#   scripts/mutants.sh store        # the Kubernetes run store and the record reader (long: ~3 h here)
+#   scripts/mutants.sh              # core and driver
 # It mutates the working tree in place (--in-place, restored after each mutant): run it on a clean
 # checkout or a separate git worktree, not while editing.
 # Extra arguments go to cargo mutants (e.g. --re 'vouched' to sample). Results: mutants.out/.
@@ -18,19 +19,26 @@ what="${1:-all}"
 core() {
   cargo mutants --in-place --no-shuffle --timeout 120 --output mutants.out/core -p restore-core \
     -f crates/core/src/wizard.rs -f crates/core/src/engine/execute.rs -f crates/core/src/engine/preview.rs \
-    "$@" -- --test safety_rules --test trust_boundaries --test engine_rules --test engine_trust --lib
+    "$@" -- --test safety_rules --test trust_boundaries --test engine_rules --test engine_trust \
+    --test engine_checks --test engine_round_trip --test fidelity_findings --lib
 }
 
-operator() {
-  cargo mutants --in-place --no-shuffle --timeout 300 --output mutants.out/operator -p restore-operator \
-    -f src/driver.rs -f src/controller/restorerun.rs -f src/controller/fence.rs \
-    -f src/controller/tenant_lock.rs -f src/kube/records.rs \
+driver() {
+  cargo mutants --in-place --no-shuffle --timeout 300 --output mutants.out/driver -p restore-operator \
+    -f src/driver.rs -f src/controller/fence.rs -f src/controller/tenant_lock.rs \
+    "$@" -- --test controller_reconcile --lib
+}
+
+store() {
+  cargo mutants --in-place --no-shuffle --timeout 300 --output mutants.out/store -p restore-operator \
+    -f src/controller/restorerun.rs -f src/kube/records.rs \
     "$@" -- --test controller_reconcile --lib
 }
 
 case "$what" in
   core) core "$@" ;;
-  operator) operator "$@" ;;
-  all) core "$@"; operator "$@" ;;
-  *) echo "usage: $0 [core|operator|all] [cargo-mutants args]" >&2; exit 2 ;;
+  driver) driver "$@" ;;
+  store) store "$@" ;;
+  all) core "$@"; driver "$@" ;;
+  *) echo "usage: $0 [core|driver|store|all] [cargo-mutants args]" >&2; exit 2 ;;
 esac

@@ -30,7 +30,7 @@ use restore_core::engine::execute::{ProgressRecord, StepRecord};
 use restore_core::tenant::TenantPort;
 use restore_operator::controller::context::Context;
 use restore_operator::controller::fence::LeaderFence;
-use restore_operator::controller::{ControllerOptions, audit, restorerun, tenant};
+use restore_operator::controller::{ControllerOptions, audit, restorerun, tenant, tenant_lock};
 use restore_operator::kube::records::{self as store, Content};
 use restore_operator::kube::{IntuneTenant, RestoreRun};
 use serde::Serialize;
@@ -1524,6 +1524,57 @@ async fn finding_11_a_source_applied_after_the_run_is_waited_for() {
     assert_condition(&waiting, types::RECONCILING, ConditionStatus::True, reasons::SOURCE_NOT_FOUND);
     h.put_backup("applied-later", backup_config_map_data(&h.backup)).await;
     h.settle_in(RUN, Phase::Previewed).await;
+}
+
+/// An expired claim on `tenant`, left by a run that crashed ten minutes ago.
+fn expired_claim(tenant: &str) -> Lease {
+    let renewed = jiff::Timestamp::now() - jiff::SignedDuration::from_secs(600);
+    Lease {
+        metadata: ObjectMeta { name: Some(tenant_lock::lock_name(tenant)), ..ObjectMeta::default() },
+        spec: Some(LeaseSpec {
+            holder_identity: Some("intune/crashed/uid-0".into()),
+            lease_duration_seconds: Some(tenant_lock::LOCK_SECONDS),
+            renew_time: Some(MicroTime(renewed)),
+            ..LeaseSpec::default()
+        }),
+    }
+}
+
+#[tokio::test]
+async fn finding_6_two_claimants_that_read_the_same_lease_cannot_both_hold_the_tenant() {
+    let emulator = kube_emulator::Emulator::start(kube_emulator::EmulatorConfig::default()).await.expect("emulator");
+    let leases: Api<Lease> = Api::namespaced(emulator.client().expect("client"), "default");
+    for (tenant, left_behind) in [("tenant-fresh", None), ("tenant-expired", Some(expired_claim("tenant-expired")))] {
+        if let Some(lease) = &left_behind {
+            leases.create(&PostParams::default(), lease).await.expect("the crashed run's claim");
+        }
+        let late = tenant_lock::read_claim(&leases, tenant, "intune/late/uid-b").await.expect("read");
+        assert!(matches!(late, tenant_lock::ClaimAttempt::Write { .. }), "{tenant}: a free tenant is claimable");
+        let first = tenant_lock::claim(&leases, tenant, "intune/first/uid-a").await.expect("claim");
+        assert_eq!(first, tenant_lock::Claim::Held, "{tenant}");
+        let second = tenant_lock::write_claim(&leases, late).await.expect("write");
+        assert!(matches!(second, tenant_lock::Claim::Busy(_)), "{tenant}: the stale claim must lose, got {second:?}");
+        let lease = leases.get(&tenant_lock::lock_name(tenant)).await.expect("lease");
+        let spec = lease.spec.clone().unwrap_or_default();
+        assert_eq!(spec.holder_identity.as_deref(), Some("intune/first/uid-a"), "{tenant}");
+        assert_eq!(spec.lease_duration_seconds, Some(tenant_lock::LOCK_SECONDS), "{tenant}: says how long it lasts");
+        assert_eq!(lease.labels().get("app.kubernetes.io/managed-by").map(String::as_str), Some("restore-operator"));
+        let busy = tenant_lock::claim(&leases, tenant, "intune/late/uid-b").await.expect("claim");
+        assert_eq!(busy, tenant_lock::Claim::Busy("intune/first".into()), "{tenant}: names the holder");
+    }
+}
+
+#[tokio::test]
+async fn finding_6_a_claim_lasts_as_long_as_its_lease_says() {
+    let emulator = kube_emulator::Emulator::start(kube_emulator::EmulatorConfig::default()).await.expect("emulator");
+    let leases: Api<Lease> = Api::namespaced(emulator.client().expect("client"), "default");
+    let mut long = expired_claim("tenant-long");
+    if let Some(spec) = long.spec.as_mut() {
+        spec.lease_duration_seconds = Some(3600);
+    }
+    leases.create(&PostParams::default(), &long).await.expect("a claim for an hour");
+    let claim = tenant_lock::claim(&leases, "tenant-long", "intune/late/uid-b").await.expect("claim");
+    assert_eq!(claim, tenant_lock::Claim::Busy("intune/crashed".into()), "renewed 10 min ago, lasts an hour");
 }
 
 #[test]

@@ -3,6 +3,7 @@
 
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
+use kube::ResourceExt;
 use kube::api::{Api, DeleteParams, PostParams};
 use restore_core::canonical::sha256_digest;
 
@@ -34,26 +35,48 @@ pub enum Claim {
 
 /// Claims (or renews) the tenant for `holder`. A conflicting write by another claimant reads as busy.
 pub async fn claim(leases: &Api<Lease>, tenant_id: &str, holder: &str) -> Result<Claim, kube::Error> {
+    match read_claim(leases, tenant_id, holder).await? {
+        ClaimAttempt::Decided(claim) => Ok(claim),
+        write @ ClaimAttempt::Write { .. } => write_claim(leases, write).await,
+    }
+}
+
+/// What a read of the tenant's Lease decided: an answer already, or a write to make.
+#[derive(Clone, Debug)]
+pub enum ClaimAttempt {
+    /// Held with a fresh renewal, or busy under another unexpired holder: nothing to write.
+    Decided(Claim),
+    /// The Lease to create (no `resourceVersion`) or to replace (the version that was read, so a
+    /// claimant that wrote in between makes this write conflict).
+    Write { lease: Box<Lease>, create: bool },
+}
+
+/// Reads the tenant's Lease and decides whether `holder` holds it, is refused, or must write.
+pub async fn read_claim(leases: &Api<Lease>, tenant_id: &str, holder: &str) -> Result<ClaimAttempt, kube::Error> {
     let name = lock_name(tenant_id);
-    let now = jiff::Timestamp::now();
     let existing = leases.get_opt(&name).await?;
-    let spec = existing.as_ref().and_then(|l| l.spec.clone()).unwrap_or_default();
+    Ok(decide_claim(name, existing.as_ref(), holder, jiff::Timestamp::now()))
+}
+
+fn decide_claim(name: String, existing: Option<&Lease>, holder: &str, now: jiff::Timestamp) -> ClaimAttempt {
+    let spec = existing.and_then(|l| l.spec.clone()).unwrap_or_default();
     let current = spec.holder_identity.clone().unwrap_or_default();
     let renewed = spec.renew_time.as_ref().map(|t| t.0);
+    let lasts = spec.lease_duration_seconds.unwrap_or(LOCK_SECONDS);
     let expired = renewed
-        .and_then(|t| t.checked_add(jiff::SignedDuration::from_secs(i64::from(LOCK_SECONDS))).ok())
+        .and_then(|t| t.checked_add(jiff::SignedDuration::from_secs(i64::from(lasts))).ok())
         .is_none_or(|until| now >= until);
     if !current.is_empty() && current != holder && !expired {
-        return Ok(Claim::Busy(display_holder(&current)));
+        return ClaimAttempt::Decided(Claim::Busy(display_holder(&current)));
     }
     let fresh = renewed.is_some_and(|t| now.duration_since(t).as_secs() < RENEW_AFTER_SECONDS);
     if current == holder && fresh {
-        return Ok(Claim::Held);
+        return ClaimAttempt::Decided(Claim::Held);
     }
     let lease = Lease {
         metadata: ObjectMeta {
-            name: Some(name.clone()),
-            resource_version: existing.as_ref().and_then(|l| l.metadata.resource_version.clone()),
+            name: Some(name),
+            resource_version: existing.and_then(|l| l.metadata.resource_version.clone()),
             labels: Some([("app.kubernetes.io/managed-by".to_string(), "restore-operator".to_string())].into()),
             ..ObjectMeta::default()
         },
@@ -65,10 +88,20 @@ pub async fn claim(leases: &Api<Lease>, tenant_id: &str, holder: &str) -> Result
             ..LeaseSpec::default()
         }),
     };
+    ClaimAttempt::Write { lease: Box::new(lease), create: existing.is_none() }
+}
+
+/// Makes the write a read decided on; a conflict (someone claimed in between) reads as busy.
+pub async fn write_claim(leases: &Api<Lease>, attempt: ClaimAttempt) -> Result<Claim, kube::Error> {
+    let (lease, create) = match attempt {
+        ClaimAttempt::Decided(claim) => return Ok(claim),
+        ClaimAttempt::Write { lease, create } => (lease, create),
+    };
     let params = PostParams { field_manager: Some(crate::kube::FIELD_MANAGER.into()), ..PostParams::default() };
-    let written = match existing {
-        None => leases.create(&params, &lease).await,
-        Some(_) => leases.replace(&name, &params, &lease).await,
+    let written = if create {
+        leases.create(&params, &lease).await
+    } else {
+        leases.replace(&lease.name_any(), &params, &lease).await
     };
     match written {
         Ok(_) => Ok(Claim::Held),
