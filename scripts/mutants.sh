@@ -12,6 +12,7 @@
 # Extra arguments go to cargo mutants (e.g. --re 'vouched' to sample). Results: mutants.out/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+mkdir -p mutants.out
 command -v cargo-mutants >/dev/null 2>&1 || cargo install cargo-mutants --locked
 what="${1:-all}"
 [ $# -gt 0 ] && shift
