@@ -18,22 +18,23 @@ what="${1:-all}"
 [ $# -gt 0 ] && shift
 
 core() {
+  # -C (every cargo call) builds only the listed test binaries, not all of the core's.
   cargo mutants --in-place --no-shuffle --timeout 120 --output mutants.out/core -p restore-core \
     -f crates/core/src/wizard.rs -f crates/core/src/engine/execute.rs -f crates/core/src/engine/preview.rs \
-    "$@" -- --test safety_rules --test trust_boundaries --test engine_rules --test engine_trust \
-    --test engine_checks --test engine_round_trip --test fidelity_findings --lib
+    -C=--test=safety_rules -C=--test=trust_boundaries -C=--test=engine_rules -C=--test=engine_trust \
+    -C=--test=engine_checks -C=--test=engine_round_trip -C=--test=fidelity_findings -C=--lib "$@"
 }
 
 driver() {
   cargo mutants --in-place --no-shuffle --timeout 300 --output mutants.out/driver -p restore-operator \
     -f src/driver.rs -f src/controller/fence.rs -f src/controller/tenant_lock.rs \
-    "$@" -- --test controller_reconcile --lib
+    -C=--test=controller_reconcile -C=--lib "$@"
 }
 
 store() {
   cargo mutants --in-place --no-shuffle --timeout 300 --output mutants.out/store -p restore-operator \
     -f src/controller/restorerun.rs -f src/kube/records.rs \
-    "$@" -- --test controller_reconcile --lib
+    -C=--test=controller_reconcile -C=--lib "$@"
 }
 
 case "$what" in
