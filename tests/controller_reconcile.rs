@@ -425,7 +425,11 @@ async fn approving_a_dry_run_executes_it_to_succeeded_and_the_tenant_equals_the_
 
     let status = h.settle_in(RUN, Phase::Succeeded).await;
     let reasons_seen = h.event_reasons().await;
-    assert_eq!(&reasons_seen[5..], ["AwaitingConfirmation", "Executing", "Succeeded"], "{reasons_seen:?}");
+    assert_eq!(
+        &reasons_seen[5..],
+        ["AwaitingConfirmation", "ConfirmationAccepted", "Executing", "ExecutionFinished", "Succeeded"],
+        "{reasons_seen:?}"
+    );
     assert_condition(&status, types::READY, ConditionStatus::True, reasons::SUCCEEDED);
     assert_condition(&status, types::EXECUTED, ConditionStatus::True, reasons::SUCCEEDED);
     let confirmed = assert_condition(&status, types::CONFIRMED, ConditionStatus::True, reasons::CONFIRMATION_ACCEPTED);
