@@ -73,6 +73,7 @@ table{border-collapse:collapse;width:100%}td,th{text-align:left;padding:.25em .6
 .summary td:first-child{font-weight:600;width:12em}.digest{font-family:monospace;word-break:break-all}
 .sev{font-weight:700;padding:0 .4em;border-radius:3px}.sev-blocker{background:#ffebe9;color:#a40e26}
 .sev-warning{background:#fff8c5;color:#7d4e00}.sev-info{background:#ddf4ff;color:#0550ae}
+.items{table-layout:fixed}.items td:first-child{width:40%}.items td:nth-child(2){width:10%}
 .act{font-weight:600}.act-create{color:#1a7f37}.act-update{color:#9a6700}.act-skip,.act-preview-only,.act-unchanged{color:#57606a}
 .out-failed,.out-drifted{color:#a40e26;font-weight:700}.out-created,.out-updated{color:#1a7f37;font-weight:700}
 .filters{background:#f6f8fa;padding:.6em;border-radius:6px;margin:.8em 0}.filters label{margin-right:1em}
@@ -272,9 +273,11 @@ fn item_row(out: &mut String, index: usize, item: &ItemPreview) {
         escape_html(&item.display_name),
     );
     if item.action.writes() {
+        // Updates open: what changes in an existing object is what a reviewer must read.
+        let open = if item.action == PlannedAction::Update { " open" } else { "" };
         let _ = writeln!(
             out,
-            "<tr id=\"diff-{index}\"><td colspan=\"3\"><details><summary>side-by-side diff</summary>{}</details></td></tr>",
+            "<tr id=\"diff-{index}\"><td colspan=\"3\"><details{open}><summary>side-by-side diff</summary>{}</details></td></tr>",
             side_by_side(item)
         );
     }

@@ -12,6 +12,7 @@ use restore_core::engine::preview::PreviewReport;
 use restore_core::engine::snapshot::RequestStats;
 use restore_operator::kube::RestoreRun;
 use restore_operator::plugin::render;
+use restore_operator::report_html::{PageInput, page};
 use serde_json::{Value, json};
 
 /// A display name that tries to move the cursor, recolour the line and forge a diff line.
@@ -303,4 +304,98 @@ fn the_fixture_report_plans_what_the_report_says() {
     let report = report();
     let actions: Vec<PlannedAction> = report.items.iter().map(|i| i.action).collect();
     assert_eq!(actions.iter().filter(|a| a.writes()).count(), 2);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The HTML report (`show -o html`, `preview -o html`)
+// ---------------------------------------------------------------------------------------------
+
+/// A display name that tries to inject markup and script into the page.
+const MARKUP: &str = "<img src=x onerror=alert(1)><script>alert(2)</script>";
+
+fn html_page(executed_run: bool) -> String {
+    let mut report = report();
+    report.items[1].display_name = MARKUP.into();
+    let (run, progress) =
+        if executed_run { executed(&report) } else { (run("Previewed", &report, json!({})), ProgressRecord::new("")) };
+    let rows = executed_run.then(|| render::item_rows(&report, Some(&progress)));
+    page(&PageInput {
+        report: &report,
+        status: run.status.as_ref(),
+        run_name: Some("restore-march"),
+        namespace: Some("intune"),
+        rows: rows.as_deref(),
+    })
+}
+
+#[test]
+fn the_html_page_is_self_contained_and_a_forged_name_cannot_inject_markup() {
+    let page = html_page(false);
+    for external in ["http://", "https://", "<link", " src=\"", "@import", "url("] {
+        assert!(!page.contains(external), "the page refers to an outside asset ({external})");
+    }
+    assert!(!page.contains("<img") && !page.contains("<script>alert"), "markup from a name reached the page");
+    assert!(page.contains("&lt;img src=x onerror=alert(1)&gt;&lt;script&gt;alert(2)&lt;/script&gt;"));
+    assert!(!page.contains('\u{1b}'), "no terminal escape sequence either");
+    for section in ["Summary", "Findings", "Items", "How to approve"] {
+        assert!(page.contains(&format!("<h2>{section}</h2>")), "no {section} section");
+    }
+    assert!(
+        page.contains("sev-warning") && page.contains("approve only after a review"),
+        "findings with severity and fix"
+    );
+    assert!(page.contains("<span class=\"digest\" id=\"digest\">sha256:"), "the digest is shown");
+    assert!(page.contains("<span class=\"changed\">passwordMinimumLength</span>"), "changed fields are highlighted");
+    assert!(!page.contains("<h2>Results</h2>"), "no results before execution");
+    assert!(html_page(true).contains("<h2>Results</h2>"), "results after execution");
+}
+
+/// Debian's Chromium, when installed (scripts/install-test-deps.sh installs it; CI must have it).
+fn chromium() -> Option<PathBuf> {
+    let found = ["chromium", "chromium-browser", "google-chrome"].iter().find_map(|name| {
+        std::env::var_os("PATH")?.to_str()?.split(':').map(|dir| PathBuf::from(dir).join(name)).find(|p| p.is_file())
+    });
+    if found.is_none() {
+        assert!(std::env::var("CI").is_err(), "chromium is missing under CI: run scripts/install-test-deps.sh");
+        println!("skipped: chromium is not installed (scripts/install-test-deps.sh installs it)");
+    }
+    found
+}
+
+fn headless(browser: &PathBuf, args: &[&str], page: &std::path::Path) -> std::process::Output {
+    let profile = tempfile::tempdir().unwrap();
+    std::process::Command::new(browser)
+        .args(["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--hide-scrollbars"])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .args(args)
+        .arg(format!("file://{}", page.display()))
+        .output()
+        .expect("chromium runs")
+}
+
+#[test]
+fn the_html_page_renders_in_headless_chromium_with_working_filters() {
+    let Some(browser) = chromium() else { return };
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("html-report");
+    std::fs::create_dir_all(&dir).unwrap();
+    for (name, executed_run) in [("preview", false), ("executed", true)] {
+        let file = dir.join(format!("{name}.html"));
+        std::fs::write(&file, html_page(executed_run)).unwrap();
+        let dom = headless(&browser, &["--dump-dom", "--virtual-time-budget=2000"], &file);
+        let dom = String::from_utf8_lossy(&dom.stdout).into_owned();
+        assert!(dom.contains("Windows baseline") || dom.contains("&lt;img src=x"), "the page rendered: {dom}");
+        assert!(dom.contains("How to approve") && dom.contains("kubectl restorerun approve restore-march -n intune"));
+        assert!(!dom.contains("<img") && !dom.contains("<script>alert"), "the forged name stayed text");
+        // The filters' script ran: unchanged items start hidden, the rest shown.
+        let hidden = dom.matches("data-action=\"unchanged\"").count();
+        assert_eq!(hidden, 2, "{dom}");
+        assert_eq!(dom.matches("style=\"display: none;\"").count(), hidden, "only unchanged rows are hidden:\n{dom}");
+        assert_eq!(dom.contains("<h2>Results</h2>"), executed_run);
+        let shot = dir.join(format!("{name}.png"));
+        let out = headless(&browser, &[&format!("--screenshot={}", shot.display()), "--window-size=1280,1400"], &file);
+        let png = std::fs::read(&shot)
+            .unwrap_or_else(|e| panic!("no screenshot ({e}): {}", String::from_utf8_lossy(&out.stderr)));
+        assert!(png.starts_with(b"\x89PNG") && png.len() > 10_000, "a real screenshot at {}", shot.display());
+        println!("screenshot: {} ({} bytes)", shot.display(), png.len());
+    }
 }
