@@ -90,6 +90,10 @@ function applyFilters(){
     var ok=shown[r.dataset.action]&&(!type||r.dataset.type===type)&&(!text||r.dataset.name.toLowerCase().indexOf(text)>=0);
     r.style.display=ok?'':'none';var d=document.getElementById('diff-'+r.dataset.index);if(d){d.style.display=ok?'':'none';}
   });
+  document.querySelectorAll('section.type').forEach(function(s){
+    var any=false;s.querySelectorAll('tr.item').forEach(function(r){if(r.style.display!=='none'){any=true;}});
+    s.style.display=any?'':'none';
+  });
 }
 document.querySelectorAll('input[data-filter],#type-filter,#text-filter').forEach(function(e){e.addEventListener('input',applyFilters);});
 applyFilters();
@@ -242,11 +246,11 @@ fn items(out: &mut String, report: &PreviewReport) {
     }
     out.push_str("</select> <input id=\"text-filter\" type=\"search\" placeholder=\"filter by name\"></div>\n");
     for (item_type, list) in &by_type {
-        let _ = writeln!(out, "<h3>{}</h3><table class=\"items\">", escape_html(item_type));
+        let _ = writeln!(out, "<section class=\"type\"><h3>{}</h3><table class=\"items\">", escape_html(item_type));
         for (index, item) in list {
             item_row(out, *index, item);
         }
-        out.push_str("</table>\n");
+        out.push_str("</table></section>\n");
     }
 }
 

@@ -59,6 +59,7 @@ async fn kubectl_restorerun_shows_the_preview_and_approves_as_the_authenticated_
     assert!(ok, "{err}");
     assert!(shown.contains("Previewed") && shown.contains(&digest) && shown.contains(TENANT_LABEL), "{shown}");
     assert!(shown.find("Tenant:") < shown.find("Create ("), "the summary comes first:\n{shown}");
+    println!("$ kubectl restorerun show {RUN} -n {NAMESPACE}\n{shown}");
 
     let (ok, listed, err) = plugin(&cluster, "alice@contoso.com", &["list"]).await;
     assert!(ok && listed.starts_with("NAME") && listed.contains(RUN) && listed.contains("Previewed"), "{listed}{err}");
@@ -69,6 +70,7 @@ async fn kubectl_restorerun_shows_the_preview_and_approves_as_the_authenticated_
     assert_eq!(json["report"]["items"].as_array().map(Vec::len), Some(sample_backup(2).items.len()), "{json}");
     let (ok, diff, err) = plugin(&cluster, "alice@contoso.com", &["diff", RUN]).await;
     assert!(ok && diff.contains("--- tenant") && !diff.contains('\u{1b}'), "no colour off a terminal: {diff}{err}");
+    println!("$ kubectl restorerun diff {RUN} -n {NAMESPACE}\n{diff}");
 
     // A missing run: one line on stderr, exit 3, no debug dump.
     let out = plugin_raw(&cluster, "alice@contoso.com", &["show", "no-such-run"]).await;
@@ -129,6 +131,7 @@ async fn kubectl_restorerun_shows_the_preview_and_approves_as_the_authenticated_
 
     // After execution: per-item results, and approve refuses at once without asking for the label.
     let (ok, results, err) = plugin(&cluster, "alice@contoso.com", &["results", RUN]).await;
+    println!("$ kubectl restorerun results {RUN} -n {NAMESPACE}\n{results}\n$ kubectl get rr {RUN}\n{table}");
     assert!(ok && results.contains(&format!("Created ({items}):")), "{results}{err}");
     let out = plugin_raw(&cluster, "alice@contoso.com", &["approve", RUN]).await;
     let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));

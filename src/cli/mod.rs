@@ -9,6 +9,7 @@ use crate::telemetry::LogFormat;
 
 pub mod demo;
 pub mod demo_backup;
+pub mod demo_keep;
 pub mod local_objects;
 pub mod preview;
 pub mod probe;
