@@ -95,7 +95,10 @@ async fn kubectl_restorerun_shows_the_preview_and_approves_as_the_authenticated_
     assert!(out.contains(&digest) && out.contains("You are approving exactly this preview"), "{out}");
     assert_eq!(cluster.get(RUN, ".spec.confirmation.approvedBy").await, "alice@contoso.com");
     assert_eq!(cluster.get(RUN, ".spec.confirmation.previewDigest").await, digest);
-    cluster.wait_for(RUN, ".status.phase", "Succeeded", WAIT).await;
+    let (ok, waited, err) =
+        plugin(&cluster, "alice@contoso.com", &["wait", RUN, "--for", "Succeeded", "--timeout", "60"]).await;
+    assert!(ok && waited.lines().last().is_some_and(|l| l.starts_with("Succeeded")), "{waited}{err}");
+    assert!(!waited.contains('\r') && !waited.contains('['), "plain lines off a terminal: {waited}");
     assert_eq!(cluster.get(RUN, ".status.confirmation.approvedBy").await, "alice@contoso.com");
 
     // Status moved item by item, never step by step: one write per item at most, plus the acceptance
