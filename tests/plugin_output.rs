@@ -140,7 +140,12 @@ fn executed(report: &PreviewReport) -> (RestoreRun, ProgressRecord) {
         preview_digest: digest.clone(),
         steps: vec![
             step("create", "deviceConfiguration/c1", StepStatus::Written, None),
-            step("update", "deviceCompliancePolicy/u1", StepStatus::Failed, Some("Graph refused: 400 BadRequest")),
+            step(
+                "update",
+                "deviceCompliancePolicy/u1",
+                StepStatus::Failed,
+                Some("Graph refused the request (BadRequest): Invalid setting. (request-id 6f1c0d3e-0001)"),
+            ),
             step("verify", "deviceConfiguration/c1", StepStatus::Verified, None),
         ],
     };
@@ -200,7 +205,7 @@ fn show_after_execution_lists_each_items_outcome_instead_of_the_plan() {
     let rows = render::item_rows(&report, Some(&progress));
     let text = render::show_text(&run, Some(&report), Some(&rows), false);
     assert_no_control_characters(&text);
-    assert!(text.contains("Failed (1):") && text.contains("Graph refused: 400 BadRequest"), "{text}");
+    assert!(text.contains("Failed (1):") && text.contains("request-id 6f1c0d3e-0001"), "{text}");
     assert!(text.contains("Created (1):") && !text.contains("Create (1):"), "{text}");
     assert!(text.contains("Approved:     by bob@contoso.com"), "{text}");
     matches_fixture("show-executed.txt", &text);
@@ -217,8 +222,13 @@ fn results_give_every_items_outcome_and_error() {
     assert_eq!(outcome("deviceConfiguration/c1"), (Some(ItemOutcome::Created), None));
     assert_eq!(
         outcome("deviceCompliancePolicy/u1"),
-        (Some(ItemOutcome::Failed), Some("Graph refused: 400 BadRequest".into()))
+        (
+            Some(ItemOutcome::Failed),
+            Some("Graph refused the request (BadRequest): Invalid setting. (request-id 6f1c0d3e-0001)".into())
+        )
     );
+    let failed = rows.iter().find(|r| r.outcome == Some(ItemOutcome::Failed)).unwrap();
+    assert_eq!(failed.request_id.as_deref(), Some("6f1c0d3e-0001"), "results carry Graph's request id");
     assert_eq!(outcome("deviceConfiguration/n1").0, Some(ItemOutcome::Unchanged));
     assert_eq!(outcome("deviceConfiguration/s1").0, Some(ItemOutcome::Skipped));
     // Written but not re-read yet: pending, not counted as done.

@@ -40,6 +40,16 @@ pub struct ItemRow {
     /// Why it was skipped, drifted or failed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// Graph's request id of a refused write, when its error carried one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+}
+
+/// The Graph request id a step's message carries (`… (request-id ID)`).
+pub fn request_id_of(message: &str) -> Option<String> {
+    let (_, rest) = message.rsplit_once("(request-id ")?;
+    let id: String = rest.chars().take_while(|c| c.is_ascii_hexdigit() || *c == '-').collect();
+    (!id.is_empty()).then_some(id)
 }
 
 /// The phase of a run (`Pending` before the first reconcile).
@@ -359,6 +369,7 @@ pub fn item_rows(report: &PreviewReport, progress: Option<&ProgressRecord>) -> V
                 display_name: item.display_name.clone(),
                 planned: item.action,
                 outcome,
+                request_id: message.as_deref().and_then(request_id_of),
                 message,
             }
         })
@@ -420,7 +431,8 @@ pub fn results_text(rows: &[ItemRow], all: bool) -> String {
             .iter()
             .map(|row| {
                 let message = row.message.as_deref().map(|m| escape(m).into_owned()).unwrap_or_default();
-                vec![escape(&row.display_name).into_owned(), escape(&row.item_type).into_owned(), message]
+                let request = row.request_id.as_deref().map(|id| format!("request-id {id}")).unwrap_or_default();
+                vec![escape(&row.display_name).into_owned(), escape(&row.item_type).into_owned(), request, message]
             })
             .collect();
         out.push_str(&indented_table(rows));
