@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the outside tools the tests use, if missing: kubernetes-validate, IntuneCD (PyPI), Lua 5.4
-# (Debian), and Microsoft's Graph beta model packages (npm, PyPI) for the model's drift test.
+# and Chromium (Debian), and Microsoft's Graph beta model packages (npm, PyPI) for the model's drift test.
 # kubectl 1.32 is expected on PATH. Idempotent; needs root for apt-get.
 set -euo pipefail
 
@@ -37,6 +37,16 @@ if ! command -v lua5.4 >/dev/null 2>&1; then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq lua5.4 >/dev/null
   else
     echo "note: lua5.4 missing and cannot be installed here (tests of the Argo CD health script will skip)" >&2
+  fi
+fi
+
+# Chromium (Debian): renders the HTML report headless in tests/plugin_output.rs and takes its screenshot.
+if ! command -v chromium >/dev/null 2>&1; then
+  if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+    apt-get update -qq >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  else
+    echo "note: chromium missing and cannot be installed here (the HTML report's browser test skips; it fails under CI=true)" >&2
   fi
 fi
 

@@ -168,6 +168,8 @@ impl<C: ClusterObjects, T: TenantPort, S: RunStore> Driver<'_, C, T, S> {
         let started = Instant::now();
         let mut fact: Option<Fact> = None;
         let mut stepped = false;
+        // The status as last written: during execution, steps inside one item are not written.
+        let mut written = status.clone();
         for _ in 0..MAX_DECISIONS {
             let decision = advance(WizardInput {
                 awaited_appeared: inputs.awaited_appeared && fact.is_none(),
@@ -179,9 +181,18 @@ impl<C: ClusterObjects, T: TenantPort, S: RunStore> Driver<'_, C, T, S> {
                 fact: fact.take(),
                 now: self.clock.now(),
             });
-            self.store.write_status(&status, &decision.status).await?;
+            let mut decided = decision.status;
+            if status.phase != Some(Phase::Executing) && decided.phase == Some(Phase::Executing) {
+                // Built before the acceptance is written, so status and its Event give the real step count.
+                self.prepare_execution(&decided, &mut on_event).await;
+            }
+            self.note_progress(&mut decided);
+            if worth_writing(&written, &decided) {
+                self.store.write_status(&written, &decided).await?;
+                written = decided.clone();
+            }
             let before = status.phase;
-            status = decision.status;
+            status = decided;
             if status.phase != before
                 && let Some(phase) = status.phase
             {
@@ -189,9 +200,11 @@ impl<C: ClusterObjects, T: TenantPort, S: RunStore> Driver<'_, C, T, S> {
                 on_event(RunEvent::Phase { phase, message: ready.map_or("", |c| c.message.as_str()) });
             }
             let Some(step) = decision.step else {
+                self.store.write_status(&written, &status).await?;
                 return Ok((status, Rest::Settled(decision.requeue_after)));
             };
             if stepped && self.budget.is_some_and(|b| started.elapsed() >= b) {
+                self.store.write_status(&written, &status).await?;
                 return Ok((status, Rest::Continue));
             }
             stepped = true;
@@ -207,7 +220,10 @@ impl<C: ClusterObjects, T: TenantPort, S: RunStore> Driver<'_, C, T, S> {
                     WriteClearance::TenantBusy(holder) => StepOutcome::Execution(Err(StepError::busy(format!(
                         "another run ({holder}) is writing to this Entra tenant; this run waits its turn"
                     )))),
-                    WriteClearance::Deleting => return Ok((status, Rest::Deleting)),
+                    WriteClearance::Deleting => {
+                        self.store.write_status(&written, &status).await?;
+                        return Ok((status, Rest::Deleting));
+                    }
                 },
                 Step::Preview => self.preview(&inputs.spec).await,
                 _ => self.run_step(step, &inputs.spec).await,
@@ -219,6 +235,37 @@ impl<C: ClusterObjects, T: TenantPort, S: RunStore> Driver<'_, C, T, S> {
             fact = Some(Fact { plan, outcome });
         }
         Err(DriverError::NoProgress(MAX_DECISIONS))
+    }
+
+    /// Builds the executor of a just-accepted plan (reads only); a failure is left to the first
+    /// execution step, which reports it.
+    async fn prepare_execution(&mut self, status: &RestoreRunStatus, on_event: &mut impl FnMut(RunEvent<'_>)) {
+        if self.work.executor.is_none()
+            && let Ok(executor) = self.build_executor(status, on_event).await
+        {
+            self.work.executor = Some(executor);
+        }
+    }
+
+    /// Sets `execution.progress` (items written / items the plan writes) and, before the first
+    /// step, the plan's step count from the executor.
+    fn note_progress(&self, status: &mut RestoreRunStatus) {
+        let approved = status.confirmation.as_ref().map(|c| c.digest.as_str());
+        let Some(executor) =
+            self.work.executor.as_ref().filter(|e| Some(e.progress().preview_digest.as_str()) == approved)
+        else {
+            return;
+        };
+        let Some(execution) = status.execution.as_mut() else { return };
+        execution.progress = Some(written_items(executor));
+        if execution.total_steps == 0 {
+            let facts = executor.facts();
+            execution.total_steps = facts.total_steps;
+            let message =
+                format!("writing to the tenant: {}/{} step(s) done", facts.completed_steps, facts.total_steps);
+            let reason = restore_core::conditions::reasons::EXECUTING;
+            status.conditions.iter_mut().filter(|c| c.reason == reason).for_each(|c| c.message = message.clone());
+        }
     }
 
     async fn run_step(&mut self, step: Step, spec: &RestoreRunSpec) -> StepOutcome {
@@ -357,4 +404,42 @@ pub fn approved_spec(plan: &restore_core::api::ApprovedPlan) -> RestoreRunSpec {
         preview_ttl: restore_core::api::DEFAULT_PREVIEW_TTL.into(),
         confirmation: None,
     }
+}
+
+/// `written/total`: items with at least one completed step over the items the plan writes.
+fn written_items(executor: &Executor) -> String {
+    let plan = executor.plan();
+    let writing: std::collections::BTreeSet<&str> =
+        plan.order().iter().filter(|k| plan.item(k).is_some_and(|i| i.action.writes())).map(String::as_str).collect();
+    let written: std::collections::BTreeSet<&str> =
+        executor.progress().steps.iter().map(|s| s.item.as_str()).filter(|k| writing.contains(k)).collect();
+    format!("{}/{}", written.len(), writing.len())
+}
+
+/// Whether `new` is worth a status write after `written`: always, except during execution when
+/// only the step counter, the progress digest, the step count in messages or the count of items
+/// verified as planned moved. Writes follow `progress` (an item written), drift and failures, and
+/// the phase: one write per item at most, never a stream of identical watch events. Status lagging
+/// the progress record is safe: steps it does not vouch for run again after a restart (rule 5).
+fn worth_writing(written: &RestoreRunStatus, new: &RestoreRunStatus) -> bool {
+    let executing = |s: &RestoreRunStatus| s.phase == Some(Phase::Executing) && s.execution.is_some();
+    if new == written || !(executing(written) && executing(new)) {
+        return new != written;
+    }
+    let coarse = |s: &RestoreRunStatus| {
+        let mut s = s.clone();
+        if let Some(e) = s.execution.as_mut() {
+            e.completed_steps = 0;
+            e.progress_digest = None;
+            // Items verified as planned show in the final write; drift and failures at once.
+            let c = &mut e.counts;
+            (c.created, c.updated, c.unchanged, c.skipped) = (0, 0, 0, 0);
+        }
+        for c in &mut s.conditions {
+            c.message.clear();
+            c.last_transition_time.clear();
+        }
+        s
+    };
+    coarse(written) != coarse(new)
 }

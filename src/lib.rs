@@ -6,6 +6,7 @@ pub mod controller;
 pub mod driver;
 pub mod kube;
 pub mod plugin;
+pub mod report_html;
 pub mod runner;
 pub mod telemetry;
 pub mod tls;

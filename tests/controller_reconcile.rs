@@ -425,7 +425,11 @@ async fn approving_a_dry_run_executes_it_to_succeeded_and_the_tenant_equals_the_
 
     let status = h.settle_in(RUN, Phase::Succeeded).await;
     let reasons_seen = h.event_reasons().await;
-    assert_eq!(&reasons_seen[5..], ["AwaitingConfirmation", "Executing", "Succeeded"], "{reasons_seen:?}");
+    assert_eq!(
+        &reasons_seen[5..],
+        ["AwaitingConfirmation", "ConfirmationAccepted", "Executing", "ExecutionFinished", "Succeeded"],
+        "{reasons_seen:?}"
+    );
     assert_condition(&status, types::READY, ConditionStatus::True, reasons::SUCCEEDED);
     assert_condition(&status, types::EXECUTED, ConditionStatus::True, reasons::SUCCEEDED);
     let confirmed = assert_condition(&status, types::CONFIRMED, ConditionStatus::True, reasons::CONFIRMATION_ACCEPTED);
@@ -1307,6 +1311,47 @@ async fn finding_1_records_not_owned_by_the_run_or_with_a_duplicate_chunk_are_re
     h.config_maps().replace(&format!("{RUN}-progress-7"), &PostParams::default(), &owned).await.unwrap();
     let refused = store::read(&h.config_maps(), RUN, &uid, Content::Progress).await.unwrap_err();
     assert!(refused.to_string().contains("stored twice"), "{refused}");
+}
+
+#[tokio::test]
+async fn finding_2_the_plugin_shows_a_progress_record_only_as_far_as_status_vouches_for_it() {
+    let h = previewed(TenantSetup::default(), ControllerOptions::default(), "1h").await;
+    let approved = digest(&h.status(RUN).await);
+    h.patch_spec(RUN, &approval_patch(TENANT_LABEL, &approved)).await;
+    let done = h.settle_in(RUN, Phase::Succeeded).await;
+    let (run, execution) = (h.run(RUN).await, done.execution.clone().unwrap());
+    let shown = store::read_verified_progress(&h.config_maps(), &run, &approved, &execution).await.unwrap().unwrap();
+    assert_eq!(shown.steps.len(), execution.completed_steps as usize, "the operator's own record is shown");
+    // Steps added after what status vouches for are left out.
+    let mut longer = shown.clone();
+    longer.steps.push(StepRecord {
+        step: "create:x/1".into(),
+        item: "x/1".into(),
+        status: restore_core::engine::execute::StepStatus::Written,
+        created_id: None,
+        message: None,
+    });
+    store::write(&h.config_maps(), &run, Content::Progress, &serde_json::to_vec(&longer).unwrap(), &approved)
+        .await
+        .unwrap();
+    let cut = store::read_verified_progress(&h.config_maps(), &run, &approved, &execution).await.unwrap().unwrap();
+    assert_eq!(cut.steps, shown.steps);
+    // A rewritten step (an outcome the approver would read) is refused.
+    let mut rewritten = shown.clone();
+    rewritten.steps[0].status = restore_core::engine::execute::StepStatus::Failed;
+    rewritten.steps[0].message = Some("forged".into());
+    store::write(&h.config_maps(), &run, Content::Progress, &serde_json::to_vec(&rewritten).unwrap(), &approved)
+        .await
+        .unwrap();
+    let refused = store::read_verified_progress(&h.config_maps(), &run, &approved, &execution).await.unwrap_err();
+    assert!(refused.to_string().contains("do not extend what status vouches for"), "{refused}");
+    // A record of another preview is refused.
+    let other = ProgressRecord { preview_digest: "sha256:other".into(), ..shown };
+    store::write(&h.config_maps(), &run, Content::Progress, &serde_json::to_vec(&other).unwrap(), &approved)
+        .await
+        .unwrap();
+    let refused = store::read_verified_progress(&h.config_maps(), &run, &approved, &execution).await.unwrap_err();
+    assert!(refused.to_string().contains("not the approved"), "{refused}");
 }
 
 #[tokio::test]

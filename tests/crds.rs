@@ -118,7 +118,7 @@ fn printer_columns_match_the_design() {
     let crd = RestoreRun::crd();
     let names: Vec<_> =
         crd.spec.versions[0].additional_printer_columns.as_ref().unwrap().iter().map(|c| c.name.clone()).collect();
-    assert_eq!(names, ["Phase", "Tenant", "Env", "Items", "Changes", "Blockers", "DryRun", "Age"]);
+    assert_eq!(names, ["Phase", "Tenant", "Env", "Items", "Changes", "Blockers", "Progress", "DryRun", "Age"]);
     assert_eq!(crd.spec.names.short_names.as_deref(), Some(&["rr".to_string()][..]));
     assert!(crd.spec.versions[0].subresources.as_ref().unwrap().status.is_some());
 }

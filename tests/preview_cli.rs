@@ -222,6 +222,26 @@ async fn json_output_holds_the_report_and_the_digest_the_controller_computes_for
     assert_no_secret(&output, &s.tenant);
 }
 
+#[tokio::test]
+async fn html_output_is_one_self_contained_page_with_the_digest_the_json_output_prints() {
+    let s = Setup::new().await;
+    let (run, cm, tenant) =
+        (s.run_file("restore", config_map_source()), s.config_map_file(), s.tenant_file(&s.tenant, false));
+    let env = [("CONTOSO_SECRET", s.tenant.secret.expose_secret())];
+    let args = |format: &'static &'static str| -> [&dyn AsRef<std::ffi::OsStr>; 10] {
+        [&"-f", &run, &"-f", &cm, &"--tenant", &tenant, &"--client-secret-env", &"CONTOSO_SECRET", &"-o", format]
+    };
+    let html = preview(&args(&"html"), &env).await;
+    assert_eq!(html.status.code(), Some(0), "{}", text(&html.stderr));
+    let page = text(&html.stdout);
+    assert!(page.starts_with("<!DOCTYPE html>") && page.trim_end().ends_with("</html>"), "stdout holds only the page");
+    assert!(text(&html.stderr).contains("Previewed"), "phase lines go to stderr");
+    let digest = printed_digest(&preview(&args(&"json"), &env).await);
+    assert!(page.contains(&format!("id=\"digest\">{digest}</span>")), "the page shows the digest {digest}");
+    assert!(!page.contains("https://") && !page.contains("http://"), "no outside asset");
+    assert_no_secret(&html, &s.tenant);
+}
+
 fn printed_digest(output: &Output) -> String {
     let document: Value = serde_json::from_slice(&output.stdout)
         .unwrap_or_else(|_| panic!("{}\n{}", text(&output.stdout), text(&output.stderr)));

@@ -1,6 +1,7 @@
-//! The `kubectl-restorerun` kubectl plugin binary (`kubectl restorerun show|approve NAME`).
-//! Start-up only; the logic is in `restore_operator::plugin`.
+//! The `kubectl-restorerun` kubectl plugin binary (`kubectl restorerun list|show|diff|results|approve|wait`).
+//! Start-up only; the logic is in `restore_operator::plugin`. Exit codes are documented there.
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -13,11 +14,14 @@ async fn main() -> ExitCode {
     let stdin = std::io::stdin();
     let mut input = stdin.lock();
     let mut output = std::io::stdout();
-    match plugin::run(cli, &mut input, &mut output).await {
+    let terminal = output.is_terminal();
+    match plugin::run(cli, &mut input, &mut output, terminal).await {
         Ok(()) => ExitCode::SUCCESS,
+        // `| head` closed the pipe: the reader has what it wanted.
+        Err(e) if e.is_broken_pipe() => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::FAILURE
+            eprintln!("error: {}", restore_core::terminal::escape(&e.to_string()));
+            ExitCode::from(e.exit_code())
         }
     }
 }

@@ -44,6 +44,13 @@ pub struct DemoArgs {
     /// Policies in the sample tenant (one of each restorable type every 9; at least 5).
     #[arg(long, default_value_t = 9, value_parser = clap::value_parser!(u16).range(MIN_POLICIES as i64..=2000))]
     pub policies: u16,
+    /// Keep the simulated tenant serving after the demo (until Ctrl-C), write its manifests and
+    /// backup into --keep-dir, and print the exact `preview`, `run` and kubectl commands to try.
+    #[arg(long)]
+    pub keep: bool,
+    /// Where --keep writes the manifests (IntuneTenant + Secret, backup ConfigMap and archive, RestoreRun).
+    #[arg(long, value_name = "DIR", default_value_os_t = crate::cli::demo_keep::default_dir())]
+    pub keep_dir: std::path::PathBuf,
 }
 
 /// Why the demo failed.
@@ -270,6 +277,7 @@ pub async fn run(args: DemoArgs) -> Result<(), DemoError> {
     let archive = native::to_tar_gz(&backup)?;
     let archive_kib = archive.len().div_ceil(1024);
     let mut objects = LocalObjects::new();
+    let kept_archive = args.keep.then(|| archive.clone());
     let source = objects.insert_archive(Some(NAMESPACE), BACKUP_CONFIG_MAP, BACKUP_KEY, archive);
     n.section(&format!(
         "2. Backup taken through Microsoft Graph: {} items, digest {} ({} KiB .tar.gz in ConfigMap {NAMESPACE}/{BACKUP_CONFIG_MAP})",
@@ -331,7 +339,7 @@ pub async fn run(args: DemoArgs) -> Result<(), DemoError> {
     expect_phase(&run, Phase::Succeeded)?;
 
     // 6. Preview again with a new run (a finished run is final): nothing left to change.
-    let mut check = LocalRun::new("contoso-recheck", NAMESPACE, spec, local, &objects, &fetcher, &client);
+    let mut check = LocalRun::new("contoso-recheck", NAMESPACE, spec.clone(), local, &objects, &fetcher, &client);
     check.drive(|_| {}).await?;
     expect_phase(&check, Phase::Previewed)?;
     let counts = check.report().map(|r| r.counts.clone()).unwrap_or_default();
@@ -368,6 +376,59 @@ pub async fn run(args: DemoArgs) -> Result<(), DemoError> {
     );
     n.section(&done);
     println!("\nDemo finished in {:.2} s.", n.started.elapsed().as_secs_f64());
+    if let Some(archive) = kept_archive {
+        keep_serving(&n, &sim, &tenant, &admin, &backup, &spec, &archive, &args.keep_dir).await?;
+    }
+    Ok(())
+}
+
+/// `--keep`: drifts the tenant again (so a new preview has something to show), writes the manifests,
+/// prints the commands, and serves until Ctrl-C.
+#[allow(clippy::too_many_arguments)]
+async fn keep_serving(
+    n: &Narrator,
+    sim: &SimHandle,
+    tenant: &SimTenant,
+    admin: &PortalAdmin,
+    backup: &BackupSet,
+    spec: &restore_core::api::RestoreRunSpec,
+    archive: &[u8],
+    dir: &std::path::Path,
+) -> Result<(), DemoError> {
+    // An edit in place (the restore re-created the deleted policy under a new id; this one kept its id).
+    let edited = find(backup, "deviceConfiguration", "Win10 custom").ok_or_else(|| missing_sample("custom profile"))?;
+    let collection = item_type("deviceConfiguration").map(|t| t.collection).unwrap_or_default();
+    let patch = json!({"@odata.type": edited.resource["@odata.type"], "description": "changed by hand again"});
+    admin.call("PATCH", &format!("{collection}/{}", edited.id), Some(&patch)).await?;
+    let script = find(backup, "powerShellScript", "Set wallpaper").ok_or_else(|| missing_sample("script"))?;
+    let finance = sim.group_ids(&tenant.tenant_id, GROUP_FINANCE)?.into_iter().next().unwrap_or_default();
+    let assign = json!({"deviceManagementScriptAssignments": [{"target": {
+        "@odata.type": "#microsoft.graph.groupAssignmentTarget", "groupId": finance,
+        "deviceAndAppManagementAssignmentFilterType": "none"}}]});
+    let scripts = item_type("powerShellScript").map(|t| t.collection).unwrap_or_default();
+    admin.call("POST", &format!("{scripts}/{}/assign", script.id), Some(&assign)).await?;
+    n.section("8. Kept: the tenant drifted again, so your own preview has changes:");
+    n.block(&format!(
+        "edit      deviceConfiguration/{} — description\nreassign  powerShellScript/{} — to group {GROUP_FINANCE}",
+        edited.display_name, script.display_name
+    ));
+    let names = crate::cli::demo_keep::KeptNames {
+        namespace: NAMESPACE,
+        tenant: "contoso",
+        secret: "contoso-graph",
+        config_map: BACKUP_CONFIG_MAP,
+        config_map_key: BACKUP_KEY,
+        run: "contoso-restore",
+    };
+    let commands = crate::cli::demo_keep::write_manifests(dir, sim, tenant, &names, spec, archive)?;
+    n.section(&format!(
+        "Simulated tenant {DEMO_LABEL:?} serving at {} (label to type when approving: {DEMO_LABEL:?}); files in {}",
+        sim.base_url(),
+        dir.display()
+    ));
+    println!("\n{commands}");
+    tokio::signal::ctrl_c().await?;
+    println!("stopped; the simulated tenant is gone.");
     Ok(())
 }
 

@@ -9,9 +9,11 @@ use crate::telemetry::LogFormat;
 
 pub mod demo;
 pub mod demo_backup;
+pub mod demo_keep;
 pub mod local_objects;
 pub mod preview;
 pub mod probe;
+pub mod version;
 pub mod wizard_loop;
 
 pub mod backup;
@@ -46,6 +48,14 @@ pub enum Command {
     /// Read-only requests that check graph-sim's assumptions against a tenant; writes a
     /// transcript without tenant data (only GET and read-only `$batch`).
     Probe(probe::ProbeArgs),
+    /// Print the client's version and, when a cluster is reachable, the operator's (from its Deployment).
+    Version(version::VersionArgs),
+    /// Print a shell completion script: `source <(restore-operator completion bash)`.
+    Completion {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
 }
 
 /// Options of `restore-operator run`.
@@ -222,6 +232,15 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         }
         Command::Demo(args) => Ok(demo::run(args).await?),
         Command::Probe(args) => Ok(probe::run(&args).await?),
+        Command::Version(args) => {
+            let text = version::lines(&args).await.join("\n") + "\n";
+            std::io::stdout().lock().write_all(text.as_bytes())?;
+            Ok(())
+        }
+        Command::Completion { shell } => {
+            std::io::stdout().lock().write_all(&version::completion(shell))?;
+            Ok(())
+        }
         Command::Backup(args) => {
             let summary = backup::run(args).await?;
             eprintln!("{summary}");

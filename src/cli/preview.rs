@@ -33,6 +33,9 @@ pub enum OutputFormat {
     Text,
     /// The status, the preview report and its digest as one JSON object.
     Json,
+    /// One self-contained HTML page: summary, findings, items with filters, side-by-side diffs,
+    /// the digest and how to approve it (write it to a file: `-o html > preview.html`).
+    Html,
 }
 
 /// Options of `restore-operator preview`.
@@ -53,7 +56,8 @@ pub struct PreviewArgs {
     /// apply). The digest is the backup's content digest: the same as the cluster's for the same files.
     #[arg(long, value_name = "PATH")]
     pub backup: Option<PathBuf>,
-    /// `text` (a human summary) or `json` (status, report and digest for machines).
+    /// `text` (a human summary), `json` (status, report and digest for machines) or `html` (a
+    /// self-contained page for reviewers).
     #[arg(short = 'o', long, value_enum, default_value = "text")]
     pub output: OutputFormat,
     /// Also print the unified diff of every item that changes (text output).
@@ -293,7 +297,8 @@ pub async fn run(args: PreviewArgs) -> Result<PreviewOutcome, PreviewError> {
     let fetcher = Fetcher::with_policy(extra_roots.as_deref(), Limits::default(), args.sources.fetch_policy())
         .map_err(|source| PreviewError::Backup { path: "(source)".into(), source: Box::new(source) })?;
 
-    let json = args.output == OutputFormat::Json;
+    // Phase lines go to stderr when stdout holds a document.
+    let json = args.output != OutputFormat::Text;
     let mut out = String::new();
     let header = format!(
         "RestoreRun {}/{} → IntuneTenant {} {:?} (tenant {}, {})",
@@ -331,6 +336,24 @@ pub async fn run(args: PreviewArgs) -> Result<PreviewOutcome, PreviewError> {
             return Err(PreviewError::Failed(message));
         }
     };
+    if args.output == OutputFormat::Html {
+        let Some(report) = run.report() else {
+            return Err(PreviewError::Failed("the run stopped before its preview report".into()));
+        };
+        let page = crate::report_html::page(&crate::report_html::PageInput {
+            report,
+            status: Some(&run.status),
+            run_name: Some(&run.name),
+            namespace: Some(&run.namespace),
+            rows: None,
+        });
+        // HTML-escaped by the page itself; written as is.
+        use std::io::Write;
+        let mut stdout = std::io::stdout().lock();
+        stdout.write_all(page.as_bytes())?;
+        stdout.flush()?;
+        return Ok(outcome);
+    }
     if json {
         let document = json!({
             "restoreRun": {"name": run.name, "namespace": run.namespace},

@@ -4,6 +4,7 @@
 pub mod audit;
 pub mod cluster_objects;
 pub mod context;
+pub mod execution_events;
 pub mod fence;
 pub mod graph_port;
 pub mod metrics;

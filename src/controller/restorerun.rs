@@ -312,6 +312,11 @@ impl RunStore for KubeRunStore<'_> {
             .patch_status(&self.run.name_any(), &field_manager(), &Patch::Merge(&patch))
             .await
             .map_err(store_error)?;
+        // Acceptance and outcome Events come before the phase's own Event.
+        for event in super::execution_events::execution_events(old, new) {
+            let type_ = if event.warning { EventType::Warning } else { EventType::Normal };
+            publish(self.ctx, self.run, type_, event.reason, &event.note, "Execute").await;
+        }
         if old.phase != new.phase
             && let Some(phase) = new.phase
         {

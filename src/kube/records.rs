@@ -263,6 +263,34 @@ pub async fn read_verified_report(
     Ok(Some(report))
 }
 
+/// The run's stored progress record as far as status vouches for it: written for the approved
+/// preview `approved`, and its first `completedSteps` steps have the digest status recorded. Steps
+/// beyond those (stored before status caught up) are left out; anything else is refused.
+pub async fn read_verified_progress(
+    api: &Api<ConfigMap>,
+    run: &RestoreRun,
+    approved: &str,
+    execution: &restore_core::api::ExecutionStatus,
+) -> Result<Option<restore_core::engine::execute::ProgressRecord>, StoreError> {
+    let uid = run.uid().unwrap_or_default();
+    let Some((bytes, _)) = read(api, &run.name_any(), &uid, Content::Progress).await? else { return Ok(None) };
+    let record: restore_core::engine::execute::ProgressRecord =
+        serde_json::from_slice(&bytes).map_err(|e| StoreError::Corrupt { what: "progress", message: e.to_string() })?;
+    let untrusted = |why: String| StoreError::Untrusted {
+        name: chunk_name(&run.name_any(), Content::Progress, 0),
+        what: "progress",
+        why,
+    };
+    if record.preview_digest != approved {
+        return Err(untrusted(format!("it is for preview {}, not the approved {approved}", record.preview_digest)));
+    }
+    let completed = execution.completed_steps as usize;
+    record
+        .vouched_prefix(completed, execution.progress_digest.as_deref())
+        .map(Some)
+        .ok_or_else(|| untrusted("its steps do not extend what status vouches for".into()))
+}
+
 /// The digest a run's stored document carries, when every one of its chunks is present and they
 /// agree (metadata only: nothing is downloaded or decompressed).
 pub async fn stored_digest(

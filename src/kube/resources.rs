@@ -246,6 +246,7 @@ impl CustomResourceExt for RestoreRun {
             column("Items", "integer", ".status.scope.total", "Items in scope"),
             column("Changes", "integer", ".status.preview.changes", "Items the preview would create or update"),
             column("Blockers", "integer", ".status.checks.blockers", "Blocker findings"),
+            column("Progress", "string", ".status.execution.progress", "Items written / items the plan writes"),
             column("DryRun", "boolean", ".spec.dryRun", "Stops after the preview when true"),
             column("Age", "date", ".metadata.creationTimestamp", "Age"),
         ];

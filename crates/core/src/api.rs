@@ -708,6 +708,10 @@ pub struct ExecutionStatus {
     pub completed_steps: u32,
     /// Steps in the execution plan.
     pub total_steps: u32,
+    /// Items written so far over the items the plan writes (`3/10`), for the `Progress` column.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 32))]
+    pub progress: Option<String>,
     /// Items by outcome.
     pub counts: OutcomeCounts,
     /// Results of items that failed or drifted (first ones; the report has all).

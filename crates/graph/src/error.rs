@@ -76,6 +76,14 @@ impl GraphError {
             .and_then(Value::as_str)
             .map(str::to_string)
             .unwrap_or_else(|| format!("HTTP {status}"));
+        // Graph's request id, which Microsoft support asks for, stays with the message (and so with
+        // the item's result in the progress record).
+        let request_id =
+            error.and_then(|e| e.get("innerError")).and_then(|i| i.get("request-id")).and_then(Value::as_str);
+        let message = match request_id {
+            Some(id) => format!("{message} (request-id {id})"),
+            None => message,
+        };
         match status {
             400 | 422 => {
                 GraphError::Validation { code: if code.is_empty() { "BadRequest".into() } else { code }, message }
@@ -132,6 +140,17 @@ mod tests {
         );
         let tenant: TenantError = error.into();
         assert_eq!(tenant.kind, TenantErrorKind::Validation { code: "ModelValidationFailure".into() });
+    }
+
+    #[test]
+    fn the_request_id_stays_with_the_message() {
+        let body = json!({"error": {"code": "BadRequest", "message": "Invalid setting.",
+            "innerError": {"date": "2026-01-01T00:00:00", "request-id": "6f1c0d3e-1", "client-request-id": "6f1c0d3e-1"}}});
+        let error = GraphError::from_response(400, Some(&body), None);
+        assert_eq!(
+            error.to_string(),
+            "Graph refused the request (BadRequest): Invalid setting. (request-id 6f1c0d3e-1)"
+        );
     }
 
     #[test]

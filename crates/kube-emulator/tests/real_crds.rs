@@ -104,7 +104,7 @@ async fn kubectl_applies_the_examples_and_prints_the_design_columns() {
     let header: Vec<&str> = table.lines().next().unwrap().split_whitespace().collect();
     assert_eq!(
         header,
-        vec!["NAME", "PHASE", "TENANT", "ENV", "ITEMS", "CHANGES", "BLOCKERS", "DRYRUN", "AGE"],
+        vec!["NAME", "PHASE", "TENANT", "ENV", "ITEMS", "CHANGES", "BLOCKERS", "PROGRESS", "DRYRUN", "AGE"],
         "{table}"
     );
     assert!(table.lines().nth(1).unwrap().starts_with("example-restore"), "{table}");
