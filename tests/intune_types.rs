@@ -232,3 +232,51 @@ async fn every_published_subtype_of_device_configurations_and_compliance_restore
         "no certificate-issuing profile is written"
     );
 }
+
+// ---- Built-in role definitions ---------------------------------------------------------------------
+
+#[tokio::test]
+async fn built_in_role_definitions_are_never_written_custom_ones_are() {
+    let sim = quiet_simulator().await;
+    let source = SimTenant::create(&sim, "contoso", "Contoso", Environment::Staging).unwrap();
+    let role = |name: &str, built_in: bool| {
+        let id = sample_guid(&format!("role/{name}"));
+        let resource = json!({"@odata.type": "#microsoft.graph.deviceAndAppManagementRoleDefinition", "id": id,
+            "displayName": name, "description": "", "isBuiltIn": built_in, "roleScopeTagIds": ["0"],
+            "rolePermissions": [{"resourceActions": [{"allowedResourceActions": ["Microsoft.Intune_ManagedDevices_Read"],
+                "notAllowedResourceActions": []}]}]});
+        BackupItem {
+            item_type: "roleDefinition".into(),
+            id,
+            display_name: name.into(),
+            platform: "any".into(),
+            resource,
+            assignments: None,
+            sub_resources: Default::default(),
+            references: References::default(),
+        }
+    };
+    let seeded = BackupSet {
+        tenant: None,
+        captured_at: None,
+        digest: String::new(),
+        items: vec![role("Help Desk Operator", true), role("Device reader", false)],
+    };
+    sim.seed("contoso", &seeded).unwrap();
+    let backup = capture_tenant(&unpaced_client(&sim, &source), &source).await;
+
+    let target = empty_target(&sim);
+    let target_client = unpaced_client(&sim, &target);
+    let (phase, findings, report) = restore(&backup, &target, &target_client, "roles").await;
+    assert_eq!(phase, Phase::Succeeded);
+    let key = |name: &str| backup.items.iter().find(|i| i.display_name == name).unwrap().key();
+    assert!(keys_with_code(&findings, FindingCode::BuiltInObject).contains(&key("Help Desk Operator")));
+    assert_eq!(keys_with(&report, PlannedAction::Create), [key("Device reader")]);
+    let written: Vec<String> = sim
+        .objects("fabrikam", item_type("roleDefinition").unwrap().collection)
+        .unwrap()
+        .iter()
+        .map(|r| r["displayName"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(written, ["Device reader"], "the built-in role is never written");
+}

@@ -181,6 +181,10 @@ fn comparable(item: &BackupItem) -> Value {
         }
     }
     rename(&mut doc, &names);
+    // Assignments are compared as a set: their order follows ids, which differ across tenants.
+    if let Some(Value::Array(list)) = doc.get_mut("assignments") {
+        list.sort_by_cached_key(restore_core::canonical::canonical_json);
+    }
     doc
 }
 

@@ -295,7 +295,7 @@ pub fn sample_policy(i: usize) -> BackupItem {
 }
 
 /// One object of each kind beyond the [`POLICY_KINDS`] cycle: the script, update-profile and
-/// category kinds, a reusable setting, and device configurations whose restore cannot carry
+/// category kinds, a reusable setting, a custom role, and device configurations whose restore cannot carry
 /// everything (a Wi-Fi pre-shared key, a SCEP certificate profile) or that only the published model
 /// lists (Delivery Optimization).
 pub fn every_kind_samples() -> Vec<BackupItem> {
@@ -305,7 +305,7 @@ pub fn every_kind_samples() -> Vec<BackupItem> {
 }
 
 /// How many objects [`every_kind_samples`] adds to the sample.
-pub const EVERY_KIND_SAMPLES: usize = 11;
+pub const EVERY_KIND_SAMPLES: usize = 12;
 
 fn every_kind_sample_items() -> Vec<BackupItem> {
     let id = |name: &str| sample_guid(&format!("kind/{name}"));
@@ -394,6 +394,15 @@ fn every_kind_sample_items() -> Vec<BackupItem> {
                     "settingDefinitionId": "linux_customcompliance_discoveryscript_reusablesetting",
                     "simpleSettingValue": {"@odata.type": "#microsoft.graph.deviceManagementConfigurationStringSettingValue",
                         "value": "IyEvYmluL3NoCmVjaG8gJ3t9Jw=="}}}),
+        ),
+        plain(
+            "roleDefinition",
+            "role",
+            json!({"@odata.type": "#microsoft.graph.deviceAndAppManagementRoleDefinition",
+                "displayName": "Helpdesk - read devices", "description": "custom role", "isBuiltIn": false,
+                "roleScopeTagIds": ["0"], "rolePermissions": [{"resourceActions": [{"allowedResourceActions": [
+                    "Microsoft.Intune_ManagedDevices_Read", "Microsoft.Intune_RemoteTasks_RebootNow"],
+                    "notAllowedResourceActions": []}]}]}),
         ),
         assigned(
             "deviceConfiguration",

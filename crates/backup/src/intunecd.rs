@@ -62,6 +62,7 @@ const FOLDERS: &[(&str, FolderKind)] = &[
     ("Quality Updates", FolderKind::Single("qualityUpdateProfile")),
     ("Driver Updates", FolderKind::Single("driverUpdateProfile")),
     ("Device Categories", FolderKind::Single("deviceCategory")),
+    ("Roles", FolderKind::Single("roleDefinition")),
 ];
 
 /// Folders that hold companions of item files (script bodies, decoded payloads), not items.

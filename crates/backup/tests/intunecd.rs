@@ -55,6 +55,7 @@ fn every_mapped_folder_yields_items_of_its_type() {
         ("qualityUpdateProfile", 1),
         ("remediationScript", 1),
         ("reusablePolicySetting", 1),
+        ("roleDefinition", 1),
         ("scopeTag", 2),
         ("settingsCatalogPolicy", 2),
     ]
@@ -188,4 +189,5 @@ fn script_update_and_category_kinds_map_from_their_intunecd_folders() {
     assert_eq!(by_name(&loaded, "Expedite January fixes").item_type, "qualityUpdateProfile");
     assert_eq!(by_name(&loaded, "Drivers - manual approval").item_type, "driverUpdateProfile");
     assert_eq!(by_name(&loaded, "Kiosk").item_type, "deviceCategory");
+    assert_eq!(by_name(&loaded, "Helpdesk - read devices").item_type, "roleDefinition");
 }

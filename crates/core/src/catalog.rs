@@ -341,6 +341,20 @@ pub const ITEM_TYPES: &[ItemType] = &[
         order: 24,
     },
     ItemType {
+        name: "roleDefinition",
+        title: "Intune role definition",
+        collection: "deviceManagement/roleDefinitions",
+        odata_types: model::DEVICE_MANAGEMENT_ROLE_DEFINITIONS,
+        abstract_base: false,
+        base_odata_type: "roleDefinition",
+        class: TypeClass::Policy,
+        identity: IdentityKey::DisplayName,
+        sub_resources: NO_SUB,
+        assignable: false,
+        assign_body_key: "assignments",
+        order: 25,
+    },
+    ItemType {
         name: "administrativeTemplate",
         title: "Administrative Template",
         collection: "deviceManagement/groupPolicyConfigurations",
@@ -417,6 +431,17 @@ pub fn omitted_from_lists(item_type: &ItemType) -> &'static [&'static str] {
         "remediationScript" => &["detectionScriptContent", "remediationScriptContent"],
         "complianceScript" => &["detectionScriptContent"],
         _ => &[],
+    }
+}
+
+/// Whether the item is a built-in object every tenant has, never written: the Default scope tag
+/// (id `0`) and Intune's built-in role definitions (`isBuiltIn`).
+pub fn is_built_in(item_type: &ItemType, id: &str, resource: &serde_json::Value) -> bool {
+    let flagged = resource.get("isBuiltIn").and_then(|b| b.as_bool()) == Some(true);
+    match item_type.name {
+        "scopeTag" => id == "0" || flagged,
+        "roleDefinition" => flagged || resource.get("isBuiltInRoleDefinition").and_then(|b| b.as_bool()) == Some(true),
+        _ => false,
     }
 }
 

@@ -191,6 +191,10 @@ pub const DEVICE_MANAGEMENT_WINDOWS_DRIVER_UPDATE_PROFILES: &[&str] = &[];
 pub const DEVICE_MANAGEMENT_DEVICE_CATEGORIES: &[&str] = &[];
 /// Every type derived from `deviceManagementReusablePolicySetting`, the element type of `deviceManagement/reusablePolicySettings`.
 pub const DEVICE_MANAGEMENT_REUSABLE_POLICY_SETTINGS: &[&str] = &[];
+/// Every type derived from `roleDefinition`, the element type of `deviceManagement/roleDefinitions`.
+pub const DEVICE_MANAGEMENT_ROLE_DEFINITIONS: &[&str] = &[
+    "deviceAndAppManagementRoleDefinition",
+];
 /// Every type derived from `groupPolicyConfiguration`, the element type of `deviceManagement/groupPolicyConfigurations`.
 pub const DEVICE_MANAGEMENT_GROUP_POLICY_CONFIGURATIONS: &[&str] = &[];
 /// Every type derived from `deviceManagementIntent`, the element type of `deviceManagement/intents`.

@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use crate::api::{ActionCounts, ExistingObjects};
 use crate::backup::BackupItem;
-use crate::catalog::{ItemType, TypeClass, carry_limits, platform_of};
+use crate::catalog::{ItemType, TypeClass, carry_limits, is_built_in, platform_of};
 use crate::engine::diff::{changed_paths, unified_diff};
 use crate::engine::mapping::{
     IdNames, RefKind, RefTarget, ReferenceMapping, Rewrite, collect_refs, resolve_reference, rewrite_refs,
@@ -262,8 +262,7 @@ fn analyze_item(
                 .collect();
             issues.certificate_links = limits.certificate_links.iter().map(|p| p.to_string()).collect();
             issues.preview_only_subtype = limits.preview_only;
-            issues.built_in = t.name == "scopeTag"
-                && (item.id == "0" || item.resource.get("isBuiltIn").and_then(Value::as_bool) == Some(true));
+            issues.built_in = is_built_in(t, &item.id, &item.resource);
             let derived = platform_of(t, &item.resource);
             if !item.platform.is_empty() && !derived.eq_ignore_ascii_case(&item.platform) && derived != "any" {
                 issues.recorded_platform_mismatch = Some(derived.clone());
