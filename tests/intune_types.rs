@@ -280,3 +280,30 @@ async fn built_in_role_definitions_are_never_written_custom_ones_are() {
         .collect();
     assert_eq!(written, ["Device reader"], "the built-in role is never written");
 }
+
+// ---- App configuration across tenants --------------------------------------------------------------
+
+#[tokio::test]
+async fn across_tenants_an_app_configuration_targeting_apps_by_id_is_a_blocker_and_nothing_is_written() {
+    let sim = quiet_simulator().await;
+    let source = SimTenant::create(&sim, "contoso", "Contoso", Environment::Staging).unwrap();
+    let mut set = sample_backup_with_every_kind(BackupTenant { id: "contoso".into(), label: "Contoso".into() }, 0);
+    let config = set.items.iter_mut().find(|i| i.item_type == "appConfigurationPolicy").unwrap();
+    config.resource["targetedMobileApps"] = json!(["a1b2c3d4-0000-4000-8000-000000000001"]);
+    let config_key = config.key();
+    sim.seed("contoso", &set).unwrap();
+    let backup = capture_tenant(&unpaced_client(&sim, &source), &source).await;
+
+    let target = empty_target(&sim);
+    let target_client = unpaced_client(&sim, &target);
+    let (objects, fetcher) = (objects_with(&backup), fetcher());
+    let mut run = local_run("app-config", &target, &objects, &fetcher, &target_client);
+    assert_eq!(run.drive(|_| {}).await.unwrap(), Phase::Blocked);
+    let findings: Vec<_> = run.report().unwrap().findings.iter().map(|f| (f.code, f.item_key.clone())).collect();
+    assert_eq!(
+        keys_with_code(&findings, FindingCode::AppReferenceNotMapped),
+        BTreeSet::from([config_key]),
+        "{findings:?}"
+    );
+    assert_eq!(writes_to(&sim, "fabrikam"), 0, "a blocked run writes nothing");
+}

@@ -295,7 +295,7 @@ pub fn sample_policy(i: usize) -> BackupItem {
 }
 
 /// One object of each kind beyond the [`POLICY_KINDS`] cycle: the script, update-profile and
-/// category kinds, a reusable setting, a custom role, and device configurations whose restore cannot carry
+/// category kinds, a reusable setting, a custom role, an app configuration policy, and device configurations whose restore cannot carry
 /// everything (a Wi-Fi pre-shared key, a SCEP certificate profile) or that only the published model
 /// lists (Delivery Optimization).
 pub fn every_kind_samples() -> Vec<BackupItem> {
@@ -305,7 +305,7 @@ pub fn every_kind_samples() -> Vec<BackupItem> {
 }
 
 /// How many objects [`every_kind_samples`] adds to the sample.
-pub const EVERY_KIND_SAMPLES: usize = 12;
+pub const EVERY_KIND_SAMPLES: usize = 13;
 
 fn every_kind_sample_items() -> Vec<BackupItem> {
     let id = |name: &str| sample_guid(&format!("kind/{name}"));
@@ -403,6 +403,15 @@ fn every_kind_sample_items() -> Vec<BackupItem> {
                 "roleScopeTagIds": ["0"], "rolePermissions": [{"resourceActions": [{"allowedResourceActions": [
                     "Microsoft.Intune_ManagedDevices_Read", "Microsoft.Intune_RemoteTasks_RebootNow"],
                     "notAllowedResourceActions": []}]}]}),
+        ),
+        assigned(
+            "appConfigurationPolicy",
+            "app-configuration",
+            json!({"@odata.type": "#microsoft.graph.iosMobileAppConfiguration", "displayName": "Outlook - work accounts",
+                "description": "", "roleScopeTagIds": ["0"], "targetedMobileApps": [],
+                "settings": [{"appConfigKey": "com.microsoft.outlook.EmailProfile.AccountType",
+                    "appConfigKeyType": "stringType", "appConfigKeyValue": "ModernAuth"}]}),
+            GROUP_ALL,
         ),
         assigned(
             "deviceConfiguration",

@@ -195,6 +195,12 @@ pub const DEVICE_MANAGEMENT_REUSABLE_POLICY_SETTINGS: &[&str] = &[];
 pub const DEVICE_MANAGEMENT_ROLE_DEFINITIONS: &[&str] = &[
     "deviceAndAppManagementRoleDefinition",
 ];
+/// Every type derived from `managedDeviceMobileAppConfiguration`, the element type of `deviceAppManagement/mobileAppConfigurations`.
+pub const DEVICE_APP_MANAGEMENT_MOBILE_APP_CONFIGURATIONS: &[&str] = &[
+    "androidForWorkMobileAppConfiguration",
+    "androidManagedStoreAppConfiguration",
+    "iosMobileAppConfiguration",
+];
 /// Every type derived from `groupPolicyConfiguration`, the element type of `deviceManagement/groupPolicyConfigurations`.
 pub const DEVICE_MANAGEMENT_GROUP_POLICY_CONFIGURATIONS: &[&str] = &[];
 /// Every type derived from `deviceManagementIntent`, the element type of `deviceManagement/intents`.

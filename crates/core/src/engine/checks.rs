@@ -74,6 +74,9 @@ pub enum FindingCode {
     /// An item of a restorable type whose `@odata.type` can only be previewed (a certificate-issuing
     /// profile, a profile Graph cannot write).
     PreviewOnlySubtype,
+    /// Across tenants, an app configuration policy targets apps by id (`targetedMobileApps`), and
+    /// app ids differ between tenants: it would configure the wrong app or none.
+    AppReferenceNotMapped,
 }
 
 impl FindingCode {
@@ -106,6 +109,7 @@ impl FindingCode {
             FindingCode::SecretMustBeReentered => "SecretMustBeReentered",
             FindingCode::CertificateLinkNotRestored => "CertificateLinkNotRestored",
             FindingCode::PreviewOnlySubtype => "PreviewOnlySubtype",
+            FindingCode::AppReferenceNotMapped => "AppReferenceNotMapped",
         }
     }
 }
@@ -228,8 +232,11 @@ pub fn run_checks(
         );
     }
     duplicates(&mut c, items, same_tenant, scope);
-    for item in items {
+    for (item, scoped) in items.iter().zip(&scope.items) {
         item_checks(&mut c, item);
+        if !same_tenant {
+            app_reference_check(&mut c, item, &scoped.item.resource);
+        }
     }
     c.findings.sort_by_key(|f| f.severity);
     c.findings
@@ -437,6 +444,21 @@ fn item_checks(c: &mut Collector, item: &ItemAnalysis) {
     }
     if p.action.writes() {
         reference_checks(c, item);
+    }
+}
+
+/// Mobile app ids are tenant-specific and the backup does not name the apps: across tenants an
+/// app configuration policy that targets apps is a blocker, never written with foreign ids.
+fn app_reference_check(c: &mut Collector, item: &ItemAnalysis, resource: &serde_json::Value) {
+    let apps = resource.get("targetedMobileApps").and_then(serde_json::Value::as_array).map_or(0, Vec::len);
+    if apps > 0 && item.preview.action.writes() {
+        c.add(
+            FindingCode::AppReferenceNotMapped,
+            Severity::Blocker,
+            Some(item),
+            format!("the policy targets {apps} app(s) by id (targetedMobileApps); app ids differ between tenants."),
+            "Exclude it from spec.scope and recreate it in the target tenant for the target's apps.",
+        );
     }
 }
 
