@@ -39,6 +39,8 @@ const EXCLUDED: &[&str] = &[
     "CompliancePartner",
     "ManagementPartner",
     "RemoteAssistancePartner",
+    // Kinds the catalogue restores since issue 14 but that IntuneCD, run against graph-sim, does not
+    // back up cleanly yet (lower-case `$select`, `assignments@odata.context`): see docs/intune-types.md.
     "ProactiveRemediation",
     "ShellScripts",
     "ConditionalAccess",

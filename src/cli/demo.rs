@@ -19,7 +19,8 @@ use restore_graph::{GraphClient, GraphError};
 use serde_json::{Value, json};
 
 use crate::cli::demo_backup::{
-    GROUP_FINANCE, GROUPS, PortalAdmin, PortalError, SimTenant, sample_backup, sample_guid, start_simulator,
+    GROUP_FINANCE, GROUPS, PortalAdmin, PortalError, SimTenant, sample_backup_with_every_kind, sample_guid,
+    start_simulator,
 };
 use crate::cli::local_objects::LocalObjects;
 use crate::cli::preview::{diff_text, phase_line, summary};
@@ -187,6 +188,10 @@ fn comparable(item: &BackupItem) -> Value {
         }
     }
     rename(&mut doc, &names);
+    // Assignments are compared as a set: their order follows ids, which differ across tenants.
+    if let Some(Value::Array(list)) = doc.get_mut("assignments") {
+        list.sort_by_cached_key(restore_core::canonical::canonical_json);
+    }
     doc
 }
 
@@ -194,8 +199,10 @@ fn comparable(item: &BackupItem) -> Value {
 /// or holds differently, matched by type and display name; empty when the tenant equals the backup.
 pub fn differences_from_backup(backup: &BackupSet, now: &BackupSet) -> Vec<String> {
     let restorable = |i: &&BackupItem| {
-        item_type(&i.item_type).is_some_and(|t| t.class != TypeClass::PreviewOnly)
-            && !(i.item_type == "scopeTag" && i.id == DEFAULT_SCOPE_TAG_ID)
+        item_type(&i.item_type).is_some_and(|t| {
+            t.class != TypeClass::PreviewOnly
+                && restore_core::catalog::carry_limits(t, &i.resource).preview_only.is_none()
+        }) && !(i.item_type == "scopeTag" && i.id == DEFAULT_SCOPE_TAG_ID)
     };
     let mut problems = Vec::new();
     for item in backup.items.iter().filter(restorable) {
@@ -263,7 +270,7 @@ pub async fn run(args: DemoArgs) -> Result<(), DemoError> {
     let tenant_id = sample_guid("tenant/contoso");
     let tenant = SimTenant::create(&sim, &tenant_id, DEMO_LABEL, Environment::Staging)?;
     let info = BackupTenant { id: tenant_id.clone(), label: DEMO_LABEL.into() };
-    let seeded = sim.seed(&tenant_id, &sample_backup(info.clone(), policies))?;
+    let seeded = sim.seed(&tenant_id, &sample_backup_with_every_kind(info.clone(), policies))?;
     let client: GraphClient = tenant.client(&sim)?;
     n.section(&format!(
         "1. Simulated tenant {DEMO_LABEL:?} ({tenant_id}, staging) at {}: {} objects, groups {}",

@@ -294,6 +294,152 @@ pub fn sample_policy(i: usize) -> BackupItem {
     policy
 }
 
+/// One object of each kind beyond the [`POLICY_KINDS`] cycle: the script, update-profile and
+/// category kinds, a reusable setting, a custom role, an app configuration policy, and device configurations whose restore cannot carry
+/// everything (a Wi-Fi pre-shared key, a SCEP certificate profile) or that only the published model
+/// lists (Delivery Optimization).
+pub fn every_kind_samples() -> Vec<BackupItem> {
+    let items = every_kind_sample_items();
+    debug_assert_eq!(items.len(), EVERY_KIND_SAMPLES);
+    items
+}
+
+/// How many objects [`every_kind_samples`] adds to the sample.
+pub const EVERY_KIND_SAMPLES: usize = 13;
+
+fn every_kind_sample_items() -> Vec<BackupItem> {
+    let id = |name: &str| sample_guid(&format!("kind/{name}"));
+    let assigned = |type_name: &str, name: &str, resource: Value, group: &str| {
+        let item_id = id(name);
+        let mut resource = resource;
+        resource["id"] = json!(item_id);
+        let refs = References { groups: vec![group_ref(group)], ..References::default() };
+        let mut it = item(type_name, &item_id, resource, refs);
+        it.assignments = Some(vec![assignment(&item_id, group, false)]);
+        it
+    };
+    let plain = |type_name: &str, name: &str, resource: Value| {
+        let item_id = id(name);
+        let mut resource = resource;
+        resource["id"] = json!(item_id);
+        item(type_name, &item_id, resource, References::default())
+    };
+    let mut remediation = assigned(
+        "remediationScript",
+        "remediation",
+        json!({"@odata.type": "#microsoft.graph.deviceHealthScript", "displayName": "Clear stale temp files",
+            "description": "remediation", "publisher": "Endpoint team", "runAsAccount": "system",
+            "enforceSignatureCheck": false, "runAs32Bit": false, "roleScopeTagIds": ["0"],
+            "detectionScriptContent": "ZXhpdCAx", "remediationScriptContent": "UmVtb3ZlLUl0ZW0gJGVudjpURU1QXCogLVJlY3Vyc2U="}),
+        GROUP_PILOT,
+    );
+    if let Some(first) = remediation.assignments.as_mut().and_then(|a| a.first_mut()) {
+        first["runRemediationScript"] = json!(true);
+    }
+    vec![
+        remediation,
+        assigned(
+            "macOSShellScript",
+            "shell",
+            json!({"@odata.type": "#microsoft.graph.deviceShellScript", "displayName": "Set dock",
+                "description": "", "fileName": "dock.sh", "scriptContent": "IyEvYmluL3NoCmRlZmF1bHRzIHdyaXRlIGNvbS5hcHBsZS5kb2NrIHRpbGVzaXplIDQ4",
+                "runAsAccount": "user", "retryCount": 1, "blockExecutionNotifications": true, "roleScopeTagIds": ["0"]}),
+            GROUP_ALL,
+        ),
+        assigned(
+            "customAttributeScript",
+            "custom-attribute",
+            json!({"@odata.type": "#microsoft.graph.deviceCustomAttributeShellScript", "displayName": "Battery health",
+                "description": "", "customAttributeName": "BatteryHealth", "customAttributeType": "string",
+                "fileName": "battery.sh", "scriptContent": "IyEvYmluL3NoCnN5c3RlbV9wcm9maWxlciBTUFBvd2VyRGF0YVR5cGU=",
+                "runAsAccount": "system", "roleScopeTagIds": ["0"]}),
+            GROUP_ALL,
+        ),
+        assigned(
+            "complianceScript",
+            "compliance-script",
+            json!({"@odata.type": "#microsoft.graph.deviceComplianceScript", "displayName": "Disk encryption check",
+                "description": "", "publisher": "Endpoint team", "runAsAccount": "system",
+                "enforceSignatureCheck": false, "runAs32Bit": false, "roleScopeTagIds": ["0"],
+                "detectionScriptContent": "QHtCaXRMb2NrZXI9J09uJ30gfCBDb252ZXJ0VG8tSnNvbiAtQ29tcHJlc3M="}),
+            GROUP_FINANCE,
+        ),
+        assigned(
+            "qualityUpdateProfile",
+            "quality-update",
+            json!({"@odata.type": "#microsoft.graph.windowsQualityUpdateProfile", "displayName": "Expedite January fixes",
+                "description": "", "roleScopeTagIds": ["0"],
+                "expeditedUpdateSettings": {"qualityUpdateRelease": "2026-01-13T00:00:00Z", "daysUntilForcedReboot": 1}}),
+            GROUP_PILOT,
+        ),
+        assigned(
+            "driverUpdateProfile",
+            "driver-update",
+            json!({"@odata.type": "#microsoft.graph.windowsDriverUpdateProfile", "displayName": "Drivers - manual approval",
+                "description": "", "approvalType": "manual", "roleScopeTagIds": ["0"]}),
+            GROUP_PILOT,
+        ),
+        plain(
+            "deviceCategory",
+            "category",
+            json!({"@odata.type": "#microsoft.graph.deviceCategory", "displayName": "Kiosk",
+                "description": "shared kiosks", "roleScopeTagIds": ["0"]}),
+        ),
+        plain(
+            "reusablePolicySetting",
+            "reusable",
+            json!({"@odata.type": "#microsoft.graph.deviceManagementReusablePolicySetting", "displayName": "Linux discovery script",
+                "description": "", "settingDefinitionId": "linux_customcompliance_discoveryscript_reusablesetting",
+                "settingInstance": {"@odata.type": "#microsoft.graph.deviceManagementConfigurationSimpleSettingInstance",
+                    "settingDefinitionId": "linux_customcompliance_discoveryscript_reusablesetting",
+                    "simpleSettingValue": {"@odata.type": "#microsoft.graph.deviceManagementConfigurationStringSettingValue",
+                        "value": "IyEvYmluL3NoCmVjaG8gJ3t9Jw=="}}}),
+        ),
+        plain(
+            "roleDefinition",
+            "role",
+            json!({"@odata.type": "#microsoft.graph.deviceAndAppManagementRoleDefinition",
+                "displayName": "Helpdesk - read devices", "description": "custom role", "isBuiltIn": false,
+                "roleScopeTagIds": ["0"], "rolePermissions": [{"resourceActions": [{"allowedResourceActions": [
+                    "Microsoft.Intune_ManagedDevices_Read", "Microsoft.Intune_RemoteTasks_RebootNow"],
+                    "notAllowedResourceActions": []}]}]}),
+        ),
+        assigned(
+            "appConfigurationPolicy",
+            "app-configuration",
+            json!({"@odata.type": "#microsoft.graph.iosMobileAppConfiguration", "displayName": "Outlook - work accounts",
+                "description": "", "roleScopeTagIds": ["0"], "targetedMobileApps": [],
+                "settings": [{"appConfigKey": "com.microsoft.outlook.EmailProfile.AccountType",
+                    "appConfigKeyType": "stringType", "appConfigKeyValue": "ModernAuth"}]}),
+            GROUP_ALL,
+        ),
+        assigned(
+            "deviceConfiguration",
+            "delivery-optimization",
+            json!({"@odata.type": "#microsoft.graph.windowsDeliveryOptimizationConfiguration",
+                "displayName": "Delivery Optimization - LAN", "description": "", "roleScopeTagIds": ["0"],
+                "deliveryOptimizationMode": "httpWithPeeringNat", "backgroundDownloadFromHttpDelayInSeconds": 60}),
+            GROUP_ALL,
+        ),
+        assigned(
+            "deviceConfiguration",
+            "wifi",
+            json!({"@odata.type": "#microsoft.graph.windowsWifiConfiguration", "displayName": "Office Wi-Fi",
+                "description": "", "roleScopeTagIds": ["0"], "ssid": "Contoso", "networkName": "Contoso",
+                "wifiSecurityType": "wpa2Personal", "connectAutomatically": true, "preSharedKey": null}),
+            GROUP_ALL,
+        ),
+        assigned(
+            "deviceConfiguration",
+            "scep",
+            json!({"@odata.type": "#microsoft.graph.iosScepCertificateProfile", "displayName": "iOS SCEP user certificate",
+                "description": "", "roleScopeTagIds": ["0"], "subjectNameFormat": "commonName",
+                "scepServerUrls": ["https://ndes.example/certsrv/mscep/mscep.dll"], "keySize": "size2048"}),
+            GROUP_ALL,
+        ),
+    ]
+}
+
 /// The sample backup: 4 foundations (two scope tags, a filter, a notification template) and
 /// `policies` policies of [`POLICY_KINDS`] kinds, captured from `tenant`. Items are sorted by type and
 /// id; the digest is a content digest (a real capture gets the native one).
@@ -303,6 +449,16 @@ pub fn sample_backup(tenant: BackupTenant, policies: usize) -> BackupSet {
     items.sort_by(|a, b| (&a.item_type, &a.id).cmp(&(&b.item_type, &b.id)));
     let digest = digest_of(&items).unwrap_or_default();
     BackupSet { tenant: Some(tenant), captured_at: Some("2026-01-15T09:00:00Z".into()), digest, items }
+}
+
+/// The demo's sample tenant: [`sample_backup`] plus one object of every further kind
+/// ([`every_kind_samples`]), so the demo and the round-trip tests cover the whole catalogue.
+pub fn sample_backup_with_every_kind(tenant: BackupTenant, policies: usize) -> BackupSet {
+    let mut set = sample_backup(tenant, policies);
+    set.items.extend(every_kind_samples());
+    set.items.sort_by(|a, b| (&a.item_type, &a.id).cmp(&(&b.item_type, &b.id)));
+    set.digest = digest_of(&set.items).unwrap_or_default();
+    set
 }
 
 /// One tenant of the simulator with an app registration that has a client secret.
@@ -493,9 +649,10 @@ mod tests {
 
     #[test]
     fn the_sample_is_deterministic_and_covers_every_restorable_policy_type() {
-        let sample = sample_backup(tenant(), POLICY_KINDS);
-        assert_eq!(sample, sample_backup(tenant(), POLICY_KINDS));
-        assert_eq!(sample.items.len(), 4 + POLICY_KINDS);
+        assert_eq!(sample_backup(tenant(), POLICY_KINDS).items.len(), 4 + POLICY_KINDS);
+        let sample = sample_backup_with_every_kind(tenant(), POLICY_KINDS);
+        assert_eq!(sample, sample_backup_with_every_kind(tenant(), POLICY_KINDS));
+        assert_eq!(sample.items.len(), 4 + POLICY_KINDS + EVERY_KIND_SAMPLES);
         for t in ITEM_TYPES.iter().filter(|t| t.class == TypeClass::Policy || t.class == TypeClass::Foundation) {
             assert!(sample.items.iter().any(|i| i.item_type == t.name), "no {} in the sample", t.name);
         }

@@ -15,10 +15,6 @@ use crate::native;
 /// How many paths one `get_many` call asks for (the adapter batches them further).
 const READ_CHUNK: usize = 100;
 
-/// Types whose list leaves properties out (PowerShell scripts: `scriptContent` is null in a
-/// list), so each item is read again on its own.
-const READ_EACH: &[&str] = &["powerShellScript"];
-
 /// The nil GUID Graph uses for "no filter" and "no template".
 const NIL_GUID: &str = "00000000-0000-0000-0000-000000000000";
 
@@ -137,7 +133,8 @@ fn sub_resource_path(item_type: &ItemType, id: &str, sub: &str) -> String {
 async fn read_type<T: TenantPort>(tenant: &T, item_type: &'static ItemType) -> Result<Vec<BackupItem>, CaptureError> {
     let path = list_path(item_type);
     let mut objects = tenant.list(&path).await.map_err(|source| CaptureError::Tenant { path: path.clone(), source })?;
-    if READ_EACH.contains(&item_type.name) {
+    // Lists leave script bodies out (`scriptContent` is null in a list): each is read on its own.
+    if !catalog::omitted_from_lists(item_type).is_empty() {
         objects = read_each(tenant, item_type, objects).await?;
     }
     let mut items = Vec::with_capacity(objects.len());

@@ -34,6 +34,9 @@ enum FolderKind {
     ByOdataType,
     /// One level of sub-folders (named after the template), then files of this type.
     Nested(&'static str),
+    /// Compliance scripts, and the reusable policy settings IntuneCD 2.6.0 writes beside them
+    /// (its `ReusableSettings` module shares the folder): told apart by `settingInstance`.
+    ComplianceScriptsOrReusableSettings,
 }
 
 /// The folders IntuneCD writes, relative to the backup root, and the type each holds.
@@ -51,6 +54,15 @@ const FOLDERS: &[(&str, FolderKind)] = &[
     ("Management Intents", FolderKind::Nested("endpointSecurityIntent")),
     ("Enrollment Profiles/Windows", FolderKind::Single("autopilotProfile")),
     ("Enrollment Configurations", FolderKind::Single("enrollmentConfiguration")),
+    ("Proactive Remediations", FolderKind::Single("remediationScript")),
+    ("Scripts/Shell", FolderKind::Single("macOSShellScript")),
+    ("Custom Attributes", FolderKind::Single("customAttributeScript")),
+    // IntuneCD 2.6.0 writes reusable policy settings into its compliance scripts folder too.
+    ("Compliance Policies/Scripts", FolderKind::ComplianceScriptsOrReusableSettings),
+    ("Quality Updates", FolderKind::Single("qualityUpdateProfile")),
+    ("Driver Updates", FolderKind::Single("driverUpdateProfile")),
+    ("Device Categories", FolderKind::Single("deviceCategory")),
+    ("Roles", FolderKind::Single("roleDefinition")),
 ];
 
 /// Folders that hold companions of item files (script bodies, decoded payloads), not items.
@@ -92,6 +104,13 @@ pub fn parse(tree: &FileTree) -> Result<Loaded, BackupError> {
                 .and_then(catalog::item_type_for_odata)
                 .filter(|t| t.collection.starts_with("deviceAppManagement/"))
                 .map(|t| t.name),
+            FolderKind::ComplianceScriptsOrReusableSettings => {
+                Some(if resource.contains_key("settingInstance") || resource.contains_key("settingDefinitionId") {
+                    "reusablePolicySetting"
+                } else {
+                    "complianceScript"
+                })
+            }
         };
         if folder == "Compliance Policies/Policies" && is_new_style_compliance(&resource) {
             findings.push(LoadFinding::new(

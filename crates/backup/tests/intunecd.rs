@@ -40,13 +40,22 @@ fn every_mapped_folder_yields_items_of_its_type() {
         ("assignmentFilter", 1),
         ("autopilotProfile", 1),
         ("compliancePolicy", 1),
+        ("complianceScript", 1),
+        ("customAttributeScript", 1),
+        ("deviceCategory", 1),
         ("deviceConfiguration", 3),
+        ("driverUpdateProfile", 1),
         ("endpointSecurityIntent", 1),
         ("enrollmentConfiguration", 1),
         ("featureUpdateProfile", 1),
         ("iosAppProtectionPolicy", 1),
+        ("macOSShellScript", 1),
         ("notificationTemplate", 1),
         ("powerShellScript", 1),
+        ("qualityUpdateProfile", 1),
+        ("remediationScript", 1),
+        ("reusablePolicySetting", 1),
+        ("roleDefinition", 1),
         ("scopeTag", 2),
         ("settingsCatalogPolicy", 2),
     ]
@@ -162,4 +171,23 @@ fn the_same_backup_as_an_archive_loads_identically_and_can_be_written_natively()
     native::write_dir(&set, &native_dir).unwrap();
     let reread = native::read_dir(&native_dir, &Limits::default()).unwrap();
     assert_eq!(reread.set.items, set.items);
+}
+
+#[test]
+fn script_update_and_category_kinds_map_from_their_intunecd_folders() {
+    let loaded = load();
+    let remediation = by_name(&loaded, "Clear temp files");
+    assert_eq!((remediation.item_type.as_str(), remediation.platform.as_str()), ("remediationScript", "windows"));
+    assert_eq!(remediation.references.groups, vec![name_ref("All staff")]);
+    let assignment = &remediation.assignments.as_ref().unwrap()[0];
+    assert_eq!(assignment["runRemediationScript"], true, "the schedule and remediation flag are kept");
+    assert_eq!(by_name(&loaded, "Set dock").platform, "macOS");
+    assert_eq!(by_name(&loaded, "Battery health").item_type, "customAttributeScript");
+    // IntuneCD 2.6.0 writes reusable settings into its compliance scripts folder.
+    assert_eq!(by_name(&loaded, "Disk encryption check").item_type, "complianceScript");
+    assert_eq!(by_name(&loaded, "Linux discovery script").item_type, "reusablePolicySetting");
+    assert_eq!(by_name(&loaded, "Expedite January fixes").item_type, "qualityUpdateProfile");
+    assert_eq!(by_name(&loaded, "Drivers - manual approval").item_type, "driverUpdateProfile");
+    assert_eq!(by_name(&loaded, "Kiosk").item_type, "deviceCategory");
+    assert_eq!(by_name(&loaded, "Helpdesk - read devices").item_type, "roleDefinition");
 }

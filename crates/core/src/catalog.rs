@@ -3,6 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::catalog_model as model;
+
 /// Whether a type is a foundation other items reference, a restorable policy, or preview-only.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -43,8 +45,11 @@ pub struct ItemType {
     pub title: &'static str,
     /// Graph collection under `/beta`.
     pub collection: &'static str,
-    /// Accepted `@odata.type` values (`#microsoft.graph.` omitted); empty means the base type only.
+    /// Every type derived from the base type in Microsoft's published model (`#microsoft.graph.`
+    /// omitted), generated into [`crate::catalog_model`] by `scripts/gen-graph-model.py`.
     pub odata_types: &'static [&'static str],
+    /// Whether the base type itself is abstract (items must carry a derived `@odata.type`).
+    pub abstract_base: bool,
     /// The base `@odata.type` (`#microsoft.graph.` omitted).
     pub base_odata_type: &'static str,
     /// Role in a restore.
@@ -87,7 +92,8 @@ pub const ITEM_TYPES: &[ItemType] = &[
         name: "scopeTag",
         title: "Scope tag",
         collection: "deviceManagement/roleScopeTags",
-        odata_types: &[],
+        odata_types: model::DEVICE_MANAGEMENT_ROLE_SCOPE_TAGS,
+        abstract_base: false,
         base_odata_type: "roleScopeTag",
         class: TypeClass::Foundation,
         identity: IdentityKey::DisplayName,
@@ -100,7 +106,8 @@ pub const ITEM_TYPES: &[ItemType] = &[
         name: "assignmentFilter",
         title: "Assignment filter",
         collection: "deviceManagement/assignmentFilters",
-        odata_types: &[],
+        odata_types: model::DEVICE_MANAGEMENT_ASSIGNMENT_FILTERS,
+        abstract_base: false,
         base_odata_type: "deviceAndAppManagementAssignmentFilter",
         class: TypeClass::Foundation,
         identity: IdentityKey::DisplayName,
@@ -113,7 +120,8 @@ pub const ITEM_TYPES: &[ItemType] = &[
         name: "notificationTemplate",
         title: "Notification message template",
         collection: "deviceManagement/notificationMessageTemplates",
-        odata_types: &[],
+        odata_types: model::DEVICE_MANAGEMENT_NOTIFICATION_MESSAGE_TEMPLATES,
+        abstract_base: false,
         base_odata_type: "notificationMessageTemplate",
         class: TypeClass::Foundation,
         identity: IdentityKey::DisplayName,
@@ -126,23 +134,8 @@ pub const ITEM_TYPES: &[ItemType] = &[
         name: "deviceConfiguration",
         title: "Device configuration",
         collection: "deviceManagement/deviceConfigurations",
-        odata_types: &[
-            "windows10GeneralConfiguration",
-            "windows10CustomConfiguration",
-            "windows10EndpointProtectionConfiguration",
-            "windowsHealthMonitoringConfiguration",
-            "windowsUpdateForBusinessConfiguration",
-            "windowsWifiConfiguration",
-            "iosGeneralDeviceConfiguration",
-            "iosCustomConfiguration",
-            "iosDeviceFeaturesConfiguration",
-            "macOSGeneralDeviceConfiguration",
-            "macOSCustomConfiguration",
-            "androidGeneralDeviceConfiguration",
-            "androidWorkProfileGeneralDeviceConfiguration",
-            "androidDeviceOwnerGeneralDeviceConfiguration",
-            "androidCustomConfiguration",
-        ],
+        odata_types: model::DEVICE_MANAGEMENT_DEVICE_CONFIGURATIONS,
+        abstract_base: true,
         base_odata_type: "deviceConfiguration",
         class: TypeClass::Policy,
         identity: IdentityKey::DisplayName,
@@ -155,14 +148,8 @@ pub const ITEM_TYPES: &[ItemType] = &[
         name: "compliancePolicy",
         title: "Compliance policy",
         collection: "deviceManagement/deviceCompliancePolicies",
-        odata_types: &[
-            "windows10CompliancePolicy",
-            "iosCompliancePolicy",
-            "macOSCompliancePolicy",
-            "androidCompliancePolicy",
-            "androidWorkProfileCompliancePolicy",
-            "androidDeviceOwnerCompliancePolicy",
-        ],
+        odata_types: model::DEVICE_MANAGEMENT_DEVICE_COMPLIANCE_POLICIES,
+        abstract_base: true,
         base_odata_type: "deviceCompliancePolicy",
         class: TypeClass::Policy,
         identity: IdentityKey::DisplayName,
@@ -175,7 +162,8 @@ pub const ITEM_TYPES: &[ItemType] = &[
         name: "settingsCatalogPolicy",
         title: "Settings Catalog policy",
         collection: "deviceManagement/configurationPolicies",
-        odata_types: &[],
+        odata_types: model::DEVICE_MANAGEMENT_CONFIGURATION_POLICIES,
+        abstract_base: false,
         base_odata_type: "deviceManagementConfigurationPolicy",
         class: TypeClass::Policy,
         identity: IdentityKey::NameAndTechnologies,
@@ -188,7 +176,8 @@ pub const ITEM_TYPES: &[ItemType] = &[
         name: "powerShellScript",
         title: "PowerShell script",
         collection: "deviceManagement/deviceManagementScripts",
-        odata_types: &[],
+        odata_types: model::DEVICE_MANAGEMENT_DEVICE_MANAGEMENT_SCRIPTS,
+        abstract_base: false,
         base_odata_type: "deviceManagementScript",
         class: TypeClass::Policy,
         identity: IdentityKey::DisplayName,
@@ -201,7 +190,8 @@ pub const ITEM_TYPES: &[ItemType] = &[
         name: "featureUpdateProfile",
         title: "Windows feature update profile",
         collection: "deviceManagement/windowsFeatureUpdateProfiles",
-        odata_types: &[],
+        odata_types: model::DEVICE_MANAGEMENT_WINDOWS_FEATURE_UPDATE_PROFILES,
+        abstract_base: false,
         base_odata_type: "windowsFeatureUpdateProfile",
         class: TypeClass::Policy,
         identity: IdentityKey::DisplayName,
@@ -214,7 +204,8 @@ pub const ITEM_TYPES: &[ItemType] = &[
         name: "iosAppProtectionPolicy",
         title: "iOS app protection policy",
         collection: "deviceAppManagement/iosManagedAppProtections",
-        odata_types: &[],
+        odata_types: model::DEVICE_APP_MANAGEMENT_IOS_MANAGED_APP_PROTECTIONS,
+        abstract_base: false,
         base_odata_type: "iosManagedAppProtection",
         class: TypeClass::Policy,
         identity: IdentityKey::DisplayName,
@@ -227,7 +218,8 @@ pub const ITEM_TYPES: &[ItemType] = &[
         name: "androidAppProtectionPolicy",
         title: "Android app protection policy",
         collection: "deviceAppManagement/androidManagedAppProtections",
-        odata_types: &[],
+        odata_types: model::DEVICE_APP_MANAGEMENT_ANDROID_MANAGED_APP_PROTECTIONS,
+        abstract_base: false,
         base_odata_type: "androidManagedAppProtection",
         class: TypeClass::Policy,
         identity: IdentityKey::DisplayName,
@@ -237,38 +229,83 @@ pub const ITEM_TYPES: &[ItemType] = &[
         order: 16,
     },
     ItemType {
-        name: "administrativeTemplate",
-        title: "Administrative Template",
-        collection: "deviceManagement/groupPolicyConfigurations",
-        odata_types: &[],
-        base_odata_type: "groupPolicyConfiguration",
-        class: TypeClass::PreviewOnly,
+        name: "remediationScript",
+        title: "Remediation script",
+        collection: "deviceManagement/deviceHealthScripts",
+        odata_types: model::DEVICE_MANAGEMENT_DEVICE_HEALTH_SCRIPTS,
+        abstract_base: false,
+        base_odata_type: "deviceHealthScript",
+        class: TypeClass::Policy,
         identity: IdentityKey::DisplayName,
-        sub_resources: &[SubResource { name: "definitionValues", required: false }],
+        sub_resources: NO_SUB,
         assignable: true,
-        assign_body_key: "assignments",
+        assign_body_key: "deviceHealthScriptAssignments",
+        order: 17,
+    },
+    ItemType {
+        name: "macOSShellScript",
+        title: "macOS shell script",
+        collection: "deviceManagement/deviceShellScripts",
+        odata_types: model::DEVICE_MANAGEMENT_DEVICE_SHELL_SCRIPTS,
+        abstract_base: false,
+        base_odata_type: "deviceShellScript",
+        class: TypeClass::Policy,
+        identity: IdentityKey::DisplayName,
+        sub_resources: NO_SUB,
+        assignable: true,
+        assign_body_key: "deviceManagementScriptAssignments",
+        order: 18,
+    },
+    ItemType {
+        name: "customAttributeScript",
+        title: "macOS custom attribute script",
+        collection: "deviceManagement/deviceCustomAttributeShellScripts",
+        odata_types: model::DEVICE_MANAGEMENT_DEVICE_CUSTOM_ATTRIBUTE_SHELL_SCRIPTS,
+        abstract_base: false,
+        base_odata_type: "deviceCustomAttributeShellScript",
+        class: TypeClass::Policy,
+        identity: IdentityKey::DisplayName,
+        sub_resources: NO_SUB,
+        assignable: true,
+        assign_body_key: "deviceManagementScriptAssignments",
+        order: 19,
+    },
+    ItemType {
+        name: "complianceScript",
+        title: "Compliance script",
+        collection: "deviceManagement/deviceComplianceScripts",
+        odata_types: model::DEVICE_MANAGEMENT_DEVICE_COMPLIANCE_SCRIPTS,
+        abstract_base: false,
+        base_odata_type: "deviceComplianceScript",
+        class: TypeClass::Policy,
+        identity: IdentityKey::DisplayName,
+        sub_resources: NO_SUB,
+        assignable: true,
+        assign_body_key: "deviceHealthScriptAssignments",
         order: 20,
     },
     ItemType {
-        name: "endpointSecurityIntent",
-        title: "Endpoint security intent",
-        collection: "deviceManagement/intents",
-        odata_types: &[],
-        base_odata_type: "deviceManagementIntent",
-        class: TypeClass::PreviewOnly,
+        name: "qualityUpdateProfile",
+        title: "Windows quality update profile",
+        collection: "deviceManagement/windowsQualityUpdateProfiles",
+        odata_types: model::DEVICE_MANAGEMENT_WINDOWS_QUALITY_UPDATE_PROFILES,
+        abstract_base: false,
+        base_odata_type: "windowsQualityUpdateProfile",
+        class: TypeClass::Policy,
         identity: IdentityKey::DisplayName,
-        sub_resources: &[SubResource { name: "settings", required: false }],
+        sub_resources: NO_SUB,
         assignable: true,
         assign_body_key: "assignments",
         order: 21,
     },
     ItemType {
-        name: "autopilotProfile",
-        title: "Autopilot deployment profile",
-        collection: "deviceManagement/windowsAutopilotDeploymentProfiles",
-        odata_types: &["azureADWindowsAutopilotDeploymentProfile", "activeDirectoryWindowsAutopilotDeploymentProfile"],
-        base_odata_type: "windowsAutopilotDeploymentProfile",
-        class: TypeClass::PreviewOnly,
+        name: "driverUpdateProfile",
+        title: "Windows driver update profile",
+        collection: "deviceManagement/windowsDriverUpdateProfiles",
+        odata_types: model::DEVICE_MANAGEMENT_WINDOWS_DRIVER_UPDATE_PROFILES,
+        abstract_base: false,
+        base_odata_type: "windowsDriverUpdateProfile",
+        class: TypeClass::Policy,
         identity: IdentityKey::DisplayName,
         sub_resources: NO_SUB,
         assignable: true,
@@ -276,23 +313,116 @@ pub const ITEM_TYPES: &[ItemType] = &[
         order: 22,
     },
     ItemType {
+        name: "deviceCategory",
+        title: "Device category",
+        collection: "deviceManagement/deviceCategories",
+        odata_types: model::DEVICE_MANAGEMENT_DEVICE_CATEGORIES,
+        abstract_base: false,
+        base_odata_type: "deviceCategory",
+        class: TypeClass::Policy,
+        identity: IdentityKey::DisplayName,
+        sub_resources: NO_SUB,
+        assignable: false,
+        assign_body_key: "assignments",
+        order: 23,
+    },
+    ItemType {
+        name: "reusablePolicySetting",
+        title: "Reusable policy setting",
+        collection: "deviceManagement/reusablePolicySettings",
+        odata_types: model::DEVICE_MANAGEMENT_REUSABLE_POLICY_SETTINGS,
+        abstract_base: false,
+        base_odata_type: "deviceManagementReusablePolicySetting",
+        class: TypeClass::Policy,
+        identity: IdentityKey::DisplayName,
+        sub_resources: NO_SUB,
+        assignable: false,
+        assign_body_key: "assignments",
+        order: 24,
+    },
+    ItemType {
+        name: "roleDefinition",
+        title: "Intune role definition",
+        collection: "deviceManagement/roleDefinitions",
+        odata_types: model::DEVICE_MANAGEMENT_ROLE_DEFINITIONS,
+        abstract_base: false,
+        base_odata_type: "roleDefinition",
+        class: TypeClass::Policy,
+        identity: IdentityKey::DisplayName,
+        sub_resources: NO_SUB,
+        assignable: false,
+        assign_body_key: "assignments",
+        order: 25,
+    },
+    ItemType {
+        name: "appConfigurationPolicy",
+        title: "App configuration policy (managed devices)",
+        collection: "deviceAppManagement/mobileAppConfigurations",
+        odata_types: model::DEVICE_APP_MANAGEMENT_MOBILE_APP_CONFIGURATIONS,
+        abstract_base: true,
+        base_odata_type: "managedDeviceMobileAppConfiguration",
+        class: TypeClass::Policy,
+        identity: IdentityKey::DisplayName,
+        sub_resources: NO_SUB,
+        assignable: true,
+        assign_body_key: "assignments",
+        order: 26,
+    },
+    ItemType {
+        name: "administrativeTemplate",
+        title: "Administrative Template",
+        collection: "deviceManagement/groupPolicyConfigurations",
+        odata_types: model::DEVICE_MANAGEMENT_GROUP_POLICY_CONFIGURATIONS,
+        abstract_base: false,
+        base_odata_type: "groupPolicyConfiguration",
+        class: TypeClass::PreviewOnly,
+        identity: IdentityKey::DisplayName,
+        sub_resources: &[SubResource { name: "definitionValues", required: false }],
+        assignable: true,
+        assign_body_key: "assignments",
+        order: 40,
+    },
+    ItemType {
+        name: "endpointSecurityIntent",
+        title: "Endpoint security intent",
+        collection: "deviceManagement/intents",
+        odata_types: model::DEVICE_MANAGEMENT_INTENTS,
+        abstract_base: false,
+        base_odata_type: "deviceManagementIntent",
+        class: TypeClass::PreviewOnly,
+        identity: IdentityKey::DisplayName,
+        sub_resources: &[SubResource { name: "settings", required: false }],
+        assignable: true,
+        assign_body_key: "assignments",
+        order: 41,
+    },
+    ItemType {
+        name: "autopilotProfile",
+        title: "Autopilot deployment profile",
+        collection: "deviceManagement/windowsAutopilotDeploymentProfiles",
+        odata_types: model::DEVICE_MANAGEMENT_WINDOWS_AUTOPILOT_DEPLOYMENT_PROFILES,
+        abstract_base: true,
+        base_odata_type: "windowsAutopilotDeploymentProfile",
+        class: TypeClass::PreviewOnly,
+        identity: IdentityKey::DisplayName,
+        sub_resources: NO_SUB,
+        assignable: true,
+        assign_body_key: "assignments",
+        order: 42,
+    },
+    ItemType {
         name: "enrollmentConfiguration",
         title: "Enrollment configuration",
         collection: "deviceManagement/deviceEnrollmentConfigurations",
-        odata_types: &[
-            "deviceEnrollmentLimitConfiguration",
-            "deviceEnrollmentPlatformRestrictionsConfiguration",
-            "deviceEnrollmentPlatformRestrictionConfiguration",
-            "deviceEnrollmentWindowsHelloForBusinessConfiguration",
-            "windows10EnrollmentCompletionPageConfiguration",
-        ],
+        odata_types: model::DEVICE_MANAGEMENT_DEVICE_ENROLLMENT_CONFIGURATIONS,
+        abstract_base: true,
         base_odata_type: "deviceEnrollmentConfiguration",
         class: TypeClass::PreviewOnly,
         identity: IdentityKey::DisplayName,
         sub_resources: NO_SUB,
         assignable: true,
         assign_body_key: "enrollmentConfigurationAssignments",
-        order: 23,
+        order: 43,
     },
 ];
 
@@ -304,6 +434,70 @@ pub fn item_type(name: &str) -> Option<&'static ItemType> {
 /// Finds the type whose collection accepts this `@odata.type`.
 pub fn item_type_for_odata(odata: &str) -> Option<&'static ItemType> {
     ITEM_TYPES.iter().find(|t| t.accepts_odata(odata))
+}
+
+/// Properties a list of `item_type` leaves out (script bodies): each object is read on its own.
+/// Graph documents the PowerShell case; for the other script kinds it is what IntuneCD's reading
+/// each script by id implies (a guess for the exact fields).
+pub fn omitted_from_lists(item_type: &ItemType) -> &'static [&'static str] {
+    match item_type.name {
+        "powerShellScript" | "macOSShellScript" | "customAttributeScript" => &["scriptContent"],
+        "remediationScript" => &["detectionScriptContent", "remediationScriptContent"],
+        "complianceScript" => &["detectionScriptContent"],
+        _ => &[],
+    }
+}
+
+/// Whether the item is a built-in object every tenant has, never written: the Default scope tag
+/// (id `0`) and Intune's built-in role definitions (`isBuiltIn`).
+pub fn is_built_in(item_type: &ItemType, id: &str, resource: &serde_json::Value) -> bool {
+    let flagged = resource.get("isBuiltIn").and_then(|b| b.as_bool()) == Some(true);
+    match item_type.name {
+        "scopeTag" => id == "0" || flagged,
+        "roleDefinition" => flagged || resource.get("isBuiltInRoleDefinition").and_then(|b| b.as_bool()) == Some(true),
+        _ => false,
+    }
+}
+
+/// What a restore of an item cannot carry, from its `@odata.type` in Microsoft's published model.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CarryLimits {
+    /// Write-only secret properties Graph reads back as `null` (Wi-Fi pre-shared keys, VPN shared
+    /// secrets): the object is written without them and the admin re-enters them.
+    pub write_only_secrets: Vec<&'static str>,
+    /// Navigations to certificate profiles (trusted root, client identity): a backup does not carry
+    /// them, so the object is written without the link and the admin links the certificate again.
+    pub certificate_links: Vec<&'static str>,
+    /// Why the item can only be previewed (a profile issuing certificates, a type Graph cannot write).
+    pub preview_only: Option<String>,
+}
+
+fn short_odata(odata: &str) -> &str {
+    odata.strip_prefix("#microsoft.graph.").unwrap_or(odata)
+}
+
+fn listed(table: &'static [(&'static str, &'static [&'static str])], odata: &str) -> Vec<&'static str> {
+    table.iter().find(|(name, _)| *name == odata).map(|(_, values)| values.to_vec()).unwrap_or_default()
+}
+
+/// What a restore of `resource` (an item of `item_type`) cannot carry.
+pub fn carry_limits(item_type: &ItemType, resource: &serde_json::Value) -> CarryLimits {
+    let odata =
+        resource.get("@odata.type").and_then(|o| o.as_str()).map(short_odata).unwrap_or(item_type.base_odata_type);
+    let preview_only = if model::CERTIFICATE_ISSUING.contains(&odata) {
+        Some(format!(
+            "{odata} issues certificates (SCEP, PKCS or imported PFX): its certification authority, connector and trusted root link are not in a backup"
+        ))
+    } else if odata == "unsupportedDeviceConfiguration" {
+        Some("Graph reads this profile as unsupportedDeviceConfiguration and cannot write it back".to_string())
+    } else {
+        None
+    };
+    CarryLimits {
+        write_only_secrets: listed(model::WRITE_ONLY_SECRETS, odata),
+        certificate_links: listed(model::CERTIFICATE_LINKS, odata),
+        preview_only,
+    }
 }
 
 /// The platform an item targets, derived from its `@odata.type` (and `platforms` for Settings
@@ -342,7 +536,13 @@ pub fn platform_of(item_type: &ItemType, resource: &serde_json::Value) -> String
     from_name(&odata)
         .or_else(|| from_name(&item_type.base_odata_type.to_ascii_lowercase()))
         .or(match item_type.name {
-            "powerShellScript" | "featureUpdateProfile" => Some("windows"),
+            "powerShellScript"
+            | "featureUpdateProfile"
+            | "remediationScript"
+            | "complianceScript"
+            | "qualityUpdateProfile"
+            | "driverUpdateProfile" => Some("windows"),
+            "macOSShellScript" | "customAttributeScript" => Some("macOS"),
             _ => None,
         })
         .unwrap_or("any")
@@ -388,6 +588,34 @@ mod tests {
         sorted.sort_by_key(|(_, o)| *o);
         assert_eq!(orders, sorted);
         assert!(ITEM_TYPES.iter().filter(|t| t.class == TypeClass::PreviewOnly).all(|t| !t.restorable()));
+    }
+
+    #[test]
+    fn every_published_device_configuration_and_compliance_subtype_is_accepted() {
+        let dc = item_type("deviceConfiguration").unwrap();
+        assert!(dc.odata_types.len() > 100, "generated from the model, not a hand list");
+        for odata in ["windowsDeliveryOptimizationConfiguration", "iosUpdateConfiguration", "macOSWiFiConfiguration"] {
+            assert_eq!(item_type_for_odata(odata).map(|t| t.name), Some("deviceConfiguration"), "{odata}");
+        }
+        assert_eq!(item_type_for_odata("aospDeviceOwnerCompliancePolicy").map(|t| t.name), Some("compliancePolicy"));
+    }
+
+    #[test]
+    fn secrets_and_certificate_links_a_restore_cannot_carry_come_from_the_model() {
+        let dc = item_type("deviceConfiguration").unwrap();
+        let wifi = carry_limits(dc, &json!({"@odata.type": "#microsoft.graph.windowsWifiConfiguration"}));
+        assert_eq!(wifi.write_only_secrets, ["preSharedKey"]);
+        assert_eq!(wifi.preview_only, None);
+        let vpn = carry_limits(dc, &json!({"@odata.type": "#microsoft.graph.iosikEv2VpnConfiguration"}));
+        assert_eq!(vpn.write_only_secrets, ["sharedSecret"]);
+        let eap = carry_limits(dc, &json!({"@odata.type": "#microsoft.graph.androidEnterpriseWiFiConfiguration"}));
+        assert!(eap.certificate_links.contains(&"rootCertificateForServerValidation"));
+        let scep = carry_limits(dc, &json!({"@odata.type": "#microsoft.graph.iosScepCertificateProfile"}));
+        assert!(scep.preview_only.is_some_and(|why| why.contains("certification authority")));
+        let pfx = carry_limits(dc, &json!({"@odata.type": "#microsoft.graph.windows10PkcsCertificateProfile"}));
+        assert!(pfx.preview_only.is_some());
+        let general = carry_limits(dc, &json!({"@odata.type": "#microsoft.graph.windows10GeneralConfiguration"}));
+        assert_eq!(general, CarryLimits::default());
     }
 
     #[test]

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use base64::Engine;
-use restore_core::catalog::{ITEM_TYPES, IdentityKey, ItemType};
+use restore_core::catalog::{ITEM_TYPES, IdentityKey, ItemType, carry_limits, omitted_from_lists};
 use serde_json::{Map, Value, json};
 
 use crate::model::{GraphModel, model, short_type};
@@ -713,11 +713,23 @@ fn has_sub(ty: &ItemType, name: &str) -> bool {
 }
 
 /// The resource as Graph returns it: with `$expand`ed navigations and `$select`ed fields.
-/// Lists of PowerShell scripts leave `scriptContent` out (it is read one script at a time).
+/// Lists of scripts leave their bodies out (they are read one script at a time).
 fn render(ty: &ItemType, entity: &Entity, options: &QueryOptions, listing: bool) -> Value {
     let mut resource = entity.resource.clone();
-    if listing && ty.name == "powerShellScript" {
-        resource.insert("scriptContent".into(), Value::Null);
+    // Write-only secrets (Wi-Fi pre-shared keys, VPN shared secrets) read back as `null`: the
+    // admin center never shows them again once saved; a guess for the exact wire value.
+    let odata = resource_type(ty, &resource);
+    for secret in carry_limits(ty, &json!({"@odata.type": odata})).write_only_secrets {
+        if resource.contains_key(secret) {
+            resource.insert(secret.into(), Value::Null);
+        }
+    }
+    if listing {
+        for field in omitted_from_lists(ty) {
+            if resource.contains_key(*field) {
+                resource.insert((*field).into(), Value::Null);
+            }
+        }
     }
     for name in &options.expand {
         if name == "assignments" {
@@ -788,7 +800,7 @@ fn check_odata_type(ty: &ItemType, body: &Map<String, Value>, existing: Option<&
     }
     let collection = ty.collection.rsplit('/').next().unwrap_or(ty.collection);
     match given {
-        None if !ty.odata_types.is_empty() && existing.is_none() => Err(model_validation(format!(
+        None if ty.abstract_base && existing.is_none() => Err(model_validation(format!(
             "Cannot create an abstract class: '@odata.type' is required for '{collection}' (one of its derived types)."
         ))),
         None => Ok(()),
@@ -796,9 +808,13 @@ fn check_odata_type(ty: &ItemType, body: &Map<String, Value>, existing: Option<&
             let Some(short) = given.strip_prefix("#microsoft.graph.") else {
                 return Err(model_validation(format!("A type named '{given}' could not be resolved by the model.")));
             };
-            // Abstract bases: the catalogue lists derived types for the collections whose base type
-            // Microsoft documents as abstract (deviceConfiguration, deviceCompliancePolicy, …).
-            let abstract_base = !ty.odata_types.is_empty() && short == ty.base_odata_type;
+            // Abstract bases: the catalogue marks the collections whose base type Microsoft documents
+            // as abstract (deviceConfiguration, deviceCompliancePolicy, …). Intermediate `…Base`
+            // types with derived types (windowsCertificateProfileBase, …) are abstract too: the
+            // docs say so of those we looked at; the naming rule is a guess for the others.
+            let intermediate_base =
+                short.ends_with("Base") && model().types.get(short).is_some_and(|t| !t.derived_types.is_empty());
+            let abstract_base = (ty.abstract_base && short == ty.base_odata_type) || intermediate_base;
             if belongs_to_collection(ty, short) && !abstract_base {
                 Ok(())
             } else if abstract_base {
@@ -846,17 +862,21 @@ fn check_required(ty: &ItemType, body: &Map<String, Value>) -> Result<(), Reply>
     };
     match ty.name {
         "assignmentFilter" => required.extend(["platform", "rule"]),
-        "powerShellScript" => required.extend(["scriptContent", "fileName"]),
+        "powerShellScript" | "macOSShellScript" => required.extend(["scriptContent", "fileName"]),
+        // The docs' create examples of these kinds all send these; which of them Graph really
+        // requires is a guess.
+        "customAttributeScript" => required.extend(["scriptContent", "fileName", "customAttributeName"]),
+        "remediationScript" | "complianceScript" => required.push("detectionScriptContent"),
         "featureUpdateProfile" => required.push("featureUpdateVersion"),
         _ => {}
     }
     if let Some(key) = required.iter().find(|k| !non_empty_string(body, k)) {
         return Err(model_validation(format!("A value is required for property '{key}' of '{}'.", ty.base_odata())));
     }
-    if ty.name == "powerShellScript" {
-        let content = body.get("scriptContent").and_then(Value::as_str).unwrap_or_default();
+    for field in omitted_from_lists(ty) {
+        let Some(content) = body.get(*field).and_then(Value::as_str) else { continue };
         if base64::engine::general_purpose::STANDARD.decode(content).is_err() {
-            return Err(model_validation("'scriptContent' must be base64-encoded."));
+            return Err(model_validation(format!("'{field}' must be base64-encoded.")));
         }
     }
     Ok(())
@@ -965,7 +985,11 @@ fn check_assignment(tenant: &Tenant, assignment: &Value) -> Result<(), Reply> {
 
 /// Defaults the server fills in on create and replace.
 pub(crate) fn apply_type_defaults(ty: &ItemType, resource: &mut Map<String, Value>) {
-    if !matches!(ty.name, "scopeTag" | "assignmentFilter") && resource.get("roleScopeTagIds").is_none_or(Value::is_null)
+    // Only types the published model gives `roleScopeTagIds` (reusable settings have none).
+    let tagged = model().property_type(&resource_type(ty, resource), "roleScopeTagIds").is_some();
+    if tagged
+        && !matches!(ty.name, "scopeTag" | "assignmentFilter")
+        && resource.get("roleScopeTagIds").is_none_or(Value::is_null)
     {
         resource.insert("roleScopeTagIds".into(), json!(["0"]));
     }

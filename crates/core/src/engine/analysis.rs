@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use crate::api::{ActionCounts, ExistingObjects};
 use crate::backup::BackupItem;
-use crate::catalog::{ItemType, TypeClass, platform_of};
+use crate::catalog::{ItemType, TypeClass, carry_limits, is_built_in, platform_of};
 use crate::engine::diff::{changed_paths, unified_diff};
 use crate::engine::mapping::{
     IdNames, RefKind, RefTarget, ReferenceMapping, Rewrite, collect_refs, resolve_reference, rewrite_refs,
@@ -105,6 +105,13 @@ pub struct ItemIssues {
     /// A Settings Catalog policy whose `settingCount` disagrees with the settings the backup
     /// holds (declared, present): an incomplete snapshot a full replace would make live.
     pub setting_count_mismatch: Option<(u64, usize)>,
+    /// Write-only secrets (Wi-Fi pre-shared key, VPN shared secret) the backup holds no value for:
+    /// the object is written without them and the admin must re-enter them.
+    pub secrets_to_reenter: Vec<String>,
+    /// Certificate-profile links the backup does not carry: the object is written without them.
+    pub certificate_links: Vec<String>,
+    /// Why this item, of a restorable type, can only be previewed (its `@odata.type`).
+    pub preview_only_subtype: Option<String>,
 }
 
 /// One analysed item.
@@ -246,8 +253,16 @@ fn analyze_item(
             issues.apps_not_captured =
                 t.sub_resources.iter().any(|s| s.name == APPS) && sub_resource_len(item, APPS).is_none_or(|n| n == 0);
             issues.setting_count_mismatch = setting_count_mismatch(t, item);
-            issues.built_in = t.name == "scopeTag"
-                && (item.id == "0" || item.resource.get("isBuiltIn").and_then(Value::as_bool) == Some(true));
+            let limits = carry_limits(t, &item.resource);
+            issues.secrets_to_reenter = limits
+                .write_only_secrets
+                .iter()
+                .filter(|p| item.resource.get(**p).and_then(Value::as_str).is_none_or(str::is_empty))
+                .map(|p| p.to_string())
+                .collect();
+            issues.certificate_links = limits.certificate_links.iter().map(|p| p.to_string()).collect();
+            issues.preview_only_subtype = limits.preview_only;
+            issues.built_in = is_built_in(t, &item.id, &item.resource);
             let derived = platform_of(t, &item.resource);
             if !item.platform.is_empty() && !derived.eq_ignore_ascii_case(&item.platform) && derived != "any" {
                 issues.recorded_platform_mismatch = Some(derived.clone());
@@ -314,6 +329,9 @@ fn decide(
     }
     if scoped.preview_only() {
         return (PlannedAction::PreviewOnly, Some("this type is shown but not restored in v1".into()));
+    }
+    if let Some(why) = &issues.preview_only_subtype {
+        return (PlannedAction::PreviewOnly, Some(format!("shown but not restored: {why}")));
     }
     if issues.built_in {
         return skip("built-in object: never written");

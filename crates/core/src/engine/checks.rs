@@ -65,6 +65,18 @@ pub enum FindingCode {
     AppProtectionWithoutApps,
     /// A Settings Catalog policy's `settingCount` differs from the settings the backup holds.
     SettingCountMismatch,
+    /// A write-only secret (Wi-Fi pre-shared key, VPN shared secret) is not in the backup: the
+    /// object is written without it and the admin must re-enter it.
+    SecretMustBeReentered,
+    /// A link to a certificate profile (trusted root, client identity) is not in the backup: the
+    /// object is written without it.
+    CertificateLinkNotRestored,
+    /// An item of a restorable type whose `@odata.type` can only be previewed (a certificate-issuing
+    /// profile, a profile Graph cannot write).
+    PreviewOnlySubtype,
+    /// Across tenants, an app configuration policy targets apps by id (`targetedMobileApps`), and
+    /// app ids differ between tenants: it would configure the wrong app or none.
+    AppReferenceNotMapped,
 }
 
 impl FindingCode {
@@ -94,6 +106,10 @@ impl FindingCode {
             FindingCode::EmptyScope => "EmptyScope",
             FindingCode::AppProtectionWithoutApps => "AppProtectionWithoutApps",
             FindingCode::SettingCountMismatch => "SettingCountMismatch",
+            FindingCode::SecretMustBeReentered => "SecretMustBeReentered",
+            FindingCode::CertificateLinkNotRestored => "CertificateLinkNotRestored",
+            FindingCode::PreviewOnlySubtype => "PreviewOnlySubtype",
+            FindingCode::AppReferenceNotMapped => "AppReferenceNotMapped",
         }
     }
 }
@@ -216,8 +232,11 @@ pub fn run_checks(
         );
     }
     duplicates(&mut c, items, same_tenant, scope);
-    for item in items {
+    for (item, scoped) in items.iter().zip(&scope.items) {
         item_checks(&mut c, item);
+        if !same_tenant {
+            app_reference_check(&mut c, item, &scoped.item.resource);
+        }
     }
     c.findings.sort_by_key(|f| f.severity);
     c.findings
@@ -300,6 +319,39 @@ fn item_checks(c: &mut Collector, item: &ItemAnalysis) {
             Some(item),
             "this type is shown in the preview but not restored in v1.".into(),
             "Restore it by hand if the preview shows changes.",
+        );
+    }
+    if let Some(why) = &issues.preview_only_subtype {
+        c.add(
+            FindingCode::PreviewOnlySubtype,
+            Severity::Warning,
+            Some(item),
+            format!("{why}; the item is shown in the preview but not restored."),
+            "Recreate it by hand in the target tenant (with its certificate authority or imported PFX certificates).",
+        );
+    }
+    if p.action.writes() && !issues.secrets_to_reenter.is_empty() {
+        c.add(
+            FindingCode::SecretMustBeReentered,
+            Severity::Warning,
+            Some(item),
+            format!(
+                "Graph never returns {} in clear, so the backup holds no value; the object is written without it.",
+                issues.secrets_to_reenter.join(", ")
+            ),
+            "Re-enter it in the Intune admin center after the restore, or devices will fail to connect.",
+        );
+    }
+    if p.action.writes() && !issues.certificate_links.is_empty() {
+        c.add(
+            FindingCode::CertificateLinkNotRestored,
+            Severity::Warning,
+            Some(item),
+            format!(
+                "the backup does not carry this profile's certificate links ({}); the object is written without them.",
+                issues.certificate_links.join(", ")
+            ),
+            "Link the trusted root / client certificate profiles again in the Intune admin center after the restore.",
         );
     }
     if issues.built_in {
@@ -392,6 +444,21 @@ fn item_checks(c: &mut Collector, item: &ItemAnalysis) {
     }
     if p.action.writes() {
         reference_checks(c, item);
+    }
+}
+
+/// Mobile app ids are tenant-specific and the backup does not name the apps: across tenants an
+/// app configuration policy that targets apps is a blocker, never written with foreign ids.
+fn app_reference_check(c: &mut Collector, item: &ItemAnalysis, resource: &serde_json::Value) {
+    let apps = resource.get("targetedMobileApps").and_then(serde_json::Value::as_array).map_or(0, Vec::len);
+    if apps > 0 && item.preview.action.writes() {
+        c.add(
+            FindingCode::AppReferenceNotMapped,
+            Severity::Blocker,
+            Some(item),
+            format!("the policy targets {apps} app(s) by id (targetedMobileApps); app ids differ between tenants."),
+            "Exclude it from spec.scope and recreate it in the target tenant for the target's apps.",
+        );
     }
 }
 

@@ -111,6 +111,32 @@ fn text(value: &Value, key: &str) -> Option<String> {
     value.get(key).and_then(Value::as_str).map(str::to_string)
 }
 
+/// Lists each collection: the first pages together in `$batch`es (one request for up to
+/// [`GRAPH_BATCH_SIZE`] collections, so a wider catalogue costs no request per type), and a
+/// collection whose first page says there is more read again whole, following `@odata.nextLink`.
+async fn list_collections<T: TenantPort>(
+    port: &T,
+    types: &[&'static ItemType],
+    stats: &mut RequestStats,
+) -> Result<Vec<Vec<Value>>, TenantError> {
+    let paths: Vec<String> = types.iter().map(|t| t.collection.to_string()).collect();
+    let pages = port.get_many(&paths).await?;
+    stats.record_batch(paths.len());
+    let mut listed = Vec::with_capacity(types.len());
+    for (t, page) in types.iter().zip(pages) {
+        let mut page = page?.unwrap_or(Value::Null);
+        let complete = page.get("@odata.nextLink").is_none();
+        match page.get_mut("value").map(Value::take) {
+            Some(Value::Array(objects)) if complete => listed.push(objects),
+            _ => {
+                listed.push(port.list(t.collection).await?);
+                stats.lists += 1;
+            }
+        }
+    }
+    Ok(listed)
+}
+
 /// Reads what the target holds for `scope`. A failed read fails the snapshot (the caller decides
 /// whether it is transient); a 404 on a matched object counts as "no longer there".
 pub async fn take_snapshot<T: TenantPort>(
@@ -130,9 +156,8 @@ pub async fn take_snapshot<T: TenantPort>(
             types.push(t);
         }
     }
-    for t in types {
-        let objects = port.list(t.collection).await?;
-        snap.stats.lists += 1;
+    let listed = list_collections(port, &types, &mut snap.stats).await?;
+    for (t, objects) in types.into_iter().zip(listed) {
         if let Some(kind) = RefKind::of_foundation_type(t.name) {
             for o in &objects {
                 if let (Some(id), Some(name)) = (text(o, "id"), text(o, "displayName")) {
