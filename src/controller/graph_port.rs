@@ -10,7 +10,7 @@ use tokio::sync::OnceCell;
 
 use super::context::Context;
 use super::snapshot::{Snapshot, write_refused};
-use super::tenant::run_graph_client;
+use super::tenant::{forget_graph_client, run_graph_client};
 use crate::kube::IntuneTenant;
 
 /// A Graph client made on first use from the tenant's credentials.
@@ -49,47 +49,66 @@ impl<'a> LazyGraph<'a> {
     fn writable(&self) -> Result<(), TenantError> {
         if self.snapshot.is_some() { Err(write_refused()) } else { Ok(()) }
     }
+
+    /// Passes `result` on; refused credentials drop the cached client, so the next attempt reads
+    /// the Secret again (a rotation this process did not see, e.g. a tenant another shard checks).
+    async fn checked<T>(&self, result: Result<T, TenantError>) -> Result<T, TenantError> {
+        if let (Err(e), Some(tenant)) = (&result, self.tenant)
+            && e.kind == TenantErrorKind::Authentication
+        {
+            forget_graph_client(self.ctx, tenant).await;
+        }
+        result
+    }
 }
 
 impl TenantPort for LazyGraph<'_> {
     async fn get(&self, path: &str) -> Result<Option<Value>, TenantError> {
         match &self.snapshot {
-            Some(snapshot) => snapshot.get(path, || async { self.client().await?.get(path).await }).await,
-            None => self.client().await?.get(path).await,
+            Some(snapshot) => {
+                snapshot.get(path, || async { self.checked(self.client().await?.get(path).await).await }).await
+            }
+            None => self.checked(self.client().await?.get(path).await).await,
         }
     }
 
     async fn list(&self, path: &str) -> Result<Vec<Value>, TenantError> {
         match &self.snapshot {
-            Some(snapshot) => snapshot.list(path, || async { self.client().await?.list(path).await }).await,
-            None => self.client().await?.list(path).await,
+            Some(snapshot) => {
+                snapshot.list(path, || async { self.checked(self.client().await?.list(path).await).await }).await
+            }
+            None => self.checked(self.client().await?.list(path).await).await,
         }
     }
 
     async fn get_many(&self, paths: &[String]) -> Result<Vec<Result<Option<Value>, TenantError>>, TenantError> {
         match &self.snapshot {
-            Some(snapshot) => snapshot.get_many(paths, || async { self.client().await?.get_many(paths).await }).await,
-            None => self.client().await?.get_many(paths).await,
+            Some(snapshot) => {
+                snapshot
+                    .get_many(paths, || async { self.checked(self.client().await?.get_many(paths).await).await })
+                    .await
+            }
+            None => self.checked(self.client().await?.get_many(paths).await).await,
         }
     }
 
     async fn create(&self, collection: &str, body: &Value) -> Result<Value, TenantError> {
         self.writable()?;
-        self.client().await?.create(collection, body).await
+        self.checked(self.client().await?.create(collection, body).await).await
     }
 
     async fn update(&self, path: &str, body: &Value) -> Result<(), TenantError> {
         self.writable()?;
-        self.client().await?.update(path, body).await
+        self.checked(self.client().await?.update(path, body).await).await
     }
 
     async fn replace(&self, path: &str, body: &Value) -> Result<(), TenantError> {
         self.writable()?;
-        self.client().await?.replace(path, body).await
+        self.checked(self.client().await?.replace(path, body).await).await
     }
 
     async fn action(&self, path: &str, body: &Value) -> Result<Option<Value>, TenantError> {
         self.writable()?;
-        self.client().await?.action(path, body).await
+        self.checked(self.client().await?.action(path, body).await).await
     }
 }

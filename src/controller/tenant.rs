@@ -135,6 +135,12 @@ pub fn spec_version(tenant: &IntuneTenant) -> String {
     }
 }
 
+/// Drops every cached Graph client of the tenant (its credentials were refused).
+pub async fn forget_graph_client(ctx: &Context, tenant: &IntuneTenant) {
+    let prefix = format!("{}@", tenant_prefix(tenant));
+    ctx.graph_clients.lock().await.retain(|k, _| !k.starts_with(&prefix));
+}
+
 fn tenant_prefix(tenant: &IntuneTenant) -> String {
     format!("{}/{}", tenant.namespace().unwrap_or_default(), tenant.name_any())
 }
@@ -145,8 +151,7 @@ pub async fn graph_client(ctx: &Context, tenant: &IntuneTenant) -> Result<GraphC
     let (credentials, secret_version) = match load_credentials(&ctx.client, tenant).await {
         Ok(found) => found,
         Err(e) => {
-            let prefix = format!("{}@", tenant_prefix(tenant));
-            ctx.graph_clients.lock().await.retain(|k, _| !k.starts_with(&prefix));
+            forget_graph_client(ctx, tenant).await;
             return Err(e);
         }
     };

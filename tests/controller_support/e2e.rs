@@ -268,6 +268,11 @@ impl Operator {
         Operator { child, identity: identity.to_string(), logs }
     }
 
+    /// The process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
     /// The log lines so far.
     pub fn logs(&self) -> Vec<String> {
         self.logs.lock().unwrap().clone()
