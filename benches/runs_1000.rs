@@ -134,7 +134,7 @@ async fn main() {
     println!("created {total_runs} runs in {:.1?}", started.elapsed());
 
     // Every run at rest: awaiting confirmation, Previewed, or expired (Previewing, resting).
-    let deadline = Instant::now() + Duration::from_secs(env_or("BENCH_SETUP_SECONDS", 1200));
+    let deadline = Instant::now() + Duration::from_secs(env_or("BENCH_SETUP_SECONDS", 3600));
     let mut peak_setup_rss = 0;
     loop {
         let counts = phases(&runs).await;
