@@ -210,6 +210,34 @@ def check_upgrade_carries_crd_changes() -> None:
     print("UPGRADE the upgrade render applies a changed CRD (new printer column Approver); crds/ would not")
 
 
+def check_shards(chart) -> None:
+    """sharding.shards: one Deployment per shard besides the main one, each with its own Lease and
+    label selector, and no Deployment selecting another's pods."""
+    manifests = chart.render(values={"sharding": {"key": "sharding.tenantatlas.io/key", "shards": ["shard1", "shard2"]}},
+                             name="restore-operator", namespace="restore-operator", is_install=True)
+    validate("shards", manifests)
+    deployments = kinds(docs(manifests), "Deployment")
+    if len(deployments) != 3:
+        raise Failure(f"two shards rendered {len(deployments)} Deployments")
+    leases, selectors = set(), []
+    for doc in deployments:
+        args = doc["spec"]["template"]["spec"]["containers"][0]["args"]
+        print("SHARDARGS " + json.dumps(args))
+        leases.update(a for a in args if a.startswith("--lease-name="))
+        selectors.append(doc["spec"]["selector"]["matchLabels"])
+        watch = [a for a in args if a.startswith("--watch-label-selector=")]
+        if len(watch) != 1:
+            raise Failure(f"{doc['metadata']['name']} has no single --watch-label-selector: {args}")
+    if len(leases) != 3:
+        raise Failure(f"shards share a Lease: {sorted(leases)}")
+    pods = [d["spec"]["template"]["metadata"]["labels"] for d in deployments]
+    for i, selector in enumerate(selectors):
+        for j, labels in enumerate(pods):
+            if i != j and all(labels.get(k) == v for k, v in selector.items()):
+                raise Failure(f"Deployment {i} selects the pods of Deployment {j}")
+    print("SHARDS two shards: 3 Deployments, 3 Leases, disjoint selectors")
+
+
 def main() -> int:
     with open(FULL_VALUES) as f:
         full = yaml.safe_load(f)
@@ -244,6 +272,7 @@ def main() -> int:
         check_service_monitor_switch(chart)
         check_two_releases(chart)
         check_secret_scope(chart)
+        check_shards(chart)
         check_upgrade_carries_crd_changes()
     except Failure as e:
         print(f"FAILED: {e}")

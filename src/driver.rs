@@ -98,7 +98,21 @@ pub trait RunStore {
     async fn load_progress(&mut self) -> Result<Option<ProgressRecord>, DriverError>;
     /// Reads the run and its tenant fresh, right before a write, and says whether it may go.
     async fn before_write(&mut self, inputs: &RunInputs) -> Result<WriteClearance, DriverError>;
+    /// Whether a drift re-check of a run waiting for confirmation is due now (a store that knows
+    /// when the run last read its tenant skips the re-checks its own status writes would wake).
+    async fn drift_recheck_due(&mut self) -> bool {
+        true
+    }
+    /// Whether an expired preview nobody approved rests until the spec changes (the cluster's
+    /// store: nobody may be looking) instead of being regenerated at once (an interactive CLI).
+    fn rests_expired_previews(&self) -> bool {
+        false
+    }
 }
+
+/// Longest a drive keeps a changed status to itself between steps (a long preview still shows
+/// where it is); quick steps are written once, when the run rests.
+const STATUS_EVERY: Duration = Duration::from_secs(2);
 
 /// Something a drive reports as it goes.
 #[derive(Debug)]
@@ -144,6 +158,9 @@ pub struct Driver<'a, C: ClusterObjects, T: TenantPort, S: RunStore> {
     pub source: SourceContext<'a, C>,
     /// The tenant (Graph).
     pub port: &'a T,
+    /// The port drift re-checks read through (a snapshot shared by a tenant's waiting runs);
+    /// `None`: `port`. The approval's verification and every write always use `port`.
+    pub drift_port: Option<&'a T>,
     /// The tenant's identity as the engine needs it.
     pub target: RestoreTarget,
     /// Status, report and progress.
@@ -168,8 +185,16 @@ impl<C: ClusterObjects, T: TenantPort, S: RunStore> Driver<'_, C, T, S> {
         let started = Instant::now();
         let mut fact: Option<Fact> = None;
         let mut stepped = false;
-        // The status as last written: during execution, steps inside one item are not written.
+        let rest_expired = self.store.rests_expired_previews();
+        if rest_expired && expired_preview_rests(&status, &inputs) {
+            // Nobody approved it: regenerating it would read the tenant for no reader.
+            return Ok((status, Rest::Settled(None)));
+        }
+        // What the store holds: status is written when the run rests, when it was just picked up,
+        // at most every STATUS_EVERY while previewing, and during execution once per item written
+        // (steps inside one item are not written).
         let mut written = status.clone();
+        let mut written_at = Instant::now();
         for _ in 0..MAX_DECISIONS {
             let decision = advance(WizardInput {
                 awaited_appeared: inputs.awaited_appeared && fact.is_none(),
@@ -187,10 +212,6 @@ impl<C: ClusterObjects, T: TenantPort, S: RunStore> Driver<'_, C, T, S> {
                 self.prepare_execution(&decided, &mut on_event).await;
             }
             self.note_progress(&mut decided);
-            if worth_writing(&written, &decided) {
-                self.store.write_status(&written, &decided).await?;
-                written = decided.clone();
-            }
             let before = status.phase;
             status = decided;
             if status.phase != before
@@ -203,9 +224,25 @@ impl<C: ClusterObjects, T: TenantPort, S: RunStore> Driver<'_, C, T, S> {
                 self.store.write_status(&written, &status).await?;
                 return Ok((status, Rest::Settled(decision.requeue_after)));
             };
-            if stepped && self.budget.is_some_and(|b| started.elapsed() >= b) {
+            let drift = step == Step::Preview && is_drift_recheck(&status);
+            let rests = (drift && !self.store.drift_recheck_due().await)
+                || (rest_expired && step == Step::Preview && expired_preview_rests(&status, &inputs));
+            if rests || (stepped && self.budget.is_some_and(|b| started.elapsed() >= b)) {
                 self.store.write_status(&written, &status).await?;
-                return Ok((status, Rest::Continue));
+                return Ok((status, if rests { Rest::Settled(decision.requeue_after) } else { Rest::Continue }));
+            }
+            // A new run or a new generation: show at once that it was picked up.
+            let picked_up = written.phase.is_none_or(|p| p == Phase::Pending)
+                || written.observed_generation != Some(inputs.generation);
+            let due = if step == Step::Execute {
+                worth_writing(&written, &status)
+            } else {
+                picked_up || written_at.elapsed() >= STATUS_EVERY
+            };
+            if due {
+                self.store.write_status(&written, &status).await?;
+                written = status.clone();
+                written_at = Instant::now();
             }
             stepped = true;
             let plan = plan_inputs_digest(&inputs.spec);
@@ -225,7 +262,14 @@ impl<C: ClusterObjects, T: TenantPort, S: RunStore> Driver<'_, C, T, S> {
                         return Ok((status, Rest::Deleting));
                     }
                 },
-                Step::Preview => self.preview(&inputs.spec).await,
+                Step::Preview => {
+                    let port = if drift && inputs.spec.confirmation.is_none() {
+                        self.drift_port.unwrap_or(self.port)
+                    } else {
+                        self.port
+                    };
+                    self.preview(&inputs.spec, port).await
+                }
                 _ => self.run_step(step, &inputs.spec).await,
             };
             if !matches!(outcome, StepOutcome::Execution(_)) {
@@ -272,9 +316,11 @@ impl<C: ClusterObjects, T: TenantPort, S: RunStore> Driver<'_, C, T, S> {
         self.work.runner.run_step(step, spec, &self.source, self.port, &self.target).await.outcome
     }
 
-    /// The preview step, with its report kept in the store before the preview is recorded.
-    async fn preview(&mut self, spec: &RestoreRunSpec) -> StepOutcome {
-        let mut outcome = self.run_step(Step::Preview, spec).await;
+    /// The preview step through `port`, with its report kept in the store before the preview is
+    /// recorded.
+    async fn preview(&mut self, spec: &RestoreRunSpec, port: &T) -> StepOutcome {
+        let mut outcome =
+            self.work.runner.run_step(Step::Preview, spec, &self.source, port, &self.target).await.outcome;
         if let StepOutcome::Preview(Ok(facts)) = &mut outcome {
             let Some(report) = self.work.runner.last_report() else {
                 return StepOutcome::Preview(Err(StepError::transient("no report after a preview")));
@@ -390,6 +436,24 @@ impl<C: ClusterObjects, T: TenantPort, S: RunStore> Driver<'_, C, T, S> {
             }
         }
     }
+}
+
+/// Whether the wizard's preview step is a drift re-check: a run waiting for confirmation reading
+/// its tenant again (not the re-read that verifies an approval).
+fn is_drift_recheck(status: &RestoreRunStatus) -> bool {
+    use restore_core::conditions::{find, reasons, types};
+    status.phase == Some(Phase::AwaitingConfirmation)
+        && find(&status.conditions, types::CONFIRMED).is_none_or(|c| c.reason != reasons::VERIFYING_PREVIEW)
+}
+
+/// Whether the run's preview expired with no approval in its spec and the spec has not changed
+/// since: the preview rests (is not regenerated, reads nothing) until the spec changes.
+fn expired_preview_rests(status: &RestoreRunStatus, inputs: &RunInputs) -> bool {
+    use restore_core::conditions::{find, reasons, types};
+    status.phase == Some(Phase::Previewing)
+        && inputs.spec.confirmation.is_none()
+        && find(&status.conditions, types::PREVIEW_READY).is_some_and(|c| c.reason == reasons::PREVIEW_EXPIRED)
+        && status.observed_generation == Some(inputs.generation)
 }
 
 /// The spec the approved plan was made from: the current spec's approval fields with the plan

@@ -49,6 +49,25 @@ fn chart_lints_renders_and_validates() {
         deployments += 1;
     }
     assert_eq!(deployments, 2, "one Deployment per value set: {report}");
+    // Shards: every shard's Deployment passes arguments the binary accepts, a selector each.
+    let mut shards = Vec::new();
+    for json in report.lines().filter_map(|l| l.strip_prefix("SHARDARGS ")) {
+        let args: Vec<String> = serde_json::from_str(json).unwrap();
+        let argv = std::iter::once("restore-operator".to_string()).chain(args.clone());
+        let parsed = <restore_operator::cli::Cli as clap::Parser>::try_parse_from(argv);
+        assert!(parsed.is_ok(), "a shard's arguments are refused: {:?}", parsed.err());
+        shards.extend(args.into_iter().filter(|a| a.starts_with("--watch-label-selector=")));
+    }
+    assert_eq!(
+        shards,
+        [
+            "--watch-label-selector=!sharding.tenantatlas.io/key",
+            "--watch-label-selector=sharding.tenantatlas.io/key in (shard1)",
+            "--watch-label-selector=sharding.tenantatlas.io/key in (shard2)"
+        ],
+        "{report}"
+    );
+    assert!(report.contains("SHARDS two shards: 3 Deployments, 3 Leases, disjoint selectors"), "{report}");
     // Upgrades apply CRD changes; two releases coexist; serviceMonitor.enabled=false renders none.
     assert!(report.contains("UPGRADE the upgrade render applies a changed CRD"), "{report}");
     assert!(report.contains("none shared"), "{report}");

@@ -90,6 +90,8 @@ struct Harness {
     status_patches: Arc<Mutex<Vec<Value>>>,
     /// Progress-record writes still to refuse (a crash between a Graph write and its record).
     refuse_progress_writes: Arc<AtomicUsize>,
+    /// The name of every object the controller (or the test) read with a GET, in order.
+    gets: Arc<Mutex<Vec<String>>>,
 }
 
 const RUN: &str = "restore-1";
@@ -109,7 +111,13 @@ impl Harness {
         let refuse_progress_writes = Arc::new(AtomicUsize::new(0));
         let recorded = status_patches.clone();
         let refuse = refuse_progress_writes.clone();
+        let gets = Arc::new(Mutex::new(Vec::new()));
+        let got = gets.clone();
         let interceptors = interceptor::Funcs::new()
+            .get(move |ctx| {
+                got.lock().unwrap().push(ctx.name.to_string());
+                Ok(None)
+            })
             .patch_status(move |ctx| {
                 recorded.lock().unwrap().push(ctx.patch.clone());
                 Ok(None)
@@ -131,7 +139,7 @@ impl Harness {
             .await
             .expect("fake client builds");
         let ctx = new_context(&client, &options);
-        let harness = Harness { sim, client, ctx, options, backup, status_patches, refuse_progress_writes };
+        let harness = Harness { sim, client, ctx, options, backup, status_patches, refuse_progress_writes, gets };
         harness.seed_cluster(Environment::Staging).await;
         harness
     }
@@ -331,8 +339,8 @@ async fn a_dry_run_walks_every_step_to_previewed_with_ready_true() {
     assert_eq!(status.phase, Some(Phase::Previewed), "one reconcile runs every step of a dry-run");
     assert_eq!(
         h.event_reasons().await,
-        ["ResolvingSource", "Scoping", "Checking", "Previewing", "Previewed"],
-        "an Event at each phase change"
+        ["ResolvingSource", "Previewed"],
+        "an Event when the run is picked up and one when it rests (issue 17: what a reader needs)"
     );
     let ready = assert_condition(&status, types::READY, ConditionStatus::True, reasons::PREVIEW_READY);
     assert!(ready.contains("dry-run preview ready"), "{ready}");
@@ -426,7 +434,7 @@ async fn approving_a_dry_run_executes_it_to_succeeded_and_the_tenant_equals_the_
     let status = h.settle_in(RUN, Phase::Succeeded).await;
     let reasons_seen = h.event_reasons().await;
     assert_eq!(
-        &reasons_seen[5..],
+        &reasons_seen[2..],
         ["AwaitingConfirmation", "ConfirmationAccepted", "Executing", "ExecutionFinished", "Succeeded"],
         "{reasons_seen:?}"
     );
@@ -684,8 +692,8 @@ async fn rule3_plan_edit_resets_every_later_step() {
     assert!(msg.contains(&digest(&old)), "the old approval names the old preview: {msg}");
     assert_eq!(
         h.phases_written_since(patches_before),
-        ["ResolvingSource", "Scoping", "Checking", "Previewing", "AwaitingConfirmation"],
-        "every step ran again"
+        ["ResolvingSource", "AwaitingConfirmation"],
+        "every step ran again (written when picked up and at rest)"
     );
     // The Event recorder folds a repeated phase into a series on the first Event.
     let resolving = h.events().await.into_iter().find(|e| e.reason.as_deref() == Some("ResolvingSource")).unwrap();
@@ -713,7 +721,7 @@ async fn rule3_confirmation_or_dry_run_edits_do_not_reset() {
     let status = h.settle_in(RUN, Phase::Previewed).await;
     assert_eq!(status.checks, old.checks);
     assert_eq!(digest(&status), digest(&old));
-    assert!(!h.event_reasons().await.iter().skip(5).any(|r| r == "ResolvingSource"));
+    assert!(!h.event_reasons().await.iter().skip(1).any(|r| r == "ResolvingSource"));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1073,7 +1081,7 @@ async fn a_settled_run_is_not_patched_again() {
     assert_eq!(h.status(RUN).await, status);
     // Each status patch is a merge patch of what changed, never the whole status.
     let last = h.status_patches.lock().unwrap().last().cloned().unwrap();
-    assert!(last["status"].get("source").is_none(), "{last}");
+    assert!(last["status"].get("tenant").is_none() && last["status"].get("planInputs").is_none(), "{last}");
 }
 
 #[tokio::test]
@@ -1675,4 +1683,193 @@ async fn finding_12_a_spec_edit_on_a_finished_run_is_observed_and_announced() {
     assert_eq!(ready.status, ConditionStatus::True, "kubectl wait --for=condition=Ready ends");
     assert!(ready.message.contains(restore_core::wizard::SPEC_EDIT_IGNORED_NOTE), "{}", ready.message);
     assert_eq!(h.event_reasons().await.last().map(String::as_str), Some(reasons::SPEC_CHANGE_IGNORED));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Cost by tenant, not by run (issue 17)
+// ---------------------------------------------------------------------------------------------
+
+/// Graph requests the simulator has seen so far.
+fn graph_requests(h: &Harness) -> usize {
+    h.sim.request_log().len()
+}
+
+/// Events about the run `name`.
+async fn events_of(h: &Harness, name: &str) -> Vec<String> {
+    h.events()
+        .await
+        .into_iter()
+        .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name))
+        .filter_map(|e| e.reason)
+        .collect()
+}
+
+#[tokio::test]
+async fn cost_a_preview_is_two_status_patches_and_two_events_and_its_own_writes_read_nothing_more() {
+    let h = Harness::start(TenantSetup::default(), ControllerOptions::default()).await;
+    h.verify_tenant().await;
+    h.create_run(restore_run_object(RUN, BACKUP_CONFIG_MAP, false, "1h")).await;
+    h.reconcile_once(RUN).await;
+    assert_eq!(h.status(RUN).await.phase, Some(Phase::AwaitingConfirmation));
+    assert_eq!(h.phases_written_since(0), ["ResolvingSource", "AwaitingConfirmation"], "picked up, then at rest");
+    assert_eq!(events_of(&h, RUN).await, ["ResolvingSource", "AwaitingConfirmation"]);
+    // Its own status writes wake it again (watch events): no second tenant read, no patch.
+    let (requests, patches) = (graph_requests(&h), h.status_patches.lock().unwrap().len());
+    for _ in 0..3 {
+        h.reconcile_once(RUN).await;
+    }
+    assert_eq!(graph_requests(&h), requests, "the run was previewed a second time");
+    assert_eq!(h.status_patches.lock().unwrap().len(), patches);
+}
+
+#[tokio::test]
+async fn cost_a_waiting_run_holds_no_loaded_backup() {
+    let h = Harness::start(TenantSetup::default(), ControllerOptions::default()).await;
+    h.verify_tenant().await;
+    h.create_run(restore_run_object(RUN, BACKUP_CONFIG_MAP, false, "1h")).await;
+    h.settle_in(RUN, Phase::AwaitingConfirmation).await;
+    let state = h.ctx.run_state(&h.uid(RUN).await).await;
+    assert_eq!(state.lock().await.work.runner.source_digest(), None, "the backup stays loaded while waiting");
+    // Approving it reloads the backup (verified against the approved digest) and executes it.
+    let digest = digest(&h.status(RUN).await);
+    h.patch_spec(RUN, &approval_patch(TENANT_LABEL, &digest)).await;
+    h.settle_in(RUN, Phase::Succeeded).await;
+    assert_tenant_equals_backup(&h.sim, &h.backup).await;
+}
+
+#[tokio::test]
+async fn cost_drift_rechecks_of_one_tenant_share_one_snapshot_per_interval() {
+    let h = Harness::start(TenantSetup::default(), ControllerOptions::default()).await;
+    h.verify_tenant().await;
+    let names = ["wait-1", "wait-2", "wait-3"];
+    for name in names {
+        h.create_run(restore_run_object(name, BACKUP_CONFIG_MAP, false, "2h")).await;
+        h.settle_in(name, Phase::AwaitingConfirmation).await;
+    }
+    let first = digest(&h.status(names[0]).await);
+    h.ctx.clock.advance(restore_core::wizard::DRIFT_RECHECK.as_secs() as i64);
+    let before = graph_requests(&h);
+    h.reconcile_once(names[0]).await;
+    let one_snapshot = graph_requests(&h) - before;
+    assert!(one_snapshot > 0, "the first re-check of the interval reads the tenant");
+    for name in &names[1..] {
+        h.reconcile_once(name).await;
+    }
+    assert_eq!(graph_requests(&h) - before, one_snapshot, "the other runs of the tenant reuse its snapshot");
+    // Drift is still seen: in the next interval's snapshot.
+    create_by_hand(&h.sim, &baseline_name(0)).await;
+    h.ctx.clock.advance(restore_core::wizard::DRIFT_RECHECK.as_secs() as i64);
+    for name in names {
+        h.reconcile_once(name).await;
+        let status = h.status(name).await;
+        assert_ne!(digest(&status), first, "{name} saw the drift");
+        assert_condition(&status, types::PREVIEW_READY, ConditionStatus::True, reasons::PREVIEW_SUPERSEDED);
+    }
+    assert_eq!(h.writes(), 0);
+}
+
+#[tokio::test]
+async fn cost_an_expired_preview_rests_without_reading_the_tenant_until_the_spec_changes() {
+    let h = Harness::start(TenantSetup::default(), ControllerOptions::default()).await;
+    h.verify_tenant().await;
+    h.create_run(restore_run_object(RUN, BACKUP_CONFIG_MAP, false, "1m")).await;
+    let old = h.settle_in(RUN, Phase::AwaitingConfirmation).await;
+    h.ctx.clock.advance(61);
+    let before = graph_requests(&h);
+    for _ in 0..3 {
+        h.reconcile_once(RUN).await;
+    }
+    let status = h.status(RUN).await;
+    assert_eq!(status.phase, Some(Phase::Previewing));
+    assert_condition(&status, types::PREVIEW_READY, ConditionStatus::Unknown, reasons::PREVIEW_EXPIRED);
+    assert_eq!(graph_requests(&h), before, "an expired preview nobody approved is not regenerated");
+    // An approval (a new generation) regenerates it before it can count.
+    h.patch_spec(RUN, &approval_patch(TENANT_LABEL, &digest(&old))).await;
+    let status = h.reconcile_until(RUN, 20, |s| s.phase == Some(Phase::Succeeded)).await;
+    assert!(graph_requests(&h) > before);
+    assert!(status.preview.as_ref().unwrap().generated_at > old.preview.as_ref().unwrap().generated_at);
+}
+
+#[tokio::test]
+async fn cost_a_stale_cached_copy_after_our_own_status_write_is_not_previewed_again() {
+    let h = Harness::start(TenantSetup::default(), ControllerOptions::default()).await;
+    h.verify_tenant().await;
+    h.create_run(restore_run_object(RUN, BACKUP_CONFIG_MAP, true, "1h")).await;
+    let stale = h.run(RUN).await;
+    h.reconcile_once(RUN).await;
+    assert_eq!(h.status(RUN).await.phase, Some(Phase::Previewed));
+    let events = events_of(&h, RUN).await.len();
+    let (requests, patches) = (graph_requests(&h), h.status_patches.lock().unwrap().len());
+    // The watch delivers the copy from before our status writes.
+    restorerun::reconcile(Arc::new(stale), h.ctx.clone()).await.expect("reconcile succeeds");
+    assert_eq!(graph_requests(&h), requests, "the stale copy was previewed again");
+    assert_eq!(h.status_patches.lock().unwrap().len(), patches);
+    assert_eq!(events_of(&h, RUN).await.len(), events, "a second Previewed event");
+    assert_eq!(h.status(RUN).await.phase, Some(Phase::Previewed));
+}
+
+#[tokio::test]
+async fn cost_a_cached_graph_client_reads_no_secret_but_a_rotated_secret_is_noticed() {
+    let h = Harness::start(TenantSetup::default(), ControllerOptions::default()).await;
+    h.verify_tenant().await;
+    let secret_reads = || h.gets.lock().unwrap().iter().filter(|n| *n == SECRET_NAME).count();
+    h.create_run(restore_run_object(RUN, BACKUP_CONFIG_MAP, false, "1h")).await;
+    h.settle_in(RUN, Phase::AwaitingConfirmation).await;
+    assert_eq!(secret_reads(), 1, "only the tenant check read the Secret");
+    // The Secret loses its opt-in label: the tenant check (woken by the Secret watch) reads it,
+    // and the runs' cached client goes with it.
+    let secrets: Api<Secret> = Api::namespaced(h.client.clone(), NAMESPACE);
+    let unlabel = json!({"metadata": {"labels": {"tenantatlas.io/credentials": null}}});
+    secrets.patch(SECRET_NAME, &PatchParams::default(), &Patch::Merge(&unlabel)).await.unwrap();
+    h.verify_tenant().await;
+    assert_eq!(secret_reads(), 2);
+    assert!(h.ctx.graph_clients.lock().await.is_empty(), "a client of refused credentials stays cached");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Fairness (issue 17)
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn fairness_a_slow_tenant_holds_only_its_own_slots_and_a_fast_tenants_runs_progress() {
+    let options = ControllerOptions { per_tenant_concurrency: Some(1), ..ControllerOptions::default() };
+    let h = Harness::start(TenantSetup::default(), options).await;
+    h.verify_tenant().await;
+    // A second IntuneTenant on its own (slow) Graph.
+    let slow_sim = start_simulator(&TenantSetup::default()).await;
+    let mut slow_tenant = tenant_object(&slow_sim, Environment::Staging);
+    slow_tenant["metadata"]["name"] = json!("slow-tenant");
+    let slow_tenant: IntuneTenant = serde_json::from_value(slow_tenant).unwrap();
+    h.tenants().create(&PostParams::default(), &slow_tenant).await.unwrap();
+    let current = h.tenants().get("slow-tenant").await.unwrap();
+    tenant::reconcile(Arc::new(current), h.ctx.clone()).await.unwrap();
+    slow_sim.set_faults(graph_sim::FaultConfig { latency_min_ms: 400, latency_max_ms: 400, ..Default::default() });
+    for (name, tenant) in [("slow-1", "slow-tenant"), ("slow-2", "slow-tenant"), ("fast-1", TENANT_NAME)] {
+        let mut run = restore_run_object(name, BACKUP_CONFIG_MAP, true, "1h");
+        run["spec"]["tenantRef"]["name"] = json!(tenant);
+        h.create_run(run).await;
+    }
+
+    let slow = tokio::spawn({
+        let (run, ctx) = (h.run("slow-1").await, h.ctx.clone());
+        async move { restorerun::reconcile(Arc::new(run), ctx).await }
+    });
+    eventually(Duration::from_secs(10), Duration::from_millis(20), "slow-1 reads its tenant", || async {
+        (!slow_sim.request_log().is_empty()).then_some(())
+    })
+    .await;
+    let slow_requests = slow_sim.request_log().len();
+    // The slow tenant's other run does not take a slot: it waits its turn, untouched.
+    restorerun::reconcile(Arc::new(h.run("slow-2").await), h.ctx.clone()).await.unwrap();
+    assert_eq!(h.status("slow-2").await.phase, None, "slow-2 ran beside slow-1");
+    // The fast tenant's run goes all the way while slow-1 still reads.
+    h.reconcile_once("fast-1").await;
+    assert_eq!(h.status("fast-1").await.phase, Some(Phase::Previewed));
+    assert!(!slow.is_finished(), "the slow tenant was not slow enough to show anything");
+    slow.await.unwrap().unwrap();
+    assert_eq!(h.status("slow-1").await.phase, Some(Phase::Previewed));
+    assert!(slow_sim.request_log().len() > slow_requests);
+    // Its slot is free again.
+    h.reconcile_once("slow-2").await;
+    assert_eq!(h.status("slow-2").await.phase, Some(Phase::Previewed));
 }

@@ -82,6 +82,15 @@ pub struct RunArgs {
     /// RestoreRuns reconciled at once.
     #[arg(long, default_value_t = 4)]
     pub concurrency: u16,
+    /// RestoreRuns of one IntuneTenant reconciled at once (0: no limit but --concurrency); the
+    /// others wait without holding a slot, so one slow or throttled tenant never holds them all.
+    #[arg(long, default_value_t = 2, env = "RESTORE_OPERATOR_PER_TENANT_CONCURRENCY")]
+    pub per_tenant_concurrency: u16,
+    /// Reconcile only RestoreRuns and IntuneTenants matching this label selector (a shard, as
+    /// Flux shards its controllers): e.g. `sharding.tenantatlas.io/key in (shard1)`, or
+    /// `!sharding.tenantatlas.io/key` for the default shard. Give each shard its own --lease-name.
+    #[arg(long, env = "WATCH_LABEL_SELECTOR")]
+    pub watch_label_selector: Option<String>,
     /// Seconds one reconcile may keep executing before it hands over (progress is kept).
     #[arg(long, default_value_t = 15)]
     pub reconcile_budget_seconds: u64,
@@ -261,7 +270,10 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
                 identity,
                 lease_seconds: args.lease_seconds,
                 concurrency: args.concurrency,
+                watch_label_selector: args.watch_label_selector.filter(|s| !s.trim().is_empty()),
                 options: crate::controller::ControllerOptions {
+                    per_tenant_concurrency: (args.per_tenant_concurrency > 0)
+                        .then_some(usize::from(args.per_tenant_concurrency)),
                     reconcile_budget: std::time::Duration::from_secs(args.reconcile_budget_seconds),
                     audit_retention: std::time::Duration::from_secs(args.audit_retention_days.saturating_mul(86_400)),
                     ..Default::default()

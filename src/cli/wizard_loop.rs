@@ -226,6 +226,7 @@ impl<'a, C: ClusterObjects, T: TenantPort> LocalRun<'a, C, T> {
             run_name: &self.name,
             source: SourceContext { namespace: &namespace, cluster: self.cluster, fetcher: self.fetcher },
             port: self.port,
+            drift_port: None,
             target: self.target.clone(),
             store: &mut self.store,
             work: &mut self.work,

@@ -8,10 +8,11 @@ use std::time::Duration;
 use kube::runtime::events::{Recorder, Reporter};
 use restore_backup::fetch::Fetcher;
 use restore_graph::{GraphClient, GraphOptions, GraphStats, WriteBudgets};
-use tokio::sync::Mutex;
+use tokio::sync::{Mutex, OwnedSemaphorePermit, Semaphore};
 
 use super::fence::LeaderFence;
 use super::metrics::Metrics;
+use super::snapshot::TenantSnapshots;
 use crate::driver::{Clock, RunWork};
 
 /// Tunables of the controller.
@@ -27,6 +28,9 @@ pub struct ControllerOptions {
     pub lock_namespace: Option<String>,
     /// How long an execution's audit record is kept after the run ended or was deleted.
     pub audit_retention: Duration,
+    /// RestoreRuns of one IntuneTenant reconciled at once (`None`: as many as the global limit);
+    /// the others wait their turn without holding a slot, so one slow tenant never holds them all.
+    pub per_tenant_concurrency: Option<usize>,
 }
 
 impl Default for ControllerOptions {
@@ -36,6 +40,7 @@ impl Default for ControllerOptions {
             large_change_threshold: None,
             lock_namespace: None,
             audit_retention: DEFAULT_AUDIT_RETENTION,
+            per_tenant_concurrency: None,
         }
     }
 }
@@ -83,6 +88,15 @@ pub struct Context {
     pub write_budgets: WriteBudgets,
     /// The wizard's clock.
     pub clock: Clock,
+    /// The tenant snapshots drift re-checks share (one per tenant and drift interval).
+    pub snapshots: TenantSnapshots,
+    /// Per run uid: the resourceVersion this controller last saw or wrote (an older cached copy is
+    /// read again before it is acted on).
+    pub seen_versions: std::sync::Mutex<HashMap<String, String>>,
+    /// Per run uid: when the run last compared its backup with the tenant (for drift re-checks).
+    pub tenant_read_at: std::sync::Mutex<HashMap<String, jiff::Timestamp>>,
+    /// Reconcile slots per IntuneTenant (`namespace/name`), when limited.
+    pub tenant_slots: std::sync::Mutex<HashMap<String, Arc<Semaphore>>>,
 }
 
 impl Context {
@@ -110,6 +124,10 @@ impl Context {
             fence: None,
             write_budgets: WriteBudgets::default(),
             clock: Clock::default(),
+            snapshots: TenantSnapshots::new(restore_core::wizard::DRIFT_RECHECK),
+            seen_versions: std::sync::Mutex::new(HashMap::new()),
+            tenant_read_at: std::sync::Mutex::new(HashMap::new()),
+            tenant_slots: std::sync::Mutex::new(HashMap::new()),
         }
     }
 
@@ -123,11 +141,7 @@ impl Context {
     pub async fn run_state(&self, uid: &str) -> Arc<Mutex<RunState>> {
         let mut runs = self.runs.lock().await;
         runs.entry(uid.to_string())
-            .or_insert_with(|| {
-                let mut state = RunState::default();
-                state.work.runner.large_change_threshold = self.options.large_change_threshold;
-                Arc::new(Mutex::new(state))
-            })
+            .or_insert_with(|| Arc::new(Mutex::new(RunState { work: self.empty_work(), phase_since: None })))
             .clone()
     }
 
@@ -136,6 +150,8 @@ impl Context {
         let Some(store) = self.run_store.get() else { return };
         let live: std::collections::HashSet<String> =
             store.state().iter().filter_map(|r| r.metadata.uid.clone()).collect();
+        lock(&self.seen_versions).retain(|uid, _| live.contains(uid));
+        lock(&self.tenant_read_at).retain(|uid, _| live.contains(uid));
         self.runs.lock().await.retain(|uid, _| {
             let kept = live.contains(uid);
             if !kept {
@@ -150,6 +166,56 @@ impl Context {
     pub async fn forget(&self, uid: &str) {
         self.runs.lock().await.remove(uid);
     }
+
+    /// Notes the resourceVersion of the run `uid` this controller just saw or wrote.
+    pub fn saw_version(&self, uid: &str, version: Option<String>) {
+        if let Some(version) = version {
+            lock(&self.seen_versions).insert(uid.to_string(), version);
+        }
+    }
+
+    /// Whether `version` of the run `uid` is not the one this controller last saw or wrote (a
+    /// cached copy older than its own status write, or someone else's change).
+    pub fn version_differs(&self, uid: &str, version: Option<&str>) -> bool {
+        lock(&self.seen_versions).get(uid).is_some_and(|seen| Some(seen.as_str()) != version)
+    }
+
+    /// Notes that the run `uid` compared its backup with the tenant at `at`.
+    pub fn read_tenant(&self, uid: &str, at: jiff::Timestamp) {
+        lock(&self.tenant_read_at).insert(uid.to_string(), at);
+    }
+
+    /// Whether the run `uid` last compared its backup with the tenant at least `interval` before
+    /// `now` (or never, as far as this process knows).
+    pub fn tenant_read_due(&self, uid: &str, now: jiff::Timestamp, interval: Duration) -> bool {
+        lock(&self.tenant_read_at).get(uid).is_none_or(|at| {
+            let age = now.duration_since(*at);
+            age < jiff::SignedDuration::ZERO || age.unsigned_abs() >= interval
+        })
+    }
+
+    /// A reconcile slot of the IntuneTenant `key` when one is free (`None`: all are taken; try
+    /// again later without holding a global slot). Always granted when tenants are not limited.
+    pub fn tenant_slot(&self, key: &str) -> Option<Option<OwnedSemaphorePermit>> {
+        let Some(limit) = self.options.per_tenant_concurrency else { return Some(None) };
+        let slots = lock(&self.tenant_slots)
+            .entry(key.to_string())
+            .or_insert_with(|| Arc::new(Semaphore::new(limit.max(1))))
+            .clone();
+        slots.try_acquire_owned().ok().map(Some)
+    }
+
+    /// Working memory holding nothing loaded yet: what a waiting run keeps instead of its backup,
+    /// scope and report (reloaded, and verified by digest, when it next needs them).
+    pub fn empty_work(&self) -> RunWork {
+        let mut work = RunWork::default();
+        work.runner.large_change_threshold = self.options.large_change_threshold;
+        work
+    }
+}
+
+fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 impl Context {

@@ -10,6 +10,7 @@ pub mod graph_port;
 pub mod metrics;
 pub mod restorerun;
 pub mod retention;
+pub mod snapshot;
 pub mod tenant;
 pub mod tenant_lock;
 
@@ -69,6 +70,8 @@ pub struct RunConfig {
     pub lease_seconds: u64,
     /// RestoreRuns reconciled at once.
     pub concurrency: u16,
+    /// Reconcile only RestoreRuns and IntuneTenants with these labels (this replica's shard).
+    pub watch_label_selector: Option<String>,
     /// Reconcile tunables.
     pub options: ControllerOptions,
     /// PEM roots trusted for url sources besides the system's.
@@ -232,7 +235,12 @@ pub async fn run(config: RunConfig) -> Result<(), ControllerError> {
         .await
         .map_err(|e| ControllerError::Lease(e.to_string()))?;
     let (mut lease, lease_task) = manager.watch().await;
-    tracing::info!(identity = %config.identity, lease = %config.lease_name, "waiting for leadership");
+    tracing::info!(
+        identity = %config.identity,
+        lease = %config.lease_name,
+        shard = config.watch_label_selector.as_deref().unwrap_or("(all)"),
+        "waiting for leadership"
+    );
     loop {
         if *lease.borrow_and_update() {
             break;
@@ -290,7 +298,12 @@ pub async fn run(config: RunConfig) -> Result<(), ControllerError> {
             (Api::all(client.clone()), Api::all(client.clone()), Api::all(client.clone()), Api::all(client.clone()))
         }
     };
-    let run_controller = Controller::new(runs.clone(), watcher::Config::default());
+    // A shard sees only its own runs and tenants; the per-Entra-tenant Leases stay global.
+    let sharded = || match &config.watch_label_selector {
+        Some(selector) => watcher::Config::default().labels(selector),
+        None => watcher::Config::default(),
+    };
+    let run_controller = Controller::new(runs.clone(), sharded());
     let run_store = run_controller.store();
     let _ = ctx.run_store.set(run_store.clone());
     let tenant_store = run_store.clone();
@@ -306,6 +319,7 @@ pub async fn run(config: RunConfig) -> Result<(), ControllerError> {
         .watches(backup_config_maps, watcher::Config::default(), move |cm: PartialObjectMeta<ConfigMap>| {
             runs_waiting_for(&waiting_store, cm.namespace(), &cm.name_any())
         })
+        // Every tenant: a run of this shard may name a tenant another shard checks.
         .watches(tenants.clone(), watcher::Config::default(), move |tenant: IntuneTenant| {
             let ns = tenant.namespace();
             let name = tenant.name_any();
@@ -328,7 +342,7 @@ pub async fn run(config: RunConfig) -> Result<(), ControllerError> {
             }
         });
 
-    let tenant_controller = Controller::new(tenants.clone(), watcher::Config::default());
+    let tenant_controller = Controller::new(tenants.clone(), sharded());
     let tenant_reader = tenant_controller.store();
     let secret_apis = if config.secret_namespaces.is_empty() {
         vec![secrets]

@@ -89,10 +89,24 @@ pub async fn reconcile(run: Arc<RestoreRun>, ctx: Arc<Context>) -> Result<Action
     reconcile_run(run, ctx).instrument(span).await
 }
 
+/// How soon a run whose tenant has no free reconcile slot looks again.
+const TENANT_SLOT_WAIT: Duration = Duration::from_secs(2);
+
+/// A drift re-check is due this long before the interval ends (timers fire a little late).
+const DRIFT_SLACK: Duration = Duration::from_secs(5);
+
 async fn reconcile_run(run: Arc<RestoreRun>, ctx: Arc<Context>) -> Result<Action, ControllerError> {
     let namespace = run.namespace().unwrap_or_default();
     let name = run.name_any();
     let uid = run.uid().unwrap_or_default();
+    if run.meta().deletion_timestamp.is_some() {
+        return finish_deletion(&ctx, &namespace, &name).await;
+    }
+    let Some(_slot) = ctx.tenant_slot(&format!("{namespace}/{}", run.spec.tenant_ref.name)) else {
+        tracing::debug!("every reconcile slot of the tenant is taken; waiting");
+        return Ok(Action::requeue(TENANT_SLOT_WAIT));
+    };
+    let Some(run) = current_copy(&ctx, run, &uid).await? else { return Ok(Action::await_change()) };
     if run.meta().deletion_timestamp.is_some() {
         return finish_deletion(&ctx, &namespace, &name).await;
     }
@@ -112,6 +126,11 @@ async fn reconcile_run(run: Arc<RestoreRun>, ctx: Arc<Context>) -> Result<Action
     // This run's downloads: cancelled when the run is deleted (or the operator stops).
     let fetcher = ctx.fetcher.for_run(&uid);
     let port = LazyGraph::new(&ctx, tenant.as_ref());
+    let snapshot_key = tenant
+        .as_ref()
+        .map(|t| format!("{}/{}@{}", t.namespace().unwrap_or_default(), t.name_any(), super::tenant::spec_version(t)));
+    let drift_port =
+        snapshot_key.map(|key| LazyGraph::reading(&ctx, tenant.as_ref(), ctx.snapshots.current(&key, ctx.clock.now())));
     let target = RestoreTarget {
         tenant_id: tenant.as_ref().map(|t| t.spec.tenant_id.clone()).unwrap_or_default(),
         environment: tenant.as_ref().map_or(restore_core::api::Environment::Production, |t| t.spec.environment),
@@ -121,6 +140,7 @@ async fn reconcile_run(run: Arc<RestoreRun>, ctx: Arc<Context>) -> Result<Action
         run_name: &name,
         source: SourceContext { namespace: &namespace, cluster: &cluster, fetcher: &fetcher },
         port: &port,
+        drift_port: drift_port.as_ref(),
         target,
         store: &mut store,
         work: &mut state.work,
@@ -136,13 +156,35 @@ async fn reconcile_run(run: Arc<RestoreRun>, ctx: Arc<Context>) -> Result<Action
             if status.phase.is_some_and(|p| p.is_terminal()) {
                 finish_execution(&ctx, &run, &status).await?;
             }
-            // A finished run, or a dry-run resting at its preview, lets go of its loaded backup.
-            if status.phase.is_some_and(|p| p.is_terminal() || p == Phase::Previewed) {
+            // A finished run lets go of its working state; a waiting one of its loaded backup.
+            if status.phase.is_some_and(|p| p.is_terminal()) {
                 ctx.forget(&uid).await;
+            } else if status.phase != Some(Phase::Executing) {
+                state.work = ctx.empty_work();
             }
             Ok(requeue.map_or_else(Action::await_change, Action::requeue))
         }
     }
+}
+
+/// The copy of the run to act on: the cached one, unless its resourceVersion is not the one this
+/// controller last saw or wrote (a cache older than our own status write): then read fresh.
+async fn current_copy(
+    ctx: &Context,
+    run: Arc<RestoreRun>,
+    uid: &str,
+) -> Result<Option<Arc<RestoreRun>>, ControllerError> {
+    let run = if ctx.version_differs(uid, run.resource_version().as_deref()) {
+        let runs: Api<RestoreRun> = Api::namespaced(ctx.client.clone(), &run.namespace().unwrap_or_default());
+        match runs.get_opt(&run.name_any()).await?.filter(|fresh| fresh.uid() == run.uid()) {
+            Some(fresh) => Arc::new(fresh),
+            None => return Ok(None),
+        }
+    } else {
+        run
+    };
+    ctx.saw_version(uid, run.resource_version());
+    Ok(Some(run))
 }
 
 /// Whether a run waiting for its source ConfigMap can look again at once: the ConfigMap now exists
@@ -290,7 +332,9 @@ impl<'a> KubeRunStore<'a> {
         finalizers.push(FINALIZER.to_string());
         let patch =
             serde_json::json!({"metadata": {"finalizers": finalizers, "resourceVersion": fresh.resource_version()}});
-        self.runs.patch(&fresh.name_any(), &field_manager(), &Patch::Merge(&patch)).await.map_err(store_error)?;
+        let patched =
+            self.runs.patch(&fresh.name_any(), &field_manager(), &Patch::Merge(&patch)).await.map_err(store_error)?;
+        self.ctx.saw_version(&self.uid(), patched.resource_version());
         Ok(())
     }
 }
@@ -308,10 +352,12 @@ impl RunStore for KubeRunStore<'_> {
         let old_json = serde_json::to_value(old).map_err(store_error)?;
         let new_json = serde_json::to_value(new).map_err(store_error)?;
         let patch = serde_json::json!({ "status": merge_patch(&old_json, &new_json) });
-        self.runs
+        let patched = self
+            .runs
             .patch_status(&self.run.name_any(), &field_manager(), &Patch::Merge(&patch))
             .await
             .map_err(store_error)?;
+        self.ctx.saw_version(&self.uid(), patched.resource_version());
         // Acceptance and outcome Events come before the phase's own Event.
         for event in super::execution_events::execution_events(old, new) {
             let type_ = if event.warning { EventType::Warning } else { EventType::Normal };
@@ -329,6 +375,8 @@ impl RunStore for KubeRunStore<'_> {
     }
 
     async fn save_report(&mut self, report: &PreviewReport, digest: &str) -> Result<String, DriverError> {
+        // Every preview compared the backup with the tenant: the next drift re-check is an interval away.
+        self.ctx.read_tenant(&self.uid(), self.ctx.clock.now());
         let name = self.run.name_any();
         let stored = records::stored_digest(&self.config_maps, &name, Content::Report).await.map_err(store_error)?;
         if stored.as_deref() == Some(digest) {
@@ -391,6 +439,15 @@ impl RunStore for KubeRunStore<'_> {
             Claim::Held => Ok(WriteClearance::Go),
             Claim::Busy(other) => Ok(WriteClearance::TenantBusy(other)),
         }
+    }
+
+    async fn drift_recheck_due(&mut self) -> bool {
+        let interval = restore_core::wizard::DRIFT_RECHECK.saturating_sub(DRIFT_SLACK);
+        self.ctx.tenant_read_due(&self.uid(), self.ctx.clock.now(), interval)
+    }
+
+    fn rests_expired_previews(&self) -> bool {
+        true
     }
 }
 

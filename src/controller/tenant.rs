@@ -114,16 +114,48 @@ pub async fn load_credentials(
     Err(CredentialError::NoAuthKind)
 }
 
-/// A Graph client for the tenant, cached until the tenant or its Secret changes.
+/// The cached Graph client of this version of the tenant, without reading its Secret; else one
+/// made from the Secret read now. A rotated Secret is noticed by the IntuneTenant reconcile (the
+/// Secret watch wakes it), which reads it and replaces the cached client.
+pub async fn run_graph_client(ctx: &Context, tenant: &IntuneTenant) -> Result<GraphClient, CredentialError> {
+    let version = format!("{}@{}/", tenant_prefix(tenant), spec_version(tenant));
+    let cached = ctx.graph_clients.lock().await.iter().find(|(k, _)| k.starts_with(&version)).map(|(_, c)| c.clone());
+    match cached {
+        Some(client) => Ok(client),
+        None => graph_client(ctx, tenant).await,
+    }
+}
+
+/// A version of the tenant's spec: its generation (its status writes do not change it), else its
+/// resourceVersion.
+pub fn spec_version(tenant: &IntuneTenant) -> String {
+    match tenant.meta().generation {
+        Some(generation) => format!("g{generation}"),
+        None => tenant.resource_version().unwrap_or_default(),
+    }
+}
+
+/// Drops every cached Graph client of the tenant (its credentials were refused).
+pub async fn forget_graph_client(ctx: &Context, tenant: &IntuneTenant) {
+    let prefix = format!("{}@", tenant_prefix(tenant));
+    ctx.graph_clients.lock().await.retain(|k, _| !k.starts_with(&prefix));
+}
+
+fn tenant_prefix(tenant: &IntuneTenant) -> String {
+    format!("{}/{}", tenant.namespace().unwrap_or_default(), tenant.name_any())
+}
+
+/// A Graph client for the tenant (its Secret read now), cached until the tenant or its Secret
+/// changes; credentials that no longer load drop the cached client.
 pub async fn graph_client(ctx: &Context, tenant: &IntuneTenant) -> Result<GraphClient, CredentialError> {
-    let (credentials, secret_version) = load_credentials(&ctx.client, tenant).await?;
-    let key = format!(
-        "{}/{}@{}/{}",
-        tenant.namespace().unwrap_or_default(),
-        tenant.name_any(),
-        tenant.resource_version().unwrap_or_default(),
-        secret_version
-    );
+    let (credentials, secret_version) = match load_credentials(&ctx.client, tenant).await {
+        Ok(found) => found,
+        Err(e) => {
+            forget_graph_client(ctx, tenant).await;
+            return Err(e);
+        }
+    };
+    let key = format!("{}@{}/{}", tenant_prefix(tenant), spec_version(tenant), secret_version);
     if let Some(client) = ctx.graph_clients.lock().await.get(&key) {
         return Ok(client.clone());
     }

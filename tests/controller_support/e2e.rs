@@ -195,7 +195,12 @@ impl Cluster {
 
     /// Starts `restore-operator run` against this cluster.
     pub async fn operator(&self, identity: &str, lease_seconds: u64) -> Operator {
-        Operator::start(&self.kubeconfig, identity, lease_seconds).await
+        Operator::start(&self.kubeconfig, identity, lease_seconds, &[]).await
+    }
+
+    /// Starts `restore-operator run` with these extra arguments (a shard's selector and Lease).
+    pub async fn operator_with(&self, identity: &str, lease_seconds: u64, extra: &[&str]) -> Operator {
+        Operator::start(&self.kubeconfig, identity, lease_seconds, extra).await
     }
 }
 
@@ -242,13 +247,14 @@ pub struct Operator {
 }
 
 impl Operator {
-    async fn start(kubeconfig: &Path, identity: &str, lease_seconds: u64) -> Operator {
+    async fn start(kubeconfig: &Path, identity: &str, lease_seconds: u64, extra: &[&str]) -> Operator {
         let mut child = Command::new(env!("CARGO_BIN_EXE_restore-operator"))
             .args(["--log-format", "json", "run", "--namespace", NAMESPACE, "--listen", "127.0.0.1:0"])
             .args(["--lease-namespace", NAMESPACE, "--identity", identity])
             .args(["--lease-seconds", &lease_seconds.to_string()])
             // graph-sim listens on loopback: the admin's allowlist names it explicitly.
             .args(["--allowed-endpoint-host", "127.0.0.1"])
+            .args(extra)
             .env("KUBECONFIG", kubeconfig)
             .env("POD_NAME", identity)
             .env("RUST_LOG", "info")
@@ -260,6 +266,11 @@ impl Operator {
             .expect("the operator binary starts");
         let logs = collect_lines(child.stderr.take().expect("stderr is piped"));
         Operator { child, identity: identity.to_string(), logs }
+    }
+
+    /// The process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
     }
 
     /// The log lines so far.

@@ -23,6 +23,18 @@ app.kubernetes.io/name: {{ include "restore-operator.name" . }}
 app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end -}}
 
+{{/* The pods of one shard's Deployment: the main Deployment keeps the plain selector labels;
+a shard's name them apart (a different name), so no two Deployments select each other's pods. */}}
+{{- define "restore-operator.shardSelectorLabels" -}}
+{{- if .shard -}}
+app.kubernetes.io/name: {{ include "restore-operator.name" .root }}-shard
+app.kubernetes.io/instance: {{ .root.Release.Name }}
+tenantatlas.io/shard: {{ .shard }}
+{{- else -}}
+{{ include "restore-operator.selectorLabels" .root }}
+{{- end -}}
+{{- end -}}
+
 {{- define "restore-operator.labels" -}}
 {{ include "restore-operator.selectorLabels" . }}
 app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
