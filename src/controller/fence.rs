@@ -1,8 +1,9 @@
 //! Leadership fencing: right before any write (status, records, the tenant), this replica checks it
 //! still holds the leader Lease, so a deposed leader whose reconciles stalled writes nothing.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use k8s_openapi::api::coordination::v1::Lease;
 use kube::api::Api;
@@ -14,6 +15,9 @@ pub struct LeaderFence {
     name: String,
     identity: String,
     leading: Arc<AtomicBool>,
+    /// Until when, on this process's monotonic clock, the Lease last read makes this replica the
+    /// leader. A process stopped between a check and its write finds it passed when it resumes.
+    valid_until: Arc<Mutex<Option<Instant>>>,
 }
 
 impl LeaderFence {
@@ -25,6 +29,7 @@ impl LeaderFence {
             name: name.to_string(),
             identity: identity.to_string(),
             leading,
+            valid_until: Arc::new(Mutex::new(None)),
         }
     }
 
@@ -34,10 +39,15 @@ impl LeaderFence {
             return Err("leadership was lost".into());
         }
         let lease = self.leases.get_opt(&self.name).await.map_err(|e| format!("reading the leader Lease: {e}"))?;
-        let refusal = match lease.and_then(|l| l.spec) {
+        let read_at = Instant::now();
+        let now = jiff::Timestamp::now();
+        let spec = lease.and_then(|l| l.spec);
+        let refusal = match &spec {
             None => Some("the leader Lease is gone".to_string()),
-            Some(spec) => lease_refusal(&spec, &self.identity, jiff::Timestamp::now()),
+            Some(spec) => lease_refusal(spec, &self.identity, now),
         };
+        let valid_for = spec.as_ref().and_then(|spec| lease_valid_for(spec, now));
+        self.set_valid_until(refusal.is_none().then(|| valid_for.map(|d| read_at + d)).flatten());
         match refusal {
             Some(why) => {
                 self.leading.store(false, Ordering::SeqCst);
@@ -46,6 +56,31 @@ impl LeaderFence {
             None => Ok(()),
         }
     }
+
+    /// `Ok` while the last [`LeaderFence::ensure`] still holds on this process's clock: checked
+    /// with no I/O right before a write is sent, after every wait (pacing, retries, a stopped process).
+    pub fn holds_now(&self) -> Result<(), String> {
+        if !self.leading.load(Ordering::SeqCst) {
+            return Err("leadership was lost".into());
+        }
+        let valid_until = *self.valid_until.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        match valid_until {
+            Some(until) if Instant::now() < until => Ok(()),
+            _ => Err("the leader Lease last read has expired; nothing is written until it is read again".into()),
+        }
+    }
+
+    fn set_valid_until(&self, until: Option<Instant>) {
+        *self.valid_until.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = until;
+    }
+}
+
+/// How long the Lease stays valid after `now` (`None`: never renewed, or already expired).
+pub fn lease_valid_for(spec: &k8s_openapi::api::coordination::v1::LeaseSpec, now: jiff::Timestamp) -> Option<Duration> {
+    let seconds = i64::from(spec.lease_duration_seconds.unwrap_or(0));
+    let expires = spec.renew_time.as_ref()?.0.checked_add(jiff::SignedDuration::from_secs(seconds)).ok()?;
+    let left = now.duration_until(expires);
+    (left.is_positive()).then(|| left.unsigned_abs())
 }
 
 /// Why a Lease does not make `identity` the leader at `now`.
@@ -88,5 +123,13 @@ mod tests {
         assert_eq!(lease_refusal(&lease("replica-a", 990), "replica-a", now), None);
         assert!(lease_refusal(&lease("replica-b", 990), "replica-a", now).unwrap().contains("replica-b"));
         assert!(lease_refusal(&lease("replica-a", 985), "replica-a", now).unwrap().contains("expired"));
+    }
+
+    #[test]
+    fn finding_9_a_lease_is_valid_for_what_is_left_of_its_duration() {
+        let now = jiff::Timestamp::from_second(1_000).unwrap();
+        assert_eq!(lease_valid_for(&lease("replica-a", 990), now), Some(Duration::from_secs(5)));
+        assert_eq!(lease_valid_for(&lease("replica-a", 985), now), None, "expired at 1,000");
+        assert_eq!(lease_valid_for(&LeaseSpec::default(), now), None, "never renewed");
     }
 }

@@ -312,6 +312,14 @@ impl<'a> KubeRunStore<'a> {
         }
     }
 
+    /// The fence's last reading, checked with no I/O right before a write goes out.
+    fn still_leading(&self) -> Result<(), DriverError> {
+        match &self.ctx.fence {
+            Some(fence) => fence.holds_now().map_err(DriverError::NotLeader),
+            None => Ok(()),
+        }
+    }
+
     async fn read_record(&self, content: Content) -> Result<Option<Vec<u8>>, DriverError> {
         match records::read(&self.config_maps, &self.run.name_any(), &self.uid(), content).await {
             Ok(found) => Ok(found.map(|(bytes, _)| bytes)),
@@ -352,6 +360,7 @@ impl RunStore for KubeRunStore<'_> {
         let old_json = serde_json::to_value(old).map_err(store_error)?;
         let new_json = serde_json::to_value(new).map_err(store_error)?;
         let patch = serde_json::json!({ "status": merge_patch(&old_json, &new_json) });
+        self.still_leading()?;
         let patched = self
             .runs
             .patch_status(&self.run.name_any(), &field_manager(), &Patch::Merge(&patch))
@@ -384,6 +393,7 @@ impl RunStore for KubeRunStore<'_> {
         }
         self.fence().await?;
         let json = serde_json::to_vec(report).map_err(store_error)?;
+        self.still_leading()?;
         records::write(&self.config_maps, self.run, Content::Report, &json, digest).await.map_err(store_error)
     }
 
@@ -397,6 +407,7 @@ impl RunStore for KubeRunStore<'_> {
     async fn save_progress(&mut self, record: &ProgressRecord) -> Result<(), DriverError> {
         self.fence().await?;
         let json = serde_json::to_vec(record).map_err(store_error)?;
+        self.still_leading()?;
         records::write(&self.config_maps, self.run, Content::Progress, &json, &record.preview_digest)
             .await
             .map_err(store_error)?;

@@ -296,3 +296,236 @@ fn an_execution_whose_items_all_drifted_is_partly_done_not_failed() {
     run.reconcile_with(Some(restore_core::wizard::Fact { plan, outcome: StepOutcome::Execution(Ok(facts)) }));
     assert_eq!(run.phase(), Phase::PartiallySucceeded, "nothing failed: the tenant changed under the run");
 }
+
+#[test]
+fn rule_9_an_invalid_spec_is_refused_before_any_step_runs() {
+    let mut run = Run::new(spec());
+    run.edit(|s| s.source.path = Some("../../etc".into()));
+    let decision = run.reconcile_with(None);
+    assert_eq!(decision.step, None, "nothing is fetched for a spec that is refused");
+    assert_eq!(run.phase(), Phase::Failed);
+    assert_eq!(run.condition(types::SOURCE_RESOLVED).unwrap().reason, reasons::INVALID_SPEC);
+}
+
+#[test]
+fn finding_4_an_edit_that_makes_the_spec_invalid_during_execution_does_not_stop_the_approved_plan() {
+    let mut run = approved_and_verifying();
+    let decision = run.reconcile_with(Some(run.engine_fact(Step::Preview)));
+    assert_eq!(decision.step, Some(Step::Execute));
+    run.edit(|s| s.source.path = Some("../../etc".into()));
+    let decision = run.reconcile_with(None);
+    assert_eq!(decision.step, Some(Step::Execute), "the approved plan goes on");
+    assert_eq!(run.phase(), Phase::Executing);
+    assert_eq!(run.condition(types::EXECUTED).unwrap().reason, reasons::SPEC_CHANGE_IGNORED);
+}
+
+#[test]
+fn rule_1_a_refused_approval_quotes_what_was_typed_and_clamps_a_long_value() {
+    let mut run = Run::new(spec());
+    run.settle();
+    let typed = "sha256:not-the-preview";
+    run.edit(|s| {
+        s.dry_run = false;
+        s.confirmation = Some(confirmation(typed));
+    });
+    run.settle();
+    let refused = run.condition(types::CONFIRMED).unwrap().message.clone();
+    assert!(refused.contains(&format!("{typed:?}")), "a short value is quoted whole: {refused}");
+    let long = format!("sha256:{}", "f".repeat(5000));
+    run.edit(|s| s.confirmation = Some(confirmation(&long)));
+    run.settle();
+    let refused = run.condition(types::CONFIRMED).unwrap().message.clone();
+    assert_eq!(run.condition(types::CONFIRMED).unwrap().reason, reasons::DIGEST_MISMATCH);
+    assert!(refused.contains(&format!("{:?}", format!("{}…", &long[..80]))), "clamped to 80 characters: {refused}");
+    assert!(refused.len() < 1_000, "the 5,000-character value is not repeated: {} bytes", refused.len());
+}
+
+#[test]
+fn finding_4_the_approved_plans_execution_facts_count_after_a_plan_edit() {
+    let mut run = approved_and_verifying();
+    run.reconcile_with(Some(run.engine_fact(Step::Preview)));
+    let executed = run.engine_fact(Step::Execute); // the driver executes the approved plan
+    run.edit(|s| s.scope.assignments = restore_core::api::IncludeOrSkip::Skip);
+    run.reconcile_with(Some(executed));
+    assert_eq!(run.phase(), Phase::Succeeded, "the approved plan's outcome is recorded");
+}
+
+/// The outcome of `step` failing with `error`.
+fn failed(step: Step, error: StepError) -> StepOutcome {
+    match step {
+        Step::ResolveSource => StepOutcome::Source(Err(error)),
+        Step::Scope => StepOutcome::Scope(Err(error)),
+        Step::Check => StepOutcome::Checks(Err(error)),
+        Step::Preview => StepOutcome::Preview(Err(error)),
+        Step::Execute => StepOutcome::Execution(Err(error)),
+    }
+}
+
+/// Answers every step the wizard asks for with the fake engine's fact until it asks for `step`,
+/// which fails with `error`.
+fn fail_at(mut run: Run, step: Step, error: StepError) -> Run {
+    let mut decision = run.reconcile_with(None);
+    for _ in 0..20 {
+        let asked = decision.step.expect("the wizard asks for a step");
+        if asked == step {
+            let plan = restore_core::wizard::plan_inputs_digest(&run.spec);
+            run.reconcile_with(Some(restore_core::wizard::Fact { plan, outcome: failed(step, error) }));
+            return run;
+        }
+        decision = run.reconcile_with(Some(run.engine_fact(asked)));
+    }
+    panic!("the wizard never asked for {step:?}");
+}
+
+fn approved() -> Run {
+    let mut run = Run::new(spec());
+    run.settle();
+    run.approve();
+    run
+}
+
+#[test]
+fn rule_6_a_permanent_step_error_fails_the_run_and_a_transient_one_backs_off() {
+    let cases: [(Step, fn() -> Run, Phase, &str, &str, &str); 5] = [
+        (
+            Step::ResolveSource,
+            || Run::new(spec()),
+            Phase::ResolvingSource,
+            types::SOURCE_RESOLVED,
+            reasons::SOURCE_INVALID,
+            reasons::SOURCE_UNAVAILABLE,
+        ),
+        (
+            Step::Scope,
+            || Run::new(spec()),
+            Phase::Scoping,
+            types::SCOPED,
+            reasons::SCOPE_INVALID,
+            reasons::TENANT_UNAVAILABLE,
+        ),
+        (
+            Step::Check,
+            || Run::new(spec()),
+            Phase::Checking,
+            types::CHECKS_PASSED,
+            reasons::FAILED,
+            reasons::TENANT_UNAVAILABLE,
+        ),
+        (
+            Step::Preview,
+            || Run::new(spec()),
+            Phase::Previewing,
+            types::PREVIEW_READY,
+            reasons::FAILED,
+            reasons::TENANT_UNAVAILABLE,
+        ),
+        (
+            Step::Execute,
+            approved,
+            Phase::Executing,
+            types::EXECUTED,
+            reasons::EXECUTION_FAILED,
+            reasons::TENANT_UNAVAILABLE,
+        ),
+    ];
+    for (step, start, phase, condition, permanent_reason, transient_reason) in cases {
+        let run = fail_at(start(), step, StepError::permanent("the backup is not a backup"));
+        assert_eq!(run.phase(), Phase::Failed, "{step:?}: a permanent error ends the run");
+        let c = run.condition(condition).unwrap();
+        assert_eq!((c.status, c.reason.as_str()), (ConditionStatus::False, permanent_reason), "{step:?}");
+        assert_eq!(run.status.failed_attempts, None, "{step:?}: no retry is counted");
+        if step == Step::Execute {
+            assert!(run.status.execution.as_ref().unwrap().finished_at.is_some(), "the cut execution has an end");
+        }
+
+        let run = fail_at(start(), step, StepError::transient("Graph answered 503"));
+        assert_eq!(run.phase(), phase, "{step:?}: a transient error stays in its phase");
+        let c = run.condition(condition).unwrap();
+        assert_eq!((c.status, c.reason.as_str()), (ConditionStatus::Unknown, transient_reason), "{step:?}");
+        assert_eq!(run.status.failed_attempts, Some(1), "{step:?}");
+        assert!(run.status.next_attempt_at.is_some(), "{step:?}: backs off");
+    }
+}
+
+#[test]
+fn finding_11_a_missing_source_says_it_waits_for_it_to_appear() {
+    let run = fail_at(Run::new(spec()), Step::ResolveSource, StepError::missing("ConfigMap backup-1 not found"));
+    let c = run.condition(types::SOURCE_RESOLVED).unwrap();
+    assert_eq!(c.reason, reasons::SOURCE_NOT_FOUND);
+    assert!(c.message.contains("ConfigMap backup-1 not found; waiting for it to appear"), "{}", c.message);
+    let run = fail_at(Run::new(spec()), Step::ResolveSource, StepError::busy("tenant busy"));
+    let c = run.condition(types::SOURCE_RESOLVED).unwrap();
+    assert!(!c.message.contains("waiting for it to appear"), "only a missing source is awaited: {}", c.message);
+}
+
+#[test]
+fn finding_8_a_failed_drift_re_check_keeps_the_preview_and_backs_off_whatever_the_error() {
+    for error in [StepError::permanent("unreadable"), StepError::transient("503")] {
+        let mut run = Run::new(spec());
+        run.edit(|s| s.dry_run = false);
+        run.settle();
+        assert_eq!(run.phase(), Phase::AwaitingConfirmation);
+        let preview = run.status.preview.clone();
+        let wait = run.last.clone().unwrap().requeue_after.expect("re-checks drift later");
+        run.advance_time(wait.as_secs() as i64 + 1);
+        let run = fail_at(run, Step::Preview, error.clone());
+        assert_eq!(run.phase(), Phase::AwaitingConfirmation, "{error:?}: the run is not failed by a re-check");
+        assert_eq!(run.status.preview, preview, "{error:?}: the preview is kept");
+        assert_eq!(run.status.failed_attempts, Some(1), "{error:?}");
+    }
+}
+
+#[test]
+fn finding_8_a_run_awaiting_confirmation_wakes_just_after_its_preview_expires() {
+    let mut run = Run::new(spec());
+    run.edit(|s| {
+        s.dry_run = false;
+        s.preview_ttl = "2m".into();
+    });
+    run.settle();
+    assert_eq!(run.phase(), Phase::AwaitingConfirmation);
+    let wake = run.last.clone().unwrap().requeue_after.expect("wakes for the expiry");
+    assert_eq!(wake, std::time::Duration::from_secs(121), "one second after the 2m preview expires, not before");
+}
+
+#[test]
+fn finding_8_a_drift_re_check_that_finds_no_change_keeps_the_preview_and_its_expiry() {
+    let mut run = Run::new(spec());
+    run.edit(|s| s.dry_run = false);
+    run.settle();
+    let preview = run.status.preview.clone().unwrap();
+    run.advance_time(301);
+    run.settle();
+    assert_eq!(run.steps.iter().filter(|s| **s == Step::Preview).count(), 2, "re-checked once");
+    assert_eq!(run.status.preview.as_ref(), Some(&preview), "same digest: same preview, same approval window");
+    assert_eq!(run.condition(types::PREVIEW_READY).unwrap().reason, reasons::PREVIEW_READY);
+}
+
+#[test]
+fn finding_8_an_expired_preview_with_the_same_digest_is_regenerated_with_a_new_window() {
+    let mut run = Run::new(spec());
+    run.edit(|s| s.dry_run = false);
+    run.settle();
+    let first = run.status.preview.clone().unwrap();
+    run.advance_time(3601);
+    run.settle();
+    let second = run.status.preview.clone().unwrap();
+    assert_eq!(second.digest, first.digest);
+    assert!(second.expires_at > first.expires_at, "a new approval window");
+    run.approve();
+    run.settle();
+    assert!(run.executed());
+}
+
+#[test]
+fn rule_1_a_preview_with_a_new_digest_says_it_superseded_the_last_one() {
+    let mut run = Run::new(spec());
+    run.edit(|s| s.dry_run = false);
+    run.settle();
+    run.engine.digest = DIGEST_B.into();
+    run.advance_time(301);
+    run.settle();
+    let c = run.condition(types::PREVIEW_READY).unwrap();
+    assert_eq!(c.reason, reasons::PREVIEW_SUPERSEDED);
+    assert!(c.message.contains(DIGEST_B), "{}", c.message);
+}
