@@ -1,8 +1,11 @@
 //! Reads the target tenant for a resolved scope into a [`TenantSnapshot`]: each needed collection
 //! listed once, matched objects read with their sub-resources and assignments, groups looked up by name.
+//! Independent reads are issued together (the listings; the object reads and the group lookups):
+//! the port bounds how many are in flight for the tenant, so the snapshot pays few round trips.
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use futures::future::{try_join, try_join_all};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tracing::debug;
@@ -111,6 +114,27 @@ fn text(value: &Value, key: &str) -> Option<String> {
     value.get(key).and_then(Value::as_str).map(str::to_string)
 }
 
+/// The display names of the groups the scoped items' assignments reference in the backup, sorted.
+fn referenced_group_names(scope: &ResolvedScope) -> Vec<String> {
+    let mut names = BTreeSet::new();
+    for scoped in scope.items.iter().filter(|i| i.item_type.is_some_and(|t| t.assignable)) {
+        for (kind, id) in collect_refs(&backup_document(&scoped.item, true)) {
+            if let (RefKind::Group, Some(name)) = (kind, scope.source_names.name(RefKind::Group, &id)) {
+                names.insert(name.to_string());
+            }
+        }
+    }
+    names.into_iter().collect()
+}
+
+/// `get_many` of `paths`, or nothing (no request) when there are none.
+async fn read_many<T: TenantPort>(
+    port: &T,
+    paths: &[String],
+) -> Result<Vec<Result<Option<Value>, TenantError>>, TenantError> {
+    if paths.is_empty() { Ok(Vec::new()) } else { port.get_many(paths).await }
+}
+
 /// Reads what the target holds for `scope`. A failed read fails the snapshot (the caller decides
 /// whether it is transient); a 404 on a matched object counts as "no longer there".
 pub async fn take_snapshot<T: TenantPort>(
@@ -130,8 +154,8 @@ pub async fn take_snapshot<T: TenantPort>(
             types.push(t);
         }
     }
-    for t in types {
-        let objects = port.list(t.collection).await?;
+    let listings = try_join_all(types.iter().map(|t| port.list(t.collection))).await?;
+    for (t, objects) in types.into_iter().zip(listings) {
         snap.stats.lists += 1;
         if let Some(kind) = RefKind::of_foundation_type(t.name) {
             for o in &objects {
@@ -158,43 +182,34 @@ pub async fn take_snapshot<T: TenantPort>(
         }
         snap.matches.insert(scoped.key(), ids);
     }
-    if !reads.is_empty() {
-        let paths: Vec<String> = reads.iter().map(|(_, p)| p.clone()).collect();
-        let results = port.get_many(&paths).await?;
-        snap.stats.record_batch(paths.len());
-        for ((key, _), result) in reads.into_iter().zip(results) {
-            match result? {
-                Some(object) => {
-                    snap.live.insert(key, object);
-                }
-                None => {
-                    snap.matches.insert(key, Vec::new());
-                }
+    let group_names = if with_assignments { referenced_group_names(scope) } else { Vec::new() };
+    let read_paths: Vec<String> = reads.iter().map(|(_, p)| p.clone()).collect();
+    let name_paths: Vec<String> = group_names.iter().map(|n| group_by_name_path(n)).collect();
+    let (objects, groups) = try_join(read_many(port, &read_paths), read_many(port, &name_paths)).await?;
+    if !read_paths.is_empty() {
+        snap.stats.record_batch(read_paths.len());
+    }
+    if !name_paths.is_empty() {
+        snap.stats.record_batch(name_paths.len());
+    }
+    for ((key, _), result) in reads.into_iter().zip(objects) {
+        match result? {
+            Some(object) => {
+                snap.live.insert(key, object);
+            }
+            None => {
+                snap.matches.insert(key, Vec::new());
             }
         }
     }
 
     // 3. Groups: the names the backup's assignments reference, then the ids live assignments use.
     if with_assignments {
-        let mut names = BTreeSet::new();
-        for scoped in scope.items.iter().filter(|i| i.item_type.is_some_and(|t| t.assignable)) {
-            for (kind, id) in collect_refs(&backup_document(&scoped.item, true)) {
-                if let (RefKind::Group, Some(name)) = (kind, scope.source_names.name(RefKind::Group, &id)) {
-                    names.insert(name.to_string());
-                }
-            }
-        }
-        let names: Vec<String> = names.into_iter().collect();
-        if !names.is_empty() {
-            let paths: Vec<String> = names.iter().map(|n| group_by_name_path(n)).collect();
-            let results = port.get_many(&paths).await?;
-            snap.stats.record_batch(paths.len());
-            for result in results {
-                let page = result?.unwrap_or(Value::Null);
-                for g in page.get("value").and_then(Value::as_array).into_iter().flatten() {
-                    if let (Some(id), Some(name)) = (text(g, "id"), text(g, "displayName")) {
-                        snap.maps.add(RefKind::Group, &id, &name);
-                    }
+        for result in groups {
+            let page = result?.unwrap_or(Value::Null);
+            for g in page.get("value").and_then(Value::as_array).into_iter().flatten() {
+                if let (Some(id), Some(name)) = (text(g, "id"), text(g, "displayName")) {
+                    snap.maps.add(RefKind::Group, &id, &name);
                 }
             }
         }
