@@ -173,7 +173,7 @@ async fn run_point(point: Point) -> Result<String, String> {
         }
         Point::Storm(status) => {
             cluster.wait_for_writes(expected / 4).await;
-            let storm = Storm { status: *status, requests: 30, retry_after_secs: Some(1) };
+            let storm = Storm { status: *status, requests: 10, retry_after_secs: Some(1) };
             cluster.sim.set_faults(FaultConfig { storm: Some(storm), ..FaultConfig::default() });
         }
         Point::Conflict { plural, status } => {
