@@ -30,7 +30,7 @@ const WRITES_PER_SECOND: u32 = 10;
 /// Status and progress-record writes after the approval at which a kill is tried.
 const STATUS_KILL_POINTS: usize = 12;
 /// The points CI runs when `FAULTS` is unset.
-const SAMPLE: &str = "kill-write:17,kill-status:3,storm-429,conflict-status";
+const SAMPLE: &str = "kill-write:17,kill-status:3,conflict-status,lease-stolen";
 
 /// One fault point of the campaign.
 #[derive(Clone, Debug, PartialEq, Eq)]
