@@ -129,7 +129,11 @@ async fn a_read_throttled_with_retry_after_holds_back_every_read_of_the_tenant_u
     client.verify().await.unwrap();
     sim.clear_request_log();
     let storm = graph_sim::Storm { status: 429, requests: 1, retry_after_secs: Some(1) };
-    sim.set_faults(graph_sim::FaultConfig { storm: Some(storm), ..Default::default() });
+    // 100 ms a request: without the shared pause, the other batches would go out one after
+    // another while the throttled one waits.
+    let faults =
+        graph_sim::FaultConfig { storm: Some(storm), latency_min_ms: 100, latency_max_ms: 100, ..Default::default() };
+    sim.set_faults(faults);
     let results = client.get_many(&paths).await.unwrap();
     assert!(results.iter().all(|r| matches!(r, Ok(Some(_)))), "every object read in the end");
     let batches: Vec<_> = sim.request_log().into_iter().filter(|r| !r.in_batch && r.path == "$batch").collect();
