@@ -213,7 +213,10 @@ pub async fn run(config: RunConfig) -> Result<(), ControllerError> {
         &config.identity,
         leading.clone(),
     );
-    let ctx = Arc::new(Context::new(client.clone(), fetcher.clone(), config.graph.clone(), options).with_fence(fence));
+    let mut ctx = Context::new(client.clone(), fetcher.clone(), config.graph.clone(), options).with_fence(fence);
+    // This replica may follow a killed one: each tenant's write budget starts spent (issue 17).
+    ctx.write_budgets = restore_graph::WriteBudgets::after_restart();
+    let ctx = Arc::new(ctx);
     let shutdown = CancellationToken::new();
     cancel_on_signal(shutdown.clone());
     // Downloads stop at shutdown instead of holding the Lease until they time out.

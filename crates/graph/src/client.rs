@@ -1,10 +1,12 @@
 //! The Graph client: builds requests under `{endpoint}/beta/`, authenticates, paces writes,
-//! retries what is safe to retry, follows next links, batches reads, and implements `TenantPort`.
+//! retries what is safe to retry, follows next links, batches reads (several batches in flight,
+//! bounded per tenant), and implements `TenantPort`.
 
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::StreamExt;
 use reqwest::{Method, Url};
 use restore_core::api::IntuneTenantSpec;
 use restore_core::catalog::{ITEM_TYPES, IdentityKey};
@@ -16,6 +18,7 @@ use crate::credentials::Credentials;
 use crate::endpoints::EndpointAllowlist;
 use crate::error::GraphError;
 use crate::pacing::{WriteBudgets, WritePacer};
+use crate::reads::{DEFAULT_READ_CONCURRENCY, ReadGate};
 use crate::retry::{RetryBudget, RetryPolicy, retry_after, sleep_for};
 use crate::stats::GraphStats;
 use crate::token::{TokenSettings, TokenSource, describe_reqwest};
@@ -39,6 +42,9 @@ pub struct GraphOptions {
     pub allow_insecure_http: bool,
     /// Most pages one `list` follows before it gives up (a guard against next-link loops).
     pub max_pages: usize,
+    /// Reads of one Entra tenant in flight at once, shared by every client of the tenant made
+    /// with the same [`WriteBudgets`] (see [`DEFAULT_READ_CONCURRENCY`]).
+    pub read_concurrency: usize,
     /// Hosts `graph.endpoint` and `graph.authority` may name. Default: the Microsoft clouds.
     pub endpoints: EndpointAllowlist,
     /// The only folder `workloadIdentity.tokenFile` may lie in (after symbolic links are
@@ -58,6 +64,7 @@ impl Default for GraphOptions {
             token_refresh_margin: Duration::from_secs(300),
             allow_insecure_http: false,
             max_pages: 10_000,
+            read_concurrency: DEFAULT_READ_CONCURRENCY,
             endpoints: EndpointAllowlist::default(),
             federated_token_dir: DEFAULT_FEDERATED_TOKEN_DIR.into(),
         }
@@ -98,6 +105,7 @@ struct Inner {
     tenant_id: String,
     tokens: TokenSource,
     pacer: WritePacer,
+    reads: ReadGate,
     options: GraphOptions,
     stats: GraphStats,
 }
@@ -220,6 +228,7 @@ impl GraphClient {
                     budget.writes,
                     Duration::from_secs(u64::from(budget.per_seconds.max(1))),
                 ),
+                reads: budgets.read_gate(&spec.tenant_id, options.read_concurrency),
                 options,
                 stats,
             }),
@@ -287,84 +296,23 @@ impl GraphClient {
     }
 
     /// GET several objects with `$batch` (20 per request); one result per path, in order.
+    /// The batches go out together, as many in flight as the tenant's read gate lets through.
     /// Sub-requests throttled or failing with 503/504 are sent again in a later batch.
     pub async fn get_objects(&self, paths: &[String]) -> Result<Vec<Result<Option<Value>, GraphError>>, GraphError> {
         if paths.len() == 1 {
             return Ok(vec![self.get_object(&paths[0]).await]);
         }
-        let mut results: Vec<Option<Result<Option<Value>, GraphError>>> = vec![None; paths.len()];
         let batch_url = self.url("$batch")?;
         let indices: Vec<usize> = (0..paths.len()).collect();
-        for chunk in indices.chunks(MAX_BATCH_REQUESTS) {
-            let mut pending = chunk.to_vec();
-            let mut budget = RetryBudget::new();
-            while !pending.is_empty() {
-                let requests: Vec<Value> = pending
-                    .iter()
-                    .map(|&i| json!({"id": i.to_string(), "method": "GET", "url": format!("/{}", paths[i].trim_start_matches('/'))}))
-                    .collect();
-                let body = json!({"requests": requests});
-                let answer =
-                    self.execute(Method::POST, &batch_url, Some(&body), false, Mode::Idempotent, &mut budget).await;
-                let answer = match answer {
-                    Ok(answer) => answer,
-                    Err(Failure::Final(error) | Failure::Ambiguous { error, .. }) => return Err(error),
-                };
-                let responses = answer
-                    .body
-                    .as_ref()
-                    .and_then(|b| b.get("responses"))
-                    .and_then(Value::as_array)
-                    .ok_or_else(|| GraphError::Unexpected("a $batch answer without 'responses'".into()))?;
-                let mut again = Vec::new();
-                let mut wait: Option<Duration> = None;
-                let mut last_retryable: Vec<(usize, GraphError)> = Vec::new();
-                for response in responses {
-                    let Some(index) =
-                        response.get("id").and_then(Value::as_str).and_then(|id| id.parse::<usize>().ok())
-                    else {
-                        continue;
-                    };
-                    if !pending.contains(&index) {
-                        continue;
-                    }
-                    let status = response.get("status").and_then(Value::as_u64).unwrap_or(0) as u16;
-                    let sub_body = response.get("body").cloned();
-                    let sub_wait = response
-                        .get("headers")
-                        .and_then(Value::as_object)
-                        .and_then(|h| h.iter().find(|(k, _)| k.eq_ignore_ascii_case("retry-after")))
-                        .and_then(|(_, v)| v.as_str().and_then(|s| s.parse::<f64>().ok()).or_else(|| v.as_f64()))
-                        .map(|secs| Duration::from_secs_f64(secs.clamp(0.0, 3600.0)));
-                    match status {
-                        200..=299 => results[index] = Some(Ok(sub_body)),
-                        404 => results[index] = Some(Ok(None)),
-                        429 | 503 | 504 => {
-                            again.push(index);
-                            wait = wait.max(sub_wait);
-                            last_retryable
-                                .push((index, GraphError::from_response(status, sub_body.as_ref(), sub_wait)));
-                        }
-                        _ => results[index] = Some(Err(GraphError::from_response(status, sub_body.as_ref(), None))),
-                    }
-                }
-                if again.is_empty() {
-                    break;
-                }
-                let wait = wait.unwrap_or_else(|| self.inner.options.retry.backoff(budget.attempts));
-                if !budget.allows(&self.inner.options.retry, wait) {
-                    for (index, error) in last_retryable {
-                        results[index] = Some(Err(error));
-                    }
-                    break;
-                }
-                tracing::info!(
-                    requests = again.len(),
-                    wait_ms = wait.as_millis() as u64,
-                    "Graph $batch: sub-requests throttled or unavailable; sending them again"
-                );
-                self.pause(wait, &mut budget).await;
-                pending = again;
+        let batches: Vec<_> = indices
+            .chunks(MAX_BATCH_REQUESTS)
+            .map(|chunk| self.read_batch(paths, chunk.to_vec(), &batch_url))
+            .collect();
+        let mut batches = futures::stream::iter(batches).buffer_unordered(self.inner.options.read_concurrency.max(1));
+        let mut results: Vec<Option<Result<Option<Value>, GraphError>>> = vec![None; paths.len()];
+        while let Some(answers) = batches.next().await {
+            for (index, result) in answers? {
+                results[index] = Some(result);
             }
         }
         Ok(results
@@ -375,6 +323,86 @@ impl GraphClient {
                 })
             })
             .collect())
+    }
+
+    /// One `$batch` of the paths at `chunk` (their indices), sending throttled or unavailable
+    /// sub-requests again; the result of each index it got an answer for.
+    async fn read_batch(
+        &self,
+        paths: &[String],
+        chunk: Vec<usize>,
+        batch_url: &Url,
+    ) -> Result<Vec<(usize, Result<Option<Value>, GraphError>)>, GraphError> {
+        let mut results = Vec::with_capacity(chunk.len());
+        let mut pending = chunk;
+        let mut budget = RetryBudget::new();
+        while !pending.is_empty() {
+            let requests: Vec<Value> = pending
+                .iter()
+                .map(|&i| json!({"id": i.to_string(), "method": "GET", "url": format!("/{}", paths[i].trim_start_matches('/'))}))
+                .collect();
+            let body = json!({"requests": requests});
+            let answer = self.execute(Method::POST, batch_url, Some(&body), false, Mode::Idempotent, &mut budget).await;
+            let answer = match answer {
+                Ok(answer) => answer,
+                Err(Failure::Final(error) | Failure::Ambiguous { error, .. }) => return Err(error),
+            };
+            let responses = answer
+                .body
+                .as_ref()
+                .and_then(|b| b.get("responses"))
+                .and_then(Value::as_array)
+                .ok_or_else(|| GraphError::Unexpected("a $batch answer without 'responses'".into()))?;
+            let mut again = Vec::new();
+            let mut wait: Option<Duration> = None;
+            let mut last_retryable: Vec<(usize, GraphError)> = Vec::new();
+            for response in responses {
+                let Some(index) = response.get("id").and_then(Value::as_str).and_then(|id| id.parse::<usize>().ok())
+                else {
+                    continue;
+                };
+                if !pending.contains(&index) {
+                    continue;
+                }
+                let status = response.get("status").and_then(Value::as_u64).unwrap_or(0) as u16;
+                let sub_body = response.get("body").cloned();
+                let sub_wait = response
+                    .get("headers")
+                    .and_then(Value::as_object)
+                    .and_then(|h| h.iter().find(|(k, _)| k.eq_ignore_ascii_case("retry-after")))
+                    .and_then(|(_, v)| v.as_str().and_then(|s| s.parse::<f64>().ok()).or_else(|| v.as_f64()))
+                    .map(|secs| Duration::from_secs_f64(secs.clamp(0.0, 3600.0)));
+                match status {
+                    200..=299 => results.push((index, Ok(sub_body))),
+                    404 => results.push((index, Ok(None))),
+                    429 | 503 | 504 => {
+                        again.push(index);
+                        wait = wait.max(sub_wait);
+                        last_retryable.push((index, GraphError::from_response(status, sub_body.as_ref(), sub_wait)));
+                    }
+                    _ => results.push((index, Err(GraphError::from_response(status, sub_body.as_ref(), None)))),
+                }
+            }
+            if again.is_empty() {
+                break;
+            }
+            if let Some(server_wait) = wait {
+                self.inner.reads.pause_for(server_wait);
+            }
+            let wait = wait.unwrap_or_else(|| self.inner.options.retry.backoff(budget.attempts));
+            if !budget.allows(&self.inner.options.retry, wait) {
+                results.extend(last_retryable.into_iter().map(|(index, error)| (index, Err(error))));
+                break;
+            }
+            tracing::info!(
+                requests = again.len(),
+                wait_ms = wait.as_millis() as u64,
+                "Graph $batch: sub-requests throttled or unavailable; sending them again"
+            );
+            self.pause(wait, &mut budget).await;
+            pending = again;
+        }
+        Ok(results)
     }
 
     /// POST a new object to `collection`; returns it as created.
@@ -509,14 +537,14 @@ impl GraphClient {
                 }
                 Err(error) => return Err(Failure::Final(error)),
             };
-            let permit = if write {
+            let (permit, read_slot) = if write {
                 let (permit, waited) = inner.pacer.acquire().await;
                 if !waited.is_zero() {
                     inner.stats.pacing_wait(waited);
                 }
-                Some(permit)
+                (Some(permit), None)
             } else {
-                None
+                (None, Some(inner.reads.enter().await.0))
             };
             let mut request = inner
                 .http
@@ -537,6 +565,7 @@ impl GraphClient {
                 Err(error) => Err(error),
             };
             drop(permit);
+            drop(read_slot);
             let elapsed_ms = started.elapsed().as_millis() as u64;
             let (status, headers, bytes) = match outcome {
                 Ok(parts) => parts,
@@ -577,6 +606,9 @@ impl GraphClient {
                 }
                 429 | 503 | 504 => {}
                 _ => return Err(Failure::Final(GraphError::from_response(status, json.as_ref(), server_wait))),
+            }
+            if let (false, Some(server_wait)) = (write, server_wait) {
+                inner.reads.pause_for(server_wait);
             }
             let wait = server_wait.unwrap_or_else(|| policy.backoff(budget.attempts));
             let error = GraphError::from_response(status, json.as_ref(), Some(wait));

@@ -14,15 +14,31 @@ use std::time::Duration;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
-/// The write pacers of every Entra tenant a process writes to, shared by all the clients of one
-/// tenant: two IntuneTenant objects naming the same Entra tenant share one budget (the first
-/// client's budget sets it).
+use crate::reads::ReadGate;
+
+/// The write pacers (and read gates) of every Entra tenant a process talks to, shared by all the
+/// clients of one tenant: two IntuneTenant objects naming the same Entra tenant share one budget
+/// and one read gate (the first client's budget and read concurrency set them).
 #[derive(Clone, Debug, Default)]
 pub struct WriteBudgets {
     pacers: Arc<Mutex<HashMap<String, WritePacer>>>,
+    read_gates: Arc<Mutex<HashMap<String, ReadGate>>>,
+    /// Whether a tenant's bucket starts empty (spent when it is made) rather than full.
+    starts_spent: bool,
 }
 
 impl WriteBudgets {
+    /// Budgets for a process that may not be the tenant's first writer (the operator after a
+    /// restart, or a replica taking over from a dead leader): it cannot know what was written in
+    /// the last window, so each tenant's bucket starts empty, as if its whole budget had been
+    /// spent when the bucket is made (the first write of the tenant, which the leader Lease
+    /// orders after the previous holder's last one), and fills one window later. A restart
+    /// therefore never lets more than a budget's writes into any window, at the cost of one
+    /// window's wait before a tenant's first write.
+    pub fn after_restart() -> Self {
+        WriteBudgets { starts_spent: true, ..WriteBudgets::default() }
+    }
+
     /// Whether clients of the two tenant ids share one budget.
     pub fn shares(&self, a: &str, b: &str) -> bool {
         let window = Duration::from_secs(20);
@@ -32,7 +48,20 @@ impl WriteBudgets {
     /// The pacer of `tenant_id`, made with `writes` per `window` if it has none yet.
     pub(crate) fn pacer(&self, tenant_id: &str, writes: u32, window: Duration) -> WritePacer {
         let mut pacers = self.pacers.lock().unwrap_or_else(PoisonError::into_inner);
-        pacers.entry(tenant_id.to_ascii_lowercase()).or_insert_with(|| WritePacer::new(writes, window)).clone()
+        let make = || {
+            if self.starts_spent {
+                WritePacer::spent(writes, window, Instant::now())
+            } else {
+                WritePacer::new(writes, window)
+            }
+        };
+        pacers.entry(tenant_id.to_ascii_lowercase()).or_insert_with(make).clone()
+    }
+
+    /// The read gate of `tenant_id`, letting `concurrency` reads through at once if it has none yet.
+    pub(crate) fn read_gate(&self, tenant_id: &str, concurrency: usize) -> ReadGate {
+        let mut gates = self.read_gates.lock().unwrap_or_else(PoisonError::into_inner);
+        gates.entry(tenant_id.to_ascii_lowercase()).or_insert_with(|| ReadGate::new(concurrency)).clone()
     }
 }
 
@@ -90,6 +119,16 @@ impl WritePacer {
         }
     }
 
+    /// A pacer whose whole budget counts as spent at `at`: its tokens come back at `at + window`.
+    pub fn spent(writes: u32, window: Duration, at: Instant) -> Self {
+        let pacer = WritePacer::new(writes, window);
+        {
+            let mut state = pacer.inner.state.lock().unwrap_or_else(PoisonError::into_inner);
+            state.returns.extend(std::iter::repeat_n(at + window, pacer.inner.writes));
+        }
+        pacer
+    }
+
     /// Waits for a token; returns it and how long the wait was.
     pub async fn acquire(&self) -> (WritePermit, Duration) {
         let started = Instant::now();
@@ -142,6 +181,48 @@ mod tests {
         let (_permit, waited) = pacer.acquire().await;
         assert_eq!(waited, Duration::from_secs(20));
         assert_eq!(t0.elapsed(), Duration::from_secs(20));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn after_a_restart_the_bucket_starts_empty_and_fills_one_window_later() {
+        let budgets = WriteBudgets::after_restart();
+        let pacer = budgets.pacer("tenant", 3, Duration::from_secs(20));
+        let t0 = Instant::now();
+        let (permit, waited) = pacer.acquire().await;
+        assert_eq!(waited, Duration::from_secs(20), "the first write waits one window");
+        drop(permit);
+        for _ in 0..2 {
+            let (_permit, waited) = pacer.acquire().await;
+            assert_eq!(waited, Duration::ZERO, "then the whole budget is there");
+        }
+        assert_eq!(t0.elapsed(), Duration::from_secs(20));
+        let (_permit, waited) = pacer.acquire().await;
+        assert_eq!(waited, Duration::from_secs(20), "and no more than the budget in one window");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_restarted_process_never_writes_more_than_the_budget_in_any_window() {
+        // The earlier life spent its whole budget just before it was killed; the new one starts.
+        let window = Duration::from_secs(20);
+        let killed_at = Instant::now();
+        let budgets = WriteBudgets::after_restart();
+        let pacer = budgets.pacer("tenant", 5, window);
+        let mut writes = vec![killed_at; 5];
+        for _ in 0..12 {
+            let (permit, _) = pacer.acquire().await;
+            writes.push(Instant::now());
+            drop(permit);
+        }
+        for (i, at) in writes.iter().enumerate() {
+            let in_window = writes[i..].iter().filter(|t| t.duration_since(*at) < window).count();
+            assert!(in_window <= 5, "{in_window} writes in the window from write {i}");
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn budgets_of_a_first_start_begin_full() {
+        let pacer = WriteBudgets::default().pacer("tenant", 2, Duration::from_secs(20));
+        assert_eq!(pacer.acquire().await.1, Duration::ZERO);
     }
 
     #[tokio::test(start_paused = true)]

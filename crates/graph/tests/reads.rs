@@ -110,3 +110,39 @@ async fn each_request_has_a_timeout_and_a_slow_answer_is_retried_then_reported()
     sim.set_faults(graph_sim::FaultConfig::default());
     assert!(client.list_objects("groups").await.is_ok());
 }
+
+#[tokio::test]
+async fn a_read_throttled_with_retry_after_holds_back_every_read_of_the_tenant_until_then() {
+    let sim = simulator(SimConfig::default()).await;
+    let mut paths = Vec::new();
+    for i in 0..300 {
+        let id = sim.insert_object(TENANT, "deviceConfiguration", custom_configuration(&format!("C{i}"))).unwrap();
+        paths.push(format!("deviceManagement/deviceConfigurations/{id}"));
+    }
+    let options = restore_graph::GraphOptions { read_concurrency: 2, ..fast_options() };
+    let client = restore_graph::GraphClient::new(
+        &spec(&sim, 1000, 1),
+        restore_graph::Credentials::ClientSecret(restore_graph::SecretString::new(SECRET)),
+        options,
+    )
+    .unwrap();
+    client.verify().await.unwrap();
+    sim.clear_request_log();
+    let storm = graph_sim::Storm { status: 429, requests: 1, retry_after_secs: Some(1) };
+    // 100 ms a request: without the shared pause, the other batches would go out one after
+    // another while the throttled one waits.
+    let faults =
+        graph_sim::FaultConfig { storm: Some(storm), latency_min_ms: 100, latency_max_ms: 100, ..Default::default() };
+    sim.set_faults(faults);
+    let results = client.get_many(&paths).await.unwrap();
+    assert!(results.iter().all(|r| matches!(r, Ok(Some(_)))), "every object read in the end");
+    let batches: Vec<_> = sim.request_log().into_iter().filter(|r| !r.in_batch && r.path == "$batch").collect();
+    assert_eq!(batches.len(), 16, "15 batches of 20, one of them sent again");
+    let throttled = batches.iter().find(|r| r.status == 429).expect("the storm's 429").at;
+    let during_the_wait: Vec<_> = batches
+        .iter()
+        .filter(|r| r.at > throttled + std::time::Duration::from_millis(300))
+        .filter(|r| r.at < throttled + std::time::Duration::from_millis(900))
+        .collect();
+    assert!(during_the_wait.is_empty(), "{} batches went out during the 1 s Retry-After", during_the_wait.len());
+}

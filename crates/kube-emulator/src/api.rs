@@ -177,6 +177,8 @@ pub struct ApiCore {
     pub config: EmulatorConfig,
     stats: Mutex<BTreeMap<String, u64>>,
     rbac_enforced: AtomicBool,
+    /// Faults an end-to-end campaign injects (off unless switched on).
+    pub faults: crate::faults::ApiFaults,
 }
 
 impl std::fmt::Debug for ApiCore {
@@ -206,6 +208,7 @@ impl ApiCore {
             rbac_enforced: AtomicBool::new(config.rbac),
             config,
             stats: Mutex::new(BTreeMap::new()),
+            faults: crate::faults::ApiFaults::default(),
         };
         for ns in core.config.initial_namespaces.clone() {
             if let Some(scope) = core.scope("", "v1", "namespaces", None) {

@@ -274,6 +274,12 @@ async fn route(
         Rendering::Metadata => table::partial_metadata(object),
     };
     let verb_key = |verb: &str| format!("{verb} {}", resource.plural);
+    let write = matches!(*method, Method::POST | Method::PUT | Method::PATCH | Method::DELETE);
+    if write && core.faults.take_conflict(&resource.plural, subresource == Subresource::Status) {
+        let name = parsed.name.as_deref().unwrap_or_default();
+        tracing::debug!(resource = %resource.plural, name, "injected 409 Conflict");
+        return Err(ApiError::conflict(&resource.group, &resource.plural, name, "injected conflict (fault campaign)"));
+    }
     match (method.clone(), parsed.name.as_deref()) {
         (Method::GET, None) if flag(query, "watch") => {
             core.count(verb_key("watch"));

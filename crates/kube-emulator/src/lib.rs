@@ -9,6 +9,7 @@ pub mod crd;
 pub mod discovery;
 pub mod emulator;
 pub mod error;
+pub mod faults;
 pub mod fields;
 pub mod http;
 pub mod jsonpath;

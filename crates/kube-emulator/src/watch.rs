@@ -180,10 +180,17 @@ async fn run(
     let deadline = tokio::time::sleep(timeout);
     tokio::pin!(deadline);
     let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + bookmark_interval, bookmark_interval);
+    let mut cuts = core.faults.watch_cuts();
     loop {
         tokio::select! {
             _ = &mut deadline => return,
             _ = out.closed() => return,
+            _ = cuts.changed() => {
+                if cuts.borrow().gone {
+                    let _ = out.send(expired_event("the watch was expired by an injected fault".into())).await;
+                }
+                return;
+            }
             _ = ticker.tick(), if allow_bookmarks => {
                 let rv = {
                     let st = core.state();

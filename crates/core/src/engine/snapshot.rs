@@ -1,8 +1,11 @@
 //! Reads the target tenant for a resolved scope into a [`TenantSnapshot`]: each needed collection
 //! listed once, matched objects read with their sub-resources and assignments, groups looked up by name.
+//! Independent reads are issued together (the listings; the object reads and the group lookups):
+//! the port bounds how many are in flight for the tenant, so the snapshot pays few round trips.
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use futures::future::{try_join, try_join_all};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tracing::debug;
@@ -112,8 +115,9 @@ fn text(value: &Value, key: &str) -> Option<String> {
 }
 
 /// Lists each collection: the first pages together in `$batch`es (one request for up to
-/// [`GRAPH_BATCH_SIZE`] collections, so a wider catalogue costs no request per type), and a
-/// collection whose first page says there is more read again whole, following `@odata.nextLink`.
+/// [`GRAPH_BATCH_SIZE`] collections, so a wider catalogue costs no request per type), and the
+/// collections whose first page says there is more read again whole, at once, following
+/// `@odata.nextLink`.
 async fn list_collections<T: TenantPort>(
     port: &T,
     types: &[&'static ItemType],
@@ -122,19 +126,41 @@ async fn list_collections<T: TenantPort>(
     let paths: Vec<String> = types.iter().map(|t| t.collection.to_string()).collect();
     let pages = port.get_many(&paths).await?;
     stats.record_batch(paths.len());
-    let mut listed = Vec::with_capacity(types.len());
-    for (t, page) in types.iter().zip(pages) {
+    let mut first_pages: Vec<Option<Vec<Value>>> = Vec::with_capacity(types.len());
+    for page in pages {
         let mut page = page?.unwrap_or(Value::Null);
         let complete = page.get("@odata.nextLink").is_none();
-        match page.get_mut("value").map(Value::take) {
-            Some(Value::Array(objects)) if complete => listed.push(objects),
-            _ => {
-                listed.push(port.list(t.collection).await?);
-                stats.lists += 1;
+        first_pages.push(match page.get_mut("value").map(Value::take) {
+            Some(Value::Array(objects)) if complete => Some(objects),
+            _ => None,
+        });
+    }
+    let partial = types.iter().zip(&first_pages).filter(|(_, page)| page.is_none()).map(|(t, _)| t.collection);
+    let whole = try_join_all(partial.map(|collection| port.list(collection))).await?;
+    stats.lists += whole.len();
+    let mut whole = whole.into_iter();
+    Ok(first_pages.into_iter().map(|page| page.unwrap_or_else(|| whole.next().unwrap_or_default())).collect())
+}
+
+/// The display names of the groups the scoped items' assignments reference in the backup, sorted.
+fn referenced_group_names(scope: &ResolvedScope) -> Vec<String> {
+    let mut names = BTreeSet::new();
+    for scoped in scope.items.iter().filter(|i| i.item_type.is_some_and(|t| t.assignable)) {
+        for (kind, id) in collect_refs(&backup_document(&scoped.item, true)) {
+            if let (RefKind::Group, Some(name)) = (kind, scope.source_names.name(RefKind::Group, &id)) {
+                names.insert(name.to_string());
             }
         }
     }
-    Ok(listed)
+    names.into_iter().collect()
+}
+
+/// `get_many` of `paths`, or nothing (no request) when there are none.
+async fn read_many<T: TenantPort>(
+    port: &T,
+    paths: &[String],
+) -> Result<Vec<Result<Option<Value>, TenantError>>, TenantError> {
+    if paths.is_empty() { Ok(Vec::new()) } else { port.get_many(paths).await }
 }
 
 /// Reads what the target holds for `scope`. A failed read fails the snapshot (the caller decides
@@ -183,43 +209,34 @@ pub async fn take_snapshot<T: TenantPort>(
         }
         snap.matches.insert(scoped.key(), ids);
     }
-    if !reads.is_empty() {
-        let paths: Vec<String> = reads.iter().map(|(_, p)| p.clone()).collect();
-        let results = port.get_many(&paths).await?;
-        snap.stats.record_batch(paths.len());
-        for ((key, _), result) in reads.into_iter().zip(results) {
-            match result? {
-                Some(object) => {
-                    snap.live.insert(key, object);
-                }
-                None => {
-                    snap.matches.insert(key, Vec::new());
-                }
+    let group_names = if with_assignments { referenced_group_names(scope) } else { Vec::new() };
+    let read_paths: Vec<String> = reads.iter().map(|(_, p)| p.clone()).collect();
+    let name_paths: Vec<String> = group_names.iter().map(|n| group_by_name_path(n)).collect();
+    let (objects, groups) = try_join(read_many(port, &read_paths), read_many(port, &name_paths)).await?;
+    if !read_paths.is_empty() {
+        snap.stats.record_batch(read_paths.len());
+    }
+    if !name_paths.is_empty() {
+        snap.stats.record_batch(name_paths.len());
+    }
+    for ((key, _), result) in reads.into_iter().zip(objects) {
+        match result? {
+            Some(object) => {
+                snap.live.insert(key, object);
+            }
+            None => {
+                snap.matches.insert(key, Vec::new());
             }
         }
     }
 
     // 3. Groups: the names the backup's assignments reference, then the ids live assignments use.
     if with_assignments {
-        let mut names = BTreeSet::new();
-        for scoped in scope.items.iter().filter(|i| i.item_type.is_some_and(|t| t.assignable)) {
-            for (kind, id) in collect_refs(&backup_document(&scoped.item, true)) {
-                if let (RefKind::Group, Some(name)) = (kind, scope.source_names.name(RefKind::Group, &id)) {
-                    names.insert(name.to_string());
-                }
-            }
-        }
-        let names: Vec<String> = names.into_iter().collect();
-        if !names.is_empty() {
-            let paths: Vec<String> = names.iter().map(|n| group_by_name_path(n)).collect();
-            let results = port.get_many(&paths).await?;
-            snap.stats.record_batch(paths.len());
-            for result in results {
-                let page = result?.unwrap_or(Value::Null);
-                for g in page.get("value").and_then(Value::as_array).into_iter().flatten() {
-                    if let (Some(id), Some(name)) = (text(g, "id"), text(g, "displayName")) {
-                        snap.maps.add(RefKind::Group, &id, &name);
-                    }
+        for result in groups {
+            let page = result?.unwrap_or(Value::Null);
+            for g in page.get("value").and_then(Value::as_array).into_iter().flatten() {
+                if let (Some(id), Some(name)) = (text(g, "id"), text(g, "displayName")) {
+                    snap.maps.add(RefKind::Group, &id, &name);
                 }
             }
         }
