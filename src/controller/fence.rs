@@ -70,6 +70,27 @@ impl LeaderFence {
         }
     }
 
+    /// [`LeaderFence::holds_now`], reading the Lease again only when the last reading has run out
+    /// (a long pacing wait, or a process that was stopped and resumed).
+    pub async fn holds_fresh(&self) -> Result<(), String> {
+        match self.holds_now() {
+            Ok(()) => Ok(()),
+            Err(_) => {
+                self.ensure().await?;
+                self.holds_now()
+            }
+        }
+    }
+
+    /// The guard the Graph client checks right before each tenant write is sent.
+    pub fn write_guard(&self) -> restore_graph::WriteGuard {
+        let fence = self.clone();
+        restore_graph::WriteGuard::new(move || {
+            let fence = fence.clone();
+            Box::pin(async move { fence.holds_fresh().await })
+        })
+    }
+
     fn set_valid_until(&self, until: Option<Instant>) {
         *self.valid_until.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = until;
     }

@@ -213,7 +213,9 @@ pub async fn run(config: RunConfig) -> Result<(), ControllerError> {
         &config.identity,
         leading.clone(),
     );
-    let mut ctx = Context::new(client.clone(), fetcher.clone(), config.graph.clone(), options).with_fence(fence);
+    // Every tenant write is checked against the leader Lease right before it is sent.
+    let graph = restore_graph::GraphOptions { write_guard: Some(fence.write_guard()), ..config.graph.clone() };
+    let mut ctx = Context::new(client.clone(), fetcher.clone(), graph, options).with_fence(fence);
     // This replica may follow a killed one: each tenant's write budget starts spent (issue 17).
     ctx.write_budgets = restore_graph::WriteBudgets::after_restart();
     let ctx = Arc::new(ctx);

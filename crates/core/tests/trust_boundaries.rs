@@ -529,3 +529,18 @@ fn rule_1_a_preview_with_a_new_digest_says_it_superseded_the_last_one() {
     assert_eq!(c.reason, reasons::PREVIEW_SUPERSEDED);
     assert!(c.message.contains(DIGEST_B), "{}", c.message);
 }
+
+#[test]
+fn rule_1_execution_pauses_when_the_accepted_approval_no_longer_names_the_preview() {
+    let mut run = approved_and_verifying();
+    run.reconcile_with(Some(run.engine_fact(Step::Preview)));
+    assert_eq!(run.phase(), Phase::Executing);
+    // The spec's confirmation and the preview agree on a digest the accepted approval never named.
+    if let Some(preview) = run.status.preview.as_mut() {
+        preview.digest = DIGEST_B.into();
+    }
+    run.edit(|s| s.confirmation = Some(confirmation(DIGEST_B)));
+    let decision = run.reconcile_with(None);
+    assert_eq!(decision.step, None, "no write for an approval that was not accepted");
+    assert_eq!(run.condition(types::EXECUTED).unwrap().reason, reasons::EXECUTION_PAUSED);
+}

@@ -45,11 +45,37 @@ pub struct GraphOptions {
     /// Reads of one Entra tenant in flight at once, shared by every client of the tenant made
     /// with the same [`WriteBudgets`] (see [`DEFAULT_READ_CONCURRENCY`]).
     pub read_concurrency: usize,
+    /// Checked right before each write is sent, after every wait (pacing, retries): an `Err`
+    /// keeps the write from leaving. The operator fences writes on its leader Lease with it.
+    pub write_guard: Option<WriteGuard>,
     /// Hosts `graph.endpoint` and `graph.authority` may name. Default: the Microsoft clouds.
     pub endpoints: EndpointAllowlist,
     /// The only folder `workloadIdentity.tokenFile` may lie in (after symbolic links are
     /// resolved). Default: Azure Workload Identity's `/var/run/secrets/azure/tokens`.
     pub federated_token_dir: std::path::PathBuf,
+}
+
+/// A check made right before a write is sent (see [`GraphOptions::write_guard`]).
+#[derive(Clone)]
+pub struct WriteGuard(Arc<dyn Fn() -> futures::future::BoxFuture<'static, Result<(), String>> + Send + Sync>);
+
+impl WriteGuard {
+    /// A guard that lets a write go while the future `check` makes answers `Ok`.
+    pub fn new(
+        check: impl Fn() -> futures::future::BoxFuture<'static, Result<(), String>> + Send + Sync + 'static,
+    ) -> Self {
+        WriteGuard(Arc::new(check))
+    }
+
+    async fn check(&self) -> Result<(), GraphError> {
+        (self.0)().await.map_err(GraphError::WriteRefused)
+    }
+}
+
+impl std::fmt::Debug for WriteGuard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("WriteGuard")
+    }
 }
 
 /// Where Azure Workload Identity projects the federated service-account token.
@@ -65,6 +91,7 @@ impl Default for GraphOptions {
             allow_insecure_http: false,
             max_pages: 10_000,
             read_concurrency: DEFAULT_READ_CONCURRENCY,
+            write_guard: None,
             endpoints: EndpointAllowlist::default(),
             federated_token_dir: DEFAULT_FEDERATED_TOKEN_DIR.into(),
         }
@@ -541,6 +568,9 @@ impl GraphClient {
                 let (permit, waited) = inner.pacer.acquire().await;
                 if !waited.is_zero() {
                     inner.stats.pacing_wait(waited);
+                }
+                if let Some(guard) = &inner.options.write_guard {
+                    guard.check().await?;
                 }
                 (Some(permit), None)
             } else {

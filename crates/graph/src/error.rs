@@ -64,6 +64,9 @@ pub enum GraphError {
     /// A response the client could not understand.
     #[error("unexpected Graph response: {0}")]
     Unexpected(String),
+    /// The write guard kept a write from being sent (e.g. this replica no longer leads).
+    #[error("write not sent: {0}")]
+    WriteRefused(String),
 }
 
 impl GraphError {
@@ -116,6 +119,7 @@ impl From<GraphError> for TenantError {
             GraphError::Server { .. }
             | GraphError::Transport(_)
             | GraphError::Unexpected(_)
+            | GraphError::WriteRefused(_)
             | GraphError::Config(_) => TenantErrorKind::Unavailable,
         };
         TenantError::new(kind, message)

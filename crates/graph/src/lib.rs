@@ -11,7 +11,7 @@ mod retry;
 mod stats;
 mod token;
 
-pub use client::{DEFAULT_FEDERATED_TOKEN_DIR, GraphClient, GraphOptions, GroupRef, MAX_BATCH_REQUESTS};
+pub use client::{DEFAULT_FEDERATED_TOKEN_DIR, GraphClient, GraphOptions, GroupRef, MAX_BATCH_REQUESTS, WriteGuard};
 pub use credentials::{Credentials, SecretString};
 pub use endpoints::{EndpointAllowlist, MICROSOFT_AUTHORITY_HOSTS, MICROSOFT_GRAPH_HOSTS};
 pub use error::GraphError;

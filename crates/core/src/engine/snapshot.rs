@@ -137,7 +137,7 @@ async fn list_collections<T: TenantPort>(
     }
     let partial = types.iter().zip(&first_pages).filter(|(_, page)| page.is_none()).map(|(t, _)| t.collection);
     let whole = try_join_all(partial.map(|collection| port.list(collection))).await?;
-    stats.lists += whole.len();
+    stats.lists += u32::try_from(whole.len()).unwrap_or(u32::MAX);
     let mut whole = whole.into_iter();
     Ok(first_pages.into_iter().map(|page| page.unwrap_or_else(|| whole.next().unwrap_or_default())).collect())
 }
