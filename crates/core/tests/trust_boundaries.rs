@@ -384,9 +384,13 @@ fn approved() -> Run {
     run
 }
 
+/// A step, the run it starts from, its phase, its condition, and the reasons of a permanent and
+/// of a transient error.
+type StepCase = (Step, fn() -> Run, Phase, &'static str, &'static str, &'static str);
+
 #[test]
 fn rule_6_a_permanent_step_error_fails_the_run_and_a_transient_one_backs_off() {
-    let cases: [(Step, fn() -> Run, Phase, &str, &str, &str); 5] = [
+    let cases: [StepCase; 5] = [
         (
             Step::ResolveSource,
             || Run::new(spec()),
