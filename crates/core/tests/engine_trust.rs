@@ -124,3 +124,43 @@ async fn finding_7_a_create_adopts_its_own_interrupted_create_and_finishes_it() 
         assert_eq!(target.objects(collection).len(), 1, "no duplicate");
     }
 }
+
+#[tokio::test]
+async fn rule_6_an_execution_is_finished_only_when_every_step_of_the_plan_is_done() {
+    let (scope, target, assessment) = one_policy_run().await;
+    let plan = plan_from_stored_report(&scope, &assessment);
+    assert!(plan.steps().len() > 1, "a plan of several steps");
+    let mut executor = Executor::new(plan.clone(), ProgressRecord::new(&assessment.digest)).unwrap();
+    executor.next_step(&target).await.unwrap().unwrap();
+    assert!(!executor.is_finished() && !executor.facts().finished, "one step of {}", plan.steps().len());
+    executor.run_to_end(&target).await.unwrap();
+    assert!(executor.is_finished() && executor.facts().finished);
+}
+
+#[test]
+fn rule_6_only_a_tenant_interruption_of_an_execution_is_transient() {
+    use restore_core::engine::execute::ExecError;
+    use restore_core::tenant::{TenantError, TenantErrorKind};
+    let interrupted =
+        ExecError::Tenant { step: "s1".into(), source: TenantError::new(TenantErrorKind::Unavailable, "503") };
+    assert!(interrupted.is_transient());
+    let foreign = ExecError::ForeignProgress { expected: "sha256:a".into(), found: "sha256:b".into() };
+    assert!(!foreign.is_transient(), "a record of another preview does not pass with time");
+    assert!(!ExecError::UnknownStep("s9".into()).is_transient());
+}
+
+#[test]
+fn finding_1_a_progress_records_digest_covers_every_step_it_holds() {
+    let mut record = ProgressRecord::new("sha256:preview");
+    let empty = record.digest();
+    assert!(empty.starts_with("sha256:"), "{empty}");
+    record.steps.push(restore_core::engine::execute::StepRecord {
+        step: "s1".into(),
+        item: "policy-1".into(),
+        status: StepStatus::Written,
+        created_id: Some("id-1".into()),
+        message: None,
+    });
+    assert_ne!(record.digest(), empty, "a step more, another digest");
+    assert_eq!(record.digest(), record.digest_of_first(1));
+}

@@ -80,11 +80,6 @@ impl ProgressRecord {
         ProgressRecord { preview_digest: preview_digest.into(), steps: Vec::new() }
     }
 
-    /// Target ids of the objects created so far, by item key.
-    pub fn created_ids(&self) -> BTreeMap<String, String> {
-        self.steps.iter().filter_map(|r| r.created_id.clone().map(|id| (r.item.clone(), id))).collect()
-    }
-
     /// The digest of the record's first `steps` steps (what status keeps to recognise a record
     /// this controller wrote).
     pub fn digest_of_first(&self, steps: usize) -> String {
