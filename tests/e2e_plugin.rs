@@ -63,6 +63,7 @@ async fn kubectl_restorerun_shows_the_preview_and_approves_as_the_authenticated_
 
     let (ok, listed, err) = plugin(&cluster, "alice@contoso.com", &["list"]).await;
     assert!(ok && listed.starts_with("NAME") && listed.contains(RUN) && listed.contains("Previewed"), "{listed}{err}");
+    assert_context_flag_picks_the_cluster(&cluster).await;
     let (ok, json, err) = plugin(&cluster, "alice@contoso.com", &["show", RUN, "-o", "json"]).await;
     assert!(ok, "{err}");
     let json: serde_json::Value = serde_json::from_str(&json).expect("show -o json is JSON");
@@ -140,6 +141,38 @@ async fn kubectl_restorerun_shows_the_preview_and_approves_as_the_authenticated_
     let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert_eq!(out.status.code(), Some(4), "{stdout}{stderr}");
     assert!(stderr.contains("the run is Succeeded") && !stdout.contains("Type the tenant"), "{stdout}{stderr}");
+}
+
+/// `--context` picks a context of the kubeconfig other than its current one (here: a cluster that
+/// does not answer), as kubectl's does.
+async fn assert_context_flag_picks_the_cluster(cluster: &Cluster) {
+    let text = cluster
+        .emulator
+        .kubeconfig()
+        .replace("clusters:\n", "clusters:\n- name: nowhere\n  cluster:\n    server: http://127.0.0.1:9\n")
+        .replace(
+            "contexts:\n",
+            "contexts:\n- name: elsewhere\n  context:\n    cluster: nowhere\n    user: kube-emulator\n",
+        )
+        .replace("current-context: kube-emulator", "current-context: elsewhere");
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let path = dir.path().join("kubeconfig");
+    std::fs::write(&path, text).expect("the kubeconfig is written");
+    let list = |context: Option<&'static str>| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_kubectl-restorerun"));
+        command.arg("--kubeconfig").arg(&path).args(["-n", NAMESPACE, "list"]);
+        if let Some(context) = context {
+            command.args(["--context", context]);
+        }
+        command.stdin(std::process::Stdio::null()).output()
+    };
+    let chosen = list(Some("kube-emulator")).await.expect("the plugin runs");
+    let listed = String::from_utf8_lossy(&chosen.stdout);
+    assert!(chosen.status.success() && listed.contains(RUN), "--context kube-emulator: {listed}");
+    let current = list(None).await.expect("the plugin runs");
+    let err = String::from_utf8_lossy(&current.stderr);
+    assert_eq!(current.status.code(), Some(1), "the current context's cluster does not answer: {err}");
+    assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
 }
 
 /// Runs the plugin and returns its whole output and exit status.
