@@ -18,12 +18,9 @@ use restore_backup::{Limits, native};
 use restore_core::api::{Environment, ScopeSpec};
 use restore_core::backup::{BackupSet, BackupTenant};
 use restore_core::catalog::item_type;
-use restore_core::engine::analysis::{analyze, count_actions};
-use restore_core::engine::checks::run_checks;
-use restore_core::engine::preview::{PreviewReport, REPORT_FORMAT, ScopeSummary};
 use restore_core::engine::scope::{ResolvedScope, resolve_scope};
-use restore_core::engine::snapshot::{TenantSnapshot, take_snapshot};
-use restore_core::engine::{EngineOptions, RestoreTarget, assess};
+use restore_core::engine::snapshot::take_snapshot;
+use restore_core::engine::{EngineOptions, RestoreTarget, assess, report_from_snapshot};
 use restore_graph::{Credentials, DEFAULT_READ_CONCURRENCY, GraphClient, GraphOptions};
 use restore_operator::cli::demo_backup::{
     EVERY_KIND_SAMPLES, PortalAdmin, SimTenant, local_graph_options, sample_backup_with_every_kind, start_simulator,
@@ -199,7 +196,7 @@ async fn cpu_path(client: &GraphClient, scope: &ResolvedScope, target: &RestoreT
     let mut digests = Vec::new();
     let start = Instant::now();
     for _ in 0..rounds {
-        digests.push(preview_of(scope, &snapshot, target, &options).digest());
+        digests.push(report_from_snapshot(scope, &snapshot, target, &options).digest());
     }
     let elapsed = start.elapsed().as_secs_f64();
     digests.dedup();
@@ -209,36 +206,6 @@ async fn cpu_path(client: &GraphClient, scope: &ResolvedScope, target: &RestoreT
         scope.items.len(),
         digests.len()
     );
-}
-
-/// The report `assess` builds from a snapshot.
-fn preview_of(
-    scope: &ResolvedScope,
-    snapshot: &TenantSnapshot,
-    target: &RestoreTarget,
-    options: &EngineOptions,
-) -> PreviewReport {
-    let items = analyze(scope, snapshot, options.existing_objects);
-    let findings = run_checks(scope, &items, target, options);
-    PreviewReport {
-        format: REPORT_FORMAT,
-        tenant_id: target.tenant_id.clone(),
-        source_digest: scope.source_digest.clone(),
-        source_tenant_id: scope.source_tenant.clone(),
-        cross_tenant: !scope.same_tenant(&target.tenant_id),
-        scope: ScopeSummary {
-            status: scope.status.clone(),
-            foundations: scope.foundations,
-            assignments: scope.assignments,
-            existing_objects: options.existing_objects,
-            items: scope.items.iter().map(|i| i.key()).collect(),
-        },
-        counts: count_actions(items.iter().map(|i| &i.preview)),
-        findings,
-        items: items.into_iter().map(|i| i.preview).collect(),
-        mappings: snapshot.maps.clone(),
-        requests: snapshot.stats,
-    }
 }
 
 #[tokio::main]

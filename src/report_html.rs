@@ -221,13 +221,7 @@ fn results(out: &mut String, rows: &[ItemRow]) {
 
 fn items(out: &mut String, report: &PreviewReport) {
     out.push_str("<h2>Items</h2>\n<div class=\"filters\">");
-    for action in [
-        PlannedAction::Create,
-        PlannedAction::Update,
-        PlannedAction::Skip,
-        PlannedAction::PreviewOnly,
-        PlannedAction::Unchanged,
-    ] {
+    for action in crate::plugin::render::ACTION_ORDER {
         let name = action_name(action);
         let count = report.items.iter().filter(|i| i.action == action).count();
         let checked = if action == PlannedAction::Unchanged { "" } else { " checked" };

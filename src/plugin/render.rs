@@ -307,17 +307,20 @@ fn indented_table(rows: Vec<Vec<String>>) -> String {
     table(&rows).lines().map(|l| format!("  {l}\n")).collect()
 }
 
+/// The order planned items are shown in, on the terminal and in the HTML report.
+pub const ACTION_ORDER: [PlannedAction; 5] = [
+    PlannedAction::Create,
+    PlannedAction::Update,
+    PlannedAction::Skip,
+    PlannedAction::PreviewOnly,
+    PlannedAction::Unchanged,
+];
+
 /// The planned items, grouped create / update / skip / preview-only; unchanged items are folded
 /// into a count unless `all` is set.
 pub fn plan_text(report: &PreviewReport, all: bool) -> String {
     let mut out = String::new();
-    for action in [
-        PlannedAction::Create,
-        PlannedAction::Update,
-        PlannedAction::Skip,
-        PlannedAction::PreviewOnly,
-        PlannedAction::Unchanged,
-    ] {
+    for action in ACTION_ORDER {
         let items: Vec<&ItemPreview> = report.items.iter().filter(|i| i.action == action).collect();
         if items.is_empty() {
             continue;

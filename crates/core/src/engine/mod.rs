@@ -26,7 +26,7 @@ use crate::engine::execute::ExecError;
 use crate::engine::plan::PlanError;
 use crate::engine::preview::{PreviewReport, REPORT_FORMAT, ScopeSummary};
 use crate::engine::scope::{ResolvedScope, ScopeError};
-use crate::engine::snapshot::take_snapshot;
+use crate::engine::snapshot::{TenantSnapshot, take_snapshot};
 use crate::tenant::{TenantError, TenantErrorKind, TenantPort};
 use crate::wizard::{PreviewFacts, StepError};
 
@@ -125,9 +125,22 @@ pub async fn assess<T: TenantPort>(
     options: &EngineOptions,
 ) -> Result<Assessment, EngineError> {
     let snapshot = take_snapshot(port, scope, &target.tenant_id).await?;
-    let items = analyze(scope, &snapshot, options.existing_objects);
+    let report = report_from_snapshot(scope, &snapshot, target, options);
+    let digest = report.digest();
+    Ok(Assessment { report, digest })
+}
+
+/// The preview of `scope` against what `snapshot` read of the tenant: every item analysed, the
+/// checks run (no I/O; the CPU part of [`assess`]).
+pub fn report_from_snapshot(
+    scope: &ResolvedScope,
+    snapshot: &TenantSnapshot,
+    target: &RestoreTarget,
+    options: &EngineOptions,
+) -> PreviewReport {
+    let items = analyze(scope, snapshot, options.existing_objects);
     let findings = run_checks(scope, &items, target, options);
-    let report = PreviewReport {
+    PreviewReport {
         format: REPORT_FORMAT,
         tenant_id: target.tenant_id.clone(),
         source_digest: scope.source_digest.clone(),
@@ -143,11 +156,9 @@ pub async fn assess<T: TenantPort>(
         counts: count_actions(items.iter().map(|i| &i.preview)),
         findings,
         items: items.into_iter().map(|i| i.preview).collect(),
-        mappings: snapshot.maps,
+        mappings: snapshot.maps.clone(),
         requests: snapshot.stats,
-    };
-    let digest = report.digest();
-    Ok(Assessment { report, digest })
+    }
 }
 
 impl From<ScopeError> for StepError {
