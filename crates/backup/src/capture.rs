@@ -261,16 +261,20 @@ fn assignment_targets(item: &BackupItem) -> impl Iterator<Item = &serde_json::Ma
     item.assignments.iter().flatten().filter_map(|a| a.get("target").and_then(Value::as_object))
 }
 
-/// Ids of the groups an item references: assignment targets and the groups its compliance
-/// notification actions copy (`notificationMessageCCList`).
-fn referenced_group_ids(item: &BackupItem) -> impl Iterator<Item = &str> {
-    let cc_lists = item
-        .sub_resources
+/// The scheduled action configurations of a compliance policy's rules (none for other kinds).
+fn scheduled_action_configurations(item: &BackupItem) -> impl Iterator<Item = &Value> {
+    item.sub_resources
         .get("scheduledActionsForRule")
         .into_iter()
         .flatten()
         .filter_map(|rule| rule.get("scheduledActionConfigurations").and_then(Value::as_array))
         .flatten()
+}
+
+/// Ids of the groups an item references: assignment targets and the groups its compliance
+/// notification actions copy (`notificationMessageCCList`).
+fn referenced_group_ids(item: &BackupItem) -> impl Iterator<Item = &str> {
+    let cc_lists = scheduled_action_configurations(item)
         .filter_map(|config| config.get("notificationMessageCCList").and_then(Value::as_array))
         .flatten()
         .filter_map(Value::as_str);
@@ -329,13 +333,7 @@ fn attach_references(items: &mut [BackupItem], group_names: &BTreeMap<String, St
             .filter(|id| !id.is_empty() && *id != NIL_GUID)
             .map(str::to_string)
             .collect();
-        let template_ids: BTreeSet<String> = item
-            .sub_resources
-            .get("scheduledActionsForRule")
-            .into_iter()
-            .flatten()
-            .filter_map(|rule| rule.get("scheduledActionConfigurations").and_then(Value::as_array))
-            .flatten()
+        let template_ids: BTreeSet<String> = scheduled_action_configurations(item)
             .filter_map(|config| config.get("notificationTemplateId").and_then(Value::as_str))
             .filter(|id| !id.is_empty() && *id != NIL_GUID)
             .map(str::to_string)
