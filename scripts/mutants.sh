@@ -25,14 +25,15 @@ core() {
     -C=--test=engine_checks -C=--test=engine_round_trip -C=--test=fidelity_findings -C=--lib "$@"
 }
 
+# The operator's mutants each relink its test binaries: without debug info that is several times faster.
 driver() {
-  cargo mutants --in-place --no-shuffle --timeout 300 --output mutants.out/driver -p restore-operator \
+  CARGO_PROFILE_DEV_DEBUG=0 cargo mutants --in-place --no-shuffle --timeout 300 --output mutants.out/driver -p restore-operator \
     -f src/driver.rs -f src/controller/fence.rs -f src/controller/tenant_lock.rs \
     -C=--test=controller_reconcile -C=--lib "$@"
 }
 
 store() {
-  cargo mutants --in-place --no-shuffle --timeout 300 --output mutants.out/store -p restore-operator \
+  CARGO_PROFILE_DEV_DEBUG=0 cargo mutants --in-place --no-shuffle --timeout 300 --output mutants.out/store -p restore-operator \
     -f src/controller/restorerun.rs -f src/kube/records.rs \
     -C=--test=controller_reconcile -C=--lib "$@"
 }

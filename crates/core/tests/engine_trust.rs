@@ -164,3 +164,65 @@ fn finding_1_a_progress_records_digest_covers_every_step_it_holds() {
     assert_ne!(record.digest(), empty, "a step more, another digest");
     assert_eq!(record.digest(), record.digest_of_first(1));
 }
+
+#[tokio::test]
+async fn rule_6_a_write_graph_refuses_fails_its_item_and_the_execution_goes_on() {
+    let (scope, target, assessment) = one_policy_run().await;
+    let plan = plan_from_stored_report(&scope, &assessment);
+    let policy = plan.steps().iter().find(|s| s.kind == StepKind::Assign).unwrap().item.clone();
+    target.refuse_creates_in(plan.item(&policy).unwrap().item_type.collection);
+    let mut executor = Executor::new(plan.clone(), ProgressRecord::new(&assessment.digest)).unwrap();
+    // A refusal (400) is the item's failure, not an interruption to retry: no step returns an error.
+    let mut statuses = Vec::new();
+    while let Some(done) = executor.next_step(&target).await.expect("a refused write is not an interruption") {
+        statuses.push((done.step.item.clone(), done.step.kind, done.status));
+    }
+    assert!(statuses.contains(&(policy.clone(), StepKind::Create, StepStatus::Failed)), "{statuses:?}");
+    assert!(statuses.contains(&(policy.clone(), StepKind::Assign, StepStatus::NotRun)), "{statuses:?}");
+    let facts = executor.facts();
+    assert!(facts.finished, "every step of the plan was taken");
+    let result = facts.results.iter().find(|r| r.item == policy).expect("the policy's outcome");
+    assert_eq!(result.outcome, ItemOutcome::Failed);
+    assert!(result.message.as_deref().unwrap_or_default().contains("Graph refused the write"), "{result:?}");
+}
+
+#[tokio::test]
+async fn rule_6_a_create_counts_as_one_write_of_its_step() {
+    let (scope, target, assessment) = one_policy_run().await;
+    let plan = plan_from_stored_report(&scope, &assessment);
+    let mut executor = Executor::new(plan, ProgressRecord::new(&assessment.digest)).unwrap();
+    let mut creates = 0;
+    while let Some(done) = executor.next_step(&target).await.unwrap() {
+        if done.step.kind == StepKind::Create {
+            assert_eq!(done.writes, 1, "{:?} wrote once", done.step);
+            creates += 1;
+        }
+    }
+    assert!(creates > 0);
+}
+
+#[tokio::test]
+async fn execution_facts_list_failed_items_before_drifted_ones() {
+    let (_source, _backup, scope) = seeded("source", 2).await;
+    let target = groups_only("target");
+    let assessment = preview(&target, &scope).await;
+    let plan = plan_from_stored_report(&scope, &assessment);
+    let policies: Vec<String> =
+        plan.steps().iter().filter(|s| s.kind == StepKind::Assign).map(|s| s.item.clone()).collect();
+    assert!(policies.len() >= 2, "two policies: {policies:?}");
+    // The first policy in restore order drifts (someone made two objects of its name), the last fails.
+    let (first, last) = (plan.item(&policies[0]).unwrap(), plan.item(policies.last().unwrap()).unwrap());
+    let mut twin = first.backup.resource.clone();
+    twin.as_object_mut().unwrap().remove("id");
+    for _ in 0..2 {
+        target.insert(first.item_type.collection, twin.clone());
+    }
+    target.refuse_creates_in(last.item_type.collection);
+    let mut executor = Executor::new(plan.clone(), ProgressRecord::new(&assessment.digest)).unwrap();
+    let facts = executor.run_to_end(&target).await.unwrap();
+    let outcomes: Vec<ItemOutcome> = facts.results.iter().map(|r| r.outcome).collect();
+    assert!(outcomes.contains(&ItemOutcome::Drifted) && outcomes.contains(&ItemOutcome::Failed), "{facts:?}");
+    let first_drifted = outcomes.iter().position(|o| *o == ItemOutcome::Drifted).unwrap();
+    let last_failed = outcomes.iter().rposition(|o| *o == ItemOutcome::Failed).unwrap();
+    assert!(last_failed < first_drifted, "every failed item before the drifted ones: {outcomes:?}");
+}

@@ -596,6 +596,9 @@ impl GraphClient {
             };
             drop(permit);
             drop(read_slot);
+            if write {
+                self.report_write_after_deposal(&method, &url).await;
+            }
             let elapsed_ms = started.elapsed().as_millis() as u64;
             let (status, headers, bytes) = match outcome {
                 Ok(parts) => parts,
@@ -687,6 +690,17 @@ impl GraphClient {
         self.inner.stats.request(method.as_str(), Some(status));
         let bytes = response.bytes().await.map_err(|e| GraphError::Transport(describe_reqwest(&e)))?;
         Ok((status, serde_json::from_slice(&bytes).ok()))
+    }
+
+    /// A write that passed the guard may still land after this replica lost the Lease (the
+    /// process stalled between the check and the send). Graph has no fencing token to refuse it,
+    /// so the late write is logged with what it touched, for the successor's operator to inspect.
+    async fn report_write_after_deposal(&self, method: &reqwest::Method, url: &reqwest::Url) {
+        let Some(guard) = &self.inner.options.write_guard else { return };
+        if let Err(error) = guard.check().await {
+            tracing::error!(method = %method, path = url.path(), error = %error,
+                "a write passed the leadership check but was sent after the Lease was lost; check this object for a duplicate");
+        }
     }
 
     async fn pause(&self, wait: Duration, budget: &mut RetryBudget) {

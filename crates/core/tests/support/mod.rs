@@ -48,6 +48,7 @@ struct State {
     requests: u64,
     writes: u64,
     crash_at_write: Option<u64>,
+    refused_collection: Option<String>,
 }
 
 /// An in-memory Intune tenant. Objects are stored with their navigation properties (sub-resources
@@ -404,7 +405,14 @@ impl FakeTenant {
     }
 
     pub fn heal(&self) {
-        self.lock().crash_at_write = None;
+        let mut state = self.lock();
+        state.crash_at_write = None;
+        state.refused_collection = None;
+    }
+
+    /// From now on, every create in `collection` is refused as Graph refuses an invalid body (400).
+    pub fn refuse_creates_in(&self, collection: &str) {
+        self.lock().refused_collection = Some(collection.to_string());
     }
 
     /// The tenant's content with server bookkeeping stripped, in a canonical order: two tenants
@@ -509,6 +517,9 @@ impl TenantPort for FakeTenant {
     async fn create(&self, collection: &str, body: &Value) -> Result<Value, TenantError> {
         let tenant = self.tenant_id.clone();
         self.write(Call::Create(collection.to_string()), |state| match state.resolve(collection) {
+            Some(Target::Collection(name)) if state.refused_collection.as_deref() == Some(name.as_str()) => {
+                Err(validation(format!("{name}: the property 'displayName' is invalid")))
+            }
             Some(Target::Collection(name)) => {
                 state.check_body(&name, body)?;
                 let id = FakeTenant::store(state, &tenant, &name, body.clone());
