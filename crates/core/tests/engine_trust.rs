@@ -226,3 +226,69 @@ async fn execution_facts_list_failed_items_before_drifted_ones() {
     let last_failed = outcomes.iter().rposition(|o| *o == ItemOutcome::Failed).unwrap();
     assert!(last_failed < first_drifted, "every failed item before the drifted ones: {outcomes:?}");
 }
+
+/// A one-policy tenant to be restored onto itself, previewed after the policy's description and
+/// assignments were changed by hand: (scope, tenant, assessment, the policy's collection and id).
+async fn hand_changed_policy_run()
+-> (restore_core::engine::scope::ResolvedScope, FakeTenant, restore_core::engine::Assessment, &'static str, String) {
+    let (tenant, _backup, scope) = seeded("tenant", 1).await;
+    let collection = col("deviceConfiguration");
+    let id = tenant.id_named(collection, "Win10 custom 00");
+    let finance = assignment(&tenant, GROUP_FINANCE, false);
+    tenant.edit(collection, &id, |o| {
+        o["description"] = json!("changed by hand");
+        o["assignments"] = json!([finance]);
+    });
+    let assessment = preview(&tenant, &scope).await;
+    (scope, tenant, assessment, collection, id)
+}
+
+#[tokio::test]
+async fn rule_2_a_drift_restore_writes_an_object_left_as_the_preview_saw_it_back_to_the_backup() {
+    let (scope, tenant, assessment, collection, id) = hand_changed_policy_run().await;
+    let plan = plan_from_stored_report(&scope, &assessment);
+    assert!(plan.steps().iter().any(|s| s.kind == StepKind::Update), "{:?}", plan.steps());
+    let mut executor = Executor::new(plan, ProgressRecord::new(&assessment.digest)).unwrap();
+    let facts = executor.run_to_end(&tenant).await.unwrap();
+    assert!(facts.results.is_empty(), "nothing drifted or failed: {:?}", facts.results);
+    let policy = tenant.objects(collection).into_iter().find(|o| o["id"] == id.as_str()).unwrap();
+    assert_eq!(policy["description"], "OMA settings");
+    let pilot = tenant.id_named(GROUPS, GROUP_PILOT);
+    assert_eq!(policy["assignments"][0]["target"]["groupId"], pilot.as_str(), "{policy}");
+}
+
+#[tokio::test]
+async fn rule_2_an_item_changed_since_the_preview_in_a_later_steps_concern_is_not_written_at_all() {
+    let (scope, tenant, assessment, collection, id) = hand_changed_policy_run().await;
+    let plan = plan_from_stored_report(&scope, &assessment);
+    let kinds: Vec<StepKind> = plan.steps().iter().map(|s| s.kind).collect();
+    assert!(kinds.contains(&StepKind::Update) && kinds.contains(&StepKind::Assign), "{kinds:?}");
+    // After the preview someone assigns the policy to everyone: its first step (the properties)
+    // already sees that, so nothing of the item is written, not even the part that still matches.
+    let everyone = assignment(&tenant, GROUP_ALL, false);
+    tenant.edit(collection, &id, |o| o["assignments"] = json!([everyone]));
+    tenant.reset_counters();
+    let mut executor = Executor::new(plan, ProgressRecord::new(&assessment.digest)).unwrap();
+    let facts = executor.run_to_end(&tenant).await.unwrap();
+    assert_eq!(tenant.write_calls(), Vec::new(), "no write to a half-drifted item");
+    assert_eq!(facts.results.len(), 1, "{:?}", facts.results);
+    assert_eq!(facts.results[0].outcome, ItemOutcome::Drifted);
+    let policy = tenant.objects(collection).into_iter().find(|o| o["id"] == id.as_str()).unwrap();
+    assert_eq!(policy["description"], "changed by hand");
+}
+
+#[tokio::test]
+async fn rule_4_a_part_someone_already_put_back_since_the_preview_is_not_drift() {
+    let (scope, tenant, assessment, collection, id) = hand_changed_policy_run().await;
+    let plan = plan_from_stored_report(&scope, &assessment);
+    // After the preview someone puts the assignments back as in the backup (not the description).
+    let before = tenant.objects(collection).into_iter().find(|o| o["id"] == id.as_str()).unwrap();
+    let backed_up = assignment(&tenant, GROUP_PILOT, true);
+    assert_ne!(before["assignments"], json!([backed_up]), "previewed with other assignments");
+    tenant.edit(collection, &id, |o| o["assignments"] = json!([backed_up]));
+    let mut executor = Executor::new(plan, ProgressRecord::new(&assessment.digest)).unwrap();
+    let facts = executor.run_to_end(&tenant).await.unwrap();
+    assert!(facts.results.is_empty(), "restored, not drifted: {:?}", facts.results);
+    let policy = tenant.objects(collection).into_iter().find(|o| o["id"] == id.as_str()).unwrap();
+    assert_eq!(policy["description"], "OMA settings");
+}

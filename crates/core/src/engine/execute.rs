@@ -512,7 +512,7 @@ impl Executor {
             }
         }
         if let Some(expected) = &item.expected {
-            let first = self.items.get(&item.key).is_none_or(|p| p.done == 0);
+            let first = !self.items.contains_key(&item.key);
             let checked = if first { item.concerns() } else { own.clone() };
             let mut paths = Vec::new();
             for c in &checked {
