@@ -187,6 +187,21 @@ async fn rule_6_a_write_graph_refuses_fails_its_item_and_the_execution_goes_on()
 }
 
 #[tokio::test]
+async fn rule_6_an_update_and_an_assignment_count_as_one_write_each() {
+    let (scope, tenant, assessment, _collection, _id) = hand_changed_policy_run().await;
+    let plan = plan_from_stored_report(&scope, &assessment);
+    let mut executor = Executor::new(plan, ProgressRecord::new(&assessment.digest)).unwrap();
+    let mut written = Vec::new();
+    while let Some(done) = executor.next_step(&tenant).await.unwrap() {
+        if done.status == StepStatus::Written {
+            written.push((done.step.kind, done.writes));
+        }
+    }
+    assert_eq!(written, vec![(StepKind::Update, 1), (StepKind::Assign, 1)]);
+    assert_eq!(tenant.writes(), 2);
+}
+
+#[tokio::test]
 async fn rule_6_a_create_counts_as_one_write_of_its_step() {
     let (scope, target, assessment) = one_policy_run().await;
     let plan = plan_from_stored_report(&scope, &assessment);
