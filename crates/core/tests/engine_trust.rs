@@ -288,6 +288,8 @@ async fn rule_2_an_item_changed_since_the_preview_in_a_later_steps_concern_is_no
     assert_eq!(tenant.write_calls(), Vec::new(), "no write to a half-drifted item");
     assert_eq!(facts.results.len(), 1, "{:?}", facts.results);
     assert_eq!(facts.results[0].outcome, ItemOutcome::Drifted);
+    let message = facts.results[0].message.as_deref().unwrap_or_default();
+    assert!(message.contains("(assignments[0].target.groupId)"), "names the changed path: {message}");
     let policy = tenant.objects(collection).into_iter().find(|o| o["id"] == id.as_str()).unwrap();
     assert_eq!(policy["description"], "changed by hand");
 }
@@ -306,4 +308,30 @@ async fn rule_4_a_part_someone_already_put_back_since_the_preview_is_not_drift()
     assert!(facts.results.is_empty(), "restored, not drifted: {:?}", facts.results);
     let policy = tenant.objects(collection).into_iter().find(|o| o["id"] == id.as_str()).unwrap();
     assert_eq!(policy["description"], "OMA settings");
+}
+
+#[tokio::test]
+async fn rule_6_each_localized_message_put_back_counts_as_one_write() {
+    let (tenant, _backup, scope) = seeded("tenant", 1).await;
+    let collection = col("notificationTemplate");
+    let id = tenant.id_named(collection, TEMPLATE);
+    tenant.edit(collection, &id, |o| {
+        o["localizedNotificationMessages"][0]["subject"] = json!("changed by hand");
+        let mut german = o["localizedNotificationMessages"][0].clone();
+        german["locale"] = json!("de-de");
+        o["localizedNotificationMessages"].as_array_mut().unwrap().push(german);
+    });
+    let assessment = preview(&tenant, &scope).await;
+    let plan = plan_from_stored_report(&scope, &assessment);
+    let mut executor = Executor::new(plan, ProgressRecord::new(&assessment.digest)).unwrap();
+    let mut written = Vec::new();
+    while let Some(done) = executor.next_step(&tenant).await.unwrap() {
+        if done.status == StepStatus::Written {
+            written.push((done.step.kind, done.writes));
+        }
+    }
+    // One message differs (en-us); the extra one (de-de) is left, never deleted.
+    assert_eq!(written, vec![(StepKind::SyncSubResource, 1)]);
+    let template = tenant.objects(collection).into_iter().find(|o| o["id"] == id.as_str()).unwrap();
+    assert_eq!(template["localizedNotificationMessages"][0]["subject"], "Your device is not compliant");
 }
