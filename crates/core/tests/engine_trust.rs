@@ -179,6 +179,8 @@ async fn rule_6_a_write_graph_refuses_fails_its_item_and_the_execution_goes_on()
     }
     assert!(statuses.contains(&(policy.clone(), StepKind::Create, StepStatus::Failed)), "{statuses:?}");
     assert!(statuses.contains(&(policy.clone(), StepKind::Assign, StepStatus::NotRun)), "{statuses:?}");
+    let assign = executor.progress().steps.iter().find(|s| s.item == policy && s.status == StepStatus::NotRun);
+    assert_eq!(assign.unwrap().message.as_deref(), Some("not run: the item failed earlier"));
     let facts = executor.facts();
     assert!(facts.finished, "every step of the plan was taken");
     let result = facts.results.iter().find(|r| r.item == policy).expect("the policy's outcome");
@@ -290,6 +292,9 @@ async fn rule_2_an_item_changed_since_the_preview_in_a_later_steps_concern_is_no
     assert_eq!(facts.results[0].outcome, ItemOutcome::Drifted);
     let message = facts.results[0].message.as_deref().unwrap_or_default();
     assert!(message.contains("(assignments[0].target.groupId)"), "names the changed path: {message}");
+    let later: Vec<_> = executor.progress().steps.iter().filter(|s| s.status == StepStatus::NotRun).collect();
+    assert!(!later.is_empty(), "the item's later steps are not run");
+    assert!(later.iter().all(|s| s.message.as_deref() == Some("not run: the item drifted earlier")), "{later:?}");
     let policy = tenant.objects(collection).into_iter().find(|o| o["id"] == id.as_str()).unwrap();
     assert_eq!(policy["description"], "changed by hand");
 }
@@ -334,4 +339,16 @@ async fn rule_6_each_localized_message_put_back_counts_as_one_write() {
     assert_eq!(written, vec![(StepKind::SyncSubResource, 1)]);
     let template = tenant.objects(collection).into_iter().find(|o| o["id"] == id.as_str()).unwrap();
     assert_eq!(template["localizedNotificationMessages"][0]["subject"], "Your device is not compliant");
+}
+
+#[tokio::test]
+async fn the_preview_summary_lists_each_item_that_changes_with_its_changed_fields() {
+    let (_scope, _tenant, assessment, _collection, _id) = hand_changed_policy_run().await;
+    let report = &assessment.report;
+    let summary = report.summary_text();
+    assert!(summary.starts_with(&format!("Preview {} for tenant tenant\n", report.digest())), "{summary}");
+    let changing: Vec<&str> = summary.lines().filter(|l| l.starts_with("  ") && !l.contains(": ")).collect();
+    assert_eq!(changing.len(), 1, "only the changed policy, not the unchanged foundations: {summary}");
+    assert!(changing[0].contains("deviceConfiguration/Win10 custom 00 — "), "{summary}");
+    assert!(changing[0].contains("description"), "with its changed fields: {summary}");
 }
