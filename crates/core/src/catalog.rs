@@ -403,7 +403,7 @@ pub const ITEM_TYPES: &[ItemType] = &[
         odata_types: model::DEVICE_MANAGEMENT_WINDOWS_AUTOPILOT_DEPLOYMENT_PROFILES,
         abstract_base: true,
         base_odata_type: "windowsAutopilotDeploymentProfile",
-        class: TypeClass::PreviewOnly,
+        class: TypeClass::Policy,
         identity: IdentityKey::DisplayName,
         sub_resources: NO_SUB,
         assignable: true,

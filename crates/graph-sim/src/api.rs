@@ -150,6 +150,10 @@ impl Api<'_> {
                 self.schedule_actions(ty, id, body)
             }
             ("POST", [id, "targetApps"]) if has_action(ty, "targetApps") => self.target_apps(ty, id, body),
+            ("POST", [id, "assignments"]) if ty.assignable => self.add_assignment(ty, id, body),
+            (method @ ("PATCH" | "DELETE"), [id, "assignments", assignment_id]) if ty.assignable => {
+                self.assignment_item(ty, method, id, assignment_id, body)
+            }
             ("GET", [id, sub]) if has_sub(ty, sub) => self.list_sub(ty, id, sub, req, options),
             ("POST", [id, sub]) if has_sub(ty, sub) => self.add_sub(ty, id, sub, body),
             (method, [id, sub, sub_id]) if has_sub(ty, sub) => self.sub_item(ty, method, id, sub, sub_id, body),
@@ -465,6 +469,17 @@ impl Api<'_> {
         if !self.tenant.contains(ty.collection, id) {
             return missing(ty, id);
         }
+        // The published model names the action's parameters: Autopilot profiles' `assign` takes
+        // `deviceIds`, not a list of group assignments (those go to `{item}/assignments`).
+        let parameters = model().action(ty.collection, "assign").map(|a| a.parameters.clone()).unwrap_or_default();
+        if !parameters.iter().any(|p| p == ty.assign_body_key) {
+            return bad_request(format!(
+                "The action 'assign' of {} takes {}, not '{}'.",
+                ty.collection,
+                parameters.join(", "),
+                ty.assign_body_key
+            ));
+        }
         let Some(Value::Array(list)) = body.get(ty.assign_body_key).cloned() else {
             return bad_request(format!("The /assign body must carry an array '{}'.", ty.assign_body_key));
         };
@@ -704,7 +719,7 @@ pub(crate) fn create_group_resource(
     Value::Object(tenant.insert(GROUPS, resource, seq).resource.clone())
 }
 
-fn missing(ty: &ItemType, id: &str) -> Reply {
+pub(crate) fn missing(ty: &ItemType, id: &str) -> Reply {
     not_found(format!("Resource '{id}' of type '{}' was not found in '{}'.", ty.base_odata(), ty.collection))
 }
 
@@ -960,7 +975,7 @@ fn check_settings(settings: &[Value]) -> Result<(), Reply> {
 }
 
 /// An assignment needs a known target type; its group and filter must exist.
-fn check_assignment(tenant: &Tenant, assignment: &Value) -> Result<(), Reply> {
+pub(crate) fn check_assignment(tenant: &Tenant, assignment: &Value) -> Result<(), Reply> {
     let Some(target) = assignment.get("target").and_then(Value::as_object) else {
         return Err(bad_request("Each assignment needs a 'target'."));
     };
@@ -1034,7 +1049,7 @@ pub(crate) fn stamp_times(type_name: &str, resource: &mut Map<String, Value>, no
 
 /// A write bumps `lastModifiedDateTime` (where the type has it) and the `version` where the type
 /// has one.
-fn touch(entity: &mut Entity, now: String) {
+pub(crate) fn touch(entity: &mut Entity, now: String) {
     if entity.resource.contains_key("lastModifiedDateTime") {
         entity.resource.insert("lastModifiedDateTime".into(), Value::String(now));
     }
@@ -1081,7 +1096,7 @@ pub(crate) fn is_batch_path(path: &str) -> bool {
 // -- the published model ------------------------------------------------------------------
 
 /// The collection's element type in the published model (the catalogue's base type if absent).
-fn collection_type(ty: &ItemType) -> String {
+pub(crate) fn collection_type(ty: &ItemType) -> String {
     model().collections.get(ty.collection).map_or_else(|| ty.base_odata_type.to_string(), |c| c.element_type.clone())
 }
 

@@ -2,6 +2,7 @@
 //! endpoint, the catalogue's `/beta` collections, groups, `$batch`, throttling and seeded faults.
 
 mod api;
+mod assignments;
 pub mod auth;
 pub mod faults;
 pub mod model;

@@ -9,6 +9,7 @@ use serde_json::Value;
 use crate::api::{ActionCounts, ExistingObjects};
 use crate::backup::BackupItem;
 use crate::catalog::{ItemType, TypeClass, carry_limits, is_built_in, platform_of};
+use crate::engine::assignment_writes::assignments_not_removable;
 use crate::engine::diff::{changed_paths, unified_diff};
 use crate::engine::mapping::{
     IdNames, RefKind, RefTarget, ReferenceMapping, Rewrite, collect_refs, resolve_reference, rewrite_refs,
@@ -112,6 +113,9 @@ pub struct ItemIssues {
     pub certificate_links: Vec<String>,
     /// Why this item, of a restorable type, can only be previewed (its `@odata.type`).
     pub preview_only_subtype: Option<String>,
+    /// Assignments the target object holds that the backup lacks, for a type whose assignments
+    /// are written one by one (Autopilot profiles): removing them would take a DELETE.
+    pub assignments_not_removable: Vec<String>,
 }
 
 /// One analysed item.
@@ -287,6 +291,9 @@ fn analyze_item(
         .and_then(|_| snapshot.live.get(&key))
         .map(|live| project_onto(&normalize(t, live, target_names), &desired));
 
+    if let Some(t) = t.filter(|_| with_assignments) {
+        issues.assignments_not_removable = assignments_not_removable(t, current.as_ref(), &desired);
+    }
     let (action, reason) = decide(scoped, &issues, matches.len(), current.as_ref(), &desired, existing);
     let (changed_fields, diff) = match (&current, action) {
         (_, PlannedAction::Unchanged) => (Vec::new(), String::new()),
@@ -344,6 +351,12 @@ fn decide(
     }
     if match_count > 1 {
         return skip(&format!("{match_count} objects in the tenant match it"));
+    }
+    if !issues.assignments_not_removable.is_empty() {
+        return skip(&format!(
+            "the tenant's object has assignments the backup lacks ({}); Graph removes them only by a delete, which a restore never sends",
+            issues.assignments_not_removable.join(", ")
+        ));
     }
     let action = match current {
         None => PlannedAction::Create,

@@ -77,6 +77,10 @@ pub enum FindingCode {
     /// Across tenants, an app configuration policy targets apps by id (`targetedMobileApps`), and
     /// app ids differ between tenants: it would configure the wrong app or none.
     AppReferenceNotMapped,
+    /// The target object of a type whose assignments are written one at a time (Autopilot
+    /// profiles) holds assignments the backup lacks: removing them would take a delete, so the
+    /// item is not written.
+    AssignmentNotRemovable,
 }
 
 impl FindingCode {
@@ -110,6 +114,7 @@ impl FindingCode {
             FindingCode::CertificateLinkNotRestored => "CertificateLinkNotRestored",
             FindingCode::PreviewOnlySubtype => "PreviewOnlySubtype",
             FindingCode::AppReferenceNotMapped => "AppReferenceNotMapped",
+            FindingCode::AssignmentNotRemovable => "AssignmentNotRemovable",
         }
     }
 }
@@ -431,6 +436,18 @@ fn item_checks(c: &mut Collector, item: &ItemAnalysis) {
             Some(item),
             format!("the matching target object is for {live}, the backup item is not."),
             "Check that the right object is matched before approving.",
+        );
+    }
+    if !issues.assignments_not_removable.is_empty() {
+        c.add(
+            FindingCode::AssignmentNotRemovable,
+            Severity::Warning,
+            Some(item),
+            format!(
+                "the tenant's object is also assigned to {}, which the backup is not; Graph removes an assignment of this type only by a delete, which a restore never sends, so the item is not written.",
+                issues.assignments_not_removable.join(", ")
+            ),
+            "Remove those assignments in the Intune admin center and preview again, or set spec.scope.assignments: skip.",
         );
     }
     if p.matches.len() > 1 {
