@@ -201,3 +201,242 @@ async fn an_intunecd_autopilot_profile_imports_and_restores_with_its_group_named
     let pilot = restored.references.groups.iter().find(|g| g.display_name == GROUP_PILOT).map(|g| g.id.clone());
     assert_eq!(restored.assignments.as_ref().unwrap()[0]["target"]["groupId"].as_str().map(str::to_string), pilot);
 }
+
+// ---- Enrollment configurations --------------------------------------------------------------------
+
+const ENROLLMENT: &str = "deviceManagement/deviceEnrollmentConfigurations";
+const DEFAULT_NAME: &str = "All users and all devices";
+
+fn enrollment_item(id: &str, resource: serde_json::Value) -> BackupItem {
+    let mut resource = resource;
+    resource["id"] = json!(id);
+    let t = restore_core::catalog::item_type("enrollmentConfiguration").unwrap();
+    BackupItem {
+        item_type: t.name.into(),
+        id: id.into(),
+        display_name: resource["displayName"].as_str().unwrap().into(),
+        platform: restore_core::catalog::platform_of(t, &resource),
+        resource,
+        assignments: Some(Vec::new()),
+        sub_resources: Default::default(),
+        references: Default::default(),
+    }
+}
+
+/// The built-in defaults a tenant has: the device limit and the iOS and Android restrictions, all
+/// called the same, priority 0, ids after the tenant as Intune names them (`{tenant}_DefaultLimit`).
+fn defaults(tenant: &str, limit: u32) -> Vec<BackupItem> {
+    let restriction = |platform: &str| {
+        enrollment_item(
+            &format!("{tenant}_DefaultPlatformRestrictions{platform}"),
+            json!({"@odata.type": "#microsoft.graph.deviceEnrollmentPlatformRestrictionConfiguration",
+                "displayName": DEFAULT_NAME, "description": "", "priority": 0, "platformType": platform,
+                "deviceEnrollmentConfigurationType": "defaultPlatformRestrictions", "roleScopeTagIds": ["0"]}),
+        )
+    };
+    vec![
+        enrollment_item(
+            &format!("{tenant}_DefaultLimit"),
+            json!({"@odata.type": "#microsoft.graph.deviceEnrollmentLimitConfiguration", "displayName": DEFAULT_NAME,
+                "description": "", "priority": 0, "limit": limit, "deviceEnrollmentConfigurationType": "defaultLimit",
+                "roleScopeTagIds": ["0"]}),
+        ),
+        restriction("ios"),
+        restriction("android"),
+    ]
+}
+
+/// One configuration of each published subtype of the collection, priority 1 (the first of its
+/// type), as the tenant's own.
+fn one_of_each_enrollment_subtype() -> Vec<BackupItem> {
+    let t = restore_core::catalog::item_type("enrollmentConfiguration").unwrap();
+    t.odata_types
+        .iter()
+        .map(|odata| {
+            let id = restore_operator::cli::demo_backup::sample_guid(&format!("enrollment/{odata}"));
+            let mut resource = json!({"@odata.type": format!("#microsoft.graph.{odata}"),
+                "displayName": format!("Custom {odata}"), "description": "", "priority": 1, "roleScopeTagIds": ["0"]});
+            if *odata == "deviceEnrollmentPlatformRestrictionConfiguration" {
+                resource["platformType"] = json!("ios");
+            }
+            enrollment_item(&id, resource)
+        })
+        .collect()
+}
+
+/// [`differences_from_backup`] per enrollment configuration, matched by type, name and platform
+/// (the defaults all have the same name).
+fn enrollment_differences(backup: &BackupSet, now: &BackupSet) -> Vec<String> {
+    let identity = |i: &BackupItem| {
+        (i.resource["@odata.type"].clone(), i.display_name.clone(), i.resource.get("platformType").cloned())
+    };
+    backup
+        .items
+        .iter()
+        .filter(|i| i.item_type == "enrollmentConfiguration")
+        .flat_map(|item| {
+            let found = now.items.iter().filter(|n| identity(n) == identity(item)).cloned().collect();
+            let one = BackupSet { items: vec![item.clone()], ..backup.clone() };
+            differences_from_backup(&one, &BackupSet { items: found, ..now.clone() })
+                .into_iter()
+                .map(|d| format!("{d} ({:?})", item.resource.get("platformType")))
+        })
+        .collect()
+}
+
+fn set_of(items: Vec<BackupItem>) -> BackupSet {
+    BackupSet { tenant: None, captured_at: None, digest: String::new(), items }
+}
+
+#[tokio::test]
+async fn every_enrollment_configuration_subtype_restores_across_tenants_and_defaults_are_updated_in_place() {
+    let sim = quiet_simulator().await;
+    let source = SimTenant::create(&sim, "contoso", "Contoso", Environment::Staging).unwrap();
+    let mut items = defaults("contoso", 5);
+    items.extend(one_of_each_enrollment_subtype());
+    sim.seed("contoso", &set_of(items)).unwrap();
+    let backup = capture_tenant(&unpaced_client(&sim, &source), &source).await;
+    let captured = backup.items.iter().filter(|i| i.item_type == "enrollmentConfiguration").count();
+    assert_eq!(captured, 3 + 8, "the defaults and every published subtype are captured");
+
+    let target = empty_target(&sim);
+    sim.seed("fabrikam", &set_of(defaults("fabrikam", 15))).unwrap();
+    let client = unpaced_client(&sim, &target);
+    let (phase, report) = restore(&backup, &target, &client, "enrollment").await;
+    assert_eq!(phase, Phase::Succeeded);
+    let default_keys: BTreeSet<String> =
+        backup.items.iter().filter(|i| i.display_name == DEFAULT_NAME).map(|i| i.key()).collect();
+    assert_eq!(keys_with(&report, PlannedAction::Update), ["enrollmentConfiguration/contoso_DefaultLimit"]);
+    for key in &default_keys {
+        assert!(codes_for(&report, key).contains(&FindingCode::DefaultEnrollmentConfiguration), "{key}");
+    }
+    assert_eq!(keys_with(&report, PlannedAction::Create).len(), 8, "every custom configuration is created");
+    let enrollment_writes: Vec<_> = sim
+        .request_log()
+        .iter()
+        .filter(|r| r.write && r.tenant.as_deref() == Some("fabrikam") && r.path.starts_with(ENROLLMENT))
+        .map(|r| (r.method.clone(), r.path.clone()))
+        .collect();
+    assert!(
+        enrollment_writes.iter().all(|(m, p)| m != "DELETE" && !p.ends_with("/setPriority")),
+        "{enrollment_writes:?}"
+    );
+    let now = capture_tenant(&client, &target).await;
+    for i in backup.items.iter().filter(|i| i.display_name.contains("Limit")) {
+        eprintln!("SRC {}", i.resource);
+    }
+    for i in now.items.iter().filter(|i| i.display_name.contains("Limit")) {
+        eprintln!("NOW {}", i.resource);
+    }
+    assert_eq!(enrollment_differences(&backup, &now), Vec::<String>::new());
+    let limit = now.items.iter().find(|i| i.id == "fabrikam_DefaultLimit").unwrap();
+    assert_eq!(limit.resource["limit"], 5, "the target's own default is updated in place");
+}
+
+#[tokio::test]
+async fn a_default_configuration_the_target_lacks_is_never_created() {
+    let sim = quiet_simulator().await;
+    let source = SimTenant::create(&sim, "contoso", "Contoso", Environment::Staging).unwrap();
+    sim.seed("contoso", &set_of(defaults("contoso", 5))).unwrap();
+    let backup = capture_tenant(&unpaced_client(&sim, &source), &source).await;
+
+    let target = empty_target(&sim);
+    let client = unpaced_client(&sim, &target);
+    let (phase, report) = restore(&backup, &target, &client, "no-defaults").await;
+    assert_eq!(phase, Phase::Succeeded);
+    assert!(keys_with(&report, PlannedAction::Create).is_empty(), "a default is never created");
+    for item in backup.items.iter().filter(|i| i.item_type == "enrollmentConfiguration") {
+        assert!(codes_for(&report, &item.key()).contains(&FindingCode::DefaultEnrollmentConfiguration));
+    }
+    assert!(sim.objects("fabrikam", ENROLLMENT).unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn an_enrollment_priority_is_never_written_it_is_a_finding() {
+    let sim = quiet_simulator().await;
+    let source = SimTenant::create(&sim, "contoso", "Contoso", Environment::Staging).unwrap();
+    let third = enrollment_item(
+        "c0ffee00-0000-4000-8000-000000000003",
+        json!({"@odata.type": "#microsoft.graph.deviceEnrollmentLimitConfiguration", "displayName": "Kiosk limit",
+            "description": "", "priority": 3, "limit": 1, "roleScopeTagIds": ["0"]}),
+    );
+    sim.seed("contoso", &set_of(vec![third.clone()])).unwrap();
+    let backup = capture_tenant(&unpaced_client(&sim, &source), &source).await;
+
+    let target = empty_target(&sim);
+    let client = unpaced_client(&sim, &target);
+    let (phase, report) = restore(&backup, &target, &client, "priority").await;
+    assert_eq!(phase, Phase::Succeeded);
+    assert!(codes_for(&report, &third.key()).contains(&FindingCode::EnrollmentPriorityNotRestored));
+    let written = sim.objects("fabrikam", ENROLLMENT).unwrap();
+    assert_eq!((written[0]["limit"].clone(), written[0]["priority"].clone()), (json!(1), json!(1)));
+
+    // Same tenant: an edited limit is put back without touching the priority (a PATCH carrying
+    // one is refused by Graph's rules as the simulator keeps them).
+    let admin = PortalAdmin::sign_in(&sim, &target).await.unwrap();
+    let id = written[0]["id"].as_str().unwrap();
+    admin.call("PATCH", &format!("{ENROLLMENT}/{id}"), Some(&json!({"limit": 9}))).await.unwrap();
+    let again = capture_tenant(&client, &target).await;
+    let mut edited = again.clone();
+    edited.items.iter_mut().for_each(|i| i.resource["limit"] = json!(1));
+    let (phase, report) = restore(&edited, &target, &client, "priority-drift").await;
+    assert_eq!(phase, Phase::Succeeded);
+    assert_eq!(keys_with(&report, PlannedAction::Update).len(), 1);
+    let now = capture_tenant(&client, &target).await;
+    assert_eq!(differences_from_backup(&edited, &now), Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn intunecd_enrollment_configurations_import_and_a_status_page_naming_apps_is_a_blocker() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |folder: &str, file: &str, body: serde_json::Value| {
+        let folder = dir.path().join(folder);
+        std::fs::create_dir_all(&folder).unwrap();
+        std::fs::write(folder.join(file), serde_json::to_vec_pretty(&body).unwrap()).unwrap();
+    };
+    // IntuneCD 2.6.0: `EnrollmentConfigurations` writes every configuration but the status pages,
+    // `EnrollmentStatusPage` writes those to `Enrollment Profiles/Windows/ESP/` with the apps named.
+    write(
+        "Enrollment Configurations",
+        "Staff limit_deviceEnrollmentLimitConfiguration.json",
+        json!({"@odata.type": "#microsoft.graph.deviceEnrollmentLimitConfiguration", "displayName": "Staff limit",
+            "description": "", "priority": 1, "limit": 3, "deviceEnrollmentConfigurationType": "limit",
+            "roleScopeTagIds": ["Default"],
+            "assignments": [{"target": {"@odata.type": "#microsoft.graph.groupAssignmentTarget",
+                "groupName": GROUP_ALL, "groupType": "StaticMembership"}}]}),
+    );
+    write(
+        "Enrollment Profiles/Windows/ESP",
+        "Status page_windows10EnrollmentCompletionPageConfiguration.json",
+        json!({"@odata.type": "#microsoft.graph.windows10EnrollmentCompletionPageConfiguration",
+            "displayName": "Status page", "description": "", "priority": 1, "showInstallationProgress": true,
+            "roleScopeTagIds": ["Default"],
+            "selectedMobileAppNames": [{"name": "Company Portal", "type": "#microsoft.graph.winGetApp"}],
+            "assignments": []}),
+    );
+    let mut loaded = load_local(dir.path(), None, BackupFormat::IntuneCd, &Limits::default()).unwrap();
+    let types: BTreeSet<&str> = loaded.set.items.iter().map(|i| i.item_type.as_str()).collect();
+    assert_eq!(types, BTreeSet::from(["enrollmentConfiguration"]), "{:?}", loaded.findings);
+    loaded.set.tenant = Some(BackupTenant { id: "intunecd-source".into(), label: "IntuneCD".into() });
+    loaded.set.captured_at = Some("2026-02-01T12:00:00Z".into());
+
+    let sim = quiet_simulator().await;
+    let target = empty_target(&sim);
+    let client = unpaced_client(&sim, &target);
+    let (objects, fetcher) = (objects_with(&loaded.set), fetcher());
+    let mut run = local_run("enrollment-intunecd", &target, &objects, &fetcher, &client);
+    assert_eq!(run.drive(|_| {}).await.unwrap(), Phase::Blocked);
+    let page = loaded.set.items.iter().find(|i| i.display_name == "Status page").unwrap();
+    assert!(codes_for(run.report().unwrap(), &page.key()).contains(&FindingCode::AppReferenceNotMapped));
+    assert_eq!(writes_to(&sim, "fabrikam"), 0);
+
+    // Without the status page, the limit restores with its group mapped by name.
+    loaded.set.items.retain(|i| i.display_name != "Status page");
+    let (phase, _) = restore(&loaded.set, &target, &client, "enrollment-intunecd-limit").await;
+    assert_eq!(phase, Phase::Succeeded);
+    let now = capture_tenant(&client, &target).await;
+    let limit = now.items.iter().find(|i| i.display_name == "Staff limit").unwrap();
+    assert_eq!(limit.resource["limit"], 3);
+    let all = limit.references.groups.iter().find(|g| g.display_name == GROUP_ALL).map(|g| g.id.clone());
+    assert_eq!(limit.assignments.as_ref().unwrap()[0]["target"]["groupId"].as_str().map(str::to_string), all);
+}

@@ -417,7 +417,7 @@ pub const ITEM_TYPES: &[ItemType] = &[
         odata_types: model::DEVICE_MANAGEMENT_DEVICE_ENROLLMENT_CONFIGURATIONS,
         abstract_base: true,
         base_odata_type: "deviceEnrollmentConfiguration",
-        class: TypeClass::PreviewOnly,
+        class: TypeClass::Policy,
         identity: IdentityKey::DisplayName,
         sub_resources: NO_SUB,
         assignable: true,

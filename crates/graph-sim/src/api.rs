@@ -7,6 +7,7 @@ use base64::Engine;
 use restore_core::catalog::{ITEM_TYPES, IdentityKey, ItemType, carry_limits, omitted_from_lists};
 use serde_json::{Map, Value, json};
 
+use crate::enrollment;
 use crate::model::{GraphModel, model, short_type};
 use crate::odata::{QueryOptions, parse_query};
 use crate::reply::{Reply, bad_request, graph_error, method_not_allowed, model_validation, not_found};
@@ -150,6 +151,9 @@ impl Api<'_> {
                 self.schedule_actions(ty, id, body)
             }
             ("POST", [id, "targetApps"]) if has_action(ty, "targetApps") => self.target_apps(ty, id, body),
+            ("POST", [id, "setPriority"]) if has_action(ty, "setPriority") => {
+                enrollment::set_priority(self.tenant, id, &body)
+            }
             ("POST", [id, "assignments"]) if ty.assignable => self.add_assignment(ty, id, body),
             (method @ ("PATCH" | "DELETE"), [id, "assignments", assignment_id]) if ty.assignable => {
                 self.assignment_item(ty, method, id, assignment_id, body)
@@ -307,7 +311,8 @@ impl Api<'_> {
             .and_then(|()| check_forbidden(&Value::Object(body.clone())))
             .and_then(|()| check_required(ty, &body))
             .and_then(|()| check_scope_tags(self.tenant, ty, &body))
-            .and_then(|()| check_unique(self.tenant, ty, &body, None));
+            .and_then(|()| check_unique(self.tenant, ty, &body, None))
+            .and_then(|()| enrollment::check_create(ty, &body));
         if let Err(reply) = checks {
             return reply;
         }
@@ -355,6 +360,7 @@ impl Api<'_> {
         stamp_times(&resource_type(ty, &resource), &mut resource, &now);
         apply_type_defaults(ty, &mut resource);
         fill_server_defaults(&resource_type(ty, &resource), &mut resource);
+        enrollment::server_fields(self.tenant, ty, &mut resource);
         let seq = self.ids.next_seq();
         for (name, items) in subs.iter_mut() {
             number_sub_items(name, &id, items, self.ids);
@@ -385,7 +391,8 @@ impl Api<'_> {
             .and_then(|()| check_model(ty, &typed))
             .and_then(|()| check_forbidden(&Value::Object(body.clone())))
             .and_then(|()| check_scope_tags(self.tenant, ty, &body))
-            .and_then(|()| check_unique(self.tenant, ty, &body, Some(id)));
+            .and_then(|()| check_unique(self.tenant, ty, &body, Some(id)))
+            .and_then(|()| enrollment::check_update(ty, &body));
         if let Err(reply) = checks {
             return reply;
         }
@@ -457,6 +464,9 @@ impl Api<'_> {
     fn delete(&mut self, collection: &str, id: &str) -> Reply {
         if collection == SCOPE_TAGS && id == "0" {
             return bad_request("The built-in scope tag 'Default' cannot be deleted.");
+        }
+        if let Some(reply) = enrollment::refuse_delete(self.tenant, collection, id) {
+            return reply;
         }
         match self.tenant.collection(collection).entities.remove(id) {
             Some(_) => Reply::no_content(),

@@ -4,6 +4,7 @@
 mod api;
 mod assignments;
 pub mod auth;
+mod enrollment;
 pub mod faults;
 pub mod model;
 mod odata;

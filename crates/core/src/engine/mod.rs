@@ -10,6 +10,7 @@ pub mod analysis;
 pub mod assignment_writes;
 pub mod checks;
 pub mod diff;
+pub mod enrollment;
 pub mod execute;
 pub mod identity;
 pub mod mapping;
