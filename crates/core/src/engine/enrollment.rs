@@ -80,7 +80,8 @@ pub fn priority_left_different(
 /// The part of an enrollment configuration's identity beyond type and name: the platform of a
 /// single-platform restriction (each platform has its own default, all called the same).
 pub fn identity_qualifier(item_type: &ItemType, object: &Value) -> Option<String> {
-    if !is_enrollment(item_type) {
+    let odata = object.get("@odata.type").and_then(Value::as_str).unwrap_or_default();
+    if !is_enrollment(item_type) || !odata.ends_with(".deviceEnrollmentPlatformRestrictionConfiguration") {
         return None;
     }
     object.get("platformType").and_then(Value::as_str).map(str::to_ascii_lowercase)
@@ -116,6 +117,17 @@ mod tests {
         let mut update = doc;
         strip_unwritten(t, &mut update, true);
         assert_eq!(update, json!({"displayName": "iOS"}));
+    }
+
+    #[test]
+    fn only_single_platform_restrictions_are_told_apart_by_platform() {
+        let t = enrollment();
+        let restriction = json!({"@odata.type": "#microsoft.graph.deviceEnrollmentPlatformRestrictionConfiguration",
+            "platformType": "iOS"});
+        assert_eq!(identity_qualifier(t, &restriction), Some("ios".to_string()));
+        let notification = json!({"@odata.type": "#microsoft.graph.deviceEnrollmentNotificationConfiguration",
+            "platformType": "allPlatforms"});
+        assert_eq!(identity_qualifier(t, &notification), None);
     }
 
     #[test]
