@@ -305,7 +305,7 @@ pub fn every_kind_samples() -> Vec<BackupItem> {
 }
 
 /// How many objects [`every_kind_samples`] adds to the sample.
-pub const EVERY_KIND_SAMPLES: usize = 13;
+pub const EVERY_KIND_SAMPLES: usize = 15;
 
 fn every_kind_sample_items() -> Vec<BackupItem> {
     let id = |name: &str| sample_guid(&format!("kind/{name}"));
@@ -436,6 +436,30 @@ fn every_kind_sample_items() -> Vec<BackupItem> {
                 "description": "", "roleScopeTagIds": ["0"], "subjectNameFormat": "commonName",
                 "scepServerUrls": ["https://ndes.example/certsrv/mscep/mscep.dll"], "keySize": "size2048"}),
             GROUP_ALL,
+        ),
+        assigned(
+            "autopilotProfile",
+            "autopilot",
+            json!({"@odata.type": "#microsoft.graph.azureADWindowsAutopilotDeploymentProfile",
+                "displayName": "Autopilot - user driven", "description": "Entra-joined, user driven",
+                "language": "os-default", "deviceNameTemplate": "CORP-%SERIAL%", "deviceType": "windowsPc",
+                "enableWhiteGlove": true, "extractHardwareHash": false, "roleScopeTagIds": ["0"],
+                "outOfBoxExperienceSettings": {"hidePrivacySettings": true, "hideEULA": true, "userType": "standard",
+                    "deviceUsageType": "singleUser", "skipKeyboardSelectionPage": true, "hideEscapeLink": true}}),
+            GROUP_ALL,
+        ),
+        assigned(
+            "enrollmentConfiguration",
+            "enrollment-status-page",
+            json!({"@odata.type": "#microsoft.graph.windows10EnrollmentCompletionPageConfiguration",
+                "displayName": "Enrollment status - pilot", "description": "block until required apps install",
+                "priority": 1, "deviceEnrollmentConfigurationType": "windows10EnrollmentCompletionPageConfiguration",
+                "roleScopeTagIds": ["0"], "showInstallationProgress": true, "blockDeviceSetupRetryByUser": false,
+                "allowDeviceResetOnInstallFailure": true, "allowLogCollectionOnInstallFailure": true,
+                "customErrorMessage": "Call the service desk", "installProgressTimeoutInMinutes": 60,
+                "allowDeviceUseOnInstallFailure": false, "selectedMobileAppIds": [],
+                "trackInstallProgressForAutopilotOnly": true, "disableUserStatusTrackingAfterFirstUser": true}),
+            GROUP_PILOT,
         ),
     ]
 }

@@ -63,6 +63,9 @@ const FOLDERS: &[(&str, FolderKind)] = &[
     ("Driver Updates", FolderKind::Single("driverUpdateProfile")),
     ("Device Categories", FolderKind::Single("deviceCategory")),
     ("Roles", FolderKind::Single("roleDefinition")),
+    // IntuneCD 2.6.0's `EnrollmentStatusPage` module writes the status pages apart from the other
+    // enrollment configurations (its `EnrollmentConfigurations` module leaves them out).
+    ("Enrollment Profiles/Windows/ESP", FolderKind::Single("enrollmentConfiguration")),
 ];
 
 /// Folders that hold companions of item files (script bodies, decoded payloads), not items.

@@ -7,6 +7,7 @@ use base64::Engine;
 use restore_core::catalog::{ITEM_TYPES, IdentityKey, ItemType, carry_limits, omitted_from_lists};
 use serde_json::{Map, Value, json};
 
+use crate::enrollment;
 use crate::model::{GraphModel, model, short_type};
 use crate::odata::{QueryOptions, parse_query};
 use crate::reply::{Reply, bad_request, graph_error, method_not_allowed, model_validation, not_found};
@@ -150,6 +151,13 @@ impl Api<'_> {
                 self.schedule_actions(ty, id, body)
             }
             ("POST", [id, "targetApps"]) if has_action(ty, "targetApps") => self.target_apps(ty, id, body),
+            ("POST", [id, "setPriority"]) if has_action(ty, "setPriority") => {
+                enrollment::set_priority(self.tenant, id, &body)
+            }
+            ("POST", [id, "assignments"]) if ty.assignable => self.add_assignment(ty, id, body),
+            (method @ ("PATCH" | "DELETE"), [id, "assignments", assignment_id]) if ty.assignable => {
+                self.assignment_item(ty, method, id, assignment_id, body)
+            }
             ("GET", [id, sub]) if has_sub(ty, sub) => self.list_sub(ty, id, sub, req, options),
             ("POST", [id, sub]) if has_sub(ty, sub) => self.add_sub(ty, id, sub, body),
             (method, [id, sub, sub_id]) if has_sub(ty, sub) => self.sub_item(ty, method, id, sub, sub_id, body),
@@ -303,7 +311,8 @@ impl Api<'_> {
             .and_then(|()| check_forbidden(&Value::Object(body.clone())))
             .and_then(|()| check_required(ty, &body))
             .and_then(|()| check_scope_tags(self.tenant, ty, &body))
-            .and_then(|()| check_unique(self.tenant, ty, &body, None));
+            .and_then(|()| check_unique(self.tenant, ty, &body, None))
+            .and_then(|()| enrollment::check_create(ty, &body));
         if let Err(reply) = checks {
             return reply;
         }
@@ -351,6 +360,7 @@ impl Api<'_> {
         stamp_times(&resource_type(ty, &resource), &mut resource, &now);
         apply_type_defaults(ty, &mut resource);
         fill_server_defaults(&resource_type(ty, &resource), &mut resource);
+        enrollment::server_fields(self.tenant, ty, &mut resource);
         let seq = self.ids.next_seq();
         for (name, items) in subs.iter_mut() {
             number_sub_items(name, &id, items, self.ids);
@@ -381,7 +391,8 @@ impl Api<'_> {
             .and_then(|()| check_model(ty, &typed))
             .and_then(|()| check_forbidden(&Value::Object(body.clone())))
             .and_then(|()| check_scope_tags(self.tenant, ty, &body))
-            .and_then(|()| check_unique(self.tenant, ty, &body, Some(id)));
+            .and_then(|()| check_unique(self.tenant, ty, &body, Some(id)))
+            .and_then(|()| enrollment::check_update(ty, &body));
         if let Err(reply) = checks {
             return reply;
         }
@@ -454,6 +465,9 @@ impl Api<'_> {
         if collection == SCOPE_TAGS && id == "0" {
             return bad_request("The built-in scope tag 'Default' cannot be deleted.");
         }
+        if let Some(reply) = enrollment::refuse_delete(self.tenant, collection, id) {
+            return reply;
+        }
         match self.tenant.collection(collection).entities.remove(id) {
             Some(_) => Reply::no_content(),
             None => not_found(format!("Resource '{id}' was not found in '{collection}'.")),
@@ -464,6 +478,17 @@ impl Api<'_> {
     fn assign(&mut self, ty: &'static ItemType, id: &str, body: Value) -> Reply {
         if !self.tenant.contains(ty.collection, id) {
             return missing(ty, id);
+        }
+        // The published model names the action's parameters: Autopilot profiles' `assign` takes
+        // `deviceIds`, not a list of group assignments (those go to `{item}/assignments`).
+        let parameters = model().action(ty.collection, "assign").map(|a| a.parameters.clone()).unwrap_or_default();
+        if !parameters.iter().any(|p| p == ty.assign_body_key) {
+            return bad_request(format!(
+                "The action 'assign' of {} takes {}, not '{}'.",
+                ty.collection,
+                parameters.join(", "),
+                ty.assign_body_key
+            ));
         }
         let Some(Value::Array(list)) = body.get(ty.assign_body_key).cloned() else {
             return bad_request(format!("The /assign body must carry an array '{}'.", ty.assign_body_key));
@@ -704,7 +729,7 @@ pub(crate) fn create_group_resource(
     Value::Object(tenant.insert(GROUPS, resource, seq).resource.clone())
 }
 
-fn missing(ty: &ItemType, id: &str) -> Reply {
+pub(crate) fn missing(ty: &ItemType, id: &str) -> Reply {
     not_found(format!("Resource '{id}' of type '{}' was not found in '{}'.", ty.base_odata(), ty.collection))
 }
 
@@ -960,7 +985,7 @@ fn check_settings(settings: &[Value]) -> Result<(), Reply> {
 }
 
 /// An assignment needs a known target type; its group and filter must exist.
-fn check_assignment(tenant: &Tenant, assignment: &Value) -> Result<(), Reply> {
+pub(crate) fn check_assignment(tenant: &Tenant, assignment: &Value) -> Result<(), Reply> {
     let Some(target) = assignment.get("target").and_then(Value::as_object) else {
         return Err(bad_request("Each assignment needs a 'target'."));
     };
@@ -1034,7 +1059,7 @@ pub(crate) fn stamp_times(type_name: &str, resource: &mut Map<String, Value>, no
 
 /// A write bumps `lastModifiedDateTime` (where the type has it) and the `version` where the type
 /// has one.
-fn touch(entity: &mut Entity, now: String) {
+pub(crate) fn touch(entity: &mut Entity, now: String) {
     if entity.resource.contains_key("lastModifiedDateTime") {
         entity.resource.insert("lastModifiedDateTime".into(), Value::String(now));
     }
@@ -1081,7 +1106,7 @@ pub(crate) fn is_batch_path(path: &str) -> bool {
 // -- the published model ------------------------------------------------------------------
 
 /// The collection's element type in the published model (the catalogue's base type if absent).
-fn collection_type(ty: &ItemType) -> String {
+pub(crate) fn collection_type(ty: &ItemType) -> String {
     model().collections.get(ty.collection).map_or_else(|| ty.base_odata_type.to_string(), |c| c.element_type.clone())
 }
 

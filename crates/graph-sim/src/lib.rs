@@ -2,7 +2,9 @@
 //! endpoint, the catalogue's `/beta` collections, groups, `$batch`, throttling and seeded faults.
 
 mod api;
+mod assignments;
 pub mod auth;
+mod enrollment;
 pub mod faults;
 pub mod model;
 mod odata;

@@ -118,6 +118,7 @@ fn store_item(tenant: &mut Tenant, ids: &mut IdSource, item: &BackupItem) -> Res
     for (key, value) in type_defaults {
         resource.entry(key).or_insert(value);
     }
+    crate::enrollment::seed_fields(ty, &mut resource);
     fill_server_defaults(&type_name, &mut resource);
     let now = ids.now();
     if !resource.contains_key("createdDateTime") && !resource.contains_key("lastModifiedDateTime") {

@@ -6,6 +6,7 @@ use std::process::Command;
 
 use graph_sim::model::{model, short_type};
 use restore_core::catalog::{ITEM_TYPES, TypeClass};
+use restore_core::engine::assignment_writes::{AssignmentWrite, assignment_write};
 use restore_core::engine::normalize::{ASSIGNMENT_SERVER_MANAGED, SERVER_MANAGED};
 use restore_core::engine::payload::{SubResourceWrite, sub_resource_write};
 
@@ -68,7 +69,12 @@ fn every_catalogue_sub_resource_and_action_is_in_the_model() {
         if !ty.restorable() {
             continue;
         }
-        if ty.assignable {
+        if ty.assignable && assignment_write(ty) == AssignmentWrite::OneByOne {
+            // Written one at a time to `assignments` because the model's `assign` takes no group list.
+            let takes_list =
+                m.action(ty.collection, "assign").is_some_and(|a| a.parameters.iter().any(|p| p == ty.assign_body_key));
+            assert!(!takes_list, "{}: assign takes {}; write assignments through it", ty.name, ty.assign_body_key);
+        } else if ty.assignable {
             let assign = m.action(ty.collection, "assign").unwrap_or_else(|| panic!("{}: no assign action", ty.name));
             assert!(
                 assign.parameters.iter().any(|p| p == ty.assign_body_key),

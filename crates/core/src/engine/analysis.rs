@@ -9,7 +9,9 @@ use serde_json::Value;
 use crate::api::{ActionCounts, ExistingObjects};
 use crate::backup::BackupItem;
 use crate::catalog::{ItemType, TypeClass, carry_limits, is_built_in, platform_of};
+use crate::engine::assignment_writes::assignments_not_removable;
 use crate::engine::diff::{changed_paths, unified_diff};
+use crate::engine::enrollment;
 use crate::engine::mapping::{
     IdNames, RefKind, RefTarget, ReferenceMapping, Rewrite, collect_refs, resolve_reference, rewrite_refs,
 };
@@ -112,6 +114,15 @@ pub struct ItemIssues {
     pub certificate_links: Vec<String>,
     /// Why this item, of a restorable type, can only be previewed (its `@odata.type`).
     pub preview_only_subtype: Option<String>,
+    /// Assignments the target object holds that the backup lacks, for a type whose assignments
+    /// are written one by one (Autopilot profiles): removing them would take a DELETE.
+    pub assignments_not_removable: Vec<String>,
+    /// One of the tenant's built-in default enrollment configurations: updated in place, never
+    /// created, its assignments never written.
+    pub default_enrollment: bool,
+    /// An enrollment configuration's priority in the backup and in the target (`None`: not there
+    /// yet) when a restore leaves them different.
+    pub priority_left_different: Option<(i64, Option<i64>)>,
 }
 
 /// One analysed item.
@@ -225,11 +236,14 @@ fn analyze_item(
     let key = scoped.key();
     let t = scoped.item_type;
     let mut issues = ItemIssues::default();
-    let with_assignments = scope.with_assignments() && t.is_some_and(|t| t.assignable);
+    let default_enrollment = t.is_some_and(|t| enrollment::is_default(t, &item.resource));
+    let with_assignments = scope.with_assignments() && t.is_some_and(|t| t.assignable) && !default_enrollment;
     let mut doc = backup_document(item, with_assignments);
     let references = map_references(&doc, &scope.source_names, snapshot, foundations);
     drop_unmapped_scope_tags(&mut doc, &references);
-    let desired = normalize(t, &doc, &scope.source_names);
+    let mut desired = normalize(t, &doc, &scope.source_names);
+    enrollment::drop_server_ordered(t, &mut desired);
+    issues.default_enrollment = default_enrollment;
 
     match t {
         None => issues.unsupported = Some(format!("type {:?} is not in this build's catalogue", item.item_type)),
@@ -287,6 +301,13 @@ fn analyze_item(
         .and_then(|_| snapshot.live.get(&key))
         .map(|live| project_onto(&normalize(t, live, target_names), &desired));
 
+    if let Some(t) = t.filter(|_| with_assignments) {
+        issues.assignments_not_removable = assignments_not_removable(t, current.as_ref(), &desired);
+    }
+    if let Some(t) = t {
+        let live = target_id.as_ref().and_then(|_| snapshot.live.get(&key));
+        issues.priority_left_different = enrollment::priority_left_different(t, &item.resource, live);
+    }
     let (action, reason) = decide(scoped, &issues, matches.len(), current.as_ref(), &desired, existing);
     let (changed_fields, diff) = match (&current, action) {
         (_, PlannedAction::Unchanged) => (Vec::new(), String::new()),
@@ -344,6 +365,17 @@ fn decide(
     }
     if match_count > 1 {
         return skip(&format!("{match_count} objects in the tenant match it"));
+    }
+    if issues.default_enrollment && current.is_none() {
+        return skip(
+            "a built-in default enrollment configuration is never created; the target tenant has no matching default",
+        );
+    }
+    if !issues.assignments_not_removable.is_empty() {
+        return skip(&format!(
+            "the tenant's object has assignments the backup lacks ({}); Graph removes them only by a delete, which a restore never sends",
+            issues.assignments_not_removable.join(", ")
+        ));
     }
     let action = match current {
         None => PlannedAction::Create,

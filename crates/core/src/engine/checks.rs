@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::api::{ChecksStatus, Environment, FindingSummary, MAX_STATUS_FINDINGS, Severity};
 use crate::catalog::TypeClass;
-use crate::engine::analysis::{ItemAnalysis, count_actions};
+use crate::engine::analysis::{ItemAnalysis, PlannedAction, count_actions};
 use crate::engine::identity::Identity;
 use crate::engine::mapping::{RefKind, RefTarget};
 use crate::engine::scope::ResolvedScope;
@@ -77,6 +77,16 @@ pub enum FindingCode {
     /// Across tenants, an app configuration policy targets apps by id (`targetedMobileApps`), and
     /// app ids differ between tenants: it would configure the wrong app or none.
     AppReferenceNotMapped,
+    /// The target object of a type whose assignments are written one at a time (Autopilot
+    /// profiles) holds assignments the backup lacks: removing them would take a delete, so the
+    /// item is not written.
+    AssignmentNotRemovable,
+    /// One of the tenant's built-in default enrollment configurations: updated in place, never
+    /// created or deleted, its assignments never written.
+    DefaultEnrollmentConfiguration,
+    /// An enrollment configuration's priority is not restored (Graph changes it only through
+    /// `setPriority`, which renumbers the tenant's other configurations).
+    EnrollmentPriorityNotRestored,
 }
 
 impl FindingCode {
@@ -110,6 +120,9 @@ impl FindingCode {
             FindingCode::CertificateLinkNotRestored => "CertificateLinkNotRestored",
             FindingCode::PreviewOnlySubtype => "PreviewOnlySubtype",
             FindingCode::AppReferenceNotMapped => "AppReferenceNotMapped",
+            FindingCode::AssignmentNotRemovable => "AssignmentNotRemovable",
+            FindingCode::DefaultEnrollmentConfiguration => "DefaultEnrollmentConfiguration",
+            FindingCode::EnrollmentPriorityNotRestored => "EnrollmentPriorityNotRestored",
         }
     }
 }
@@ -433,6 +446,19 @@ fn item_checks(c: &mut Collector, item: &ItemAnalysis) {
             "Check that the right object is matched before approving.",
         );
     }
+    enrollment_checks(c, item);
+    if !issues.assignments_not_removable.is_empty() {
+        c.add(
+            FindingCode::AssignmentNotRemovable,
+            Severity::Warning,
+            Some(item),
+            format!(
+                "the tenant's object is also assigned to {}, which the backup is not; Graph removes an assignment of this type only by a delete, which a restore never sends, so the item is not written.",
+                issues.assignments_not_removable.join(", ")
+            ),
+            "Remove those assignments in the Intune admin center and preview again, or set spec.scope.assignments: skip.",
+        );
+    }
     if p.matches.len() > 1 {
         c.add(
             FindingCode::AmbiguousMatch,
@@ -447,20 +473,58 @@ fn item_checks(c: &mut Collector, item: &ItemAnalysis) {
     }
 }
 
-/// Mobile app ids are tenant-specific and the backup does not name the apps: across tenants an
-/// app configuration policy that targets apps is a blocker, never written with foreign ids.
-fn app_reference_check(c: &mut Collector, item: &ItemAnalysis, resource: &serde_json::Value) {
-    let apps = resource.get("targetedMobileApps").and_then(serde_json::Value::as_array).map_or(0, Vec::len);
-    if apps > 0 && item.preview.action.writes() {
+/// The enrollment configuration findings: a built-in default, a priority left different.
+fn enrollment_checks(c: &mut Collector, item: &ItemAnalysis) {
+    let (p, issues) = (&item.preview, &item.issues);
+    if issues.default_enrollment {
+        let message = if p.action == PlannedAction::Skip && p.current.is_none() {
+            "this is a built-in default enrollment configuration and the target tenant has no matching default; defaults are never created."
+        } else {
+            "this is a built-in default enrollment configuration: it is updated in place (never created or deleted) and its assignments (all users, all devices) are never written."
+        };
         c.add(
-            FindingCode::AppReferenceNotMapped,
-            Severity::Blocker,
+            FindingCode::DefaultEnrollmentConfiguration,
+            Severity::Info,
             Some(item),
-            format!("the policy targets {apps} app(s) by id (targetedMobileApps); app ids differ between tenants."),
-            "Exclude it from spec.scope and recreate it in the target tenant for the target's apps.",
+            message.into(),
+            "Nothing to do.",
+        );
+    }
+    if let (true, Some((wanted, now))) = (p.action.writes(), issues.priority_left_different) {
+        let now = now.map_or_else(|| "the one Graph gives a new configuration".to_string(), |n| n.to_string());
+        c.add(
+            FindingCode::EnrollmentPriorityNotRestored,
+            Severity::Warning,
+            Some(item),
+            format!(
+                "the backup has priority {wanted}; the restored configuration keeps {now}. Graph changes a priority only through setPriority, which renumbers the tenant's other configurations, so a restore does not call it."
+            ),
+            "Set the order of the enrollment configurations in the Intune admin center after the restore.",
         );
     }
 }
+
+/// Mobile app ids are tenant-specific and the backup does not name the apps: across tenants an
+/// app configuration policy that targets apps is a blocker, never written with foreign ids.
+fn app_reference_check(c: &mut Collector, item: &ItemAnalysis, resource: &serde_json::Value) {
+    for key in APP_REFERENCES {
+        let apps = resource.get(*key).and_then(serde_json::Value::as_array).map_or(0, Vec::len);
+        if apps > 0 && item.preview.action.writes() {
+            c.add(
+                FindingCode::AppReferenceNotMapped,
+                Severity::Blocker,
+                Some(item),
+                format!("the policy targets {apps} app(s) ({key}); app ids differ between tenants and this build does not look apps up."),
+                "Exclude it from spec.scope and recreate it in the target tenant for the target's apps.",
+            );
+        }
+    }
+}
+
+/// Properties that name mobile apps by tenant-specific id: app configuration policies'
+/// `targetedMobileApps`, the enrollment status page's `selectedMobileAppIds`, and the names
+/// IntuneCD 2.6.0 writes in their place for the status page (`selectedMobileAppNames`).
+const APP_REFERENCES: &[&str] = &["targetedMobileApps", "selectedMobileAppIds", "selectedMobileAppNames"];
 
 fn reference_checks(c: &mut Collector, item: &ItemAnalysis) {
     for r in &item.preview.references {

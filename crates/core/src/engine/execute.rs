@@ -10,11 +10,12 @@ use tracing::{info, warn};
 use crate::api::{ItemOutcome, ItemResult, OutcomeCounts};
 use crate::canonical::{canonical_json, digest_of};
 use crate::engine::analysis::PlannedAction;
+use crate::engine::assignment_writes::{AssignmentWrite, assignment_write, write_one_by_one};
 use crate::engine::bounded;
 use crate::engine::diff::changed_paths;
 use crate::engine::identity::Identity;
 use crate::engine::mapping::{IdNames, RefKind};
-use crate::engine::normalize::{normalize, project_onto, strip_server_managed};
+use crate::engine::normalize::{ASSIGNMENTS, normalize, project_onto, strip_server_managed};
 use crate::engine::payload::{
     Resolver, SubResourceWrite, assign_body, create_body, sub_resource_values, sub_resource_write, update_body,
 };
@@ -542,6 +543,12 @@ impl Executor {
         match step.kind {
             StepKind::Update => port.update(&path, &body).await?,
             StepKind::Replace => port.replace(&path, &body).await?,
+            StepKind::Assign if assignment_write(t) == AssignmentWrite::OneByOne => {
+                let live_list = raw.get(ASSIGNMENTS).and_then(Value::as_array).cloned().unwrap_or_default();
+                let desired = body.get(t.assign_body_key).and_then(Value::as_array).cloned().unwrap_or_default();
+                write_one_by_one(port, &format!("{path}/{ASSIGNMENTS}"), &live_list, desired, writes).await?;
+                return Ok(Ending::Written(None));
+            }
             StepKind::Assign => {
                 port.action(&format!("{path}/assign"), &body).await?;
             }

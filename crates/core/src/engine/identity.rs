@@ -5,6 +5,7 @@ use serde_json::Value;
 
 use crate::backup::BackupItem;
 use crate::catalog::{IdentityKey, ItemType};
+use crate::engine::enrollment::identity_qualifier;
 
 /// The cross-tenant identity of an object.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -24,8 +25,11 @@ impl Identity {
         let text = |key: &str| object.get(key).and_then(Value::as_str).map(str::to_string);
         match item_type.identity {
             IdentityKey::DisplayName => Identity {
-                odata: short_odata(object.get("@odata.type").and_then(Value::as_str))
-                    .unwrap_or_else(|| item_type.base_odata_type.to_ascii_lowercase()),
+                odata: qualified(
+                    short_odata(object.get("@odata.type").and_then(Value::as_str))
+                        .unwrap_or_else(|| item_type.base_odata_type.to_ascii_lowercase()),
+                    identity_qualifier(item_type, object),
+                ),
                 name: text("displayName").unwrap_or_else(|| fallback_name.to_string()),
                 technologies: None,
             },
@@ -51,6 +55,15 @@ impl Identity {
         };
         let filter = format!("{field} eq '{}'", self.name.replace('\'', "''"));
         format!("{}?$filter={}", item_type.collection, encode_query_value(&filter))
+    }
+}
+
+/// The `@odata.type` with what else tells objects of one type and name apart (the platform of an
+/// enrollment restriction), as `type/qualifier`.
+fn qualified(odata: String, qualifier: Option<String>) -> String {
+    match qualifier {
+        Some(q) => format!("{odata}/{q}"),
+        None => odata,
     }
 }
 

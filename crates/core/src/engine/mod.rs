@@ -7,8 +7,10 @@
 //! and [`execute::Executor`] for the Execute step, persisting [`execute::ProgressRecord`] after each step.
 
 pub mod analysis;
+pub mod assignment_writes;
 pub mod checks;
 pub mod diff;
+pub mod enrollment;
 pub mod execute;
 pub mod identity;
 pub mod mapping;

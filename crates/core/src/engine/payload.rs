@@ -7,6 +7,7 @@ use serde_json::{Map, Value};
 
 use crate::backup::BackupItem;
 use crate::catalog::ItemType;
+use crate::engine::enrollment::strip_unwritten;
 use crate::engine::mapping::{
     DEFAULT_SCOPE_TAG_ID, RefKind, RefTarget, ReferenceMapping, Rewrite, ensure_default_scope_tag, rewrite_refs,
 };
@@ -115,19 +116,20 @@ impl Resolver<'_> {
 
 /// The POST body: properties plus the sub-resources the create body carries.
 pub fn create_body(item_type: &ItemType, item: &BackupItem, resolver: &Resolver) -> Result<Value, String> {
-    with_subs(item_type, item, resolver, |w| w.in_create_body())
+    with_subs(item_type, item, resolver, false, |w| w.in_create_body())
 }
 
 /// The PATCH body of an update, or the PUT body of a full replace: the object's properties plus its
 /// in-body sub-resources (no assignments, no sub-resource written through an action).
 pub fn update_body(item_type: &ItemType, item: &BackupItem, resolver: &Resolver) -> Result<Value, String> {
-    with_subs(item_type, item, resolver, |w| w == SubResourceWrite::InBody)
+    with_subs(item_type, item, resolver, true, |w| w == SubResourceWrite::InBody)
 }
 
 fn with_subs(
     item_type: &ItemType,
     item: &BackupItem,
     resolver: &Resolver,
+    updating: bool,
     keep: impl Fn(SubResourceWrite) -> bool,
 ) -> Result<Value, String> {
     let mut doc = backup_document(item, false);
@@ -139,6 +141,7 @@ fn with_subs(
         }
     }
     strip_server_managed(&mut doc);
+    strip_unwritten(item_type, &mut doc, updating);
     resolver.map(&mut doc)?;
     Ok(doc)
 }
