@@ -299,13 +299,40 @@ pub fn sample_policy(i: usize) -> BackupItem {
 /// everything (a Wi-Fi pre-shared key, a SCEP certificate profile) or that only the published model
 /// lists (Delivery Optimization).
 pub fn every_kind_samples() -> Vec<BackupItem> {
-    let items = every_kind_sample_items();
+    let mut items = every_kind_sample_items();
+    items.extend(policy_kind_samples());
     debug_assert_eq!(items.len(), EVERY_KIND_SAMPLES);
     items
 }
 
 /// How many objects [`every_kind_samples`] adds to the sample.
-pub const EVERY_KIND_SAMPLES: usize = 13;
+pub const EVERY_KIND_SAMPLES: usize = 13 + POLICY_KIND_SAMPLES;
+
+/// How many objects [`policy_kind_samples`] adds (issue 14b's kinds).
+pub const POLICY_KIND_SAMPLES: usize = 1;
+
+/// One object of each policy kind of issue 14b: an app configuration policy for managed apps.
+fn policy_kind_samples() -> Vec<BackupItem> {
+    let id = |name: &str| sample_guid(&format!("kind/{name}"));
+    let managed_app_config_id = id("managed-app-configuration");
+    let mut managed_app_config = item(
+        "managedAppConfigurationPolicy",
+        &managed_app_config_id,
+        json!({"@odata.type": "#microsoft.graph.targetedManagedAppConfiguration", "id": managed_app_config_id,
+            "displayName": "Edge - managed apps homepage", "description": "", "roleScopeTagIds": ["0"],
+            "appGroupType": "selectedPublicApps", "targetedAppManagementLevels": "unspecified",
+            "customSettings": [{"name": "com.microsoft.intune.mam.managedbrowser.homepage",
+                "value": "https://intranet.example"}]}),
+        References { groups: vec![group_ref(GROUP_ALL)], ..References::default() },
+    );
+    managed_app_config.sub_resources.insert(
+        "apps".into(),
+        vec![json!({"id": format!("{managed_app_config_id}_edge"), "mobileAppIdentifier": {
+            "@odata.type": "#microsoft.graph.iosMobileAppIdentifier", "bundleId": "com.microsoft.msedge"}})],
+    );
+    managed_app_config.assignments = Some(vec![assignment(&managed_app_config_id, GROUP_ALL, false)]);
+    vec![managed_app_config]
+}
 
 fn every_kind_sample_items() -> Vec<BackupItem> {
     let id = |name: &str| sample_guid(&format!("kind/{name}"));

@@ -369,6 +369,23 @@ pub const ITEM_TYPES: &[ItemType] = &[
         order: 26,
     },
     ItemType {
+        name: "managedAppConfigurationPolicy",
+        title: "App configuration policy (managed apps)",
+        collection: "deviceAppManagement/targetedManagedAppConfigurations",
+        odata_types: model::DEVICE_APP_MANAGEMENT_TARGETED_MANAGED_APP_CONFIGURATIONS,
+        abstract_base: false,
+        base_odata_type: "targetedManagedAppConfiguration",
+        class: TypeClass::Policy,
+        identity: IdentityKey::DisplayName,
+        sub_resources: &[
+            SubResource { name: "apps", required: false },
+            SubResource { name: "settings", required: false },
+        ],
+        assignable: true,
+        assign_body_key: "assignments",
+        order: 30,
+    },
+    ItemType {
         name: "administrativeTemplate",
         title: "Administrative Template",
         collection: "deviceManagement/groupPolicyConfigurations",

@@ -150,6 +150,10 @@ impl Api<'_> {
                 self.schedule_actions(ty, id, body)
             }
             ("POST", [id, "targetApps"]) if has_action(ty, "targetApps") => self.target_apps(ty, id, body),
+            ("POST", [id, "changeSettings"]) if has_action(ty, "changeSettings") => self.change_settings(ty, id, body),
+            ("POST", [id, "setScheduledActions"]) if has_action(ty, "setScheduledActions") => {
+                self.set_scheduled_actions(ty, id, body)
+            }
             ("GET", [id, sub]) if has_sub(ty, sub) => self.list_sub(ty, id, sub, req, options),
             ("POST", [id, sub]) if has_sub(ty, sub) => self.add_sub(ty, id, sub, body),
             (method, [id, sub, sub_id]) if has_sub(ty, sub) => self.sub_item(ty, method, id, sub, sub_id, body),
@@ -704,7 +708,7 @@ pub(crate) fn create_group_resource(
     Value::Object(tenant.insert(GROUPS, resource, seq).resource.clone())
 }
 
-fn missing(ty: &ItemType, id: &str) -> Reply {
+pub(crate) fn missing(ty: &ItemType, id: &str) -> Reply {
     not_found(format!("Resource '{id}' of type '{}' was not found in '{}'.", ty.base_odata(), ty.collection))
 }
 
@@ -925,7 +929,7 @@ fn check_unique(tenant: &Tenant, ty: &ItemType, body: &Map<String, Value>, own_i
 }
 
 /// A compliance policy needs at least one rule, and a rule needs a `block` action.
-fn check_compliance_rules(rules: &[Value]) -> Result<(), Reply> {
+pub(crate) fn check_compliance_rules(rules: &[Value]) -> Result<(), Reply> {
     if rules.is_empty() {
         return Err(bad_request(
             "'scheduledActionsForRule' is required when creating a compliance policy: send one rule with a 'block' action.",
@@ -1034,7 +1038,7 @@ pub(crate) fn stamp_times(type_name: &str, resource: &mut Map<String, Value>, no
 
 /// A write bumps `lastModifiedDateTime` (where the type has it) and the `version` where the type
 /// has one.
-fn touch(entity: &mut Entity, now: String) {
+pub(crate) fn touch(entity: &mut Entity, now: String) {
     if entity.resource.contains_key("lastModifiedDateTime") {
         entity.resource.insert("lastModifiedDateTime".into(), Value::String(now));
     }
@@ -1148,7 +1152,7 @@ pub(crate) fn check_unknown_property(type_name: &str, body: &Map<String, Value>)
 }
 
 /// An item posted to (or through an action into) a navigation must fit its element type.
-fn check_navigation_item(ty: &ItemType, navigation: &str, item: &Map<String, Value>) -> Result<(), Reply> {
+pub(crate) fn check_navigation_item(ty: &ItemType, navigation: &str, item: &Map<String, Value>) -> Result<(), Reply> {
     match model().navigation_element(&collection_type(ty), navigation) {
         Some(element) => check_unknown_property(element, item),
         None => Ok(()),

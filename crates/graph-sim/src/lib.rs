@@ -6,6 +6,7 @@ pub mod auth;
 pub mod faults;
 pub mod model;
 mod odata;
+mod policies;
 mod reply;
 pub mod seed;
 mod server;

@@ -54,6 +54,9 @@ pub fn sub_resource_write(item_type: &ItemType, sub: &str) -> SubResourceWrite {
             action: "scheduleActionsForRules",
             body_key: "deviceComplianceScheduledActionForRules",
         },
+        ("managedAppConfigurationPolicy", "settings") => {
+            SubResourceWrite::Action { action: "changeSettings", body_key: "settings" }
+        }
         (_, "apps") => SubResourceWrite::Action { action: "targetApps", body_key: "apps" },
         (_, "localizedNotificationMessages") => SubResourceWrite::UpsertByKey { key: "locale" },
         _ => SubResourceWrite::InBody,
