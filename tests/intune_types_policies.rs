@@ -77,9 +77,10 @@ fn only<'b>(backup: &'b BackupSet, kind: &str) -> &'b BackupItem {
 }
 
 /// The acceptance path of one kind: the sample object is captured, restored into an empty tenant of
-/// another Entra tenant and compared equal; then edited in the portal with `drift` and restored in
-/// the same tenant (one update), equal again. Returns the captured backup and the target's state.
-async fn round_trip(kind: &str, drift: Value) -> (BackupSet, BackupSet) {
+/// another Entra tenant and compared equal; then changed in the portal by `drifts` (method, path
+/// after the object's, body) and restored in the same tenant (one update), equal again. Returns the
+/// captured backup and the target's state.
+async fn round_trip(kind: &str, drifts: &[(&str, &str, Value)]) -> (BackupSet, BackupSet) {
     let sim = quiet_simulator().await;
     let source = SimTenant::create(&sim, "contoso", "Contoso", Environment::Staging).unwrap();
     sim.seed("contoso", &sample_of(kind)).unwrap();
@@ -97,7 +98,9 @@ async fn round_trip(kind: &str, drift: Value) -> (BackupSet, BackupSet) {
 
     let admin = PortalAdmin::sign_in(&sim, &source).await.unwrap();
     let path = format!("{}/{}", item_type(kind).unwrap().collection, captured.id);
-    admin.call("PATCH", &path, Some(&drift)).await.unwrap();
+    for (method, suffix, body) in drifts {
+        admin.call(method, &format!("{path}{suffix}"), Some(body)).await.unwrap();
+    }
     let (phase, _, report) = restore(&backup, &source, &source_client, "drift").await;
     assert_eq!(phase, Phase::Succeeded);
     assert_eq!(keys_with(&report, PlannedAction::Update), [captured.key()]);
@@ -136,9 +139,9 @@ async fn restore_intunecd(
 
 #[tokio::test]
 async fn a_managed_app_configuration_round_trips_with_its_apps_settings_and_assignments() {
-    let (backup, now) = round_trip("managedAppConfigurationPolicy", json!({"description": "changed by hand",
-        "customSettings": [{"name": "com.microsoft.intune.mam.managedbrowser.homepage", "value": "https://else.example"}]}))
-    .await;
+    let drift = json!({"description": "changed by hand",
+        "customSettings": [{"name": "com.microsoft.intune.mam.managedbrowser.homepage", "value": "https://else.example"}]});
+    let (backup, now) = round_trip("managedAppConfigurationPolicy", &[("PATCH", "", drift)]).await;
     let restored = only(&now, "managedAppConfigurationPolicy");
     assert_eq!(restored.sub_resources["apps"][0]["mobileAppIdentifier"]["bundleId"], "com.microsoft.msedge");
     assert_eq!(
@@ -171,4 +174,58 @@ async fn intunecd_backs_managed_app_configurations_up_in_its_app_protection_fold
     let restored = only(&now, "managedAppConfigurationPolicy");
     assert_eq!(restored.display_name, "Edge homepage");
     assert_eq!(restored.references.groups[0].display_name, "Pilot");
+}
+
+// ---- New-style compliance policies (deviceManagement/compliancePolicies) ---------------------------
+
+#[tokio::test]
+async fn a_settings_catalog_compliance_policy_round_trips_with_settings_rules_and_mapped_references() {
+    // The portal changes the description and replaces the rules with a bare block action: the
+    // restore writes the properties back and the rules through setScheduledActions.
+    let rules = json!({"scheduledActions": [{"ruleName": null, "scheduledActionConfigurations": [
+        {"actionType": "block", "gracePeriodHours": 72, "notificationTemplateId": "", "notificationMessageCCList": []}]}]});
+    let drifts = [("PATCH", "", json!({"description": "changed by hand"})), ("POST", "/setScheduledActions", rules)];
+    let (backup, now) = round_trip("settingsCatalogCompliancePolicy", &drifts).await;
+    let source = only(&backup, "settingsCatalogCompliancePolicy");
+    let restored = only(&now, "settingsCatalogCompliancePolicy");
+    assert_eq!(restored.display_name, "Linux - disk encryption", "identified by name");
+    assert_eq!(restored.sub_resources["settings"].len(), 1);
+    let actions = &restored.sub_resources["scheduledActionsForRule"][0]["scheduledActionConfigurations"];
+    let notify = actions.as_array().unwrap().iter().find(|a| a["actionType"] == "notification").unwrap();
+    let template = &restored.references.notification_templates[0];
+    assert_eq!(notify["notificationTemplateId"], template.id.as_str(), "the template is the target's");
+    assert_ne!(Some(template.id.as_str()), source.references.notification_templates.first().map(|t| t.id.as_str()));
+    let cc = notify["notificationMessageCCList"][0].as_str().unwrap();
+    assert_eq!(restored.references.groups.iter().find(|g| g.id == cc).unwrap().display_name, "Finance");
+}
+
+#[tokio::test]
+async fn intunecd_new_style_compliance_policies_import_from_the_compliance_folder_and_restore() {
+    // IntuneCD's DeviceCompliance module writes them into `Compliance Policies/Policies/` by `name`,
+    // with the rules read by `$expand=scheduledActionConfigurations`, the template's name beside its
+    // id and the Linux discovery script's name (`detectionScriptName`), which are not Graph's.
+    let (set, phase, _, now) = restore_intunecd(&[(
+        "Compliance Policies/Policies/Linux encryption.json",
+        json!({"name": "Linux encryption", "description": "", "platforms": "linux", "technologies": "linuxMdm",
+            "roleScopeTagIds": ["Default"], "detectionScriptName": null, "settingCount": 1,
+            "settings": [{"id": "0", "settingInstance": {
+                "@odata.type": "#microsoft.graph.deviceManagementConfigurationChoiceSettingInstance",
+                "settingDefinitionId": "linux_deviceencryption_required",
+                "choiceSettingValue": {"value": "linux_deviceencryption_required_true", "children": []}}}],
+            "scheduledActionsForRule": [{"ruleName": null, "scheduledActionConfigurations": [
+                {"actionType": "block", "gracePeriodHours": 0, "notificationTemplateId": "00000000-0000-0000-0000-000000000000",
+                    "notificationMessageCCList": []}]}],
+            "assignments": [{"target": {"@odata.type": "#microsoft.graph.groupAssignmentTarget", "groupName": "Finance",
+                "deviceAndAppManagementAssignmentFilterType": "none"}}]}),
+    )])
+    .await;
+    assert!(only(&set, "settingsCatalogCompliancePolicy").resource.get("detectionScriptName").is_none());
+    assert_eq!(phase, Phase::Succeeded);
+    let restored = only(&now, "settingsCatalogCompliancePolicy");
+    assert_eq!(restored.display_name, "Linux encryption");
+    assert_eq!(restored.references.groups[0].display_name, "Finance");
+    assert_eq!(
+        restored.sub_resources["settings"][0]["settingInstance"]["settingDefinitionId"],
+        "linux_deviceencryption_required"
+    );
 }

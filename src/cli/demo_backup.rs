@@ -309,9 +309,10 @@ pub fn every_kind_samples() -> Vec<BackupItem> {
 pub const EVERY_KIND_SAMPLES: usize = 13 + POLICY_KIND_SAMPLES;
 
 /// How many objects [`policy_kind_samples`] adds (issue 14b's kinds).
-pub const POLICY_KIND_SAMPLES: usize = 1;
+pub const POLICY_KIND_SAMPLES: usize = 2;
 
-/// One object of each policy kind of issue 14b: an app configuration policy for managed apps.
+/// One object of each policy kind of issue 14b: an app configuration policy for managed apps and a
+/// new-style (Settings Catalog) compliance policy.
 fn policy_kind_samples() -> Vec<BackupItem> {
     let id = |name: &str| sample_guid(&format!("kind/{name}"));
     let managed_app_config_id = id("managed-app-configuration");
@@ -331,7 +332,43 @@ fn policy_kind_samples() -> Vec<BackupItem> {
             "@odata.type": "#microsoft.graph.iosMobileAppIdentifier", "bundleId": "com.microsoft.msedge"}})],
     );
     managed_app_config.assignments = Some(vec![assignment(&managed_app_config_id, GROUP_ALL, false)]);
-    vec![managed_app_config]
+    vec![managed_app_config, settings_compliance_sample(&id("settings-compliance"))]
+}
+
+/// A Linux compliance policy of `deviceManagement/compliancePolicies`: one setting, a block rule and
+/// a notification that copies the Finance group.
+fn settings_compliance_sample(id: &str) -> BackupItem {
+    let finance = group_ref(GROUP_FINANCE);
+    let refs = References {
+        groups: vec![group_ref(GROUP_PILOT), finance.clone()],
+        notification_templates: vec![template_ref()],
+        ..References::default()
+    };
+    let mut policy = item(
+        "settingsCatalogCompliancePolicy",
+        id,
+        json!({"@odata.type": "#microsoft.graph.deviceManagementCompliancePolicy", "id": id,
+            "name": "Linux - disk encryption", "description": "", "platforms": "linux", "technologies": "linuxMdm",
+            "roleScopeTagIds": ["0"]}),
+        refs,
+    );
+    policy.sub_resources.insert(
+        "settings".into(),
+        vec![json!({"id": "0", "settingInstance": {
+            "@odata.type": "#microsoft.graph.deviceManagementConfigurationChoiceSettingInstance",
+            "settingDefinitionId": "linux_deviceencryption_required",
+            "choiceSettingValue": {"value": "linux_deviceencryption_required_true", "children": []}}})],
+    );
+    policy.sub_resources.insert(
+        "scheduledActionsForRule".into(),
+        vec![json!({"id": format!("{id}_rule"), "ruleName": null, "scheduledActionConfigurations": [
+            {"id": format!("{id}_block"), "actionType": "block", "gracePeriodHours": 0,
+                "notificationTemplateId": NIL_GUID, "notificationMessageCCList": []},
+            {"id": format!("{id}_notify"), "actionType": "notification", "gracePeriodHours": 24,
+                "notificationTemplateId": template_ref().id, "notificationMessageCCList": [finance.id]}]})],
+    );
+    policy.assignments = Some(vec![assignment(id, GROUP_PILOT, false)]);
+    policy
 }
 
 fn every_kind_sample_items() -> Vec<BackupItem> {

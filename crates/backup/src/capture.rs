@@ -162,7 +162,7 @@ async fn read_type<T: TenantPort>(tenant: &T, item_type: &'static ItemType) -> R
         }
         let resource = Value::Object(resource);
         let display_name = resource
-            .get(if item_type.name == "settingsCatalogPolicy" { "name" } else { "displayName" })
+            .get(if item_type.identity == catalog::IdentityKey::NameAndTechnologies { "name" } else { "displayName" })
             .and_then(Value::as_str)
             .unwrap_or(&id)
             .to_string();

@@ -386,6 +386,23 @@ pub const ITEM_TYPES: &[ItemType] = &[
         order: 30,
     },
     ItemType {
+        name: "settingsCatalogCompliancePolicy",
+        title: "Compliance policy (Settings Catalog style)",
+        collection: "deviceManagement/compliancePolicies",
+        odata_types: model::DEVICE_MANAGEMENT_COMPLIANCE_POLICIES,
+        abstract_base: false,
+        base_odata_type: "deviceManagementCompliancePolicy",
+        class: TypeClass::Policy,
+        identity: IdentityKey::NameAndTechnologies,
+        sub_resources: &[
+            SubResource { name: "settings", required: true },
+            SubResource { name: "scheduledActionsForRule", required: true },
+        ],
+        assignable: true,
+        assign_body_key: "assignments",
+        order: 31,
+    },
+    ItemType {
         name: "administrativeTemplate",
         title: "Administrative Template",
         collection: "deviceManagement/groupPolicyConfigurations",

@@ -130,7 +130,7 @@ impl Api<'_> {
             ("POST", []) => self.create(ty, body),
             ("GET", [id]) => self.get(ty, id, options),
             ("PATCH", [id]) => self.update(ty, id, body),
-            ("PUT", [id]) if ty.name == "settingsCatalogPolicy" => self.replace_settings_policy(ty, id, body),
+            ("PUT", [id]) if is_settings_catalog_kind(ty) => self.replace_settings_policy(ty, id, body),
             ("DELETE", [id]) => self.delete(ty.collection, id),
             ("GET", [id, "assignments"]) if has_assignments(ty) => {
                 let Some(entity) = self.tenant.entity(ty.collection, id) else { return missing(ty, id) };
@@ -324,14 +324,14 @@ impl Api<'_> {
                 subs.insert(sub.name.to_string(), items);
             }
         }
-        if ty.name == "compliancePolicy" {
+        if matches!(ty.name, "compliancePolicy" | "settingsCatalogCompliancePolicy") {
             let rules = subs.get("scheduledActionsForRule").cloned().unwrap_or_default();
             if let Err(reply) = check_compliance_rules(&rules) {
                 return reply;
             }
         }
         if let Some(settings) = subs.get("settings")
-            && ty.name == "settingsCatalogPolicy"
+            && is_settings_catalog_kind(ty)
             && let Err(reply) = check_settings(settings)
         {
             return reply;
@@ -570,7 +570,7 @@ impl Api<'_> {
             return reply;
         }
         if sub == "settings"
-            && ty.name == "settingsCatalogPolicy"
+            && is_settings_catalog_kind(ty)
             && let Err(reply) = check_settings(std::slice::from_ref(&body))
         {
             return reply;
@@ -710,6 +710,12 @@ pub(crate) fn create_group_resource(
 
 pub(crate) fn missing(ty: &ItemType, id: &str) -> Reply {
     not_found(format!("Resource '{id}' of type '{}' was not found in '{}'.", ty.base_odata(), ty.collection))
+}
+
+/// The Settings Catalog kinds (`name` + `technologies`, typed `settings`, updated by PUT): configuration
+/// policies and the new-style compliance policies.
+pub(crate) fn is_settings_catalog_kind(ty: &ItemType) -> bool {
+    ty.identity == IdentityKey::NameAndTechnologies
 }
 
 fn has_sub(ty: &ItemType, name: &str) -> bool {
@@ -1017,11 +1023,11 @@ pub(crate) fn apply_type_defaults(ty: &ItemType, resource: &mut Map<String, Valu
 
 /// Server-computed fields that follow the sub-collections and assignments.
 pub(crate) fn refresh_derived(ty: &ItemType, entity: &mut Entity) {
-    if ty.name == "settingsCatalogPolicy" {
+    if is_settings_catalog_kind(ty) {
         let count = entity.subs.get("settings").map_or(0, Vec::len);
         entity.resource.insert("settingCount".into(), json!(count));
     }
-    if matches!(ty.name, "settingsCatalogPolicy" | "iosAppProtectionPolicy" | "androidAppProtectionPolicy") {
+    if is_settings_catalog_kind(ty) || matches!(ty.name, "iosAppProtectionPolicy" | "androidAppProtectionPolicy") {
         entity.resource.insert("isAssigned".into(), json!(!entity.assignments.is_empty()));
     }
 }

@@ -54,6 +54,9 @@ pub fn sub_resource_write(item_type: &ItemType, sub: &str) -> SubResourceWrite {
             action: "scheduleActionsForRules",
             body_key: "deviceComplianceScheduledActionForRules",
         },
+        ("settingsCatalogCompliancePolicy", "scheduledActionsForRule") => {
+            SubResourceWrite::InCreateThenAction { action: "setScheduledActions", body_key: "scheduledActions" }
+        }
         ("managedAppConfigurationPolicy", "settings") => {
             SubResourceWrite::Action { action: "changeSettings", body_key: "settings" }
         }
@@ -63,9 +66,11 @@ pub fn sub_resource_write(item_type: &ItemType, sub: &str) -> SubResourceWrite {
     }
 }
 
-/// Whether an update of `item_type` replaces the object whole (PUT) instead of patching it.
+/// Whether an update of `item_type` replaces the object whole (PUT) instead of patching it: the
+/// Settings Catalog kinds (configuration policies, and new-style compliance policies, whose settings
+/// IntuneCD 2.6.0 updates with PUT).
 pub fn updates_by_replace(item_type: &ItemType) -> bool {
-    item_type.name == "settingsCatalogPolicy"
+    item_type.identity == crate::catalog::IdentityKey::NameAndTechnologies
 }
 
 /// Maps an item's source references to target ids, including objects created earlier in the run.
