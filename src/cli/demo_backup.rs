@@ -309,10 +309,10 @@ pub fn every_kind_samples() -> Vec<BackupItem> {
 pub const EVERY_KIND_SAMPLES: usize = 13 + POLICY_KIND_SAMPLES;
 
 /// How many objects [`policy_kind_samples`] adds (issue 14b's kinds).
-pub const POLICY_KIND_SAMPLES: usize = 2;
+pub const POLICY_KIND_SAMPLES: usize = 3;
 
-/// One object of each policy kind of issue 14b: an app configuration policy for managed apps and a
-/// new-style (Settings Catalog) compliance policy.
+/// One object of each policy kind of issue 14b: an app configuration policy for managed apps, a
+/// new-style (Settings Catalog) compliance policy and the tenant-wide device-management settings.
 fn policy_kind_samples() -> Vec<BackupItem> {
     let id = |name: &str| sample_guid(&format!("kind/{name}"));
     let managed_app_config_id = id("managed-app-configuration");
@@ -332,7 +332,19 @@ fn policy_kind_samples() -> Vec<BackupItem> {
             "@odata.type": "#microsoft.graph.iosMobileAppIdentifier", "bundleId": "com.microsoft.msedge"}})],
     );
     managed_app_config.assignments = Some(vec![assignment(&managed_app_config_id, GROUP_ALL, false)]);
-    vec![managed_app_config, settings_compliance_sample(&id("settings-compliance"))]
+    let settings = restore_core::engine::singleton::DEVICE_MANAGEMENT_SETTINGS;
+    let mut device_management_settings = item(
+        settings.type_name,
+        settings.id,
+        json!({"id": settings.id, "deviceComplianceCheckinThresholdDays": 20, "secureByDefault": true,
+            "isScheduledActionEnabled": true, "deviceInactivityBeforeRetirementInDay": 180,
+            "enableLogCollection": true, "enableAutopilotDiagnostics": true}),
+        References::default(),
+    );
+    // It has no name of its own: a capture names it by the type's title.
+    device_management_settings.display_name =
+        item_type(settings.type_name).map(|t| t.title.to_string()).unwrap_or_default();
+    vec![managed_app_config, settings_compliance_sample(&id("settings-compliance")), device_management_settings]
 }
 
 /// A Linux compliance policy of `deviceManagement/compliancePolicies`: one setting, a block rule and
@@ -717,7 +729,12 @@ mod tests {
         let sample = sample_backup_with_every_kind(tenant(), POLICY_KINDS);
         assert_eq!(sample, sample_backup_with_every_kind(tenant(), POLICY_KINDS));
         assert_eq!(sample.items.len(), 4 + POLICY_KINDS + EVERY_KIND_SAMPLES);
-        for t in ITEM_TYPES.iter().filter(|t| t.class == TypeClass::Policy || t.class == TypeClass::Foundation) {
+        // Opt-in types (Conditional Access) are left out: a demo run does not opt in.
+        let opt_in = restore_core::engine::conditional_access::requires_opt_in;
+        for t in ITEM_TYPES
+            .iter()
+            .filter(|t| (t.class == TypeClass::Policy || t.class == TypeClass::Foundation) && !opt_in(t.name))
+        {
             assert!(sample.items.iter().any(|i| i.item_type == t.name), "no {} in the sample", t.name);
         }
         let keys: std::collections::BTreeSet<String> = sample.items.iter().map(BackupItem::key).collect();

@@ -67,6 +67,8 @@ const FOLDERS: &[(&str, FolderKind)] = &[
     ("Driver Updates", FolderKind::Single("driverUpdateProfile")),
     ("Device Categories", FolderKind::Single("deviceCategory")),
     ("Roles", FolderKind::Single("roleDefinition")),
+    ("Device Management Settings", FolderKind::Single("deviceManagementSettings")),
+    ("Conditional Access", FolderKind::Single("conditionalAccessPolicy")),
 ];
 
 /// Folders that hold companions of item files (script bodies, decoded payloads), not items.
@@ -227,14 +229,20 @@ fn to_item(
         message,
     };
     let name_key = if item_type.identity == catalog::IdentityKey::NameAndTechnologies { "name" } else { "displayName" };
-    let display_name = resource
-        .get(name_key)
-        .and_then(Value::as_str)
-        .map(str::to_string)
-        .ok_or_else(|| invalid(format!("{name_key} is missing or not a string")))?;
-    let id = match (resource.get("id").and_then(Value::as_str), stem_and_id(path).1) {
-        (Some(id), _) | (None, Some(id)) => id.to_string(),
-        (None, None) => {
+    let singleton = restore_core::engine::singleton::singleton(item_type);
+    let display_name = match singleton {
+        // A tenant-wide singleton has no name of its own (IntuneCD writes it to `settings.json`).
+        Some(_) => item_type.title.to_string(),
+        None => resource
+            .get(name_key)
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .ok_or_else(|| invalid(format!("{name_key} is missing or not a string")))?,
+    };
+    let id = match (singleton, resource.get("id").and_then(Value::as_str), stem_and_id(path).1) {
+        (Some(singleton), _, _) => singleton.id.to_string(),
+        (None, Some(id), _) | (None, None, Some(id)) => id.to_string(),
+        (None, None, None) => {
             let hash = sha256_digest(path.as_bytes());
             format!("{SYNTHETIC_ID_PREFIX}{}", &hash["sha256:".len().."sha256:".len() + 16])
         }

@@ -34,6 +34,8 @@ const SERVER_MANAGED: &[&str] = &[
     "supportsScopeTags",
     "settingCount",
     "isAssigned",
+    "modifiedDateTime",
+    "deletedDateTime",
 ];
 
 /// Fields refused anywhere in a request body.
@@ -106,6 +108,10 @@ impl Api<'_> {
                 }),
             ),
             [GROUPS, rest @ ..] => self.groups(req, rest, &options),
+            ["deviceManagement", "settings", rest @ ..] => self.device_management_settings(req, rest),
+            ["deviceManagement"] => self.device_management(req),
+            [crate::policies::USERS, rest @ ..] => self.users(req, rest, &options),
+            ["identity", "conditionalAccess", "namedLocations", rest @ ..] => self.named_locations(req, rest, &options),
             _ => match resolve(&segments) {
                 Some((ty, rest)) => self.item_route(ty, req, rest, &options),
                 None if read_only_collection(&segments).is_some() => self.read_only(req, &segments, &options),
@@ -268,7 +274,7 @@ impl Api<'_> {
 
     /// One page of `items` with `@odata.nextLink` when more remain. Without `$top` the page holds
     /// `default_size`; `$top` sets the page size, up to the service maximum (`MAX_TOP`).
-    fn page(
+    pub(crate) fn page(
         &self,
         items: Vec<Value>,
         options: &QueryOptions,
@@ -307,7 +313,8 @@ impl Api<'_> {
             .and_then(|()| check_forbidden(&Value::Object(body.clone())))
             .and_then(|()| check_required(ty, &body))
             .and_then(|()| check_scope_tags(self.tenant, ty, &body))
-            .and_then(|()| check_unique(self.tenant, ty, &body, None));
+            .and_then(|()| check_unique(self.tenant, ty, &body, None))
+            .and_then(|()| check_policy_references(self.tenant, ty, &body, true));
         if let Err(reply) = checks {
             return reply;
         }
@@ -385,7 +392,8 @@ impl Api<'_> {
             .and_then(|()| check_model(ty, &typed))
             .and_then(|()| check_forbidden(&Value::Object(body.clone())))
             .and_then(|()| check_scope_tags(self.tenant, ty, &body))
-            .and_then(|()| check_unique(self.tenant, ty, &body, Some(id)));
+            .and_then(|()| check_unique(self.tenant, ty, &body, Some(id)))
+            .and_then(|()| check_policy_references(self.tenant, ty, &body, false));
         if let Err(reply) = checks {
             return reply;
         }
@@ -712,6 +720,21 @@ pub(crate) fn missing(ty: &ItemType, id: &str) -> Reply {
     not_found(format!("Resource '{id}' of type '{}' was not found in '{}'.", ty.base_odata(), ty.collection))
 }
 
+/// Conditional Access policies: required properties and existing references
+/// ([`crate::policies::check_conditional_access`]); other kinds have none to check here.
+fn check_policy_references(
+    tenant: &Tenant,
+    ty: &ItemType,
+    body: &Map<String, Value>,
+    creating: bool,
+) -> Result<(), Reply> {
+    if ty.name == "conditionalAccessPolicy" {
+        crate::policies::check_conditional_access(tenant, body, creating)
+    } else {
+        Ok(())
+    }
+}
+
 /// The Settings Catalog kinds (`name` + `technologies`, typed `settings`, updated by PUT): configuration
 /// policies and the new-style compliance policies.
 pub(crate) fn is_settings_catalog_kind(ty: &ItemType) -> bool {
@@ -753,7 +776,7 @@ fn render(ty: &ItemType, entity: &Entity, options: &QueryOptions, listing: bool)
     select(Value::Object(resource), options)
 }
 
-fn select(value: Value, options: &QueryOptions) -> Value {
+pub(crate) fn select(value: Value, options: &QueryOptions) -> Value {
     let (Some(fields), Value::Object(map)) = (&options.select, &value) else { return value };
     let kept: Map<String, Value> = map
         .iter()
@@ -1045,6 +1068,10 @@ pub(crate) fn stamp_times(type_name: &str, resource: &mut Map<String, Value>, no
 /// A write bumps `lastModifiedDateTime` (where the type has it) and the `version` where the type
 /// has one.
 pub(crate) fn touch(entity: &mut Entity, now: String) {
+    // Conditional Access policies call it `modifiedDateTime` (null until the first change).
+    if entity.resource.contains_key("modifiedDateTime") {
+        entity.resource.insert("modifiedDateTime".into(), Value::String(now.clone()));
+    }
     if entity.resource.contains_key("lastModifiedDateTime") {
         entity.resource.insert("lastModifiedDateTime".into(), Value::String(now));
     }

@@ -8,6 +8,7 @@
 
 pub mod analysis;
 pub mod checks;
+pub mod conditional_access;
 pub mod diff;
 pub mod execute;
 pub mod identity;
@@ -17,6 +18,7 @@ pub mod payload;
 pub mod plan;
 pub mod preview;
 pub mod scope;
+pub mod singleton;
 pub mod snapshot;
 
 use crate::api::{ChecksStatus, Environment, ExistingObjects};

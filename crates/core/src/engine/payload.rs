@@ -129,7 +129,12 @@ pub fn create_body(item_type: &ItemType, item: &BackupItem, resolver: &Resolver)
 /// The PATCH body of an update, or the PUT body of a full replace: the object's properties plus its
 /// in-body sub-resources (no assignments, no sub-resource written through an action).
 pub fn update_body(item_type: &ItemType, item: &BackupItem, resolver: &Resolver) -> Result<Value, String> {
-    with_subs(item_type, item, resolver, |w| w == SubResourceWrite::InBody)
+    let body = with_subs(item_type, item, resolver, |w| w == SubResourceWrite::InBody)?;
+    Ok(match crate::engine::singleton::singleton(item_type) {
+        // A singleton is written through its parent, without the id the operator gave it.
+        Some(singleton) => singleton.parent_body(body),
+        None => body,
+    })
 }
 
 fn with_subs(
