@@ -158,12 +158,25 @@ def catalogue():
     return entries
 
 
+# The type of each root singleton a catalogue collection starts from (Graph's `identity` is an
+# `identityContainer`); the others are named after the root.
+ROOT_TYPES = {"identity": "IdentityContainer"}
+
+# Types the simulator needs beyond the catalogue collections' closure: the named locations
+# Conditional Access conditions reference (served by the simulator, not restored).
+EXTRA_TYPES = ["NamedLocation"]
+
+
 def collection_element(collection, interfaces):
-    root, segment = collection.split("/")
-    prop = interfaces[root[:1].upper() + root[1:]]["props"].get(segment)
-    if prop is None:
-        raise SystemExit(f"collection {collection} is not in the published model")
-    return prop[0]
+    """The element type of a collection path such as deviceManagement/x or identity/conditionalAccess/policies."""
+    segments = collection.split("/")
+    current = ROOT_TYPES.get(segments[0], segments[0][:1].upper() + segments[0][1:])
+    for segment in segments[1:]:
+        prop = interfaces.get(current, {"props": {}})["props"].get(segment)
+        if prop is None:
+            raise SystemExit(f"collection {collection} is not in the published model")
+        current = prop[0]
+    return current
 
 
 def sdk_actions(whl_path):
@@ -224,6 +237,11 @@ def build(types_path, sdk_path):
             "subResources": subs,
             "actions": [found[k] for k in sorted(found)],
         }
+
+    for extra in EXTRA_TYPES:
+        need(extra)
+        for d in all_derived(extra, children):
+            need(d)
 
     # Close over property types: complex types (with their derived types) and the element types of
     # the navigations the catalogue captures (assignments and sub-resources).

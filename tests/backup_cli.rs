@@ -64,6 +64,12 @@ async fn backup_captures_the_tenant_deterministically() {
         seeded.items.iter().map(|i| (i.item_type.clone(), i.id.clone(), i.display_name.clone())).collect();
     // The tenant also holds Intune's built-in Default scope tag, which a backup captures too.
     expected.push(("scopeTag".into(), "0".into(), "Default".into()));
+    // And its tenant-wide device-management settings.
+    expected.push((
+        "deviceManagementSettings".into(),
+        "settings".into(),
+        "Device management settings (tenant-wide)".into(),
+    ));
     captured.sort();
     expected.sort();
     assert_eq!(captured, expected);

@@ -303,7 +303,8 @@ async fn crash_resume_at_every_write_of_a_40_item_run_ends_as_the_uninterrupted_
     let source_sim = quiet_simulator().await;
     let source = seeded_tenant(&source_sim, "source", "Source", 35);
     let backup = capture_tenant(&source.client(&source_sim).unwrap(), &source).await;
-    assert_eq!(backup.items.len(), 40);
+    // 40 items and the tenant-wide device-management settings every tenant has.
+    assert_eq!(backup.items.len(), 41);
     let scope = resolve_scope(&ScopeSpec::default(), &backup).unwrap();
 
     // The uninterrupted run: the reference.

@@ -170,11 +170,12 @@ fn comparable(item: &BackupItem) -> Value {
         json!({"resource": item.resource, "subResources": item.sub_resources, "assignments": item.assignments});
     strip_server_managed(&mut doc);
     let r = &item.references;
-    let names: BTreeMap<&str, &str> = [&r.groups, &r.scope_tags, &r.filters, &r.notification_templates]
-        .into_iter()
-        .flatten()
-        .map(|n| (n.id.as_str(), n.display_name.as_str()))
-        .collect();
+    let names: BTreeMap<&str, &str> =
+        [&r.groups, &r.scope_tags, &r.filters, &r.notification_templates, &r.named_locations, &r.users]
+            .into_iter()
+            .flatten()
+            .map(|n| (n.id.as_str(), n.display_name.as_str()))
+            .collect();
     fn rename(value: &mut Value, names: &BTreeMap<&str, &str>) {
         match value {
             Value::String(s) => {

@@ -299,13 +299,89 @@ pub fn sample_policy(i: usize) -> BackupItem {
 /// everything (a Wi-Fi pre-shared key, a SCEP certificate profile) or that only the published model
 /// lists (Delivery Optimization).
 pub fn every_kind_samples() -> Vec<BackupItem> {
-    let items = every_kind_sample_items();
+    let mut items = every_kind_sample_items();
+    items.extend(policy_kind_samples());
     debug_assert_eq!(items.len(), EVERY_KIND_SAMPLES);
     items
 }
 
 /// How many objects [`every_kind_samples`] adds to the sample.
-pub const EVERY_KIND_SAMPLES: usize = 15;
+pub const EVERY_KIND_SAMPLES: usize = 15 + POLICY_KIND_SAMPLES;
+
+/// How many objects [`policy_kind_samples`] adds (issue 14b's kinds).
+pub const POLICY_KIND_SAMPLES: usize = 3;
+
+/// One object of each policy kind of issue 14b: an app configuration policy for managed apps, a
+/// new-style (Settings Catalog) compliance policy and the tenant-wide device-management settings.
+fn policy_kind_samples() -> Vec<BackupItem> {
+    let id = |name: &str| sample_guid(&format!("kind/{name}"));
+    let managed_app_config_id = id("managed-app-configuration");
+    let mut managed_app_config = item(
+        "managedAppConfigurationPolicy",
+        &managed_app_config_id,
+        json!({"@odata.type": "#microsoft.graph.targetedManagedAppConfiguration", "id": managed_app_config_id,
+            "displayName": "Edge - managed apps homepage", "description": "", "roleScopeTagIds": ["0"],
+            "appGroupType": "selectedPublicApps", "targetedAppManagementLevels": "unspecified",
+            "customSettings": [{"name": "com.microsoft.intune.mam.managedbrowser.homepage",
+                "value": "https://intranet.example"}]}),
+        References { groups: vec![group_ref(GROUP_ALL)], ..References::default() },
+    );
+    managed_app_config.sub_resources.insert(
+        "apps".into(),
+        vec![json!({"id": format!("{managed_app_config_id}_edge"), "mobileAppIdentifier": {
+            "@odata.type": "#microsoft.graph.iosMobileAppIdentifier", "bundleId": "com.microsoft.msedge"}})],
+    );
+    managed_app_config.assignments = Some(vec![assignment(&managed_app_config_id, GROUP_ALL, false)]);
+    let settings = restore_core::engine::singleton::DEVICE_MANAGEMENT_SETTINGS;
+    let mut device_management_settings = item(
+        settings.type_name,
+        settings.id,
+        json!({"id": settings.id, "deviceComplianceCheckinThresholdDays": 20, "secureByDefault": true,
+            "isScheduledActionEnabled": true, "deviceInactivityBeforeRetirementInDay": 180,
+            "enableLogCollection": true, "enableAutopilotDiagnostics": true}),
+        References::default(),
+    );
+    // It has no name of its own: a capture names it by the type's title.
+    device_management_settings.display_name =
+        item_type(settings.type_name).map(|t| t.title.to_string()).unwrap_or_default();
+    vec![managed_app_config, settings_compliance_sample(&id("settings-compliance")), device_management_settings]
+}
+
+/// A Linux compliance policy of `deviceManagement/compliancePolicies`: one setting, a block rule and
+/// a notification that copies the Finance group.
+fn settings_compliance_sample(id: &str) -> BackupItem {
+    let finance = group_ref(GROUP_FINANCE);
+    let refs = References {
+        groups: vec![group_ref(GROUP_PILOT), finance.clone()],
+        notification_templates: vec![template_ref()],
+        ..References::default()
+    };
+    let mut policy = item(
+        "settingsCatalogCompliancePolicy",
+        id,
+        json!({"@odata.type": "#microsoft.graph.deviceManagementCompliancePolicy", "id": id,
+            "name": "Linux - disk encryption", "description": "", "platforms": "linux", "technologies": "linuxMdm",
+            "roleScopeTagIds": ["0"]}),
+        refs,
+    );
+    policy.sub_resources.insert(
+        "settings".into(),
+        vec![json!({"id": "0", "settingInstance": {
+            "@odata.type": "#microsoft.graph.deviceManagementConfigurationChoiceSettingInstance",
+            "settingDefinitionId": "linux_deviceencryption_required",
+            "choiceSettingValue": {"value": "linux_deviceencryption_required_true", "children": []}}})],
+    );
+    policy.sub_resources.insert(
+        "scheduledActionsForRule".into(),
+        vec![json!({"id": format!("{id}_rule"), "ruleName": null, "scheduledActionConfigurations": [
+            {"id": format!("{id}_block"), "actionType": "block", "gracePeriodHours": 0,
+                "notificationTemplateId": NIL_GUID, "notificationMessageCCList": []},
+            {"id": format!("{id}_notify"), "actionType": "notification", "gracePeriodHours": 24,
+                "notificationTemplateId": template_ref().id, "notificationMessageCCList": [finance.id]}]})],
+    );
+    policy.assignments = Some(vec![assignment(id, GROUP_PILOT, false)]);
+    policy
+}
 
 fn every_kind_sample_items() -> Vec<BackupItem> {
     let id = |name: &str| sample_guid(&format!("kind/{name}"));
@@ -677,7 +753,12 @@ mod tests {
         let sample = sample_backup_with_every_kind(tenant(), POLICY_KINDS);
         assert_eq!(sample, sample_backup_with_every_kind(tenant(), POLICY_KINDS));
         assert_eq!(sample.items.len(), 4 + POLICY_KINDS + EVERY_KIND_SAMPLES);
-        for t in ITEM_TYPES.iter().filter(|t| t.class == TypeClass::Policy || t.class == TypeClass::Foundation) {
+        // Opt-in types (Conditional Access) are left out: a demo run does not opt in.
+        let opt_in = restore_core::engine::conditional_access::requires_opt_in;
+        for t in ITEM_TYPES
+            .iter()
+            .filter(|t| (t.class == TypeClass::Policy || t.class == TypeClass::Foundation) && !opt_in(t.name))
+        {
             assert!(sample.items.iter().any(|i| i.item_type == t.name), "no {} in the sample", t.name);
         }
         let keys: std::collections::BTreeSet<String> = sample.items.iter().map(BackupItem::key).collect();

@@ -94,7 +94,18 @@ pub async fn capture<T: TenantPort>(
     let mut items = Vec::new();
     for (index, item_type) in ITEM_TYPES.iter().enumerate() {
         progress(CaptureEvent::TypeStarted { item_type: item_type.name, index: index + 1, total: ITEM_TYPES.len() });
-        let read = read_type(tenant, item_type).await?;
+        let read = match read_type(tenant, item_type).await {
+            // An opt-in type (Conditional Access) needs permissions an Intune-only app may lack
+            // (Policy.Read.All): the backup goes on without it, and says so in the log.
+            Err(CaptureError::Tenant { path, source })
+                if source.kind == restore_core::tenant::TenantErrorKind::Authentication
+                    && restore_core::engine::conditional_access::requires_opt_in(item_type.name) =>
+            {
+                tracing::warn!(item_type = item_type.name, %path, "not captured: the app may not read this type");
+                Vec::new()
+            }
+            other => other?,
+        };
         tracing::info!(item_type = item_type.name, items = read.len(), "captured type");
         progress(CaptureEvent::TypeFinished { item_type: item_type.name, items: read.len() });
         items.extend(read);
@@ -102,6 +113,7 @@ pub async fn capture<T: TenantPort>(
     let group_names = resolve_group_names(tenant, &items).await?;
     progress(CaptureEvent::GroupsResolved { groups: group_names.len() });
     attach_references(&mut items, &group_names);
+    attach_condition_references(tenant, &mut items).await?;
     items.sort_by(|a, b| (&a.item_type, &a.id).cmp(&(&b.item_type, &b.id)));
     let mut set = BackupSet {
         tenant: Some(tenant_info),
@@ -131,6 +143,9 @@ fn sub_resource_path(item_type: &ItemType, id: &str, sub: &str) -> String {
 }
 
 async fn read_type<T: TenantPort>(tenant: &T, item_type: &'static ItemType) -> Result<Vec<BackupItem>, CaptureError> {
+    if let Some(singleton) = restore_core::engine::singleton::singleton(item_type) {
+        return read_singleton(tenant, item_type, singleton).await;
+    }
     let path = list_path(item_type);
     let mut objects = tenant.list(&path).await.map_err(|source| CaptureError::Tenant { path: path.clone(), source })?;
     // Lists leave script bodies out (`scriptContent` is null in a list): each is read on its own.
@@ -162,7 +177,7 @@ async fn read_type<T: TenantPort>(tenant: &T, item_type: &'static ItemType) -> R
         }
         let resource = Value::Object(resource);
         let display_name = resource
-            .get(if item_type.name == "settingsCatalogPolicy" { "name" } else { "displayName" })
+            .get(if item_type.identity == catalog::IdentityKey::NameAndTechnologies { "name" } else { "displayName" })
             .and_then(Value::as_str)
             .unwrap_or(&id)
             .to_string();
@@ -192,6 +207,29 @@ async fn read_type<T: TenantPort>(tenant: &T, item_type: &'static ItemType) -> R
         }
     }
     Ok(items)
+}
+
+/// Reads a tenant-wide singleton (the device-management settings): one item under its fixed id,
+/// named by the type's title (it has no name of its own).
+async fn read_singleton<T: TenantPort>(
+    tenant: &T,
+    item_type: &'static ItemType,
+    singleton: &restore_core::engine::singleton::Singleton,
+) -> Result<Vec<BackupItem>, CaptureError> {
+    let path = singleton.read_path;
+    let read = tenant.get(path).await.map_err(|source| CaptureError::Tenant { path: path.to_string(), source })?;
+    let Some(read) = read else { return Ok(Vec::new()) };
+    let resource = singleton.as_object(read);
+    Ok(vec![BackupItem {
+        item_type: item_type.name.to_string(),
+        id: singleton.id.to_string(),
+        display_name: item_type.title.to_string(),
+        platform: catalog::platform_of(item_type, &resource),
+        resource,
+        assignments: None,
+        sub_resources: BTreeMap::new(),
+        references: References::default(),
+    }])
 }
 
 /// Reads every listed object again on its own (in batches); one gone meanwhile is left out.
@@ -343,6 +381,85 @@ fn attach_references(items: &mut [BackupItem], group_names: &BTreeMap<String, St
             scope_tags: named(tag_ids, &tags),
             filters: named(filter_ids, &filters),
             notification_templates: named(template_ids, &templates),
+            ..References::default()
         };
     }
+}
+
+/// Names the groups, users and named locations the conditions of the captured Conditional Access
+/// policies reference (`conditions.users`, `conditions.locations`), so a restore maps them by name.
+async fn attach_condition_references<T: TenantPort>(tenant: &T, items: &mut [BackupItem]) -> Result<(), CaptureError> {
+    use restore_core::engine::conditional_access::{CONDITIONAL_ACCESS, NAMED_LOCATIONS};
+    use restore_core::engine::mapping::{RefKind, collect_refs};
+    let refs: Vec<(usize, Vec<(RefKind, String)>)> = items
+        .iter()
+        .enumerate()
+        .filter(|(_, i)| i.item_type == CONDITIONAL_ACCESS)
+        .map(|(index, i)| (index, collect_refs(&i.resource)))
+        .collect();
+    if refs.is_empty() {
+        return Ok(());
+    }
+    let mut names: BTreeMap<(RefKind, String), String> = BTreeMap::new();
+    let locations = match tenant.list(NAMED_LOCATIONS).await {
+        Ok(locations) => locations,
+        // The app may read policies but not locations: the references stay unnamed (a restore
+        // across tenants then blocks on them rather than guess).
+        Err(source) if source.kind == restore_core::tenant::TenantErrorKind::Authentication => {
+            tracing::warn!(path = NAMED_LOCATIONS, "named locations not readable; their references stay unnamed");
+            Vec::new()
+        }
+        Err(source) => return Err(CaptureError::Tenant { path: NAMED_LOCATIONS.into(), source }),
+    };
+    for location in locations {
+        if let (Some(id), Some(name)) =
+            (location.get("id").and_then(Value::as_str), location.get("displayName").and_then(Value::as_str))
+        {
+            names.insert((RefKind::NamedLocation, id.to_string()), name.to_string());
+        }
+    }
+    let wanted: BTreeSet<(RefKind, String)> = refs
+        .iter()
+        .flat_map(|(_, r)| r.iter().cloned())
+        .filter(|(kind, _)| matches!(kind, RefKind::Group | RefKind::User))
+        .collect();
+    let wanted: Vec<(RefKind, String)> = wanted.into_iter().collect();
+    let paths: Vec<String> = wanted
+        .iter()
+        .map(|(kind, id)| match kind {
+            RefKind::User => format!("users/{id}?$select=id,displayName"),
+            _ => format!("groups/{id}?$select=id,displayName"),
+        })
+        .collect();
+    for (chunk, path_chunk) in wanted.chunks(READ_CHUNK).zip(paths.chunks(READ_CHUNK)) {
+        let results = tenant
+            .get_many(path_chunk)
+            .await
+            .map_err(|source| CaptureError::Tenant { path: path_chunk[0].clone(), source })?;
+        for ((key, path), result) in chunk.iter().zip(path_chunk).zip(results) {
+            let object = result.map_err(|source| CaptureError::Tenant { path: path.clone(), source })?;
+            if let Some(name) = object.as_ref().and_then(|o| o.get("displayName")).and_then(Value::as_str) {
+                names.insert(key.clone(), name.to_string());
+            }
+        }
+    }
+    for (index, found) in refs {
+        let item = &mut items[index];
+        for (kind, id) in found {
+            let named = NamedRef { display_name: names.get(&(kind, id.clone())).cloned().unwrap_or_default(), id };
+            let list = match kind {
+                RefKind::Group => &mut item.references.groups,
+                RefKind::User => &mut item.references.users,
+                RefKind::NamedLocation => &mut item.references.named_locations,
+                _ => continue,
+            };
+            if !list.iter().any(|r| r.id == named.id) {
+                list.push(named);
+            }
+        }
+        for list in [&mut item.references.groups, &mut item.references.users, &mut item.references.named_locations] {
+            list.sort();
+        }
+    }
+    Ok(())
 }

@@ -23,6 +23,10 @@ pub const NAME_ID_PREFIX: &str = "name:";
 /// property: stripped on import).
 pub const IMPORTER_TEMPLATE_NAME: &str = "notificationTemplateName";
 
+/// The key IntuneCD adds to a new-style compliance policy to name its Linux discovery script (a
+/// reusable policy setting); not a Graph property, stripped on import.
+pub const IMPORTER_DETECTION_SCRIPT_NAME: &str = "detectionScriptName";
+
 /// Prefix of the ids given to objects whose IntuneCD file records no id.
 pub const SYNTHETIC_ID_PREFIX: &str = "intunecd-";
 
@@ -66,6 +70,8 @@ const FOLDERS: &[(&str, FolderKind)] = &[
     // IntuneCD 2.6.0's `EnrollmentStatusPage` module writes the status pages apart from the other
     // enrollment configurations (its `EnrollmentConfigurations` module leaves them out).
     ("Enrollment Profiles/Windows/ESP", FolderKind::Single("enrollmentConfiguration")),
+    ("Device Management Settings", FolderKind::Single("deviceManagementSettings")),
+    ("Conditional Access", FolderKind::Single("conditionalAccessPolicy")),
 ];
 
 /// Folders that hold companions of item files (script bodies, decoded payloads), not items.
@@ -115,16 +121,13 @@ pub fn parse(tree: &FileTree) -> Result<Loaded, BackupError> {
                 })
             }
         };
-        if folder == "Compliance Policies/Policies" && is_new_style_compliance(&resource) {
-            findings.push(LoadFinding::new(
-                FindingCode::UnknownType,
-                path,
-                format!(
-                    "{folder}: a compliance policy of deviceManagement/compliancePolicies (the Settings Catalog kind, e.g. Linux) is not a type this build restores; the file was skipped"
-                ),
-            ));
-            continue;
-        }
+        let type_name = if folder == "Compliance Policies/Policies" && is_new_style_compliance(&resource) {
+            // IntuneCD names the Linux discovery script a policy references (not a Graph property).
+            resource.remove(IMPORTER_DETECTION_SCRIPT_NAME);
+            Some("settingsCatalogCompliancePolicy")
+        } else {
+            type_name
+        };
         let Some(item_type) = type_name.and_then(catalog::item_type) else {
             let odata = resource.get("@odata.type").and_then(Value::as_str).unwrap_or("none");
             findings.push(LoadFinding::new(
@@ -228,15 +231,21 @@ fn to_item(
         file: path.to_string(),
         message,
     };
-    let name_key = if item_type.name == "settingsCatalogPolicy" { "name" } else { "displayName" };
-    let display_name = resource
-        .get(name_key)
-        .and_then(Value::as_str)
-        .map(str::to_string)
-        .ok_or_else(|| invalid(format!("{name_key} is missing or not a string")))?;
-    let id = match (resource.get("id").and_then(Value::as_str), stem_and_id(path).1) {
-        (Some(id), _) | (None, Some(id)) => id.to_string(),
-        (None, None) => {
+    let name_key = if item_type.identity == catalog::IdentityKey::NameAndTechnologies { "name" } else { "displayName" };
+    let singleton = restore_core::engine::singleton::singleton(item_type);
+    let display_name = match singleton {
+        // A tenant-wide singleton has no name of its own (IntuneCD writes it to `settings.json`).
+        Some(_) => item_type.title.to_string(),
+        None => resource
+            .get(name_key)
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .ok_or_else(|| invalid(format!("{name_key} is missing or not a string")))?,
+    };
+    let id = match (singleton, resource.get("id").and_then(Value::as_str), stem_and_id(path).1) {
+        (Some(singleton), _, _) => singleton.id.to_string(),
+        (None, Some(id), _) | (None, None, Some(id)) => id.to_string(),
+        (None, None, None) => {
             let hash = sha256_digest(path.as_bytes());
             format!("{SYNTHETIC_ID_PREFIX}{}", &hash["sha256:".len().."sha256:".len() + 16])
         }
@@ -474,7 +483,7 @@ mod tests {
     }
 
     #[test]
-    fn new_style_compliance_in_the_compliance_folder_is_skipped_with_a_finding() {
+    fn new_style_compliance_in_the_compliance_folder_is_its_own_kind() {
         let t = tree(&[
             (
                 "Compliance Policies/Policies/Linux_compliance.json",
@@ -487,10 +496,11 @@ mod tests {
             ),
         ]);
         let loaded = parse(&t).unwrap();
-        assert_eq!(loaded.set.items.len(), 1, "the classic policy still loads");
-        assert_eq!(loaded.findings.len(), 1);
-        assert_eq!(loaded.findings[0].code, FindingCode::UnknownType);
-        assert!(loaded.findings[0].message.contains("compliancePolicies"), "{}", loaded.findings[0].message);
+        let kinds: Vec<_> = loaded.set.items.iter().map(|i| i.item_type.as_str()).collect();
+        assert_eq!(kinds, ["compliancePolicy", "settingsCatalogCompliancePolicy"]);
+        let linux = &loaded.set.items[1];
+        assert_eq!((linux.display_name.as_str(), linux.platform.as_str()), ("Linux", "linux"));
+        assert!(linux.sub_resources.contains_key("settings"));
     }
 
     #[test]

@@ -33,6 +33,7 @@ async fn capture_reads_items_sub_resources_assignments_and_named_references() {
             "compliancePolicy/cp1",
             "deviceConfiguration/dc1",
             "deviceConfiguration/dc2",
+            "deviceManagementSettings/settings",
             "iosAppProtectionPolicy/ap1",
             "notificationTemplate/t1",
             "powerShellScript/ps1",

@@ -213,6 +213,36 @@ pub struct ScopeSpec {
     /// Whether assignments are restored (`include`, default) or left as they are (`skip`).
     #[serde(default)]
     pub assignments: IncludeOrSkip,
+    /// Types restored only when the run names them here (Conditional Access policies,
+    /// `conditionalAccessPolicy`): `mode: all` never includes them, nor does `include.types` alone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub opt_in: Option<OptInSpec>,
+}
+
+/// The opt-in types a run restores, and how Conditional Access policies are written.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OptInSpec {
+    /// Opt-in types to restore: `conditionalAccessPolicy`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 10), inner(length(max = 128)))]
+    pub types: Vec<String>,
+    /// State of the Conditional Access policies the restore writes: `reportOnly` (default) creates
+    /// them report-only (`enabledForReportingButNotEnforced`; a disabled one stays disabled) and
+    /// never writes the state of an existing policy; `fromBackup` writes the backup's state.
+    #[serde(default)]
+    pub conditional_access_state: ConditionalAccessState,
+}
+
+/// How a restore writes the state of Conditional Access policies.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum ConditionalAccessState {
+    /// Created report-only; the state of existing policies is left as it is.
+    #[default]
+    ReportOnly,
+    /// The backup's state, created or updated.
+    FromBackup,
 }
 
 /// Scope mode.

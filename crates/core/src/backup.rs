@@ -36,6 +36,12 @@ pub struct References {
     /// Notification templates its compliance actions use.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notification_templates: Vec<NamedRef>,
+    /// Named locations a Conditional Access policy's conditions use.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub named_locations: Vec<NamedRef>,
+    /// Users a Conditional Access policy's conditions include or exclude.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub users: Vec<NamedRef>,
 }
 
 /// One Intune object in a backup.

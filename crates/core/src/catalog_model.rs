@@ -201,6 +201,16 @@ pub const DEVICE_APP_MANAGEMENT_MOBILE_APP_CONFIGURATIONS: &[&str] = &[
     "androidManagedStoreAppConfiguration",
     "iosMobileAppConfiguration",
 ];
+/// Every type derived from `targetedManagedAppConfiguration`, the element type of `deviceAppManagement/targetedManagedAppConfigurations`.
+pub const DEVICE_APP_MANAGEMENT_TARGETED_MANAGED_APP_CONFIGURATIONS: &[&str] = &[];
+/// Every type derived from `deviceManagementCompliancePolicy`, the element type of `deviceManagement/compliancePolicies`.
+pub const DEVICE_MANAGEMENT_COMPLIANCE_POLICIES: &[&str] = &[];
+/// Every type derived from `deviceManagementSettings`, the element type of `deviceManagement/settings`.
+pub const DEVICE_MANAGEMENT_SETTINGS: &[&str] = &[];
+/// Every type derived from `conditionalAccessPolicy`, the element type of `identity/conditionalAccess/policies`.
+pub const IDENTITY_CONDITIONAL_ACCESS_POLICIES: &[&str] = &[
+    "whatIfAnalysisResult",
+];
 /// Every type derived from `groupPolicyConfiguration`, the element type of `deviceManagement/groupPolicyConfigurations`.
 pub const DEVICE_MANAGEMENT_GROUP_POLICY_CONFIGURATIONS: &[&str] = &[];
 /// Every type derived from `deviceManagementIntent`, the element type of `deviceManagement/intents`.

@@ -35,6 +35,8 @@ const SERVER_MANAGED: &[&str] = &[
     "supportsScopeTags",
     "settingCount",
     "isAssigned",
+    "modifiedDateTime",
+    "deletedDateTime",
 ];
 
 /// Fields refused anywhere in a request body.
@@ -107,6 +109,10 @@ impl Api<'_> {
                 }),
             ),
             [GROUPS, rest @ ..] => self.groups(req, rest, &options),
+            ["deviceManagement", "settings", rest @ ..] => self.device_management_settings(req, rest),
+            ["deviceManagement"] => self.device_management(req),
+            [crate::policies::USERS, rest @ ..] => self.users(req, rest, &options),
+            ["identity", "conditionalAccess", "namedLocations", rest @ ..] => self.named_locations(req, rest, &options),
             _ => match resolve(&segments) {
                 Some((ty, rest)) => self.item_route(ty, req, rest, &options),
                 None if read_only_collection(&segments).is_some() => self.read_only(req, &segments, &options),
@@ -131,7 +137,7 @@ impl Api<'_> {
             ("POST", []) => self.create(ty, body),
             ("GET", [id]) => self.get(ty, id, options),
             ("PATCH", [id]) => self.update(ty, id, body),
-            ("PUT", [id]) if ty.name == "settingsCatalogPolicy" => self.replace_settings_policy(ty, id, body),
+            ("PUT", [id]) if is_settings_catalog_kind(ty) => self.replace_settings_policy(ty, id, body),
             ("DELETE", [id]) => self.delete(ty.collection, id),
             ("GET", [id, "assignments"]) if has_assignments(ty) => {
                 let Some(entity) = self.tenant.entity(ty.collection, id) else { return missing(ty, id) };
@@ -157,6 +163,10 @@ impl Api<'_> {
             ("POST", [id, "assignments"]) if ty.assignable => self.add_assignment(ty, id, body),
             (method @ ("PATCH" | "DELETE"), [id, "assignments", assignment_id]) if ty.assignable => {
                 self.assignment_item(ty, method, id, assignment_id, body)
+            }
+            ("POST", [id, "changeSettings"]) if has_action(ty, "changeSettings") => self.change_settings(ty, id, body),
+            ("POST", [id, "setScheduledActions"]) if has_action(ty, "setScheduledActions") => {
+                self.set_scheduled_actions(ty, id, body)
             }
             ("GET", [id, sub]) if has_sub(ty, sub) => self.list_sub(ty, id, sub, req, options),
             ("POST", [id, sub]) if has_sub(ty, sub) => self.add_sub(ty, id, sub, body),
@@ -272,7 +282,7 @@ impl Api<'_> {
 
     /// One page of `items` with `@odata.nextLink` when more remain. Without `$top` the page holds
     /// `default_size`; `$top` sets the page size, up to the service maximum (`MAX_TOP`).
-    fn page(
+    pub(crate) fn page(
         &self,
         items: Vec<Value>,
         options: &QueryOptions,
@@ -312,7 +322,8 @@ impl Api<'_> {
             .and_then(|()| check_required(ty, &body))
             .and_then(|()| check_scope_tags(self.tenant, ty, &body))
             .and_then(|()| check_unique(self.tenant, ty, &body, None))
-            .and_then(|()| enrollment::check_create(ty, &body));
+            .and_then(|()| enrollment::check_create(ty, &body))
+            .and_then(|()| check_policy_references(self.tenant, ty, &body, true));
         if let Err(reply) = checks {
             return reply;
         }
@@ -329,14 +340,14 @@ impl Api<'_> {
                 subs.insert(sub.name.to_string(), items);
             }
         }
-        if ty.name == "compliancePolicy" {
+        if matches!(ty.name, "compliancePolicy" | "settingsCatalogCompliancePolicy") {
             let rules = subs.get("scheduledActionsForRule").cloned().unwrap_or_default();
             if let Err(reply) = check_compliance_rules(&rules) {
                 return reply;
             }
         }
         if let Some(settings) = subs.get("settings")
-            && ty.name == "settingsCatalogPolicy"
+            && is_settings_catalog_kind(ty)
             && let Err(reply) = check_settings(settings)
         {
             return reply;
@@ -392,7 +403,8 @@ impl Api<'_> {
             .and_then(|()| check_forbidden(&Value::Object(body.clone())))
             .and_then(|()| check_scope_tags(self.tenant, ty, &body))
             .and_then(|()| check_unique(self.tenant, ty, &body, Some(id)))
-            .and_then(|()| enrollment::check_update(ty, &body));
+            .and_then(|()| enrollment::check_update(ty, &body))
+            .and_then(|()| check_policy_references(self.tenant, ty, &body, false));
         if let Err(reply) = checks {
             return reply;
         }
@@ -591,7 +603,7 @@ impl Api<'_> {
             return reply;
         }
         if sub == "settings"
-            && ty.name == "settingsCatalogPolicy"
+            && is_settings_catalog_kind(ty)
             && let Err(reply) = check_settings(std::slice::from_ref(&body))
         {
             return reply;
@@ -733,6 +745,27 @@ pub(crate) fn missing(ty: &ItemType, id: &str) -> Reply {
     not_found(format!("Resource '{id}' of type '{}' was not found in '{}'.", ty.base_odata(), ty.collection))
 }
 
+/// Conditional Access policies: required properties and existing references
+/// ([`crate::policies::check_conditional_access`]); other kinds have none to check here.
+fn check_policy_references(
+    tenant: &Tenant,
+    ty: &ItemType,
+    body: &Map<String, Value>,
+    creating: bool,
+) -> Result<(), Reply> {
+    if ty.name == "conditionalAccessPolicy" {
+        crate::policies::check_conditional_access(tenant, body, creating)
+    } else {
+        Ok(())
+    }
+}
+
+/// The Settings Catalog kinds (`name` + `technologies`, typed `settings`, updated by PUT): configuration
+/// policies and the new-style compliance policies.
+pub(crate) fn is_settings_catalog_kind(ty: &ItemType) -> bool {
+    ty.identity == IdentityKey::NameAndTechnologies
+}
+
 fn has_sub(ty: &ItemType, name: &str) -> bool {
     ty.sub_resources.iter().any(|s| s.name == name)
 }
@@ -768,7 +801,7 @@ fn render(ty: &ItemType, entity: &Entity, options: &QueryOptions, listing: bool)
     select(Value::Object(resource), options)
 }
 
-fn select(value: Value, options: &QueryOptions) -> Value {
+pub(crate) fn select(value: Value, options: &QueryOptions) -> Value {
     let (Some(fields), Value::Object(map)) = (&options.select, &value) else { return value };
     let kept: Map<String, Value> = map
         .iter()
@@ -950,7 +983,7 @@ fn check_unique(tenant: &Tenant, ty: &ItemType, body: &Map<String, Value>, own_i
 }
 
 /// A compliance policy needs at least one rule, and a rule needs a `block` action.
-fn check_compliance_rules(rules: &[Value]) -> Result<(), Reply> {
+pub(crate) fn check_compliance_rules(rules: &[Value]) -> Result<(), Reply> {
     if rules.is_empty() {
         return Err(bad_request(
             "'scheduledActionsForRule' is required when creating a compliance policy: send one rule with a 'block' action.",
@@ -1038,11 +1071,11 @@ pub(crate) fn apply_type_defaults(ty: &ItemType, resource: &mut Map<String, Valu
 
 /// Server-computed fields that follow the sub-collections and assignments.
 pub(crate) fn refresh_derived(ty: &ItemType, entity: &mut Entity) {
-    if ty.name == "settingsCatalogPolicy" {
+    if is_settings_catalog_kind(ty) {
         let count = entity.subs.get("settings").map_or(0, Vec::len);
         entity.resource.insert("settingCount".into(), json!(count));
     }
-    if matches!(ty.name, "settingsCatalogPolicy" | "iosAppProtectionPolicy" | "androidAppProtectionPolicy") {
+    if is_settings_catalog_kind(ty) || matches!(ty.name, "iosAppProtectionPolicy" | "androidAppProtectionPolicy") {
         entity.resource.insert("isAssigned".into(), json!(!entity.assignments.is_empty()));
     }
 }
@@ -1060,6 +1093,10 @@ pub(crate) fn stamp_times(type_name: &str, resource: &mut Map<String, Value>, no
 /// A write bumps `lastModifiedDateTime` (where the type has it) and the `version` where the type
 /// has one.
 pub(crate) fn touch(entity: &mut Entity, now: String) {
+    // Conditional Access policies call it `modifiedDateTime` (null until the first change).
+    if entity.resource.contains_key("modifiedDateTime") {
+        entity.resource.insert("modifiedDateTime".into(), Value::String(now.clone()));
+    }
     if entity.resource.contains_key("lastModifiedDateTime") {
         entity.resource.insert("lastModifiedDateTime".into(), Value::String(now));
     }
@@ -1173,7 +1210,7 @@ pub(crate) fn check_unknown_property(type_name: &str, body: &Map<String, Value>)
 }
 
 /// An item posted to (or through an action into) a navigation must fit its element type.
-fn check_navigation_item(ty: &ItemType, navigation: &str, item: &Map<String, Value>) -> Result<(), Reply> {
+pub(crate) fn check_navigation_item(ty: &ItemType, navigation: &str, item: &Map<String, Value>) -> Result<(), Reply> {
     match model().navigation_element(&collection_type(ty), navigation) {
         Some(element) => check_unknown_property(element, item),
         None => Ok(()),

@@ -8,6 +8,7 @@ mod enrollment;
 pub mod faults;
 pub mod model;
 mod odata;
+mod policies;
 mod reply;
 pub mod seed;
 mod server;

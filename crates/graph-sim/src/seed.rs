@@ -103,9 +103,17 @@ fn store_item(tenant: &mut Tenant, ids: &mut IdSource, item: &BackupItem) -> Res
     let mut resource = object(item.resource.clone());
     resource.remove("@odata.context");
     resource.insert("id".into(), Value::String(item.id.clone()));
-    resource.entry("@odata.type").or_insert_with(|| Value::String(ty.base_odata()));
+    // A tenant-wide singleton reads without a type annotation (a complex property's value).
+    if restore_core::engine::singleton::singleton(ty).is_none() {
+        resource.entry("@odata.type").or_insert_with(|| Value::String(ty.base_odata()));
+    }
     let type_name = resource_type(ty, &resource);
     let mut whole = resource.clone();
+    if model().types.get(&type_name).is_some_and(|t| !t.entity) {
+        // A complex-typed singleton (the device-management settings) has no id property; the
+        // simulator keys it by the operator's fixed id.
+        whole.remove("id");
+    }
     for (name, items) in &item.sub_resources {
         whole.insert(name.clone(), Value::Array(items.clone()));
     }

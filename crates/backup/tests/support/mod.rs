@@ -72,7 +72,15 @@ impl TenantPort for FakeTenant {
 pub fn sample_tenant(reverse: bool) -> FakeTenant {
     let mut t = FakeTenant::default();
     for item_type in ITEM_TYPES {
-        t.collections.insert(list_path(item_type.name, item_type.collection), Vec::new());
+        match restore_core::engine::singleton::singleton(item_type) {
+            // A tenant-wide singleton reads as one object (every tenant has its settings).
+            Some(singleton) => {
+                t.objects.insert(singleton.read_path.into(), json!({"deviceComplianceCheckinThresholdDays": 30}));
+            }
+            None => {
+                t.collections.insert(list_path(item_type.name, item_type.collection), Vec::new());
+            }
+        }
     }
     let dm = "deviceManagement";
     let set = |t: &mut FakeTenant, path: String, values: Vec<Value>| {

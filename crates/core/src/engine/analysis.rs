@@ -232,8 +232,11 @@ fn analyze_item(
     foundations: &BTreeMap<(RefKind, String), String>,
     target_names: &IdNames,
 ) -> ItemAnalysis {
-    let item = &scoped.item;
     let key = scoped.key();
+    // Conditional Access: the state the run writes (report-only on create, untouched on update).
+    let creating = !snapshot.live.contains_key(&key);
+    let written = crate::engine::conditional_access::written_item(scope, &scoped.item, creating);
+    let item = written.as_ref().unwrap_or(&scoped.item);
     let t = scoped.item_type;
     let mut issues = ItemIssues::default();
     let default_enrollment = t.is_some_and(|t| enrollment::is_default(t, &item.resource));
@@ -376,6 +379,9 @@ fn decide(
             "the tenant's object has assignments the backup lacks ({}); Graph removes them only by a delete, which a restore never sends",
             issues.assignments_not_removable.join(", ")
         ));
+    }
+    if current.is_none() && scoped.item_type.and_then(crate::engine::singleton::singleton).is_some() {
+        return skip("tenant-wide settings are only ever updated; the tenant's could not be read");
     }
     let action = match current {
         None => PlannedAction::Create,

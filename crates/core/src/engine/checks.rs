@@ -87,6 +87,26 @@ pub enum FindingCode {
     /// An enrollment configuration's priority is not restored (Graph changes it only through
     /// `setPriority`, which renumbers the tenant's other configurations).
     EnrollmentPriorityNotRestored,
+    /// The restore changes a tenant-wide singleton (the device-management settings): every device
+    /// and user of the tenant is affected, not only a policy's assignees.
+    TenantWideSettingChange,
+    /// The backup holds items of a type a run restores only when it opts in (Conditional Access),
+    /// and this run did not: they are left out.
+    OptInRequired,
+    /// A named location a Conditional Access policy's conditions use does not exist in the target.
+    UnmappedNamedLocation,
+    /// More than one target named location has the name.
+    AmbiguousNamedLocation,
+    /// A user a Conditional Access policy's conditions name does not exist in the target.
+    UnmappedUser,
+    /// More than one target user has the name.
+    AmbiguousUser,
+    /// The restore would change the state of a Conditional Access policy that governs the
+    /// restore's own sign-in (docs/safety.md): it could lock the restore, or every admin, out.
+    ConditionalAccessGovernsOwnSignIn,
+    /// Across tenants, a Conditional Access policy names service principals or terms of use by id,
+    /// which differ between tenants and are not mapped.
+    ConditionalAccessReferenceNotMapped,
 }
 
 impl FindingCode {
@@ -123,6 +143,14 @@ impl FindingCode {
             FindingCode::AssignmentNotRemovable => "AssignmentNotRemovable",
             FindingCode::DefaultEnrollmentConfiguration => "DefaultEnrollmentConfiguration",
             FindingCode::EnrollmentPriorityNotRestored => "EnrollmentPriorityNotRestored",
+            FindingCode::TenantWideSettingChange => "TenantWideSettingChange",
+            FindingCode::OptInRequired => "OptInRequired",
+            FindingCode::UnmappedNamedLocation => "UnmappedNamedLocation",
+            FindingCode::AmbiguousNamedLocation => "AmbiguousNamedLocation",
+            FindingCode::UnmappedUser => "UnmappedUser",
+            FindingCode::AmbiguousUser => "AmbiguousUser",
+            FindingCode::ConditionalAccessGovernsOwnSignIn => "ConditionalAccessGovernsOwnSignIn",
+            FindingCode::ConditionalAccessReferenceNotMapped => "ConditionalAccessReferenceNotMapped",
         }
     }
 }
@@ -250,6 +278,17 @@ pub fn run_checks(
         if !same_tenant {
             app_reference_check(&mut c, item, &scoped.item.resource);
         }
+        tenant_wide_check(&mut c, item, scoped.item_type);
+        conditional_access_checks(&mut c, item, &scoped.item.resource, same_tenant);
+    }
+    for label in &scope.not_opted_in {
+        c.add(
+            FindingCode::OptInRequired,
+            Severity::Info,
+            None,
+            format!("{label} is in the backup but Conditional Access is restored only when the run opts in; it is left out."),
+            "Add conditionalAccessPolicy to spec.scope.optIn.types to restore it (created report-only unless spec.scope.optIn.conditionalAccessState is fromBackup).",
+        );
     }
     c.findings.sort_by_key(|f| f.severity);
     c.findings
@@ -526,6 +565,90 @@ fn app_reference_check(c: &mut Collector, item: &ItemAnalysis, resource: &serde_
 /// IntuneCD 2.6.0 writes in their place for the status page (`selectedMobileAppNames`).
 const APP_REFERENCES: &[&str] = &["targetedMobileApps", "selectedMobileAppIds", "selectedMobileAppNames"];
 
+/// A write to a tenant-wide singleton is a warning naming what changes: it applies to the whole
+/// tenant (update only: a singleton is never created or deleted).
+fn tenant_wide_check(c: &mut Collector, item: &ItemAnalysis, item_type: Option<&crate::catalog::ItemType>) {
+    if item_type.and_then(crate::engine::singleton::singleton).is_none() || !item.preview.action.writes() {
+        return;
+    }
+    let changed = if item.preview.changed_fields.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", item.preview.changed_fields.join(", "))
+    };
+    c.add(
+        FindingCode::TenantWideSettingChange,
+        Severity::Warning,
+        Some(item),
+        format!("the restore changes the tenant-wide {}{changed}; it applies to every device and user of the tenant.", item.preview.display_name),
+        "Review the change in the preview; exclude the type from spec.scope to leave the tenant's settings as they are.",
+    );
+}
+
+/// Conditional Access: a blocker when the restore would change the state of a policy that governs
+/// its own sign-in (the rule in [`crate::engine::conditional_access::governs_own_sign_in`]), and
+/// across tenants when service principals or terms of use are named by id.
+fn conditional_access_checks(c: &mut Collector, item: &ItemAnalysis, resource: &serde_json::Value, same_tenant: bool) {
+    use crate::engine::conditional_access::{CONDITIONAL_ACCESS, governs_own_sign_in, written_state};
+    if item.preview.item_type != CONDITIONAL_ACCESS || !item.preview.action.writes() {
+        return;
+    }
+    let written = written_state(&item.preview.desired);
+    let live = item.preview.current.as_ref().and_then(|c| written_state(c));
+    let changes_state = match (item.preview.action, written) {
+        (_, None) => false,
+        (crate::engine::analysis::PlannedAction::Create, Some(state)) => state == "enabled",
+        (_, Some(state)) => live != Some(state),
+    };
+    if changes_state && let Some(why) = governs_own_sign_in(&item.preview.desired) {
+        c.add(
+            FindingCode::ConditionalAccessGovernsOwnSignIn,
+            Severity::Blocker,
+            Some(item),
+            format!(
+                "the restore would set the policy's state to {} ({} now) and {why}: it governs the restore's own sign-in.",
+                written.unwrap_or("?"),
+                live.unwrap_or("absent")
+            ),
+            "Change the state by hand after checking the exclusions (break-glass accounts), or set spec.scope.optIn.conditionalAccessState: reportOnly.",
+        );
+    }
+    if same_tenant {
+        return;
+    }
+    let ids = |pointer: &str| -> Vec<String> {
+        resource
+            .pointer(pointer)
+            .and_then(serde_json::Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(serde_json::Value::as_str)
+            .filter(|id| *id != "ServicePrincipalsInMyTenant")
+            .map(str::to_string)
+            .collect()
+    };
+    let foreign: Vec<String> = [
+        "/conditions/clientApplications/includeServicePrincipals",
+        "/conditions/clientApplications/excludeServicePrincipals",
+        "/grantControls/termsOfUse",
+    ]
+    .into_iter()
+    .flat_map(ids)
+    .collect();
+    if !foreign.is_empty() {
+        c.add(
+            FindingCode::ConditionalAccessReferenceNotMapped,
+            Severity::Blocker,
+            Some(item),
+            format!(
+                "the policy names service principals or terms of use by id ({}); ids differ between tenants.",
+                foreign.join(", ")
+            ),
+            "Exclude the policy from spec.scope and recreate it in the target tenant.",
+        );
+    }
+}
+
 fn reference_checks(c: &mut Collector, item: &ItemAnalysis) {
     for r in &item.preview.references {
         let name = r.name.clone().unwrap_or_else(|| format!("with source id {} (name not in the backup)", r.source_id));
@@ -557,12 +680,26 @@ fn reference_checks(c: &mut Collector, item: &ItemAnalysis) {
                 format!("notification template {name} does not exist in the target tenant."),
                 "Include notification templates in the restore (spec.scope.foundations: include) or create it first.",
             ),
+            (RefTarget::Missing, RefKind::NamedLocation) => (
+                FindingCode::UnmappedNamedLocation,
+                Severity::Blocker,
+                format!("named location {name} does not exist in the target tenant; the condition cannot be kept."),
+                "Create the named location (same display name) in the target tenant first.",
+            ),
+            (RefTarget::Missing, RefKind::User) => (
+                FindingCode::UnmappedUser,
+                Severity::Blocker,
+                format!("user {name} does not exist in the target tenant; the condition cannot be kept."),
+                "Create the user (same display name) in the target tenant, or exclude the policy from spec.scope.",
+            ),
             (RefTarget::Ambiguous { ids }, kind) => (
                 match kind {
                     RefKind::Group => FindingCode::AmbiguousGroup,
                     RefKind::ScopeTag => FindingCode::AmbiguousScopeTag,
                     RefKind::Filter => FindingCode::AmbiguousFilter,
                     RefKind::NotificationTemplate => FindingCode::AmbiguousNotificationTemplate,
+                    RefKind::NamedLocation => FindingCode::AmbiguousNamedLocation,
+                    RefKind::User => FindingCode::AmbiguousUser,
                 },
                 Severity::Blocker,
                 format!("{} target objects are called {} {name} ({}).", ids.len(), r.kind.title(), ids.join(", ")),

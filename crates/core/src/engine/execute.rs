@@ -530,7 +530,7 @@ impl Executor {
             }
         }
         let resolver = self.resolver(item);
-        let path = format!("{}/{id}", t.collection);
+        let path = crate::engine::singleton::write_path(t, &id);
         let body = match step.kind {
             StepKind::Update | StepKind::Replace => update_body(t, &item.backup, &resolver),
             StepKind::Assign => assign_body(t, &item.backup, &resolver),

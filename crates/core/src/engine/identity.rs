@@ -89,6 +89,10 @@ pub fn encode_query_value(value: &str) -> String {
 /// comes from the same tenant (falling back to the identity, so an object deleted and re-created
 /// by an earlier restore is found), otherwise by identity.
 pub fn find_matches(item_type: &ItemType, item: &BackupItem, candidates: &[Value], same_tenant: bool) -> Vec<String> {
+    if crate::engine::singleton::singleton(item_type).is_some() {
+        // A tenant-wide singleton is always the tenant's one object.
+        return candidates.iter().filter_map(|c| c.get("id").and_then(Value::as_str).map(str::to_string)).collect();
+    }
     let id_of = |c: &Value| c.get("id").and_then(Value::as_str).map(str::to_string);
     if same_tenant && candidates.iter().any(|c| id_of(c).as_deref() == Some(item.id.as_str())) {
         return vec![item.id.clone()];

@@ -27,11 +27,22 @@ pub enum RefKind {
     Group,
     /// A notification message template (`scheduledActionConfigurations[].notificationTemplateId`).
     NotificationTemplate,
+    /// A Conditional Access named location (`conditions.locations`).
+    NamedLocation,
+    /// An Entra user (a Conditional Access policy's `conditions.users`).
+    User,
 }
 
 impl RefKind {
     /// Every kind, in report order.
-    pub const ALL: [RefKind; 4] = [RefKind::ScopeTag, RefKind::Filter, RefKind::Group, RefKind::NotificationTemplate];
+    pub const ALL: [RefKind; 6] = [
+        RefKind::ScopeTag,
+        RefKind::Filter,
+        RefKind::Group,
+        RefKind::NotificationTemplate,
+        RefKind::NamedLocation,
+        RefKind::User,
+    ];
 
     /// Human name, used in messages.
     pub fn title(self) -> &'static str {
@@ -40,6 +51,8 @@ impl RefKind {
             RefKind::Filter => "assignment filter",
             RefKind::Group => "group",
             RefKind::NotificationTemplate => "notification template",
+            RefKind::NamedLocation => "named location",
+            RefKind::User => "user",
         }
     }
 
@@ -49,7 +62,7 @@ impl RefKind {
             RefKind::ScopeTag => Some("scopeTag"),
             RefKind::Filter => Some("assignmentFilter"),
             RefKind::NotificationTemplate => Some("notificationTemplate"),
-            RefKind::Group => None,
+            RefKind::Group | RefKind::NamedLocation | RefKind::User => None,
         }
     }
 
@@ -96,6 +109,8 @@ impl IdNames {
                 (RefKind::Filter, &refs.filters),
                 (RefKind::Group, &refs.groups),
                 (RefKind::NotificationTemplate, &refs.notification_templates),
+                (RefKind::NamedLocation, &refs.named_locations),
+                (RefKind::User, &refs.users),
             ] {
                 for r in list {
                     names.insert(kind, &r.id, &r.display_name);
@@ -130,6 +145,12 @@ pub struct TargetMaps {
     /// Notification message templates.
     #[serde(default)]
     pub notification_templates: Vec<NamedRef>,
+    /// Named locations (read when Conditional Access policies are in scope).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub named_locations: Vec<NamedRef>,
+    /// Users looked up (by the names Conditional Access conditions reference, and the ids live ones use).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub users: Vec<NamedRef>,
 }
 
 impl TargetMaps {
@@ -140,6 +161,8 @@ impl TargetMaps {
             RefKind::Filter => &self.filters,
             RefKind::Group => &self.groups,
             RefKind::NotificationTemplate => &self.notification_templates,
+            RefKind::NamedLocation => &self.named_locations,
+            RefKind::User => &self.users,
         }
     }
 
@@ -150,6 +173,8 @@ impl TargetMaps {
             RefKind::Filter => &mut self.filters,
             RefKind::Group => &mut self.groups,
             RefKind::NotificationTemplate => &mut self.notification_templates,
+            RefKind::NamedLocation => &mut self.named_locations,
+            RefKind::User => &mut self.users,
         }
     }
 
@@ -316,6 +341,7 @@ pub fn rewrite_refs(doc: &mut Value, f: &mut impl FnMut(RefKind, &str) -> Rewrit
             }
         }
     }
+    crate::engine::conditional_access::rewrite_condition_refs(doc, f);
 }
 
 /// The groups a compliance notification action also mails (`deviceComplianceActionItem`).

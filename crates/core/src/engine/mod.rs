@@ -9,6 +9,7 @@
 pub mod analysis;
 pub mod assignment_writes;
 pub mod checks;
+pub mod conditional_access;
 pub mod diff;
 pub mod enrollment;
 pub mod execute;
@@ -19,6 +20,7 @@ pub mod payload;
 pub mod plan;
 pub mod preview;
 pub mod scope;
+pub mod singleton;
 pub mod snapshot;
 
 use crate::api::{ChecksStatus, Environment, ExistingObjects};

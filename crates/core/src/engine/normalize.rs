@@ -30,6 +30,7 @@ pub const SERVER_MANAGED: &[&str] = &[
     "deployedAppCount",
     "endOfSupportDate",
     "deployableContentDisplayName",
+    "modifiedDateTime",
 ];
 
 /// Keys that assignments carry as server bookkeeping.

@@ -55,15 +55,23 @@ pub fn sub_resource_write(item_type: &ItemType, sub: &str) -> SubResourceWrite {
             action: "scheduleActionsForRules",
             body_key: "deviceComplianceScheduledActionForRules",
         },
+        ("settingsCatalogCompliancePolicy", "scheduledActionsForRule") => {
+            SubResourceWrite::InCreateThenAction { action: "setScheduledActions", body_key: "scheduledActions" }
+        }
+        ("managedAppConfigurationPolicy", "settings") => {
+            SubResourceWrite::Action { action: "changeSettings", body_key: "settings" }
+        }
         (_, "apps") => SubResourceWrite::Action { action: "targetApps", body_key: "apps" },
         (_, "localizedNotificationMessages") => SubResourceWrite::UpsertByKey { key: "locale" },
         _ => SubResourceWrite::InBody,
     }
 }
 
-/// Whether an update of `item_type` replaces the object whole (PUT) instead of patching it.
+/// Whether an update of `item_type` replaces the object whole (PUT) instead of patching it: the
+/// Settings Catalog kinds (configuration policies, and new-style compliance policies, whose settings
+/// IntuneCD 2.6.0 updates with PUT).
 pub fn updates_by_replace(item_type: &ItemType) -> bool {
-    item_type.name == "settingsCatalogPolicy"
+    item_type.identity == crate::catalog::IdentityKey::NameAndTechnologies
 }
 
 /// Maps an item's source references to target ids, including objects created earlier in the run.
@@ -122,7 +130,12 @@ pub fn create_body(item_type: &ItemType, item: &BackupItem, resolver: &Resolver)
 /// The PATCH body of an update, or the PUT body of a full replace: the object's properties plus its
 /// in-body sub-resources (no assignments, no sub-resource written through an action).
 pub fn update_body(item_type: &ItemType, item: &BackupItem, resolver: &Resolver) -> Result<Value, String> {
-    with_subs(item_type, item, resolver, true, |w| w == SubResourceWrite::InBody)
+    let body = with_subs(item_type, item, resolver, true, |w| w == SubResourceWrite::InBody)?;
+    Ok(match crate::engine::singleton::singleton(item_type) {
+        // A singleton is written through its parent, without the id the operator gave it.
+        Some(singleton) => singleton.parent_body(body),
+        None => body,
+    })
 }
 
 fn with_subs(

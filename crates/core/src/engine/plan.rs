@@ -273,7 +273,12 @@ impl ExecutionPlan {
                 desired: preview.desired.clone(),
                 expected: preview.current.clone(),
                 references: preview.references.clone(),
-                backup: scoped.item.clone(),
+                backup: crate::engine::conditional_access::written_item(
+                    scope,
+                    &scoped.item,
+                    preview.action == PlannedAction::Create,
+                )
+                .unwrap_or_else(|| scoped.item.clone()),
                 with_assignments: scope.with_assignments() && t.assignable,
             };
             let write_stage = if t.class == TypeClass::Foundation { Stage::Foundations } else { Stage::Policies };

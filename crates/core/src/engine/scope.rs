@@ -6,7 +6,7 @@ use std::fmt;
 
 use globset::{GlobBuilder, GlobMatcher};
 
-use crate::api::{IncludeOrSkip, ScopeMode, ScopeSelector, ScopeSpec, ScopeStatus};
+use crate::api::{ConditionalAccessState, IncludeOrSkip, ScopeMode, ScopeSelector, ScopeSpec, ScopeStatus};
 use crate::backup::{BackupItem, BackupSet};
 use crate::catalog::{ITEM_TYPES, ItemType, TypeClass, item_type};
 use crate::engine::mapping::IdNames;
@@ -101,6 +101,11 @@ pub struct ResolvedScope {
     pub source_tenant: Option<String>,
     /// Names of the source tenant's referenced objects, from the whole backup.
     pub source_names: IdNames,
+    /// Items of opt-in types (Conditional Access) the scope selected but the run did not opt in
+    /// to, as `type/display name`: left out, each reported by a finding.
+    pub not_opted_in: Vec<String>,
+    /// How Conditional Access policies are written (`spec.scope.optIn.conditionalAccessState`).
+    pub conditional_access_state: ConditionalAccessState,
 }
 
 impl ResolvedScope {
@@ -188,6 +193,12 @@ pub fn resolve_scope(spec: &ScopeSpec, backup: &BackupSet) -> Result<ResolvedSco
     if spec.mode == ScopeMode::Selected && include.as_ref().is_none_or(Selector::is_empty) {
         return Err(ScopeError::SelectedWithoutInclude);
     }
+    let opted_in: BTreeSet<&str> = spec.opt_in.iter().flat_map(|o| o.types.iter()).map(String::as_str).collect();
+    if let Some(name) = opted_in.iter().find(|t| !crate::engine::conditional_access::requires_opt_in(t)) {
+        let known = crate::engine::conditional_access::OPT_IN_TYPES.join(", ");
+        return Err(ScopeError::UnknownType { name: format!("{name} (in optIn.types)"), known });
+    }
+    let mut not_opted_in = Vec::new();
     let mut items: Vec<ScopedItem> = backup
         .items
         .iter()
@@ -196,6 +207,14 @@ pub fn resolve_scope(spec: &ScopeSpec, backup: &BackupSet) -> Result<ResolvedSco
             ScopeMode::Selected => include.as_ref().is_some_and(|s| s.matches(item)),
         })
         .filter(|item| !exclude.as_ref().is_some_and(|s| s.matches(item)))
+        .filter(|item| {
+            let left_out = crate::engine::conditional_access::requires_opt_in(&item.item_type)
+                && !opted_in.contains(item.item_type.as_str());
+            if left_out {
+                not_opted_in.push(format!("{}/{}", item.item_type, item.display_name));
+            }
+            !left_out
+        })
         .map(|item| ScopedItem { item: item.clone(), item_type: item_type(&item.item_type) })
         .filter(|scoped| spec.foundations == IncludeOrSkip::Include || scoped.class() != Some(TypeClass::Foundation))
         .collect();
@@ -221,6 +240,8 @@ pub fn resolve_scope(spec: &ScopeSpec, backup: &BackupSet) -> Result<ResolvedSco
         source_digest: backup.digest.clone(),
         source_tenant: backup.tenant.as_ref().map(|t| t.id.clone()),
         source_names: IdNames::from_backup(&backup.items),
+        not_opted_in,
+        conditional_access_state: spec.opt_in.as_ref().map(|o| o.conditional_access_state).unwrap_or_default(),
     })
 }
 

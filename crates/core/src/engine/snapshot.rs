@@ -46,7 +46,7 @@ impl RequestStats {
         self.sent.unwrap_or(self.lists + self.gets + self.batch_requests)
     }
 
-    fn record_batch(&mut self, paths: usize) {
+    pub(crate) fn record_batch(&mut self, paths: usize) {
         let paths = u32::try_from(paths).unwrap_or(u32::MAX);
         self.get_many_calls += 1;
         self.batched_paths += paths;
@@ -93,6 +93,9 @@ pub fn needs_object_read(item_type: &ItemType) -> bool {
 
 /// The path reading one object of `item_type` whole.
 pub fn object_path(item_type: &ItemType, id: &str, with_assignments: bool) -> String {
+    if let Some(singleton) = crate::engine::singleton::singleton(item_type) {
+        return singleton.read_path.to_string();
+    }
     match expand_clause(item_type, with_assignments) {
         Some(expand) => format!("{}/{id}?{expand}", item_type.collection),
         None => format!("{}/{id}", item_type.collection),
@@ -127,8 +130,13 @@ async fn list_collections<T: TenantPort>(
     let pages = port.get_many(&paths).await?;
     stats.record_batch(paths.len());
     let mut first_pages: Vec<Option<Vec<Value>>> = Vec::with_capacity(types.len());
-    for page in pages {
+    for (t, page) in types.iter().zip(pages) {
         let mut page = page?.unwrap_or(Value::Null);
+        if let Some(singleton) = crate::engine::singleton::singleton(t) {
+            // A singleton reads as one object, not a page: its one "member".
+            first_pages.push(Some(vec![singleton.as_object(page)]));
+            continue;
+        }
         let complete = page.get("@odata.nextLink").is_none();
         first_pages.push(match page.get_mut("value").map(Value::take) {
             Some(Value::Array(objects)) if complete => Some(objects),
@@ -261,6 +269,8 @@ pub async fn take_snapshot<T: TenantPort>(
             }
         }
     }
+    // 4. Conditional Access conditions: named locations, users and groups, by name.
+    crate::engine::conditional_access::read_targets(port, scope, &mut snap).await?;
     snap.maps.sort();
     if let (Some(before), Some(after)) = (sent_before, port.requests_sent()) {
         snap.stats.sent = Some(u32::try_from(after.saturating_sub(before)).unwrap_or(u32::MAX));
