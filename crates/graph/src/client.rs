@@ -597,7 +597,7 @@ impl GraphClient {
             drop(permit);
             drop(read_slot);
             if write {
-                self.report_write_after_deposal(&method, &url).await;
+                self.report_write_after_deposal(&method, url).await;
             }
             let elapsed_ms = started.elapsed().as_millis() as u64;
             let (status, headers, bytes) = match outcome {
