@@ -378,7 +378,11 @@ async fn an_enrollment_priority_is_never_written_it_is_a_finding() {
     admin.call("PATCH", &format!("{ENROLLMENT}/{id}"), Some(&json!({"limit": 9}))).await.unwrap();
     let again = capture_tenant(&client, &target).await;
     let mut edited = again.clone();
-    edited.items.iter_mut().for_each(|i| i.resource["limit"] = json!(1));
+    edited
+        .items
+        .iter_mut()
+        .filter(|i| i.item_type == "enrollmentConfiguration")
+        .for_each(|i| i.resource["limit"] = json!(1));
     let (phase, report) = restore(&edited, &target, &client, "priority-drift").await;
     assert_eq!(phase, Phase::Succeeded);
     assert_eq!(keys_with(&report, PlannedAction::Update).len(), 1);
