@@ -3,7 +3,7 @@
 //! Independent reads are issued together (the listings; the object reads and the group lookups):
 //! the port bounds how many are in flight for the tenant, so the snapshot pays few round trips.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use futures::future::{try_join, try_join_all};
 use serde::{Deserialize, Serialize};
@@ -11,7 +11,7 @@ use serde_json::Value;
 use tracing::debug;
 
 use crate::catalog::{ITEM_TYPES, ItemType, TypeClass};
-use crate::engine::identity::{encode_query_value, find_matches};
+use crate::engine::identity::{Candidates, encode_query_value};
 use crate::engine::mapping::{RefKind, TargetMaps, collect_refs};
 use crate::engine::normalize::backup_document;
 use crate::engine::scope::ResolvedScope;
@@ -196,10 +196,14 @@ pub async fn take_snapshot<T: TenantPort>(
 
     // 2. Identity matches, and whole reads of the objects matched once.
     let mut reads: Vec<(String, String)> = Vec::new();
+    let mut indexes: HashMap<&str, Candidates<'_>> = HashMap::new();
     for scoped in &scope.items {
         let Some(t) = scoped.item_type else { continue };
         let candidates = snap.collections.get(t.name).map(Vec::as_slice).unwrap_or_default();
-        let ids = find_matches(t, &scoped.item, candidates, same_tenant);
+        let ids = indexes
+            .entry(t.name)
+            .or_insert_with(|| Candidates::index(t, candidates))
+            .matches(&scoped.item, same_tenant);
         if let [id] = ids.as_slice() {
             if needs_object_read(t) {
                 reads.push((scoped.key(), object_path(t, id, with_assignments)));
@@ -209,6 +213,7 @@ pub async fn take_snapshot<T: TenantPort>(
         }
         snap.matches.insert(scoped.key(), ids);
     }
+    drop(indexes);
     let group_names = if with_assignments { referenced_group_names(scope) } else { Vec::new() };
     let read_paths: Vec<String> = reads.iter().map(|(_, p)| p.clone()).collect();
     let name_paths: Vec<String> = group_names.iter().map(|n| group_by_name_path(n)).collect();
