@@ -133,6 +133,8 @@ pub async fn assess<T: TenantPort>(
 ) -> Result<Assessment, EngineError> {
     let snapshot = take_snapshot(port, scope, &target.tenant_id).await?;
     let report = report_from_snapshot(scope, &snapshot, target, options);
+    // The digest copies the report once more: the objects read are let go first.
+    drop(snapshot);
     let digest = report.digest();
     Ok(Assessment { report, digest })
 }

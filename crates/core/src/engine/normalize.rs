@@ -164,7 +164,11 @@ pub fn backup_document(item: &BackupItem, with_assignments: bool) -> Value {
 /// server-managed fields stripped, an empty scope-tag list read as the default tag, references
 /// replaced by their names in `names`, set-like lists sorted, nested nulls dropped, keys sorted.
 pub fn normalize(item_type: Option<&ItemType>, doc: &Value, names: &IdNames) -> Value {
-    let mut doc = doc.clone();
+    normalize_owned(item_type, doc.clone(), names)
+}
+
+/// [`normalize`] of a document the caller gives up (no copy is made).
+pub fn normalize_owned(item_type: Option<&ItemType>, mut doc: Value, names: &IdNames) -> Value {
     mask_secrets(&mut doc);
     if let Some(t) = item_type {
         crate::secrets::marks().apply(t.name, &mut doc);
@@ -246,6 +250,13 @@ pub fn canonical_order(value: &Value) -> Value {
 pub fn project_onto(current: &Value, desired: &Value) -> Value {
     let Value::Object(wanted) = desired else { return current.clone() };
     Value::Object(wanted.keys().map(|k| (k.clone(), current.get(k).cloned().unwrap_or(Value::Null))).collect())
+}
+
+/// [`project_onto`] of a `current` the caller gives up: its values are moved, not copied.
+pub fn project_owned(current: Value, desired: &Value) -> Value {
+    let Value::Object(wanted) = desired else { return current };
+    let Value::Object(mut have) = current else { return project_onto(&current, desired) };
+    Value::Object(wanted.keys().map(|k| (k.clone(), have.remove(k).unwrap_or(Value::Null))).collect())
 }
 
 /// Pretty JSON with sorted keys (for a value produced by [`normalize`]).
@@ -376,5 +387,8 @@ mod tests {
         let desired = json!({"a": 1, "b": null});
         let current = json!({"a": 2, "c": 3});
         assert_eq!(project_onto(&current, &desired), json!({"a": 2, "b": null}));
+        assert_eq!(project_owned(current.clone(), &desired), project_onto(&current, &desired));
+        assert_eq!(project_owned(json!([1]), &desired), project_onto(&json!([1]), &desired));
+        assert_eq!(project_owned(json!({"a": 1}), &json!("s")), project_onto(&json!({"a": 1}), &json!("s")));
     }
 }
