@@ -1,33 +1,36 @@
-//! Preview benchmark on the Graph simulator (`cargo bench -p restore-operator --bench preview_1000`):
+//! Preview benchmark on the Graph simulator (`cargo bench --workspace --bench preview_1000`):
 //! wall time, Graph requests and peak memory of previews at simulated latency, and the CPU path.
 //!
-//! For each size in `PREVIEW_SIZES` (items, default `1000,10000`) it seeds a simulated tenant,
-//! then times the engine's preview (snapshot, checks, diff, digest) with `PREVIEW_LATENCY_MS`
-//! (default 50) added to every Graph request, and prints the HTTP requests it sent, the requests
-//! per item and the process's peak RSS (simulator included). With the latency off it times the
-//! CPU path (normalize, diff, checks, digest of a snapshot already read) on one thread. Targets
-//! (issue 17, printed, never asserted): 1,000 items <= 1.0 s and 10,000 items <= 8 s at 50 ms,
-//! peak RSS <= 200 MB, CPU path >= 20,000 items/s.
+//! For each size in `PREVIEW_SIZES` (items, default `1000,10000`) it seeds a simulated tenant in a
+//! child process (this bench run again as the simulator, so the bench's own peak RSS is the
+//! operator side's alone), then times the engine's preview (snapshot, checks, diff, digest) with
+//! `PREVIEW_LATENCY_MS` (default 50) added to every Graph request, and prints the HTTP requests it
+//! sent, the requests per item and the peak RSS of the preview's process and of the simulator's.
+//! With the latency off it times the CPU path (normalize, diff, checks, digest of a snapshot
+//! already read) on one thread. Targets (issue 17, printed, never asserted): 1,000 items <= 1.0 s
+//! and 10,000 items <= 8 s at 50 ms, peak RSS <= 200 MB, CPU path >= 20,000 items/s.
 
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use graph_sim::{FaultConfig, SimConfig};
 use restore_backup::capture::capture;
 use restore_backup::fetch::Fetcher;
 use restore_backup::{Limits, native};
-use restore_core::api::{Environment, ScopeSpec};
+use restore_core::api::{Environment, GraphEndpoints, IntuneTenantSpec, ScopeSpec, TenantAuth, WriteBudget};
 use restore_core::backup::{BackupSet, BackupTenant};
 use restore_core::catalog::item_type;
 use restore_core::engine::scope::{ResolvedScope, resolve_scope};
 use restore_core::engine::snapshot::take_snapshot;
 use restore_core::engine::{EngineOptions, RestoreTarget, assess, report_from_snapshot};
-use restore_graph::{Credentials, DEFAULT_READ_CONCURRENCY, GraphClient, GraphOptions};
+use restore_graph::{Credentials, DEFAULT_READ_CONCURRENCY, GraphClient, GraphOptions, SecretString};
 use restore_operator::cli::demo_backup::{
     EVERY_KIND_SAMPLES, PortalAdmin, SimTenant, local_graph_options, sample_backup_with_every_kind, start_simulator,
 };
 use restore_operator::cli::local_objects::LocalObjects;
 use restore_operator::cli::wizard_loop::{LocalRun, LocalTenant, dry_run_spec};
-use serde_json::json;
+use serde_json::{Value, json};
 
 /// Items in the sample besides the policies: the Default, Paris and Berlin scope tags, the
 /// filter and the template.
@@ -59,10 +62,22 @@ fn ms(d: Duration) -> f64 {
 /// A line of `/proc/self/status` in MiB (`VmHWM`: peak RSS, `VmRSS`: current RSS).
 fn proc_status_mib(key: &str) -> f64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status_mib(&status, key)
+}
+
+/// A line of a `/proc/<pid>/status` text in MiB.
+fn status_mib(status: &str, key: &str) -> f64 {
     let kib = status.lines().find_map(|l| {
         l.strip_prefix(key)?.trim_start_matches(':').trim().strip_suffix("kB")?.trim().parse::<f64>().ok()
     });
     kib.unwrap_or(0.0) / 1024.0
+}
+
+/// CPU time this thread has run, in seconds (`/proc/thread-self/schedstat`: on a shared machine
+/// the wall time also counts the time other processes held the cores).
+fn thread_cpu_seconds() -> f64 {
+    let text = std::fs::read_to_string("/proc/thread-self/schedstat").unwrap_or_default();
+    text.split_whitespace().next().and_then(|ns| ns.parse::<f64>().ok()).unwrap_or(0.0) / 1e9
 }
 
 /// Resets the peak RSS to the current RSS (Linux `clear_refs` 5), so a peak is the preview's.
@@ -70,32 +85,141 @@ fn reset_peak_rss() {
     let _ = std::fs::write("/proc/self/clear_refs", "5");
 }
 
-/// HTTP requests the simulator answered since `from` (a `$batch` counts once; token requests aside).
-fn http_requests(sim: &graph_sim::SimHandle, from: usize) -> (usize, usize) {
-    let log = sim.request_log();
-    let api: Vec<_> = log[from..].iter().filter(|r| !r.in_batch && r.tenant.is_some()).collect();
-    let batches = api.iter().filter(|r| r.path == "$batch").count();
-    (api.len(), batches)
+/// HTTP requests in the simulator's log from `from` on: (all, `$batch`) — token requests and
+/// the sub-requests of a `$batch` aside.
+fn http_requests(log: &[graph_sim::RequestRecord]) -> (usize, usize) {
+    let api: Vec<_> = log.iter().filter(|r| !r.in_batch && r.tenant.is_some()).collect();
+    (api.len(), api.iter().filter(|r| r.path == "$batch").count())
 }
 
 fn latency(ms: u64) -> FaultConfig {
     FaultConfig { latency_min_ms: ms, latency_max_ms: ms, ..FaultConfig::default() }
 }
 
-/// A simulated tenant seeded with `items` items, its client, and the backup as captured from it
-/// (with the simulator's ids), a tenth of the policies (at most [`MAX_DRIFTED`]) drifted.
-async fn seeded_tenant(items: usize) -> (graph_sim::SimHandle, GraphClient, BackupSet, usize) {
+/// Set in the environment of the child process that runs the simulator: the items to seed.
+const CHILD_ENV: &str = "PREVIEW_SIMULATOR_ITEMS";
+
+/// The simulator's process, driven by one-line commands on its stdin (`latency MS`, `drift`,
+/// `count FROM`, `rss`, each answered with one line).
+struct SimProcess {
+    child: Child,
+    commands: ChildStdin,
+    answers: BufReader<ChildStdout>,
+    /// The tenant's IntuneTenant spec pointing at the simulator.
+    spec: IntuneTenantSpec,
+    secret: SecretString,
+}
+
+impl SimProcess {
+    /// Runs this bench again as a simulator seeded with `items` items and waits until it listens.
+    fn start(items: usize) -> SimProcess {
+        let mut child = Command::new(std::env::current_exe().expect("the bench's path"))
+            .env(CHILD_ENV, items.to_string())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("the simulator process starts");
+        let commands = child.stdin.take().expect("stdin is piped");
+        let mut answers = BufReader::new(child.stdout.take().expect("stdout is piped"));
+        let mut line = String::new();
+        answers.read_line(&mut line).expect("the simulator says where it listens");
+        let hello: Value = serde_json::from_str(&line).expect("a JSON greeting");
+        let text = |k: &str| hello[k].as_str().expect("a greeting field").to_string();
+        let spec = IntuneTenantSpec {
+            tenant_id: "bench".into(),
+            display_name: "Bench".into(),
+            environment: Environment::Staging,
+            graph: GraphEndpoints { endpoint: text("endpoint"), authority: text("authority") },
+            auth: TenantAuth {
+                client_id: text("clientId"),
+                client_secret_ref: Some(restore_core::api::SecretKeyRef {
+                    name: "graph-app".into(),
+                    key: "clientSecret".into(),
+                }),
+                certificate_ref: None,
+                workload_identity: None,
+            },
+            write_budget: WriteBudget::default(),
+        };
+        SimProcess { child, commands, answers, spec, secret: SecretString::new(text("secret")) }
+    }
+
+    fn ask(&mut self, command: &str) -> String {
+        writeln!(self.commands, "{command}").expect("the simulator reads");
+        let mut line = String::new();
+        self.answers.read_line(&mut line).expect("the simulator answers");
+        line.trim().to_string()
+    }
+
+    fn set_latency(&mut self, ms: u64) {
+        self.ask(&format!("latency {ms}"));
+    }
+
+    /// Length of the request log, to count from.
+    fn mark(&mut self) -> usize {
+        self.ask("count 0").split(' ').next().and_then(|n| n.parse().ok()).unwrap_or(0)
+    }
+
+    /// (HTTP requests, `$batch`es) since `from`.
+    fn requests_since(&mut self, from: usize) -> (usize, usize) {
+        let answer = self.ask(&format!("count {from}"));
+        let numbers: Vec<usize> = answer.split(' ').filter_map(|n| n.parse().ok()).collect();
+        (numbers.get(1).copied().unwrap_or(0), numbers.get(2).copied().unwrap_or(0))
+    }
+
+    /// The simulator's (peak, current) RSS in MiB.
+    fn rss(&mut self) -> (f64, f64) {
+        let answer = self.ask("rss");
+        let mut numbers = answer.split(' ').filter_map(|n| n.parse().ok());
+        (numbers.next().unwrap_or(0.0), numbers.next().unwrap_or(0.0))
+    }
+}
+
+impl Drop for SimProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The child process: a simulated tenant seeded with `items` items, served until stdin closes.
+async fn serve_simulator(items: usize) {
     let config = SimConfig { request_log_capacity: 1_000_000, throttle: None, ..SimConfig::default() };
     let sim = start_simulator(config).await.expect("the simulator starts");
     let tenant = SimTenant::create(&sim, "bench", "Bench", Environment::Staging).expect("a tenant");
     let info = BackupTenant { id: "bench".into(), label: "Bench".into() };
     let policies = items.saturating_sub(FOUNDATIONS + EVERY_KIND_SAMPLES);
-    sim.seed("bench", &sample_backup_with_every_kind(info.clone(), policies)).expect("seeded");
-    let options = GraphOptions { read_concurrency: read_concurrency(), ..local_graph_options() };
-    let spec = tenant.spec(&sim, "graph-app");
-    let client = GraphClient::new(&spec, Credentials::ClientSecret(tenant.secret.clone()), options).expect("a client");
-    let backup = capture(&client, info, jiff::Timestamp::now(), |_| {}).await.expect("a capture");
+    let seeded = sample_backup_with_every_kind(info, policies);
+    sim.seed("bench", &seeded).expect("seeded");
+    let hello = json!({
+        "endpoint": sim.base_url(), "authority": sim.authority_url(),
+        "clientId": tenant.client_id, "secret": tenant.secret.expose_secret(),
+    });
+    println!("{hello}");
     let admin = PortalAdmin::sign_in(&sim, &tenant).await.expect("portal sign-in");
+    let mut lines = tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(tokio::io::stdin()));
+    while let Ok(Some(line)) = lines.next_line().await {
+        let mut words = line.split_whitespace();
+        let answer = match (words.next(), words.next().and_then(|n| n.parse::<usize>().ok())) {
+            (Some("latency"), Some(ms)) => {
+                sim.set_faults(latency(ms as u64));
+                "ok".to_string()
+            }
+            (Some("drift"), _) => format!("{}", drift(&admin, &seeded).await),
+            (Some("count"), Some(from)) => {
+                let log = sim.request_log();
+                let (http, batches) = http_requests(log.get(from..).unwrap_or_default());
+                format!("{} {http} {batches}", log.len())
+            }
+            (Some("rss"), _) => format!("{:.1} {:.1}", proc_status_mib("VmHWM"), proc_status_mib("VmRSS")),
+            _ => "?".to_string(),
+        };
+        println!("{answer}");
+    }
+}
+
+/// Drifts a tenth of the policies (at most [`MAX_DRIFTED`]) as an admin in the portal would.
+async fn drift(admin: &PortalAdmin, backup: &BackupSet) -> usize {
     let mut drifted = 0;
     for (i, item) in backup.items.iter().enumerate().filter(|(i, _)| i % 10 == 0) {
         let Some(t) = item_type(&item.item_type).filter(|_| item.resource.get("description").is_some()) else {
@@ -108,40 +232,59 @@ async fn seeded_tenant(items: usize) -> (graph_sim::SimHandle, GraphClient, Back
             break;
         }
     }
+    drifted
+}
+
+/// A simulated tenant seeded with `items` items (in its own process), its client, and the backup
+/// as captured from it (with the simulator's ids), a tenth of the policies drifted since.
+async fn seeded_tenant(items: usize) -> (SimProcess, GraphClient, BackupSet, usize) {
+    let mut sim = SimProcess::start(items);
+    let options = GraphOptions { read_concurrency: read_concurrency(), ..local_graph_options() };
+    let client = GraphClient::new(&sim.spec, Credentials::ClientSecret(sim.secret.clone()), options).expect("a client");
+    let info = BackupTenant { id: "bench".into(), label: "Bench".into() };
+    let backup = capture(&client, info, jiff::Timestamp::now(), |_| {}).await.expect("a capture");
+    let drifted = sim.ask("drift").parse().unwrap_or(0);
     (sim, client, backup, drifted)
 }
 
 /// The engine's preview of the whole backup at `latency_ms` per request, `rounds` times.
 async fn network_preview(size: usize, latency_ms: u64, rounds: usize, wizard: bool) {
-    let (sim, client, backup, drifted) = seeded_tenant(size).await;
+    let (mut sim, client, backup, drifted) = seeded_tenant(size).await;
     let scope = resolve_scope(&ScopeSpec::default(), &backup).expect("a scope");
     let target = RestoreTarget { tenant_id: "bench".into(), environment: Environment::Staging };
-    sim.set_faults(latency(latency_ms));
+    sim.set_latency(latency_ms);
     let rss_before = proc_status_mib("VmRSS");
     reset_peak_rss();
     let mut times = Vec::new();
     let mut requests = (0, 0);
     let mut last = None;
     for _ in 0..rounds {
-        let from = sim.request_log().len();
+        // One preview held at a time, as a run holds one.
+        drop(last.take());
+        let from = sim.mark();
         let start = Instant::now();
         let assessment = assess(&client, &scope, &target, &EngineOptions::default()).await.expect("a preview");
         times.push(start.elapsed());
-        requests = http_requests(&sim, from);
+        requests = sim.requests_since(from);
         last = Some(assessment);
     }
     let peak = proc_status_mib("VmHWM");
+    let (sim_peak, _) = sim.rss();
     let assessment = last.expect("at least one round");
     let items = assessment.report.items.len();
     println!(
-        "preview of {items} items at {latency_ms} ms per request ({drifted} drifted, {} to update): median {:.0} ms over {rounds} rounds (min {:.0} ms, max {:.0} ms)",
+        "preview of {items} items at {latency_ms} ms per request ({drifted} drifted; {} to update, {} unchanged, {} to create, {} skipped, {} preview-only): median {:.0} ms over {rounds} rounds (min {:.0} ms, max {:.0} ms)",
         assessment.report.counts.update,
+        assessment.report.counts.unchanged,
+        assessment.report.counts.create,
+        assessment.report.counts.skip,
+        assessment.report.counts.preview_only,
         ms(median(times.clone())),
         ms(times.iter().min().copied().unwrap_or_default()),
         ms(times.iter().max().copied().unwrap_or_default()),
     );
     println!(
-        "  Graph requests: {} HTTP ({} of them $batch), {:.3} per item; peak RSS {peak:.1} MiB (simulator with {items} objects included; {rss_before:.1} MiB before the previews)",
+        "  Graph requests: {} HTTP ({} of them $batch), {:.3} per item; peak RSS of the preview's process {peak:.1} MiB ({rss_before:.1} MiB before the previews, the backup loaded); the simulator's process apart: {sim_peak:.1} MiB",
         requests.0,
         requests.1,
         requests.0 as f64 / items as f64,
@@ -152,15 +295,15 @@ async fn network_preview(size: usize, latency_ms: u64, rounds: usize, wizard: bo
         restore_core::catalog::ITEM_TYPES.len(),
     );
     if wizard {
-        wizard_preview(&sim, &client, &backup, latency_ms, rounds).await;
+        wizard_preview(&mut sim, &client, &backup, latency_ms, rounds).await;
     }
-    sim.set_faults(FaultConfig::default());
+    sim.set_latency(0);
     cpu_path(&client, &scope, &target, rounds).await;
 }
 
 /// The whole wizard up to the preview, as `restore-operator preview` runs it (backup from a ConfigMap).
 async fn wizard_preview(
-    sim: &graph_sim::SimHandle,
+    sim: &mut SimProcess,
     client: &GraphClient,
     backup: &BackupSet,
     latency_ms: u64,
@@ -174,13 +317,13 @@ async fn wizard_preview(
     let mut times = Vec::new();
     let mut requests = (0, 0);
     for _ in 0..rounds {
-        let from = sim.request_log().len();
+        let from = sim.mark();
         let start = Instant::now();
         let mut run = LocalRun::new("bench", "default", spec.clone(), local.clone(), &objects, &fetcher, client)
             .with_large_change_threshold(Some(100_000));
         run.drive(|_| {}).await.expect("a preview run");
         times.push(start.elapsed());
-        requests = http_requests(sim, from);
+        requests = sim.requests_since(from);
     }
     println!(
         "  wizard source → scope → checks → preview at {latency_ms} ms (as the CLI and the controller run it): median {:.0} ms, {} HTTP requests",
@@ -195,22 +338,31 @@ async fn cpu_path(client: &GraphClient, scope: &ResolvedScope, target: &RestoreT
     let options = EngineOptions::default();
     let mut digests = Vec::new();
     let start = Instant::now();
+    let cpu_start = thread_cpu_seconds();
     for _ in 0..rounds {
         digests.push(report_from_snapshot(scope, &snapshot, target, &options).digest());
     }
     let elapsed = start.elapsed().as_secs_f64();
+    let cpu = thread_cpu_seconds() - cpu_start;
     digests.dedup();
+    let done = (scope.items.len() * rounds) as f64;
     println!(
-        "  CPU path (normalize, diff, checks, digest) on one thread, no network: {:.0} items/s ({} items x {rounds} rounds, {} distinct digest)",
-        (scope.items.len() * rounds) as f64 / elapsed,
+        "  CPU path (normalize, diff, checks, digest) on one thread, no network: {:.0} items/s of wall time, {:.0} items per CPU-second of the thread ({} items x {rounds} rounds, {} distinct digest {})",
+        done / elapsed,
+        done / cpu.max(1e-9),
         scope.items.len(),
-        digests.len()
+        digests.len(),
+        digests.first().map(String::as_str).unwrap_or_default(),
     );
 }
 
 #[tokio::main]
 async fn main() {
     if std::env::args().any(|a| a == "--list") {
+        return;
+    }
+    if let Some(items) = std::env::var(CHILD_ENV).ok().and_then(|n| n.parse().ok()) {
+        serve_simulator(items).await;
         return;
     }
     let sizes: Vec<usize> =

@@ -8,38 +8,76 @@ use sha2::{Digest, Sha256};
 /// Writes `value` as canonical JSON: object keys sorted by their UTF-8 bytes, no spaces,
 /// numbers and strings as serde_json writes them.
 pub fn canonical_json(value: &Value) -> String {
-    let mut out = String::new();
+    let mut out = Vec::new();
     write_canonical(value, &mut out);
-    out
+    // serde_json writes UTF-8 only; the fallback is never taken.
+    String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
 }
 
-fn write_canonical(value: &Value, out: &mut String) {
+/// The `sha256:` digest of `value`'s canonical JSON, hashed as it is written (no copy of the text).
+pub fn canonical_digest(value: &Value) -> String {
+    let mut sink = HashingSink { pending: Vec::with_capacity(HASH_CHUNK), hasher: Sha256::new() };
+    write_canonical(value, &mut sink);
+    sink.hasher.update(&sink.pending);
+    format!("sha256:{}", hex::encode(sink.hasher.finalize()))
+}
+
+/// Bytes gathered before they are fed to the hasher.
+const HASH_CHUNK: usize = 64 * 1024;
+
+/// Feeds written bytes to a SHA-256 in chunks.
+struct HashingSink {
+    pending: Vec<u8>,
+    hasher: Sha256,
+}
+
+impl std::io::Write for HashingSink {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.pending.extend_from_slice(bytes);
+        if self.pending.len() >= HASH_CHUNK {
+            self.hasher.update(&self.pending);
+            self.pending.clear();
+        }
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn write_canonical<W: std::io::Write>(value: &Value, out: &mut W) {
+    // Writing to memory or to a hasher cannot fail.
+    let _ = try_write_canonical(value, out);
+}
+
+fn try_write_canonical<W: std::io::Write>(value: &Value, out: &mut W) -> Result<(), serde_json::Error> {
     match value {
         Value::Object(map) => {
-            let mut keys: Vec<&String> = map.keys().collect();
-            keys.sort();
-            out.push('{');
-            for (i, key) in keys.into_iter().enumerate() {
+            let mut entries: Vec<(&String, &Value)> = map.iter().collect();
+            entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
+            out.write_all(b"{").map_err(serde_json::Error::io)?;
+            for (i, (key, item)) in entries.into_iter().enumerate() {
                 if i > 0 {
-                    out.push(',');
+                    out.write_all(b",").map_err(serde_json::Error::io)?;
                 }
-                out.push_str(&Value::String(key.clone()).to_string());
-                out.push(':');
-                write_canonical(&map[key], out);
+                serde_json::to_writer(&mut *out, key)?;
+                out.write_all(b":").map_err(serde_json::Error::io)?;
+                try_write_canonical(item, out)?;
             }
-            out.push('}');
+            out.write_all(b"}").map_err(serde_json::Error::io)
         }
         Value::Array(items) => {
-            out.push('[');
+            out.write_all(b"[").map_err(serde_json::Error::io)?;
             for (i, item) in items.iter().enumerate() {
                 if i > 0 {
-                    out.push(',');
+                    out.write_all(b",").map_err(serde_json::Error::io)?;
                 }
-                write_canonical(item, out);
+                try_write_canonical(item, out)?;
             }
-            out.push(']');
+            out.write_all(b"]").map_err(serde_json::Error::io)
         }
-        scalar => out.push_str(&scalar.to_string()),
+        scalar => serde_json::to_writer(&mut *out, scalar),
     }
 }
 
@@ -51,7 +89,7 @@ pub fn sha256_digest(bytes: &[u8]) -> String {
 /// The digest of a serializable value's canonical JSON.
 pub fn digest_of<T: Serialize>(value: &T) -> Result<String, serde_json::Error> {
     let value = serde_json::to_value(value)?;
-    Ok(sha256_digest(canonical_json(&value).as_bytes()))
+    Ok(canonical_digest(&value))
 }
 
 /// Whether `s` has the form `sha256:` + 64 lower-case hex characters.
@@ -81,6 +119,14 @@ mod tests {
     #[test]
     fn strings_are_escaped() {
         assert_eq!(canonical_json(&json!({"k\"": "a\nb"})), r#"{"k\"":"a\nb"}"#);
+    }
+
+    #[test]
+    fn the_streamed_digest_is_the_digest_of_the_canonical_text() {
+        let long = "é\"\n".repeat(HASH_CHUNK);
+        for value in [json!({"b": [1, 2.5, -3, null, true], "a": {"é": long, "\u{1}": "x"}}), json!("s"), json!([])] {
+            assert_eq!(canonical_digest(&value), sha256_digest(canonical_json(&value).as_bytes()));
+        }
     }
 
     #[test]

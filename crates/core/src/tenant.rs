@@ -2,6 +2,7 @@
 //! JSON bodies. The Graph adapter implements it over HTTP; tests implement it in memory.
 
 use std::future::Future;
+use std::time::Duration;
 
 use serde_json::Value;
 
@@ -33,12 +34,21 @@ pub struct TenantError {
     pub kind: TenantErrorKind,
     /// What happened.
     pub message: String,
+    /// How long the service asked the caller to wait before trying again (Graph's `Retry-After`
+    /// on a 429 or 503), when it said.
+    pub retry_after: Option<Duration>,
 }
 
 impl TenantError {
     /// An error of the given kind.
     pub fn new(kind: TenantErrorKind, message: impl Into<String>) -> Self {
-        TenantError { kind, message: message.into() }
+        TenantError { kind, message: message.into(), retry_after: None }
+    }
+
+    /// The same error, with the wait the service asked for.
+    pub fn with_retry_after(mut self, wait: Option<Duration>) -> Self {
+        self.retry_after = wait;
+        self
     }
 
     /// Whether retrying later may succeed.

@@ -101,32 +101,51 @@ pub struct StepError {
     pub waiting: Option<&'static str>,
     /// What went wrong, for the human.
     pub message: String,
+    /// How long the tenant's service asked to wait (Graph's `Retry-After`), when it said: the
+    /// next try comes after that wait (bounded) instead of the growing retry delay.
+    pub retry_after: Option<Duration>,
 }
 
 impl StepError {
     /// An error that may pass with time.
     pub fn transient(message: impl Into<String>) -> Self {
-        StepError { permanent: false, waiting: None, message: message.into() }
+        StepError { permanent: false, waiting: None, message: message.into(), retry_after: None }
     }
 
     /// An error that retrying will not fix.
     pub fn permanent(message: impl Into<String>) -> Self {
-        StepError { permanent: true, waiting: None, message: message.into() }
+        StepError { permanent: true, waiting: None, message: message.into(), retry_after: None }
     }
 
     /// Something the step needs does not exist yet; the run waits for it.
     pub fn missing(message: impl Into<String>) -> Self {
-        StepError { permanent: false, waiting: Some(reasons::SOURCE_NOT_FOUND), message: message.into() }
+        StepError {
+            permanent: false,
+            waiting: Some(reasons::SOURCE_NOT_FOUND),
+            message: message.into(),
+            retry_after: None,
+        }
     }
 
     /// Every download slot is busy; the run waits its turn.
     pub fn downloads_busy(message: impl Into<String>) -> Self {
-        StepError { permanent: false, waiting: Some(reasons::DOWNLOADS_BUSY), message: message.into() }
+        StepError {
+            permanent: false,
+            waiting: Some(reasons::DOWNLOADS_BUSY),
+            message: message.into(),
+            retry_after: None,
+        }
     }
 
     /// Another run holds the Entra tenant; this one waits its turn.
     pub fn busy(message: impl Into<String>) -> Self {
-        StepError { permanent: false, waiting: Some(reasons::TENANT_BUSY), message: message.into() }
+        StepError { permanent: false, waiting: Some(reasons::TENANT_BUSY), message: message.into(), retry_after: None }
+    }
+
+    /// The same error, with the wait the tenant's service asked for.
+    pub fn with_retry_after(mut self, wait: Option<Duration>) -> Self {
+        self.retry_after = wait;
+        self
     }
 }
 
@@ -185,6 +204,15 @@ impl StepOutcome {
             StepOutcome::Checks(r) => r.is_ok(),
             StepOutcome::Preview(r) => r.is_ok(),
             StepOutcome::Execution(r) => r.is_ok(),
+        }
+    }
+
+    /// The wait the tenant's service asked for, when the step failed and it said.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            StepOutcome::Source(Err(e)) | StepOutcome::Scope(Err(e)) | StepOutcome::Checks(Err(e)) => e.retry_after,
+            StepOutcome::Preview(Err(e)) | StepOutcome::Execution(Err(e)) => e.retry_after,
+            _ => None,
         }
     }
 }
@@ -414,6 +442,7 @@ pub fn advance(input: WizardInput<'_>) -> Decision {
         requeue_after: None,
         backing_off: false,
         waiting: false,
+        server_wait: None,
     };
     w.run();
     let Wizard { mut status, step, requeue_after, .. } = w;
@@ -432,6 +461,8 @@ struct Wizard<'a, 'b> {
     /// The failure was a wait for something to appear or be released: poll at most every
     /// [`MAX_WAIT_POLL`] rather than backing off further.
     waiting: bool,
+    /// The wait the tenant's service asked for with the failure just applied (Graph's `Retry-After`).
+    server_wait: Option<Duration>,
 }
 
 impl Wizard<'_, '_> {
@@ -568,6 +599,7 @@ impl Wizard<'_, '_> {
 
     fn apply(&mut self, outcome: StepOutcome) {
         let now = rfc3339(self.now());
+        self.server_wait = outcome.retry_after();
         if outcome.is_ok() {
             self.status.failed_attempts = None;
             self.status.next_attempt_at = None;
@@ -974,7 +1006,12 @@ impl Wizard<'_, '_> {
     fn note_failed_attempt(&mut self) {
         let failures = self.status.failed_attempts.unwrap_or(0).saturating_add(1);
         self.status.failed_attempts = Some(failures);
-        let delay = if self.waiting { wait_delay(failures) } else { retry_delay(failures) };
+        let delay = match self.server_wait {
+            // Graph said when to come back: then, not after a delay grown by earlier failures.
+            Some(wait) => wait.clamp(Duration::from_secs(1), MAX_RETRY),
+            None if self.waiting => wait_delay(failures),
+            None => retry_delay(failures),
+        };
         let at = self.now().checked_add(delay).unwrap_or(self.now());
         self.status.next_attempt_at = Some(rfc3339(at));
         self.backing_off = true;

@@ -374,16 +374,16 @@ impl GraphClient {
                 Ok(answer) => answer,
                 Err(Failure::Final(error) | Failure::Ambiguous { error, .. }) => return Err(error),
             };
-            let responses = answer
-                .body
-                .as_ref()
-                .and_then(|b| b.get("responses"))
-                .and_then(Value::as_array)
-                .ok_or_else(|| GraphError::Unexpected("a $batch answer without 'responses'".into()))?;
+            // The sub-responses are taken out of the answer, not copied: a `$batch` of whole objects is large.
+            let mut body = answer.body;
+            let responses = match body.as_mut().and_then(|b| b.get_mut("responses")).map(Value::take) {
+                Some(Value::Array(responses)) => responses,
+                _ => return Err(GraphError::Unexpected("a $batch answer without 'responses'".into())),
+            };
             let mut again = Vec::new();
             let mut wait: Option<Duration> = None;
             let mut last_retryable: Vec<(usize, GraphError)> = Vec::new();
-            for response in responses {
+            for mut response in responses {
                 let Some(index) = response.get("id").and_then(Value::as_str).and_then(|id| id.parse::<usize>().ok())
                 else {
                     continue;
@@ -392,7 +392,7 @@ impl GraphClient {
                     continue;
                 }
                 let status = response.get("status").and_then(Value::as_u64).unwrap_or(0) as u16;
-                let sub_body = response.get("body").cloned();
+                let sub_body = response.get_mut("body").map(Value::take);
                 let sub_wait = response
                     .get("headers")
                     .and_then(Value::as_object)
@@ -405,7 +405,8 @@ impl GraphClient {
                     429 | 503 | 504 => {
                         again.push(index);
                         wait = wait.max(sub_wait);
-                        last_retryable.push((index, GraphError::from_response(status, sub_body.as_ref(), sub_wait)));
+                        let error = GraphError::from_response(status, sub_body.as_ref(), sub_wait);
+                        last_retryable.push((index, error.with_server_wait(sub_wait)));
                     }
                     _ => results.push((index, Err(GraphError::from_response(status, sub_body.as_ref(), None)))),
                 }
@@ -638,13 +639,16 @@ impl GraphClient {
                     continue;
                 }
                 429 | 503 | 504 => {}
-                _ => return Err(Failure::Final(GraphError::from_response(status, json.as_ref(), server_wait))),
+                _ => {
+                    let error = GraphError::from_response(status, json.as_ref(), server_wait);
+                    return Err(Failure::Final(error.with_server_wait(server_wait)));
+                }
             }
             if let (false, Some(server_wait)) = (write, server_wait) {
                 inner.reads.pause_for(server_wait);
             }
             let wait = server_wait.unwrap_or_else(|| policy.backoff(budget.attempts));
-            let error = GraphError::from_response(status, json.as_ref(), Some(wait));
+            let error = GraphError::from_response(status, json.as_ref(), Some(wait)).with_server_wait(server_wait);
             tracing::warn!(method = %method, path = url.path(), status, attempt = budget.attempts, wait_ms = wait.as_millis() as u64, retry_after = server_wait.is_some(), "Graph asked to retry");
             if mode == Mode::Create && status != 429 {
                 return Err(Failure::Ambiguous { error, wait });

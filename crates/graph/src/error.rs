@@ -29,6 +29,8 @@ pub enum GraphError {
     Throttled {
         /// How long Graph asked to wait (or the backoff the client computed).
         wait: Duration,
+        /// The wait Graph's `Retry-After` asked for, when it sent one.
+        retry_after: Option<Duration>,
     },
     /// The object does not exist (404).
     #[error("not found: {message}")]
@@ -57,6 +59,8 @@ pub enum GraphError {
         status: u16,
         /// Graph's message.
         message: String,
+        /// The wait Graph's `Retry-After` asked for (a 503 may carry one), when it sent one.
+        retry_after: Option<Duration>,
     },
     /// Network failure or timeout that outlasted the retries.
     #[error("transport error: {0}")]
@@ -95,9 +99,25 @@ impl GraphError {
             403 => GraphError::Forbidden { message },
             404 => GraphError::NotFound { message },
             409 | 412 => GraphError::Conflict { message },
-            429 => GraphError::Throttled { wait: retry_after.unwrap_or_default() },
-            500..=599 => GraphError::Server { status, message },
+            429 => GraphError::Throttled { wait: retry_after.unwrap_or_default(), retry_after: None },
+            500..=599 => GraphError::Server { status, message, retry_after: None },
             _ => GraphError::Unexpected(format!("HTTP {status}: {message}")),
+        }
+    }
+
+    /// The same error, recording the wait Graph's `Retry-After` asked for (429 and 5xx only).
+    pub(crate) fn with_server_wait(mut self, wait: Option<Duration>) -> GraphError {
+        if let GraphError::Throttled { retry_after, .. } | GraphError::Server { retry_after, .. } = &mut self {
+            *retry_after = wait;
+        }
+        self
+    }
+
+    /// The wait Graph's `Retry-After` asked for, when the error carries one.
+    pub fn server_wait(&self) -> Option<Duration> {
+        match self {
+            GraphError::Throttled { retry_after, .. } | GraphError::Server { retry_after, .. } => *retry_after,
+            _ => None,
         }
     }
 
@@ -110,6 +130,7 @@ impl GraphError {
 impl From<GraphError> for TenantError {
     fn from(error: GraphError) -> TenantError {
         let message = error.to_string();
+        let retry_after = error.server_wait();
         let kind = match error {
             GraphError::Authentication { .. } | GraphError::Forbidden { .. } => TenantErrorKind::Authentication,
             GraphError::Throttled { .. } => TenantErrorKind::Throttled,
@@ -122,7 +143,7 @@ impl From<GraphError> for TenantError {
             | GraphError::WriteRefused(_)
             | GraphError::Config(_) => TenantErrorKind::Unavailable,
         };
-        TenantError::new(kind, message)
+        TenantError::new(kind, message).with_retry_after(retry_after)
     }
 }
 

@@ -170,8 +170,8 @@ impl TokenSource {
             let error = body.get("error").and_then(Value::as_str).unwrap_or("error");
             let message = format!("token endpoint refused the {} credentials ({error}): {description}", self.kind());
             return Err(match status {
-                429 => GraphError::Throttled { wait: Duration::ZERO },
-                500..=599 => GraphError::Server { status, message },
+                429 => GraphError::Throttled { wait: Duration::ZERO, retry_after: None },
+                500..=599 => GraphError::Server { status, message, retry_after: None },
                 _ => GraphError::Authentication { message },
             });
         }

@@ -57,11 +57,34 @@ async fn throttling_beyond_the_retry_budget_is_a_typed_throttled_error() {
     client.verify().await.unwrap();
     sim.set_faults(storm(429, 100, None));
     let error = client.create_object(CONFIGS, &custom_configuration("Never")).await.unwrap_err();
-    assert!(matches!(error, GraphError::Throttled { wait } if wait > Duration::ZERO), "{error:?}");
+    assert!(matches!(error, GraphError::Throttled { wait, .. } if wait > Duration::ZERO), "{error:?}");
     assert_eq!(client.stats().snapshot().count("POST", "429"), 3);
     let tenant_error = client.list(CONFIGS).await.unwrap_err();
     assert_eq!(tenant_error.kind, TenantErrorKind::Throttled);
     assert!(tenant_error.is_transient());
+    assert_eq!(tenant_error.retry_after, None, "Graph sent no Retry-After: the caller picks its own delay");
+}
+
+#[tokio::test]
+async fn a_storm_outlasting_the_retries_surfaces_graphs_retry_after_to_the_caller() {
+    let sim = simulator(SimConfig::default()).await;
+    let options = GraphOptions { retry: RetryPolicy { max_attempts: 1, ..fast_options().retry }, ..fast_options() };
+    let client =
+        GraphClient::new(&spec(&sim, 1000, 1), Credentials::ClientSecret(SecretString::new(SECRET)), options).unwrap();
+    client.verify().await.unwrap();
+    for status in [429, 503] {
+        sim.set_faults(storm(status, 100, Some(7)));
+        let read = client.list(CONFIGS).await.unwrap_err();
+        assert_eq!(read.retry_after, Some(Duration::from_secs(7)), "{status} on a read: {read:?}");
+        let batched = client.get_many(&[format!("{CONFIGS}/x")]).await;
+        let wait = match batched {
+            Err(e) => e.retry_after,
+            Ok(results) => results.into_iter().next().and_then(|r| r.err()).and_then(|e| e.retry_after),
+        };
+        assert_eq!(wait, Some(Duration::from_secs(7)), "{status} on a $batch");
+        let write = client.update(&format!("{CONFIGS}/x"), &json!({"displayName": "x"})).await.unwrap_err();
+        assert_eq!(write.retry_after, Some(Duration::from_secs(7)), "{status} on a write: {write:?}");
+    }
 }
 
 #[tokio::test]

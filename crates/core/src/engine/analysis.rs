@@ -13,9 +13,9 @@ use crate::engine::assignment_writes::assignments_not_removable;
 use crate::engine::diff::{changed_paths, unified_diff};
 use crate::engine::enrollment;
 use crate::engine::mapping::{
-    IdNames, RefKind, RefTarget, ReferenceMapping, Rewrite, collect_refs, resolve_reference, rewrite_refs,
+    IdNames, RefKind, RefTarget, ReferenceMapping, Rewrite, collect_refs_in_place, resolve_reference, rewrite_refs,
 };
-use crate::engine::normalize::{backup_document, find_unrestorable_secret, normalize, project_onto};
+use crate::engine::normalize::{backup_document, find_unrestorable_secret, normalize, normalize_owned, project_owned};
 use crate::engine::scope::{ResolvedScope, ScopedItem};
 use crate::engine::snapshot::TenantSnapshot;
 
@@ -162,14 +162,15 @@ pub fn scoped_foundations(scope: &ResolvedScope) -> BTreeMap<(RefKind, String), 
         .collect()
 }
 
-/// The references of a backup document and where each lands in the target.
+/// The references of a backup document and where each lands in the target (the document is
+/// walked in place, not changed).
 pub fn map_references(
-    doc: &Value,
+    doc: &mut Value,
     source: &IdNames,
     snapshot: &TenantSnapshot,
     foundations: &BTreeMap<(RefKind, String), String>,
 ) -> Vec<ReferenceMapping> {
-    collect_refs(doc)
+    collect_refs_in_place(doc)
         .into_iter()
         .map(|(kind, source_id)| {
             let name = source.name(kind, &source_id).map(str::to_string);
@@ -242,9 +243,10 @@ fn analyze_item(
     let default_enrollment = t.is_some_and(|t| enrollment::is_default(t, &item.resource));
     let with_assignments = scope.with_assignments() && t.is_some_and(|t| t.assignable) && !default_enrollment;
     let mut doc = backup_document(item, with_assignments);
-    let references = map_references(&doc, &scope.source_names, snapshot, foundations);
+    let references = map_references(&mut doc, &scope.source_names, snapshot, foundations);
     drop_unmapped_scope_tags(&mut doc, &references);
-    let mut desired = normalize(t, &doc, &scope.source_names);
+    issues.unrestorable_secret = find_unrestorable_secret(&doc);
+    let mut desired = normalize_owned(t, doc, &scope.source_names);
     enrollment::drop_server_ordered(t, &mut desired);
     issues.default_enrollment = default_enrollment;
 
@@ -292,7 +294,6 @@ fn analyze_item(
             }
         }
     }
-    issues.unrestorable_secret = find_unrestorable_secret(&doc);
 
     let matches = snapshot.matches.get(&key).cloned().unwrap_or_default();
     let target_id = match matches.as_slice() {
@@ -302,7 +303,7 @@ fn analyze_item(
     let current = target_id
         .as_ref()
         .and_then(|_| snapshot.live.get(&key))
-        .map(|live| project_onto(&normalize(t, live, target_names), &desired));
+        .map(|live| project_owned(normalize(t, live, target_names), &desired));
 
     if let Some(t) = t.filter(|_| with_assignments) {
         issues.assignments_not_removable = assignments_not_removable(t, current.as_ref(), &desired);

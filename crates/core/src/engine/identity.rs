@@ -1,6 +1,8 @@
 //! Which target-tenant object a backup item is (DESIGN §3): by source id in the same tenant, otherwise
 //! by `@odata.type` + display name, or `name` + `technologies` for Settings Catalog policies.
 
+use std::collections::{HashMap, HashSet};
+
 use serde_json::Value;
 
 use crate::backup::BackupItem;
@@ -104,6 +106,37 @@ pub fn find_matches(item_type: &ItemType, item: &BackupItem, candidates: &[Value
     ids
 }
 
+/// The objects of one listed collection, indexed to answer [`find_matches`] for many items
+/// without scanning the collection for each (a 10,000-object tenant).
+pub struct Candidates<'a> {
+    item_type: &'a ItemType,
+    ids: HashSet<&'a str>,
+    by_identity: HashMap<Identity, Vec<String>>,
+}
+
+impl<'a> Candidates<'a> {
+    /// Indexes `candidates`, objects of `item_type`, by id and by identity.
+    pub fn index(item_type: &'a ItemType, candidates: &'a [Value]) -> Self {
+        let mut ids = HashSet::new();
+        let mut by_identity: HashMap<Identity, Vec<String>> = HashMap::new();
+        for candidate in candidates {
+            let Some(id) = candidate.get("id").and_then(Value::as_str) else { continue };
+            ids.insert(id);
+            by_identity.entry(Identity::of(item_type, candidate, "")).or_default().push(id.to_string());
+        }
+        by_identity.values_mut().for_each(|ids| ids.sort());
+        Candidates { item_type, ids, by_identity }
+    }
+
+    /// What [`find_matches`] answers for `item` against these candidates.
+    pub fn matches(&self, item: &BackupItem, same_tenant: bool) -> Vec<String> {
+        if same_tenant && self.ids.contains(item.id.as_str()) {
+            return vec![item.id.clone()];
+        }
+        self.by_identity.get(&Identity::of_item(self.item_type, item)).cloned().unwrap_or_default()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -159,6 +192,46 @@ mod tests {
         assert_eq!(find_matches(dc, &it, &renamed, true), vec!["s1"]);
         let recreated = vec![json!({"id": "new", "displayName": "A"})];
         assert_eq!(find_matches(dc, &it, &recreated, true), vec!["new"]);
+    }
+
+    #[test]
+    fn the_index_answers_as_a_scan_of_the_collection_does() {
+        let dc = item_type("deviceConfiguration").unwrap();
+        let sc = item_type("settingsCatalogPolicy").unwrap();
+        let custom = "#microsoft.graph.windows10CustomConfiguration";
+        let dc_candidates = vec![
+            json!({"id": "t2", "@odata.type": custom, "displayName": "A"}),
+            json!({"id": "t1", "@odata.type": custom, "displayName": "A"}),
+            json!({"id": "t3", "displayName": "A"}),
+            json!({"@odata.type": custom, "displayName": "B"}),
+            json!({"id": "s1", "@odata.type": custom, "displayName": "Renamed"}),
+            json!({"id": 7, "displayName": "C"}),
+        ];
+        let sc_candidates = vec![
+            json!({"id": "t1", "name": "P", "technologies": "mdm"}),
+            json!({"id": "t2", "name": "P"}),
+            json!({"id": "t3", "name": "P", "technologies": ""}),
+        ];
+        let items = [
+            item("deviceConfiguration", "s1", json!({"@odata.type": custom, "displayName": "A"})),
+            item("deviceConfiguration", "s9", json!({"@odata.type": custom, "displayName": "A"})),
+            item("deviceConfiguration", "s9", json!({"displayName": "A"})),
+            item("deviceConfiguration", "s9", json!({"@odata.type": custom, "displayName": "B"})),
+            item("deviceConfiguration", "7", json!({"displayName": "C"})),
+            item("deviceConfiguration", "s9", json!({})),
+        ];
+        let index = Candidates::index(dc, &dc_candidates);
+        for it in &items {
+            for same_tenant in [true, false] {
+                assert_eq!(index.matches(it, same_tenant), find_matches(dc, it, &dc_candidates, same_tenant), "{it:?}");
+            }
+        }
+        let sc_index = Candidates::index(sc, &sc_candidates);
+        for resource in [json!({"name": "P", "technologies": "mdm"}), json!({"name": "P"}), json!({"name": "Q"})] {
+            let it = item("settingsCatalogPolicy", "x", resource);
+            assert_eq!(sc_index.matches(&it, false), find_matches(sc, &it, &sc_candidates, false), "{it:?}");
+        }
+        assert_eq!(index.matches(&items[1], false), vec!["t1", "t2"]);
     }
 
     #[test]

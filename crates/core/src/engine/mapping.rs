@@ -370,9 +370,14 @@ fn rewrite_field(obj: &mut Value, key: &str, kind: RefKind, f: &mut impl FnMut(R
 
 /// Every reference in an item document, deduplicated, in a stable order.
 pub fn collect_refs(doc: &Value) -> Vec<(RefKind, String)> {
+    collect_refs_in_place(&mut doc.clone())
+}
+
+/// [`collect_refs`] of a document the caller holds mutably: walked where it is instead of copied
+/// (every reference is kept, so nothing in it changes).
+pub fn collect_refs_in_place(doc: &mut Value) -> Vec<(RefKind, String)> {
     let mut found = std::collections::BTreeSet::new();
-    let mut copy = doc.clone();
-    rewrite_refs(&mut copy, &mut |kind, id| {
+    rewrite_refs(doc, &mut |kind, id| {
         found.insert((kind, id.to_string()));
         Rewrite::Keep
     });

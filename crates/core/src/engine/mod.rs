@@ -93,6 +93,13 @@ impl EngineError {
             EngineError::Tenant(e) => e.is_transient() || e.kind == TenantErrorKind::Authentication,
         }
     }
+
+    /// The wait the tenant's service asked for, when it said.
+    pub fn retry_after(&self) -> Option<std::time::Duration> {
+        match self {
+            EngineError::Tenant(e) => e.retry_after,
+        }
+    }
 }
 
 /// The checks and the preview of one scope against the tenant as it is now.
@@ -130,6 +137,8 @@ pub async fn assess<T: TenantPort>(
 ) -> Result<Assessment, EngineError> {
     let snapshot = take_snapshot(port, scope, &target.tenant_id).await?;
     let report = report_from_snapshot(scope, &snapshot, target, options);
+    // The digest copies the report once more: the objects read are let go first.
+    drop(snapshot);
     let digest = report.digest();
     Ok(Assessment { report, digest })
 }
@@ -173,7 +182,10 @@ impl From<ScopeError> for StepError {
 
 impl From<EngineError> for StepError {
     fn from(e: EngineError) -> Self {
-        if e.is_transient() { StepError::transient(e.to_string()) } else { StepError::permanent(e.to_string()) }
+        let wait = e.retry_after();
+        let error =
+            if e.is_transient() { StepError::transient(e.to_string()) } else { StepError::permanent(e.to_string()) };
+        error.with_retry_after(wait)
     }
 }
 
@@ -185,7 +197,13 @@ impl From<PlanError> for StepError {
 
 impl From<ExecError> for StepError {
     fn from(e: ExecError) -> Self {
-        if e.is_transient() { StepError::transient(e.to_string()) } else { StepError::permanent(e.to_string()) }
+        let wait = match &e {
+            ExecError::Tenant { source, .. } => source.retry_after,
+            _ => None,
+        };
+        let error =
+            if e.is_transient() { StepError::transient(e.to_string()) } else { StepError::permanent(e.to_string()) };
+        error.with_retry_after(wait)
     }
 }
 

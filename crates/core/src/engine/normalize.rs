@@ -42,8 +42,10 @@ const SECRET_KEY_ENDINGS: &[&str] =
 
 /// Whether a key names a secret value.
 pub fn is_secret_key(key: &str) -> bool {
-    let lower = key.to_ascii_lowercase();
-    SECRET_KEY_ENDINGS.iter().any(|end| lower.ends_with(end))
+    let key = key.as_bytes();
+    SECRET_KEY_ENDINGS
+        .iter()
+        .any(|end| key.len() >= end.len() && key[key.len() - end.len()..].eq_ignore_ascii_case(end.as_bytes()))
 }
 
 /// Whether an object key is a server-managed field or an OData annotation other than `@odata.type`.
@@ -97,7 +99,7 @@ pub fn mask_secrets(value: &mut Value) {
 /// The path of the first secret a restore cannot write back (an encrypted OMA-URI value or an
 /// encrypted Settings Catalog secret: Graph returns a token, not the value).
 pub fn find_unrestorable_secret(value: &Value) -> Option<String> {
-    fn walk(value: &Value, path: &str) -> Option<String> {
+    fn walk(value: &Value, at: &PathTo<'_>) -> Option<String> {
         match value {
             Value::Object(map) => {
                 let encrypted_oma = map.get("isEncrypted").and_then(Value::as_bool) == Some(true)
@@ -107,15 +109,34 @@ pub fn find_unrestorable_secret(value: &Value) -> Option<String> {
                         && map.get("valueState").and_then(Value::as_str) == Some("encryptedValueToken");
                 if encrypted_oma || encrypted_setting {
                     let name = map.get("omaUri").and_then(Value::as_str).map(|u| format!(" ({u})")).unwrap_or_default();
-                    return Some(format!("{}{name}", if path.is_empty() { "(root)" } else { path }));
+                    let path = at.render();
+                    return Some(format!("{}{name}", if path.is_empty() { "(root)" } else { &path }));
                 }
-                map.iter().find_map(|(k, v)| walk(v, &join_key(path, k)))
+                map.iter().find_map(|(k, v)| walk(v, &PathTo::Key(at, k)))
             }
-            Value::Array(items) => items.iter().enumerate().find_map(|(i, v)| walk(v, &format!("{path}[{i}]"))),
+            Value::Array(items) => items.iter().enumerate().find_map(|(i, v)| walk(v, &PathTo::Index(at, i))),
             _ => None,
         }
     }
-    walk(value, "")
+    walk(value, &PathTo::Root)
+}
+
+/// Where a walk is in a document, written out only when it is reported.
+enum PathTo<'a> {
+    Root,
+    Key(&'a PathTo<'a>, &'a str),
+    Index(&'a PathTo<'a>, usize),
+}
+
+impl PathTo<'_> {
+    /// `a.b[0].c` (empty at the root).
+    fn render(&self) -> String {
+        match self {
+            PathTo::Root => String::new(),
+            PathTo::Key(parent, key) => join_key(&parent.render(), key),
+            PathTo::Index(parent, i) => format!("{}[{i}]", parent.render()),
+        }
+    }
 }
 
 /// `parent.key`, or `key` at the root.
@@ -144,7 +165,11 @@ pub fn backup_document(item: &BackupItem, with_assignments: bool) -> Value {
 /// server-managed fields stripped, an empty scope-tag list read as the default tag, references
 /// replaced by their names in `names`, set-like lists sorted, nested nulls dropped, keys sorted.
 pub fn normalize(item_type: Option<&ItemType>, doc: &Value, names: &IdNames) -> Value {
-    let mut doc = doc.clone();
+    normalize_owned(item_type, doc.clone(), names)
+}
+
+/// [`normalize`] of a document the caller gives up (no copy is made).
+pub fn normalize_owned(item_type: Option<&ItemType>, mut doc: Value, names: &IdNames) -> Value {
     mask_secrets(&mut doc);
     if let Some(t) = item_type {
         crate::secrets::marks().apply(t.name, &mut doc);
@@ -168,7 +193,8 @@ pub fn normalize(item_type: Option<&ItemType>, doc: &Value, names: &IdNames) -> 
     if let Value::Object(map) = &mut doc {
         map.values_mut().for_each(drop_nulls);
     }
-    canonical_order(&doc)
+    doc.sort_all_objects();
+    doc
 }
 
 /// Sorts the lists whose order carries no meaning, so that a re-read in another order compares equal.
@@ -227,11 +253,34 @@ pub fn project_onto(current: &Value, desired: &Value) -> Value {
     Value::Object(wanted.keys().map(|k| (k.clone(), current.get(k).cloned().unwrap_or(Value::Null))).collect())
 }
 
+/// [`project_onto`] of a `current` the caller gives up: its values are moved, not copied.
+pub fn project_owned(current: Value, desired: &Value) -> Value {
+    let Value::Object(wanted) = desired else { return current };
+    let Value::Object(mut have) = current else { return project_onto(&current, desired) };
+    Value::Object(wanted.keys().map(|k| (k.clone(), have.remove(k).unwrap_or(Value::Null))).collect())
+}
+
 /// Pretty JSON with sorted keys (for a value produced by [`normalize`]).
 pub fn pretty(value: &Value) -> String {
-    let mut text = serde_json::to_string_pretty(&canonical_order(value)).unwrap_or_default();
+    let text = if in_canonical_order(value) {
+        serde_json::to_string_pretty(value)
+    } else {
+        serde_json::to_string_pretty(&canonical_order(value))
+    };
+    let mut text = text.unwrap_or_default();
     text.push('\n');
     text
+}
+
+/// Whether every object's keys are already in sorted order (a normalized document's are).
+fn in_canonical_order(value: &Value) -> bool {
+    match value {
+        Value::Object(map) => {
+            map.keys().zip(map.keys().skip(1)).all(|(a, b)| a < b) && map.values().all(in_canonical_order)
+        }
+        Value::Array(items) => items.iter().all(in_canonical_order),
+        _ => true,
+    }
 }
 
 #[cfg(test)]
@@ -305,9 +354,42 @@ mod tests {
     }
 
     #[test]
+    fn secret_key_endings_match_in_any_case_and_only_at_the_end() {
+        for key in ["wifiPassword", "PASSWORD", "preSharedKey", "clientSecret", "x.PrivateKey", "productkey"] {
+            assert!(is_secret_key(key), "{key}");
+        }
+        for key in ["passwordRequired", "secretary", "key", "", "pässword", "passwordé"] {
+            assert!(!is_secret_key(key), "{key}");
+        }
+        assert!(is_secret_key("ÉtéPassword"));
+    }
+
+    #[test]
+    fn an_unrestorable_secret_is_found_at_its_path_at_any_depth() {
+        let v = json!({"a": [{"b": {"c": [1, {"isEncrypted": true}]}}]});
+        assert_eq!(find_unrestorable_secret(&v).as_deref(), Some("a[0].b.c[1]"));
+        assert_eq!(find_unrestorable_secret(&json!({"isEncrypted": true})).as_deref(), Some("(root)"));
+        assert_eq!(find_unrestorable_secret(&json!([{"isEncrypted": true}])).as_deref(), Some("[0]"));
+    }
+
+    #[test]
+    fn normalized_documents_have_sorted_keys_at_every_depth_and_print_so() {
+        let doc = json!({"z": 1, "a": {"y": [{"d": 1, "c": 2}], "b": null}, "m": "x"});
+        let normalized = normalize(None, &doc, &IdNames::default());
+        assert_eq!(serde_json::to_string(&normalized).unwrap(), r#"{"a":{"y":[{"c":2,"d":1}]},"m":"x","z":1}"#);
+        assert!(in_canonical_order(&normalized) && !in_canonical_order(&doc));
+        let printed = pretty(&doc);
+        assert_eq!(printed, format!("{}\n", serde_json::to_string_pretty(&canonical_order(&doc)).unwrap()));
+        assert!(printed.find("\"m\"") < printed.find("\"z\""), "{printed}");
+    }
+
+    #[test]
     fn projection_keeps_only_the_desired_keys() {
         let desired = json!({"a": 1, "b": null});
         let current = json!({"a": 2, "c": 3});
         assert_eq!(project_onto(&current, &desired), json!({"a": 2, "b": null}));
+        assert_eq!(project_owned(current.clone(), &desired), project_onto(&current, &desired));
+        assert_eq!(project_owned(json!([1]), &desired), project_onto(&json!([1]), &desired));
+        assert_eq!(project_owned(json!({"a": 1}), &json!("s")), project_onto(&json!({"a": 1}), &json!("s")));
     }
 }

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::api::{ActionCounts, ChecksStatus, ExistingObjects, IncludeOrSkip, ScopeStatus, Severity};
-use crate::canonical::{canonical_json, sha256_digest};
+use crate::canonical::canonical_digest;
 use crate::engine::analysis::{ItemPreview, PlannedAction};
 use crate::engine::checks::{Finding, checks_status};
 use crate::engine::mapping::TargetMaps;
@@ -77,7 +77,7 @@ impl PreviewReport {
         if let Value::Object(map) = &mut value {
             map.remove("requests");
         }
-        sha256_digest(canonical_json(&value).as_bytes())
+        canonical_digest(&value)
     }
 
     /// Blocker findings.

@@ -3,7 +3,7 @@
 //! Independent reads are issued together (the listings; the object reads and the group lookups):
 //! the port bounds how many are in flight for the tenant, so the snapshot pays few round trips.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use futures::future::{try_join, try_join_all};
 use serde::{Deserialize, Serialize};
@@ -11,8 +11,8 @@ use serde_json::Value;
 use tracing::debug;
 
 use crate::catalog::{ITEM_TYPES, ItemType, TypeClass};
-use crate::engine::identity::{encode_query_value, find_matches};
-use crate::engine::mapping::{RefKind, TargetMaps, collect_refs};
+use crate::engine::identity::{Candidates, encode_query_value};
+use crate::engine::mapping::{RefKind, TargetMaps, collect_refs, collect_refs_in_place};
 use crate::engine::normalize::backup_document;
 use crate::engine::scope::ResolvedScope;
 use crate::tenant::{TenantError, TenantPort};
@@ -54,11 +54,10 @@ impl RequestStats {
     }
 }
 
-/// What the target tenant holds for a scope, as read at one moment.
+/// What the target tenant holds for a scope, as read at one moment. The collection listings
+/// the matching reads are not kept: only the objects matched (a 10,000-object tenant is listed whole).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct TenantSnapshot {
-    /// Each listed collection, by catalogue type name.
-    pub collections: BTreeMap<String, Vec<Value>>,
     /// Target ids matching each scoped item, by item key (empty: no match).
     pub matches: BTreeMap<String, Vec<String>>,
     /// The full current object (sub-resources and assignments included) of each item with exactly
@@ -154,7 +153,7 @@ async fn list_collections<T: TenantPort>(
 fn referenced_group_names(scope: &ResolvedScope) -> Vec<String> {
     let mut names = BTreeSet::new();
     for scoped in scope.items.iter().filter(|i| i.item_type.is_some_and(|t| t.assignable)) {
-        for (kind, id) in collect_refs(&backup_document(&scoped.item, true)) {
+        for (kind, id) in collect_refs_in_place(&mut backup_document(&scoped.item, true)) {
             if let (RefKind::Group, Some(name)) = (kind, scope.source_names.name(RefKind::Group, &id)) {
                 names.insert(name.to_string());
             }
@@ -191,6 +190,7 @@ pub async fn take_snapshot<T: TenantPort>(
         }
     }
     let listed = list_collections(port, &types, &mut snap.stats).await?;
+    let mut collections: BTreeMap<&str, Vec<Value>> = BTreeMap::new();
     for (t, objects) in types.into_iter().zip(listed) {
         if let Some(kind) = RefKind::of_foundation_type(t.name) {
             for o in &objects {
@@ -199,15 +199,19 @@ pub async fn take_snapshot<T: TenantPort>(
                 }
             }
         }
-        snap.collections.insert(t.name.to_string(), objects);
+        collections.insert(t.name, objects);
     }
 
     // 2. Identity matches, and whole reads of the objects matched once.
     let mut reads: Vec<(String, String)> = Vec::new();
+    let mut indexes: HashMap<&str, Candidates<'_>> = HashMap::new();
     for scoped in &scope.items {
         let Some(t) = scoped.item_type else { continue };
-        let candidates = snap.collections.get(t.name).map(Vec::as_slice).unwrap_or_default();
-        let ids = find_matches(t, &scoped.item, candidates, same_tenant);
+        let candidates = collections.get(t.name).map(Vec::as_slice).unwrap_or_default();
+        let ids = indexes
+            .entry(t.name)
+            .or_insert_with(|| Candidates::index(t, candidates))
+            .matches(&scoped.item, same_tenant);
         if let [id] = ids.as_slice() {
             if needs_object_read(t) {
                 reads.push((scoped.key(), object_path(t, id, with_assignments)));
@@ -217,6 +221,8 @@ pub async fn take_snapshot<T: TenantPort>(
         }
         snap.matches.insert(scoped.key(), ids);
     }
+    drop(indexes);
+    drop(collections);
     let group_names = if with_assignments { referenced_group_names(scope) } else { Vec::new() };
     let read_paths: Vec<String> = reads.iter().map(|(_, p)| p.clone()).collect();
     let name_paths: Vec<String> = group_names.iter().map(|n| group_by_name_path(n)).collect();
