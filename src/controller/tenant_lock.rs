@@ -136,4 +136,80 @@ mod tests {
         assert!(lock_name("x").len() <= 63);
         assert_eq!(display_holder(&holder_of("intune", "restore-1", "uid-1")), "intune/restore-1");
     }
+
+    const ME: &str = "intune/restore-1/uid-1";
+
+    fn at(second: i64) -> jiff::Timestamp {
+        jiff::Timestamp::from_second(1_000_000 + second).unwrap()
+    }
+
+    fn claimed(holder: &str, acquired: i64, renewed: i64) -> Lease {
+        Lease {
+            metadata: ObjectMeta {
+                name: Some("lock".into()),
+                resource_version: Some("7".into()),
+                ..ObjectMeta::default()
+            },
+            spec: Some(LeaseSpec {
+                holder_identity: Some(holder.into()),
+                lease_duration_seconds: Some(LOCK_SECONDS),
+                acquire_time: Some(MicroTime(at(acquired))),
+                renew_time: Some(MicroTime(at(renewed))),
+                ..LeaseSpec::default()
+            }),
+        }
+    }
+
+    fn written(attempt: ClaimAttempt) -> (LeaseSpec, Option<String>, bool) {
+        match attempt {
+            ClaimAttempt::Write { lease, create } => (lease.spec.unwrap(), lease.metadata.resource_version, create),
+            ClaimAttempt::Decided(claim) => panic!("expected a write, decided {claim:?}"),
+        }
+    }
+
+    #[test]
+    fn finding_6_a_claim_this_run_renewed_lately_is_held_without_a_write() {
+        let lease = claimed(ME, 0, 100);
+        let attempt = decide_claim("lock".into(), Some(&lease), ME, at(110));
+        assert!(matches!(attempt, ClaimAttempt::Decided(Claim::Held)), "{attempt:?}");
+    }
+
+    #[test]
+    fn finding_6_a_claim_due_for_renewal_is_renewed_on_the_version_read_keeping_when_it_was_acquired() {
+        let lease = claimed(ME, 0, 100);
+        let (spec, version, create) = written(decide_claim("lock".into(), Some(&lease), ME, at(115)));
+        assert_eq!(spec.renew_time, Some(MicroTime(at(115))));
+        assert_eq!(spec.acquire_time, Some(MicroTime(at(0))), "still the same claim");
+        assert_eq!((version.as_deref(), create), (Some("7"), false), "a replace that conflicts if someone wrote");
+    }
+
+    #[test]
+    fn finding_6_another_runs_claim_is_busy_until_it_expires_then_taken_anew() {
+        let other = "intune/restore-2/uid-2";
+        let lease = claimed(other, 0, 100);
+        let busy = decide_claim("lock".into(), Some(&lease), ME, at(159));
+        assert!(matches!(&busy, ClaimAttempt::Decided(Claim::Busy(run)) if run == "intune/restore-2"), "{busy:?}");
+        let (spec, version, create) = written(decide_claim("lock".into(), Some(&lease), ME, at(160)));
+        assert_eq!(spec.holder_identity.as_deref(), Some(ME));
+        assert_eq!(spec.acquire_time, Some(MicroTime(at(160))), "a new claim");
+        assert_eq!((version.as_deref(), create), (Some("7"), false));
+        let (_, _, create) = written(decide_claim("lock".into(), None, ME, at(0)));
+        assert!(create, "no Lease yet: created");
+    }
+
+    #[tokio::test]
+    async fn finding_6_a_claim_is_written_by_the_operator_and_only_a_conflict_reads_as_busy() {
+        let emulator =
+            kube_emulator::Emulator::start(kube_emulator::EmulatorConfig::default()).await.expect("emulator");
+        let leases: Api<Lease> = Api::namespaced(emulator.client().expect("client"), "default");
+        assert_eq!(claim(&leases, "tenant-a", ME).await.unwrap(), Claim::Held);
+        let lease = leases.get(&lock_name("tenant-a")).await.unwrap();
+        let managers: Vec<_> = lease.managed_fields().iter().filter_map(|m| m.manager.clone()).collect();
+        assert_eq!(managers, [crate::kube::FIELD_MANAGER], "written under the operator's field manager");
+        // A replace of a Lease that is not there is an error to retry, not another run's claim.
+        let mut missing = claimed(ME, 0, 0);
+        missing.metadata.name = Some(lock_name("tenant-b"));
+        let attempt = ClaimAttempt::Write { lease: Box::new(missing), create: false };
+        assert!(write_claim(&leases, attempt).await.is_err());
+    }
 }

@@ -130,6 +130,12 @@ impl<'a> Candidates<'a> {
 
     /// What [`find_matches`] answers for `item` against these candidates.
     pub fn matches(&self, item: &BackupItem, same_tenant: bool) -> Vec<String> {
+        if crate::engine::singleton::singleton(self.item_type).is_some() {
+            // A tenant-wide singleton is always the tenant's one object.
+            let mut ids: Vec<String> = self.ids.iter().map(|id| id.to_string()).collect();
+            ids.sort();
+            return ids;
+        }
         if same_tenant && self.ids.contains(item.id.as_str()) {
             return vec![item.id.clone()];
         }
@@ -242,5 +248,18 @@ mod tests {
             id.query(dc),
             "deviceManagement/deviceConfigurations?$filter=displayName%20eq%20%27O%27%27Neil%20%26%20co%27"
         );
+    }
+
+    #[test]
+    fn the_index_answers_a_tenant_wide_singleton_as_find_matches_does() {
+        let settings = crate::engine::singleton::DEVICE_MANAGEMENT_SETTINGS;
+        let t = item_type(settings.type_name).unwrap();
+        let candidates = vec![json!({"id": settings.id, "secureByDefault": true})];
+        let it = item(t.name, "from-another-tenant", json!({"secureByDefault": false}));
+        let index = Candidates::index(t, &candidates);
+        for same_tenant in [true, false] {
+            assert_eq!(index.matches(&it, same_tenant), vec![settings.id.to_string()]);
+            assert_eq!(index.matches(&it, same_tenant), find_matches(t, &it, &candidates, same_tenant));
+        }
     }
 }
