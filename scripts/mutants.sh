@@ -29,7 +29,7 @@ core() {
 driver() {
   CARGO_PROFILE_DEV_DEBUG=0 cargo mutants --in-place --no-shuffle --timeout 300 --output mutants.out/driver -p restore-operator \
     -f src/driver.rs -f src/controller/fence.rs -f src/controller/tenant_lock.rs \
-    -C=--test=controller_reconcile -C=--test=leader_fence -C=--lib "$@"
+    -C=--test=controller_reconcile -C=--test=leader_fence -C=--test=preview_cli -C=--lib "$@"
 }
 
 store() {

@@ -1873,3 +1873,23 @@ async fn fairness_a_slow_tenant_holds_only_its_own_slots_and_a_fast_tenants_runs
     h.reconcile_once("slow-2").await;
     assert_eq!(h.status("slow-2").await.phase, Some(Phase::Previewed));
 }
+
+#[tokio::test]
+async fn the_status_that_accepts_an_approval_already_gives_the_plans_step_count() {
+    let h = previewed(TenantSetup::default(), options_one_step_per_reconcile(), "1h").await;
+    let preview = digest(&h.status(RUN).await);
+    let before = h.status_patches.lock().unwrap().len();
+    h.patch_spec(RUN, &approval_patch(TENANT_LABEL, &preview)).await;
+    let done = h.reconcile_until(RUN, 60, |s| s.execution.as_ref().is_some_and(|e| e.completed_steps >= 1)).await;
+    let total = done.execution.unwrap().total_steps;
+    assert!(total > 1, "a plan of several steps: {total}");
+    let patches = h.status_patches.lock().unwrap();
+    let accepted = patches[before..]
+        .iter()
+        .find(|p| p["status"]["phase"] == "Executing")
+        .expect("a status patch that enters Executing");
+    assert_eq!(accepted["status"]["execution"]["totalSteps"], json!(total), "{accepted}");
+    let executing = accepted["status"]["conditions"].as_array().unwrap().iter().find(|c| c["reason"] == "Executing");
+    let message = executing.and_then(|c| c["message"].as_str()).unwrap_or_default();
+    assert!(message.contains(&format!("0/{total} step(s) done")), "{message}");
+}
