@@ -8,7 +8,7 @@ mod sim_support;
 use std::collections::BTreeSet;
 
 use graph_sim::model::model;
-use restore_core::api::{Environment, Phase, WriteBudget};
+use restore_core::api::{Environment, Phase};
 use restore_core::backup::{BackupItem, BackupSet, BackupTenant, References};
 use restore_core::catalog::{ITEM_TYPES, ItemType, carry_limits, item_type};
 use restore_core::catalog_model::{CERTIFICATE_ISSUING, WRITE_ONLY_SECRETS};
@@ -17,28 +17,10 @@ use restore_core::engine::checks::FindingCode;
 use restore_graph::GraphClient;
 use restore_operator::cli::demo::differences_from_backup;
 use restore_operator::cli::demo_backup::{
-    GROUPS, POLICY_KINDS, PortalAdmin, SimTenant, every_kind_samples, sample_backup_with_every_kind, sample_guid,
+    POLICY_KINDS, PortalAdmin, SimTenant, every_kind_samples, sample_backup_with_every_kind, sample_guid,
 };
 use serde_json::json;
 use sim_support::*;
-
-/// A client whose write budget does not pace a run of a few hundred writes (the simulator has no
-/// throttle here; pacing is covered elsewhere).
-fn unpaced_client(sim: &graph_sim::SimHandle, tenant: &SimTenant) -> GraphClient {
-    let mut spec = tenant.spec(sim, "graph-app");
-    spec.write_budget = WriteBudget { writes: 10_000, per_seconds: 1 };
-    tenant.client_for(&spec).unwrap()
-}
-
-/// An empty tenant holding only the sample's groups, under other ids than the source's.
-fn empty_target(sim: &graph_sim::SimHandle) -> SimTenant {
-    let target = SimTenant::create(sim, "fabrikam", "Fabrikam", Environment::Staging).unwrap();
-    sim.add_group("fabrikam", "Unrelated").unwrap();
-    for group in GROUPS {
-        sim.add_group("fabrikam", group).unwrap();
-    }
-    target
-}
 
 /// Previews `backup` against `tenant`, approves the digest and executes; returns the report's
 /// finding codes per item key and the phase.

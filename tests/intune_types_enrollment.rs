@@ -7,34 +7,18 @@ use std::collections::BTreeSet;
 
 use restore_backup::Limits;
 use restore_backup::source::load_local;
-use restore_core::api::{BackupFormat, Environment, Phase, WriteBudget};
+use restore_core::api::{BackupFormat, Environment, Phase};
 use restore_core::backup::{BackupItem, BackupSet, BackupTenant};
 use restore_core::engine::analysis::PlannedAction;
 use restore_core::engine::checks::FindingCode;
 use restore_core::engine::preview::PreviewReport;
 use restore_graph::GraphClient;
 use restore_operator::cli::demo::differences_from_backup;
-use restore_operator::cli::demo_backup::{GROUP_ALL, GROUP_PILOT, GROUPS, PortalAdmin, SimTenant, every_kind_samples};
+use restore_operator::cli::demo_backup::{GROUP_ALL, GROUP_PILOT, PortalAdmin, SimTenant, every_kind_samples};
 use serde_json::json;
 use sim_support::*;
 
 const AUTOPILOT: &str = "deviceManagement/windowsAutopilotDeploymentProfiles";
-
-fn unpaced_client(sim: &graph_sim::SimHandle, tenant: &SimTenant) -> GraphClient {
-    let mut spec = tenant.spec(sim, "graph-app");
-    spec.write_budget = WriteBudget { writes: 10_000, per_seconds: 1 };
-    tenant.client_for(&spec).unwrap()
-}
-
-/// An empty tenant holding only the sample's groups, under other ids than the source's.
-fn empty_target(sim: &graph_sim::SimHandle) -> SimTenant {
-    let target = SimTenant::create(sim, "fabrikam", "Fabrikam", Environment::Staging).unwrap();
-    sim.add_group("fabrikam", "Unrelated").unwrap();
-    for group in GROUPS {
-        sim.add_group("fabrikam", group).unwrap();
-    }
-    target
-}
 
 /// The demo sample's objects of `type_name`, as a backup to seed.
 fn samples_of(type_name: &str) -> BackupSet {

@@ -7,7 +7,7 @@ mod sim_support;
 use std::collections::BTreeSet;
 
 use restore_backup::{FileTree, Limits, intunecd};
-use restore_core::api::{ConditionalAccessState, Environment, OptInSpec, Phase, WriteBudget};
+use restore_core::api::{ConditionalAccessState, Environment, OptInSpec, Phase};
 use restore_core::backup::{BackupItem, BackupSet, BackupTenant};
 use restore_core::catalog::item_type;
 use restore_core::engine::analysis::PlannedAction;
@@ -18,23 +18,6 @@ use restore_operator::cli::demo::differences_from_backup;
 use restore_operator::cli::demo_backup::{GROUPS, PortalAdmin, SimTenant, every_kind_samples, sample_backup};
 use serde_json::{Value, json};
 use sim_support::*;
-
-/// A client whose write budget does not pace a run (pacing is covered elsewhere).
-fn unpaced_client(sim: &graph_sim::SimHandle, tenant: &SimTenant) -> GraphClient {
-    let mut spec = tenant.spec(sim, "graph-app");
-    spec.write_budget = WriteBudget { writes: 10_000, per_seconds: 1 };
-    tenant.client_for(&spec).unwrap()
-}
-
-/// An empty tenant of another Entra tenant holding only the sample's groups, under other ids.
-fn empty_target(sim: &graph_sim::SimHandle) -> SimTenant {
-    let target = SimTenant::create(sim, "fabrikam", "Fabrikam", Environment::Staging).unwrap();
-    sim.add_group("fabrikam", "Unrelated").unwrap();
-    for group in GROUPS {
-        sim.add_group("fabrikam", group).unwrap();
-    }
-    target
-}
 
 /// The sample's foundations plus the demo sample's objects of `kind`.
 fn sample_of(kind: &str) -> BackupSet {

@@ -203,3 +203,22 @@ pub async fn serve_over_https(path: &'static str, body: Vec<u8>) -> (String, Str
     });
     (format!("https://127.0.0.1:{port}{path}"), cert.cert.pem())
 }
+
+/// A client whose write budget does not pace a run of a few hundred writes (the simulator has no
+/// throttle here; pacing is covered elsewhere).
+pub fn unpaced_client(sim: &SimHandle, tenant: &SimTenant) -> GraphClient {
+    let mut spec = tenant.spec(sim, "graph-app");
+    spec.write_budget = restore_core::api::WriteBudget { writes: 10_000, per_seconds: 1 };
+    tenant.client_for(&spec).unwrap()
+}
+
+/// An empty tenant of another Entra tenant holding only the sample's groups, under other ids than
+/// the source's (and one group of its own).
+pub fn empty_target(sim: &SimHandle) -> SimTenant {
+    let target = SimTenant::create(sim, "fabrikam", "Fabrikam", Environment::Staging).unwrap();
+    sim.add_group("fabrikam", "Unrelated").unwrap();
+    for group in restore_operator::cli::demo_backup::GROUPS {
+        sim.add_group("fabrikam", group).unwrap();
+    }
+    target
+}
