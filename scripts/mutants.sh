@@ -27,7 +27,7 @@ core() {
 
 # The operator's mutants each relink its test binaries: without debug info that is several times faster.
 driver() {
-  CARGO_PROFILE_DEV_DEBUG=0 cargo mutants --in-place --no-shuffle --timeout 300 --output mutants.out/driver -p restore-operator \
+  CARGO_PROFILE_DEV_DEBUG=0 cargo mutants --in-place --no-shuffle --timeout 90 --output mutants.out/driver -p restore-operator \
     -f src/driver.rs -f src/controller/fence.rs -f src/controller/tenant_lock.rs \
     -C=--test=controller_reconcile -C=--test=leader_fence -C=--test=preview_cli -C=--lib "$@"
 }
