@@ -665,20 +665,7 @@ impl Api<'_> {
 
     fn groups(&mut self, req: &ApiRequest<'_>, rest: &[&str], options: &QueryOptions) -> Reply {
         match (req.method, rest) {
-            ("GET", []) => {
-                let items: Vec<Value> = self
-                    .tenant
-                    .collections
-                    .get(GROUPS)
-                    .map(|c| c.ordered())
-                    .unwrap_or_default()
-                    .into_iter()
-                    .filter(|e| options.filter.as_ref().is_none_or(|f| f.matches(&e.resource)))
-                    .map(|e| select(Value::Object(e.resource.clone()), options))
-                    .collect();
-                let context = format!("{}/$metadata#groups", self.base);
-                self.page(items, options, self.paging.page_size, &context, req)
-            }
+            ("GET", []) => self.list_plain(GROUPS, req, options, "groups"),
             ("GET", [id]) => match self.tenant.entity(GROUPS, id) {
                 Some(group) => Reply::json(200, select(Value::Object(group.resource.clone()), options)),
                 None => graph_error(

@@ -260,7 +260,13 @@ impl Api<'_> {
         }
     }
 
-    fn list_plain(&self, collection: &str, req: &ApiRequest<'_>, options: &QueryOptions, context: &str) -> Reply {
+    pub(crate) fn list_plain(
+        &self,
+        collection: &str,
+        req: &ApiRequest<'_>,
+        options: &QueryOptions,
+        context: &str,
+    ) -> Reply {
         let items: Vec<Value> = self
             .tenant
             .collections
