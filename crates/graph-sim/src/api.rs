@@ -666,16 +666,7 @@ impl Api<'_> {
     fn groups(&mut self, req: &ApiRequest<'_>, rest: &[&str], options: &QueryOptions) -> Reply {
         match (req.method, rest) {
             ("GET", []) => self.list_plain(GROUPS, req, options, "groups"),
-            ("GET", [id]) => match self.tenant.entity(GROUPS, id) {
-                Some(group) => Reply::json(200, select(Value::Object(group.resource.clone()), options)),
-                None => graph_error(
-                    404,
-                    "Request_ResourceNotFound",
-                    format!(
-                        "Resource '{id}' does not exist or one of its queried reference-property objects are not present."
-                    ),
-                ),
-            },
+            ("GET", [id]) => self.get_directory_object(GROUPS, id, options),
             ("POST", []) => {
                 let body = req.body.clone().unwrap_or(Value::Null);
                 let required = ["displayName", "mailNickname", "mailEnabled", "securityEnabled"];

@@ -175,16 +175,7 @@ impl Api<'_> {
     pub(crate) fn users(&mut self, req: &ApiRequest<'_>, rest: &[&str], options: &QueryOptions) -> Reply {
         match (req.method, rest) {
             ("GET", []) => self.list_plain(USERS, req, options, "users"),
-            ("GET", [id]) => match self.tenant.entity(USERS, id) {
-                Some(user) => Reply::json(200, select(Value::Object(user.resource.clone()), options)),
-                None => graph_error(
-                    404,
-                    "Request_ResourceNotFound",
-                    format!(
-                        "Resource '{id}' does not exist or one of its queried reference-property objects are not present."
-                    ),
-                ),
-            },
+            ("GET", [id]) => self.get_directory_object(USERS, id, options),
             ("POST", []) => {
                 let body = object(req.body.clone().unwrap_or(Value::Null));
                 if let Some(missing) = ["displayName", "userPrincipalName"].iter().find(|k| !body.contains_key(**k)) {
@@ -257,6 +248,20 @@ impl Api<'_> {
                 None => not_found(format!("Resource '{id}' was not found in 'namedLocations'.")),
             },
             (method, _) => method_not_allowed(method, req.path),
+        }
+    }
+
+    /// `GET {collection}/{id}` of a directory object (a group or a user), as Entra answers it.
+    pub(crate) fn get_directory_object(&self, collection: &str, id: &str, options: &QueryOptions) -> Reply {
+        match self.tenant.entity(collection, id) {
+            Some(object) => Reply::json(200, select(Value::Object(object.resource.clone()), options)),
+            None => graph_error(
+                404,
+                "Request_ResourceNotFound",
+                format!(
+                    "Resource '{id}' does not exist or one of its queried reference-property objects are not present."
+                ),
+            ),
         }
     }
 
