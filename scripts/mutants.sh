@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Mutation testing of the safety-critical code with cargo-mutants (crates.io): the wizard and its
-# gate, the digest, the executor, the driver and the controller's run store. Every surviving mutant
-# must be killed by a test or listed in docs/safety.md with why it is equivalent.
+# gate, the digest, the executor (and its one-by-one assignment writes), the driver and the
+# controller's run store. Every surviving mutant must be killed by a test or listed in
+# docs/safety.md with why it is equivalent.
 #
 #   scripts/mutants.sh core         # wizard (and its gate), digest, executor against the core's tests
 #   scripts/mutants.sh driver       # the one driver, the leadership fence, the tenant lock
@@ -21,15 +22,17 @@ core() {
   # -C (every cargo call) builds only the listed test binaries, not all of the core's.
   cargo mutants --in-place --no-shuffle --timeout 120 --output mutants.out/core -p restore-core \
     -f crates/core/src/wizard.rs -f crates/core/src/engine/execute.rs -f crates/core/src/engine/preview.rs \
+    -f crates/core/src/engine/assignment_writes.rs \
     -C=--test=safety_rules -C=--test=trust_boundaries -C=--test=engine_rules -C=--test=engine_trust \
-    -C=--test=engine_checks -C=--test=engine_round_trip -C=--test=fidelity_findings -C=--lib "$@"
+    -C=--test=engine_checks -C=--test=engine_round_trip -C=--test=fidelity_findings -C=--test=retry_after \
+    -C=--lib "$@"
 }
 
 # The operator's mutants each relink its test binaries: without debug info that is several times faster.
 driver() {
   CARGO_PROFILE_DEV_DEBUG=0 cargo mutants --in-place --no-shuffle --timeout 90 --output mutants.out/driver -p restore-operator \
     -f src/driver.rs -f src/controller/fence.rs -f src/controller/tenant_lock.rs \
-    -C=--test=controller_reconcile -C=--test=leader_fence -C=--test=preview_cli -C=--lib "$@"
+    -C=--test=controller_reconcile -C=--test=leader_fence -C=--test=preview_cli -C=--test=local_run -C=--lib "$@"
 }
 
 store() {

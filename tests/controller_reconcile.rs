@@ -92,6 +92,8 @@ struct Harness {
     refuse_progress_writes: Arc<AtomicUsize>,
     /// The name of every object the controller (or the test) read with a GET, in order.
     gets: Arc<Mutex<Vec<String>>>,
+    /// The label selector of every LIST, in order.
+    lists: Arc<Mutex<Vec<String>>>,
 }
 
 const RUN: &str = "restore-1";
@@ -113,9 +115,15 @@ impl Harness {
         let refuse = refuse_progress_writes.clone();
         let gets = Arc::new(Mutex::new(Vec::new()));
         let got = gets.clone();
+        let lists = Arc::new(Mutex::new(Vec::new()));
+        let listed = lists.clone();
         let interceptors = interceptor::Funcs::new()
             .get(move |ctx| {
                 got.lock().unwrap().push(ctx.name.to_string());
+                Ok(None)
+            })
+            .list(move |ctx| {
+                listed.lock().unwrap().push(ctx.params.label_selector.clone().unwrap_or_default());
                 Ok(None)
             })
             .patch_status(move |ctx| {
@@ -139,7 +147,8 @@ impl Harness {
             .await
             .expect("fake client builds");
         let ctx = new_context(&client, &options);
-        let harness = Harness { sim, client, ctx, options, backup, status_patches, refuse_progress_writes, gets };
+        let harness =
+            Harness { sim, client, ctx, options, backup, status_patches, refuse_progress_writes, gets, lists };
         harness.seed_cluster(Environment::Staging).await;
         harness
     }
@@ -290,6 +299,12 @@ impl Harness {
 
     fn writes(&self) -> usize {
         operator_writes(&self.sim).len()
+    }
+
+    /// How many times the run's stored preview report was read.
+    fn report_reads(&self) -> usize {
+        let report = format!("{}={}", store::KIND_LABEL, Content::Report.label());
+        self.lists.lock().unwrap().iter().filter(|selector| selector.contains(&report)).count()
     }
 }
 
@@ -1766,6 +1781,63 @@ async fn cost_drift_rechecks_of_one_tenant_share_one_snapshot_per_interval() {
         assert_condition(&status, types::PREVIEW_READY, ConditionStatus::True, reasons::PREVIEW_SUPERSEDED);
     }
     assert_eq!(h.writes(), 0);
+}
+
+#[tokio::test]
+async fn a_new_runs_first_preview_reads_the_tenant_live_not_the_shared_drift_snapshot() {
+    let h = Harness::start(TenantSetup::default(), ControllerOptions::default()).await;
+    h.verify_tenant().await;
+    h.create_run(restore_run_object("waiting", BACKUP_CONFIG_MAP, false, "2h")).await;
+    h.settle_in("waiting", Phase::AwaitingConfirmation).await;
+    h.ctx.clock.advance(restore_core::wizard::DRIFT_RECHECK.as_secs() as i64);
+    h.reconcile_once("waiting").await;
+    let snapshot_counts = h.status("waiting").await.preview.expect("a preview").counts;
+    // Changed after this interval's shared snapshot was taken.
+    create_by_hand(&h.sim, &baseline_name(0)).await;
+    h.create_run(restore_run_object("fresh", BACKUP_CONFIG_MAP, false, "2h")).await;
+    let fresh = h.settle_in("fresh", Phase::AwaitingConfirmation).await;
+    assert_ne!(fresh.preview.expect("a preview").counts, snapshot_counts, "the new run saw the tenant as it is now");
+}
+
+#[tokio::test]
+async fn cost_an_execution_reads_its_stored_report_once_not_once_per_write() {
+    let h = previewed(TenantSetup::default(), ControllerOptions::default(), "1h").await;
+    let preview = digest(&h.status(RUN).await);
+    h.patch_spec(RUN, &approval_patch(TENANT_LABEL, &preview)).await;
+    let before = h.report_reads();
+    h.settle_in(RUN, Phase::Succeeded).await;
+    let (reads, writes) = (h.report_reads() - before, h.writes());
+    assert!(writes >= 8, "a plan of several writes: {writes}");
+    // Storing the approval's new preview lists the old report's chunks; the executor reads it once.
+    assert!(reads <= 2, "the executor is built once from the verified report and kept: {reads} reads, {writes} writes");
+}
+
+#[tokio::test]
+async fn cost_an_execution_writes_status_once_per_item_written_not_once_per_step() {
+    let h = previewed(TenantSetup::default(), ControllerOptions::default(), "1h").await;
+    let preview = digest(&h.status(RUN).await);
+    h.patch_spec(RUN, &approval_patch(TENANT_LABEL, &preview)).await;
+    let before = h.status_patches.lock().unwrap().len();
+    let status = h.settle_in(RUN, Phase::Succeeded).await;
+    let patches = h.status_patches.lock().unwrap().len() - before;
+    let items = status.preview.as_ref().expect("a preview").changes as usize;
+    let steps = status.execution.as_ref().expect("execution status").total_steps as usize;
+    assert!(steps > items + 3, "the plan has more steps ({steps}) than items ({items})");
+    // The approval's verification, its acceptance, one per item written, the end, and one that
+    // observes the generation the fake API server bumps when the finalizer is added.
+    assert!(patches <= items + 4, "{patches} status patches for {items} items in {steps} steps");
+}
+
+#[tokio::test]
+async fn execution_progress_counts_items_written_over_items_the_plan_writes() {
+    let h = executing(1).await;
+    let status = h.status(RUN).await;
+    let items = status.preview.as_ref().expect("a preview").changes;
+    assert!(items > 1);
+    let progress = status.execution.and_then(|e| e.progress);
+    assert_eq!(progress, Some(format!("1/{items}")), "after the first write");
+    let status = h.settle_in(RUN, Phase::Succeeded).await;
+    assert_eq!(status.execution.and_then(|e| e.progress), Some(format!("{items}/{items}")));
 }
 
 #[tokio::test]

@@ -201,6 +201,12 @@ impl<'a, C: ClusterObjects, T: TenantPort> LocalRun<'a, C, T> {
         self.store.progress.as_ref()
     }
 
+    /// The clock the wizard decides at (move it forward to let a preview expire or a drift
+    /// re-check fall due).
+    pub fn clock(&self) -> &Clock {
+        &self.clock
+    }
+
     /// The message of a condition, or an empty string.
     pub fn condition_message(&self, type_: &str) -> &str {
         find(&self.status.conditions, type_).map_or("", |c| c.message.as_str())
