@@ -487,7 +487,7 @@ fn written_items(executor: &Executor) -> String {
 /// the progress record is safe: steps it does not vouch for run again after a restart (rule 5).
 fn worth_writing(written: &RestoreRunStatus, new: &RestoreRunStatus) -> bool {
     let executing = |s: &RestoreRunStatus| s.phase == Some(Phase::Executing) && s.execution.is_some();
-    if new == written || !(executing(written) && executing(new)) {
+    if !(executing(written) && executing(new)) {
         return new != written;
     }
     let coarse = |s: &RestoreRunStatus| {

@@ -1800,6 +1800,30 @@ async fn a_new_runs_first_preview_reads_the_tenant_live_not_the_shared_drift_sna
 }
 
 #[tokio::test]
+async fn an_expired_preview_regenerated_after_a_spec_edit_reads_the_tenant_live_not_the_shared_drift_snapshot() {
+    let h = Harness::start(TenantSetup::default(), ControllerOptions::default()).await;
+    h.verify_tenant().await;
+    h.create_run(restore_run_object("waiting", BACKUP_CONFIG_MAP, false, "2h")).await;
+    h.settle_in("waiting", Phase::AwaitingConfirmation).await;
+    h.create_run(restore_run_object("expiring", BACKUP_CONFIG_MAP, false, "1m")).await;
+    h.settle_in("expiring", Phase::AwaitingConfirmation).await;
+    h.ctx.clock.advance(restore_core::wizard::DRIFT_RECHECK.as_secs() as i64);
+    h.reconcile_once("waiting").await;
+    let snapshot_counts = h.status("waiting").await.preview.expect("a preview").counts;
+    h.reconcile_once("expiring").await;
+    assert_eq!(h.status("expiring").await.phase, Some(Phase::Previewing), "expired and resting");
+    // Changed after this interval's shared snapshot was taken; then an edit wakes the expired run.
+    create_by_hand(&h.sim, &baseline_name(0)).await;
+    h.patch_spec("expiring", &json!({"spec": {"dryRun": true}})).await;
+    let status = h.settle_in("expiring", Phase::Previewed).await;
+    assert_ne!(
+        status.preview.expect("a preview").counts,
+        snapshot_counts,
+        "the regenerated preview read the tenant now"
+    );
+}
+
+#[tokio::test]
 async fn cost_an_execution_reads_its_stored_report_once_not_once_per_write() {
     let h = previewed(TenantSetup::default(), ControllerOptions::default(), "1h").await;
     let preview = digest(&h.status(RUN).await);
@@ -1819,8 +1843,12 @@ async fn cost_an_execution_writes_status_once_per_item_written_not_once_per_step
     h.patch_spec(RUN, &approval_patch(TENANT_LABEL, &preview)).await;
     let before = h.status_patches.lock().unwrap().len();
     let status = h.settle_in(RUN, Phase::Succeeded).await;
-    let patches = h.status_patches.lock().unwrap().len() - before;
+    let patches: Vec<Value> = h.status_patches.lock().unwrap()[before..].to_vec();
     let items = status.preview.as_ref().expect("a preview").changes as usize;
+    let shown: Vec<&str> = patches.iter().filter_map(|p| p["status"]["execution"]["progress"].as_str()).collect();
+    let each_item: Vec<String> = (0..=items).map(|k| format!("{k}/{items}")).collect();
+    assert_eq!(shown, each_item, "every item written shows in status as it is written");
+    let patches = patches.len();
     let steps = status.execution.as_ref().expect("execution status").total_steps as usize;
     assert!(steps > items + 3, "the plan has more steps ({steps}) than items ({items})");
     // The approval's verification, its acceptance, one per item written, the end, and one that
