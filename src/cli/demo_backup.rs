@@ -301,12 +301,13 @@ pub fn sample_policy(i: usize) -> BackupItem {
 pub fn every_kind_samples() -> Vec<BackupItem> {
     let mut items = every_kind_sample_items();
     items.extend(policy_kind_samples());
+    items.extend(intent_kind_samples());
     debug_assert_eq!(items.len(), EVERY_KIND_SAMPLES);
     items
 }
 
 /// How many objects [`every_kind_samples`] adds to the sample.
-pub const EVERY_KIND_SAMPLES: usize = 15 + POLICY_KIND_SAMPLES;
+pub const EVERY_KIND_SAMPLES: usize = 15 + POLICY_KIND_SAMPLES + INTENT_KIND_SAMPLES;
 
 /// How many objects [`policy_kind_samples`] adds (issue 14b's kinds).
 pub const POLICY_KIND_SAMPLES: usize = 3;
@@ -345,6 +346,40 @@ fn policy_kind_samples() -> Vec<BackupItem> {
     device_management_settings.display_name =
         item_type(settings.type_name).map(|t| t.title.to_string()).unwrap_or_default();
     vec![managed_app_config, settings_compliance_sample(&id("settings-compliance")), device_management_settings]
+}
+
+/// How many objects [`intent_kind_samples`] adds (issue 14d's kinds).
+pub const INTENT_KIND_SAMPLES: usize = 1;
+
+/// Microsoft's current Windows security baseline template (the simulator lists it).
+pub const SAMPLE_INTENT_TEMPLATE: &str = "034ccd46-190c-4afc-adf1-ad7cc11262eb";
+
+/// One endpoint-security intent: a Windows security baseline made from Microsoft's current
+/// template, two settings (a boolean and an integer), assigned to All Staff.
+fn intent_kind_samples() -> Vec<BackupItem> {
+    let id = sample_guid("kind/intent");
+    let refs = References { groups: vec![group_ref(GROUP_ALL)], ..References::default() };
+    let mut intent = item(
+        "endpointSecurityIntent",
+        &id,
+        json!({"@odata.type": "#microsoft.graph.deviceManagementIntent", "id": id,
+            "displayName": "Windows security baseline", "description": "baseline for all staff",
+            "templateId": SAMPLE_INTENT_TEMPLATE, "roleScopeTagIds": ["0"]}),
+        refs,
+    );
+    intent.sub_resources.insert(
+        "settings".into(),
+        vec![
+            json!({"@odata.type": "#microsoft.graph.deviceManagementBooleanSettingInstance", "id": "0",
+                "definitionId": "deviceConfiguration--windows10EndpointProtectionConfiguration_firewallBlockStatefulFTP",
+                "valueJson": "true", "value": true}),
+            json!({"@odata.type": "#microsoft.graph.deviceManagementIntegerSettingInstance", "id": "1",
+                "definitionId": "deviceConfiguration--windows10GeneralConfiguration_passwordMinimumLength",
+                "valueJson": "12", "value": 12}),
+        ],
+    );
+    intent.assignments = Some(vec![assignment(&id, GROUP_ALL, false)]);
+    vec![intent]
 }
 
 /// A Linux compliance policy of `deviceManagement/compliancePolicies`: one setting, a block rule and

@@ -451,7 +451,7 @@ pub const ITEM_TYPES: &[ItemType] = &[
         odata_types: model::DEVICE_MANAGEMENT_INTENTS,
         abstract_base: false,
         base_odata_type: "deviceManagementIntent",
-        class: TypeClass::PreviewOnly,
+        class: TypeClass::Policy,
         identity: IdentityKey::DisplayName,
         sub_resources: &[SubResource { name: "settings", required: false }],
         assignable: true,

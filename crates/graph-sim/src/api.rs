@@ -113,6 +113,7 @@ impl Api<'_> {
             ["deviceManagement"] => self.device_management(req),
             [crate::policies::USERS, rest @ ..] => self.users(req, rest, &options),
             ["identity", "conditionalAccess", "namedLocations", rest @ ..] => self.named_locations(req, rest, &options),
+            ["deviceManagement", "templates", rest @ ..] => self.templates(req, rest, &options),
             _ => match resolve(&segments) {
                 Some((ty, rest)) => self.item_route(ty, req, rest, &options),
                 None if read_only_collection(&segments).is_some() => self.read_only(req, &segments, &options),
@@ -165,6 +166,9 @@ impl Api<'_> {
                 self.assignment_item(ty, method, id, assignment_id, body)
             }
             ("POST", [id, "changeSettings"]) if has_action(ty, "changeSettings") => self.change_settings(ty, id, body),
+            ("POST", [id, "updateSettings"]) if has_action(ty, "updateSettings") => {
+                self.update_intent_settings(ty, id, body)
+            }
             ("POST", [id, "setScheduledActions"]) if has_action(ty, "setScheduledActions") => {
                 self.set_scheduled_actions(ty, id, body)
             }
@@ -312,7 +316,7 @@ impl Api<'_> {
 
     // -- writes --------------------------------------------------------------------------
 
-    fn create(&mut self, ty: &'static ItemType, body: Value) -> Reply {
+    pub(crate) fn create(&mut self, ty: &'static ItemType, body: Value) -> Reply {
         let Value::Object(mut body) = body else {
             return bad_request("Empty Payload. JSON content expected.");
         };

@@ -6,6 +6,7 @@ mod assignments;
 pub mod auth;
 mod enrollment;
 pub mod faults;
+mod intents;
 pub mod model;
 mod odata;
 mod policies;

@@ -123,6 +123,9 @@ pub struct ItemIssues {
     /// An enrollment configuration's priority in the backup and in the target (`None`: not there
     /// yet) when a restore leaves them different.
     pub priority_left_different: Option<(i64, Option<i64>)>,
+    /// Why an intent the restore would create cannot be made from its template in the target
+    /// (missing, deprecated, or not named in the backup).
+    pub intent_template: Option<String>,
 }
 
 /// One analysed item.
@@ -311,6 +314,10 @@ fn analyze_item(
     if let Some(t) = t {
         let live = target_id.as_ref().and_then(|_| snapshot.live.get(&key));
         issues.priority_left_different = enrollment::priority_left_different(t, &item.resource, live);
+        if live.is_none() {
+            issues.intent_template =
+                crate::engine::intents::template_problem(t, &item.resource, snapshot.intent_templates.as_ref());
+        }
     }
     let (action, reason) = decide(scoped, &issues, matches.len(), current.as_ref(), &desired, existing);
     let (changed_fields, diff) = match (&current, action) {

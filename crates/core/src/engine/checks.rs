@@ -107,6 +107,9 @@ pub enum FindingCode {
     /// Across tenants, a Conditional Access policy names service principals or terms of use by id,
     /// which differ between tenants and are not mapped.
     ConditionalAccessReferenceNotMapped,
+    /// An intent the restore would create names a template the target tenant lacks or has
+    /// deprecated: Graph cannot create it, and half an intent is never written.
+    IntentTemplateUnavailable,
 }
 
 impl FindingCode {
@@ -151,6 +154,7 @@ impl FindingCode {
             FindingCode::AmbiguousUser => "AmbiguousUser",
             FindingCode::ConditionalAccessGovernsOwnSignIn => "ConditionalAccessGovernsOwnSignIn",
             FindingCode::ConditionalAccessReferenceNotMapped => "ConditionalAccessReferenceNotMapped",
+            FindingCode::IntentTemplateUnavailable => "IntentTemplateUnavailable",
         }
     }
 }
@@ -486,6 +490,7 @@ fn item_checks(c: &mut Collector, item: &ItemAnalysis) {
         );
     }
     enrollment_checks(c, item);
+    intent_template_check(c, item);
     if !issues.assignments_not_removable.is_empty() {
         c.add(
             FindingCode::AssignmentNotRemovable,
@@ -539,6 +544,19 @@ fn enrollment_checks(c: &mut Collector, item: &ItemAnalysis) {
                 "the backup has priority {wanted}; the restored configuration keeps {now}. Graph changes a priority only through setPriority, which renumbers the tenant's other configurations, so a restore does not call it."
             ),
             "Set the order of the enrollment configurations in the Intune admin center after the restore.",
+        );
+    }
+}
+
+/// An intent is created from its template: one the target lacks or has deprecated is a blocker.
+fn intent_template_check(c: &mut Collector, item: &ItemAnalysis) {
+    if let (PlannedAction::Create, Some(why)) = (item.preview.action, &item.issues.intent_template) {
+        c.add(
+            FindingCode::IntentTemplateUnavailable,
+            Severity::Blocker,
+            Some(item),
+            format!("{why}: the intent cannot be created."),
+            "Create the intent from the template's current version in the Intune admin center, or exclude it from spec.scope.",
         );
     }
 }

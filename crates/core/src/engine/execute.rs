@@ -417,7 +417,10 @@ impl Executor {
                     Ok(body) => body,
                     Err(why) => return Ok(Ending::Failed(why)),
                 };
-                let created = port.create(t.collection, &body).await?;
+                let created = match crate::engine::intents::create_instance_path(t, &item.backup.resource) {
+                    Some(path) => port.action(&path, &body).await?.unwrap_or(Value::Null),
+                    None => port.create(t.collection, &body).await?,
+                };
                 *writes += 1;
                 Ok(match created.get("id").and_then(Value::as_str) {
                     Some(id) => Ending::Written(Some(id.to_string())),
@@ -564,6 +567,12 @@ impl Executor {
                     SubResourceWrite::Action { action, body_key }
                     | SubResourceWrite::InCreateThenAction { action, body_key } => {
                         let body = Value::Object(Map::from_iter([(body_key.to_string(), Value::Array(values))]));
+                        port.action(&format!("{path}/{action}"), &body).await?;
+                    }
+                    SubResourceWrite::InCreateThenChangedByKey { action, body_key, key } => {
+                        let live_entries = raw.get(sub).and_then(Value::as_array).cloned().unwrap_or_default();
+                        let changed = crate::engine::intents::changed_by_key(key, &live_entries, values);
+                        let body = Value::Object(Map::from_iter([(body_key.to_string(), Value::Array(changed))]));
                         port.action(&format!("{path}/{action}"), &body).await?;
                     }
                     SubResourceWrite::UpsertByKey { key } => {

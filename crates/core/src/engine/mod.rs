@@ -14,6 +14,7 @@ pub mod diff;
 pub mod enrollment;
 pub mod execute;
 pub mod identity;
+pub mod intents;
 pub mod mapping;
 pub mod normalize;
 pub mod payload;

@@ -67,6 +67,8 @@ pub struct TenantSnapshot {
     pub maps: TargetMaps,
     /// Requests made.
     pub stats: RequestStats,
+    /// The target's intent templates by id, listed when the scope holds intents.
+    pub intent_templates: Option<BTreeMap<String, crate::engine::intents::IntentTemplate>>,
 }
 
 /// The `$expand` clause reading an object of `item_type` whole, if it has anything to expand.
@@ -189,6 +191,9 @@ pub async fn take_snapshot<T: TenantPort>(
             types.push(t);
         }
     }
+    if types.iter().any(|t| crate::engine::intents::is_intent(t)) {
+        types.push(&crate::engine::intents::TEMPLATES);
+    }
     let listed = list_collections(port, &types, &mut snap.stats).await?;
     let mut collections: BTreeMap<&str, Vec<Value>> = BTreeMap::new();
     for (t, objects) in types.into_iter().zip(listed) {
@@ -200,6 +205,9 @@ pub async fn take_snapshot<T: TenantPort>(
             }
         }
         collections.insert(t.name, objects);
+    }
+    if let Some(templates) = collections.remove(crate::engine::intents::TEMPLATES.name) {
+        snap.intent_templates = Some(crate::engine::intents::templates_by_id(&templates));
     }
 
     // 2. Identity matches, and whole reads of the objects matched once.
