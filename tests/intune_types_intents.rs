@@ -293,3 +293,144 @@ async fn an_intunecd_intent_imports_and_restores_from_its_template_with_its_grou
     let pilot = restored.references.groups.iter().find(|g| g.display_name == GROUP_PILOT).map(|g| g.id.clone());
     assert_eq!(restored.assignments.as_ref().unwrap()[0]["target"]["groupId"].as_str().map(str::to_string), pilot);
 }
+
+#[tokio::test]
+async fn a_setting_the_tenant_added_is_left_as_it_is_with_a_finding_and_the_rest_restored() {
+    let sim = quiet_simulator().await;
+    let source = SimTenant::create(&sim, "contoso", "Contoso", Environment::Staging).unwrap();
+    sim.seed("contoso", &intent_sample()).unwrap();
+    let client = unpaced_client(&sim, &source);
+    let backup = capture_tenant(&client, &source).await;
+    let intent = backup.items.iter().find(|i| i.item_type == "endpointSecurityIntent").unwrap();
+    let path = format!("{INTENTS}/{}", intent.id);
+
+    let admin = PortalAdmin::sign_in(&sim, &source).await.unwrap();
+    let added = "deviceConfiguration--windows10EndpointProtectionConfiguration_firewallIPSecExemptionsAllowICMP";
+    let body = json!({"settings": [{"@odata.type": "#microsoft.graph.deviceManagementBooleanSettingInstance",
+        "definitionId": added, "valueJson": "true", "value": true}]});
+    admin.call("POST", &format!("{path}/updateSettings"), Some(&body)).await.unwrap();
+    admin.call("PATCH", &path, Some(&json!({"description": "changed by hand"}))).await.unwrap();
+
+    let (phase, report) = restore(&backup, &source, &client, "intent-extra-setting").await;
+    assert_eq!(phase, Phase::Succeeded, "{}", report.summary_text());
+    let planned = report.items.iter().find(|i| i.key == intent.key()).unwrap();
+    assert_eq!(planned.changed_fields, ["description"], "the added setting is not a difference a restore can undo");
+    let finding = report.findings.iter().find(|f| f.code == FindingCode::IntentSettingNotInBackup).unwrap();
+    assert!(finding.message.contains(added), "{}", finding.message);
+
+    let now = read_whole(&client, "endpointSecurityIntent", &intent.id).await.unwrap();
+    assert_eq!(now["description"], "baseline for all staff");
+    let ids: Vec<&str> =
+        now["settings"].as_array().unwrap().iter().filter_map(|s| s["definitionId"].as_str()).collect();
+    assert!(ids.contains(&added) && ids.len() == 3, "left as the tenant has it: {ids:?}");
+}
+
+#[tokio::test]
+async fn settings_changed_after_the_approval_are_drift_and_not_written() {
+    let sim = quiet_simulator().await;
+    let source = SimTenant::create(&sim, "contoso", "Contoso", Environment::Staging).unwrap();
+    sim.seed("contoso", &intent_sample()).unwrap();
+    let client = unpaced_client(&sim, &source);
+    let backup = capture_tenant(&client, &source).await;
+    let intent = backup.items.iter().find(|i| i.item_type == "endpointSecurityIntent").unwrap();
+    let path = format!("{INTENTS}/{}", intent.id);
+    let admin = PortalAdmin::sign_in(&sim, &source).await.unwrap();
+    let length = "deviceConfiguration--windows10GeneralConfiguration_passwordMinimumLength";
+    let set_length = |n: i64| {
+        json!({"settings": [{"@odata.type": "#microsoft.graph.deviceManagementIntegerSettingInstance",
+            "definitionId": length, "valueJson": n.to_string(), "value": n}]})
+    };
+    admin.call("POST", &format!("{path}/updateSettings"), Some(&set_length(6))).await.unwrap();
+
+    let scope = resolve_scope(&ScopeSpec::default(), &backup).unwrap();
+    let target = RestoreTarget { tenant_id: source.tenant_id.clone(), environment: source.environment };
+    let port = RecordingActions { inner: &client, actions: Mutex::new(Vec::new()) };
+    let approved = assess(&port, &scope, &target, &EngineOptions::default()).await.unwrap();
+    // After the approval, before the write: the setting changes again.
+    admin.call("POST", &format!("{path}/updateSettings"), Some(&set_length(8))).await.unwrap();
+
+    let plan = ExecutionPlan::build(&scope, &approved.report).unwrap();
+    let facts = Executor::new(plan, ProgressRecord::new(&approved.digest)).unwrap().run_to_end(&port).await.unwrap();
+    assert_eq!((facts.counts.drifted, facts.counts.updated), (1, 0));
+    assert!(port.actions.lock().unwrap().is_empty(), "updateSettings was not sent");
+    let now = read_whole(&client, "endpointSecurityIntent", &intent.id).await.unwrap();
+    let value =
+        now["settings"].as_array().unwrap().iter().find(|s| s["definitionId"] == length).unwrap()["valueJson"].clone();
+    assert_eq!(value, "8", "the admin's later change is left");
+}
+
+/// A tenant port that stops answering right after its first write was applied, as a controller
+/// killed while Graph accepted the write would see it.
+struct KilledAfterFirstWrite<'a> {
+    inner: &'a GraphClient,
+    writes: Mutex<usize>,
+}
+
+impl KilledAfterFirstWrite<'_> {
+    fn count<R>(&self, result: Result<R, TenantError>) -> Result<R, TenantError> {
+        let value = result?;
+        let mut writes = self.writes.lock().unwrap();
+        *writes += 1;
+        if *writes == 1 {
+            return Err(TenantError::new(
+                restore_core::tenant::TenantErrorKind::Unavailable,
+                "the controller was killed after this write",
+            ));
+        }
+        Ok(value)
+    }
+}
+
+impl TenantPort for KilledAfterFirstWrite<'_> {
+    async fn get(&self, path: &str) -> Result<Option<Value>, TenantError> {
+        self.inner.get(path).await
+    }
+    async fn list(&self, path: &str) -> Result<Vec<Value>, TenantError> {
+        self.inner.list(path).await
+    }
+    async fn get_many(&self, paths: &[String]) -> Result<Vec<Result<Option<Value>, TenantError>>, TenantError> {
+        self.inner.get_many(paths).await
+    }
+    async fn create(&self, collection: &str, body: &Value) -> Result<Value, TenantError> {
+        self.count(self.inner.create(collection, body).await)
+    }
+    async fn update(&self, path: &str, body: &Value) -> Result<(), TenantError> {
+        self.count(self.inner.update(path, body).await)
+    }
+    async fn replace(&self, path: &str, body: &Value) -> Result<(), TenantError> {
+        self.count(self.inner.replace(path, body).await)
+    }
+    async fn action(&self, path: &str, body: &Value) -> Result<Option<Value>, TenantError> {
+        self.count(self.inner.action(path, body).await)
+    }
+}
+
+#[tokio::test]
+async fn a_create_instance_interrupted_after_graph_applied_it_is_adopted_on_resume_never_duplicated() {
+    let sim = quiet_simulator().await;
+    let source = SimTenant::create(&sim, "contoso", "Contoso", Environment::Staging).unwrap();
+    sim.seed("contoso", &intent_sample()).unwrap();
+    let backup = capture_tenant(&unpaced_client(&sim, &source), &source).await;
+    let target = empty_target(&sim);
+    let client = unpaced_client(&sim, &target);
+    let scope = resolve_scope(&ScopeSpec::default(), &backup).unwrap();
+    let restore_target = RestoreTarget { tenant_id: target.tenant_id.clone(), environment: target.environment };
+    let approved = assess(&client, &scope, &restore_target, &EngineOptions::default()).await.unwrap();
+    assert_eq!(approved.report.blockers(), 0, "{}", approved.report.summary_text());
+
+    let killed = KilledAfterFirstWrite { inner: &client, writes: Mutex::new(0) };
+    let mut first =
+        Executor::new(ExecutionPlan::build(&scope, &approved.report).unwrap(), ProgressRecord::new(&approved.digest))
+            .unwrap();
+    assert!(first.run_to_end(&killed).await.is_err(), "killed right after createInstance was applied");
+    let progress = first.progress().clone();
+
+    let mut resumed = Executor::new(ExecutionPlan::build(&scope, &approved.report).unwrap(), progress).unwrap();
+    let facts = resumed.run_to_end(&client).await.unwrap();
+    assert_eq!((facts.counts.created, facts.counts.failed, facts.counts.drifted), (1, 0, 0));
+    let creates = intent_writes(&sim, "fabrikam").iter().filter(|w| w.ends_with("/createInstance")).count();
+    assert_eq!(creates, 1, "the retried create found the intent by name and template and adopted it");
+    assert_eq!(sim.objects("fabrikam", INTENTS).unwrap().len(), 1);
+    let now = capture_tenant(&client, &target).await;
+    assert_eq!(differences_from_backup(&backup, &now), Vec::<String>::new());
+}

@@ -126,6 +126,9 @@ pub struct ItemIssues {
     /// Why an intent the restore would create cannot be made from its template in the target
     /// (missing, deprecated, or not named in the backup).
     pub intent_template: Option<String>,
+    /// Settings (`definitionId`s) the target's intent has and the backup does not name: left as
+    /// they are (`updateSettings` only sets values) and out of the comparison.
+    pub intent_settings_left: Vec<String>,
 }
 
 /// One analysed item.
@@ -303,10 +306,13 @@ fn analyze_item(
         [id] if snapshot.live.contains_key(&key) => Some(id.clone()),
         _ => None,
     };
-    let current = target_id
+    let mut current = target_id
         .as_ref()
         .and_then(|_| snapshot.live.get(&key))
         .map(|live| project_owned(normalize(t, live, target_names), &desired));
+    if let (Some(t), Some(current)) = (t, current.as_mut()) {
+        issues.intent_settings_left = crate::engine::intents::project_settings(t, current, &desired);
+    }
 
     if let Some(t) = t.filter(|_| with_assignments) {
         issues.assignments_not_removable = assignments_not_removable(t, current.as_ref(), &desired);

@@ -110,6 +110,9 @@ pub enum FindingCode {
     /// An intent the restore would create names a template the target tenant lacks or has
     /// deprecated: Graph cannot create it, and half an intent is never written.
     IntentTemplateUnavailable,
+    /// The tenant's intent has settings the backup does not name: a restore leaves them as they
+    /// are (`updateSettings` only sets values).
+    IntentSettingNotInBackup,
 }
 
 impl FindingCode {
@@ -155,6 +158,7 @@ impl FindingCode {
             FindingCode::ConditionalAccessGovernsOwnSignIn => "ConditionalAccessGovernsOwnSignIn",
             FindingCode::ConditionalAccessReferenceNotMapped => "ConditionalAccessReferenceNotMapped",
             FindingCode::IntentTemplateUnavailable => "IntentTemplateUnavailable",
+            FindingCode::IntentSettingNotInBackup => "IntentSettingNotInBackup",
         }
     }
 }
@@ -557,6 +561,19 @@ fn intent_template_check(c: &mut Collector, item: &ItemAnalysis) {
             Some(item),
             format!("{why}: the intent cannot be created."),
             "Create the intent from the template's current version in the Intune admin center, or exclude it from spec.scope.",
+        );
+    }
+    let left = &item.issues.intent_settings_left;
+    if !left.is_empty() && item.preview.action != PlannedAction::PreviewOnly {
+        c.add(
+            FindingCode::IntentSettingNotInBackup,
+            Severity::Warning,
+            Some(item),
+            format!(
+                "the tenant's intent also sets {}, which the backup does not; a restore sets the backup's settings and leaves these as they are.",
+                left.join(", ")
+            ),
+            "Change or reset those settings in the Intune admin center if the backup's state is wanted.",
         );
     }
 }

@@ -378,7 +378,8 @@ impl Executor {
     ) -> Result<Option<(Value, Value)>, TenantError> {
         let raw = port.get(&object_path(item.item_type, id, item.with_assignments)).await?;
         Ok(raw.map(|raw| {
-            let normalized = project_onto(&normalize(Some(item.item_type), &raw, &self.names), &item.desired);
+            let mut normalized = project_onto(&normalize(Some(item.item_type), &raw, &self.names), &item.desired);
+            crate::engine::intents::project_settings(item.item_type, &mut normalized, &item.desired);
             (raw, normalized)
         }))
     }

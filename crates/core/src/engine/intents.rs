@@ -174,6 +174,30 @@ pub fn changed_by_key(key: &str, live: &[Value], desired: Vec<Value>) -> Vec<Val
         .collect()
 }
 
+/// Limits an intent's normalized live document to the settings the desired one names (by
+/// `definitionId`), as [`crate::engine::normalize::project_onto`] does for properties: a restore
+/// sets the settings the backup holds and leaves the others as the tenant has them. Returns the
+/// `definitionId`s left out, sorted.
+pub fn project_settings(item_type: &ItemType, live: &mut Value, desired: &Value) -> Vec<String> {
+    if !is_intent(item_type) {
+        return Vec::new();
+    }
+    let definition = |s: &Value| s.get(SETTING_KEY).and_then(Value::as_str).map(str::to_string);
+    let wanted: std::collections::BTreeSet<String> =
+        desired.get("settings").and_then(Value::as_array).into_iter().flatten().filter_map(definition).collect();
+    let Some(Value::Array(settings)) = live.get_mut("settings") else { return Vec::new() };
+    let mut left = Vec::new();
+    settings.retain(|s| match definition(s) {
+        Some(id) if !wanted.contains(&id) => {
+            left.push(id);
+            false
+        }
+        _ => true,
+    });
+    left.sort();
+    left
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -233,6 +257,17 @@ mod tests {
         let changed = changed_by_key(SETTING_KEY, &live, desired);
         let ids: Vec<&str> = changed.iter().filter_map(|s| s["definitionId"].as_str()).collect();
         assert_eq!(ids, ["b", "c"]);
+    }
+
+    #[test]
+    fn settings_the_backup_does_not_name_are_left_out_of_the_comparison_and_reported() {
+        let desired = json!({"settings": [{"definitionId": "a", "valueJson": "1"}]});
+        let mut live =
+            json!({"settings": [{"definitionId": "z", "valueJson": "2"}, {"definitionId": "a", "valueJson": "3"}]});
+        assert_eq!(project_settings(intent(), &mut live, &desired), ["z"]);
+        assert_eq!(live, json!({"settings": [{"definitionId": "a", "valueJson": "3"}]}));
+        let mut other = live.clone();
+        assert!(project_settings(item_type("deviceConfiguration").unwrap(), &mut other, &json!({})).is_empty());
     }
 
     #[test]
