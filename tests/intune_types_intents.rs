@@ -434,3 +434,29 @@ async fn a_create_instance_interrupted_after_graph_applied_it_is_adopted_on_resu
     let now = capture_tenant(&client, &target).await;
     assert_eq!(differences_from_backup(&backup, &now), Vec::<String>::new());
 }
+
+#[tokio::test]
+async fn a_create_instance_whose_answer_is_lost_is_never_sent_again_blindly() {
+    let sim = quiet_simulator().await;
+    let source = SimTenant::create(&sim, "contoso", "Contoso", Environment::Staging).unwrap();
+    sim.seed("contoso", &intent_sample()).unwrap();
+    let backup = capture_tenant(&unpaced_client(&sim, &source), &source).await;
+    let target = empty_target(&sim);
+    let client = unpaced_client(&sim, &target);
+    let scope = resolve_scope(&ScopeSpec::default(), &backup).unwrap();
+    let restore_target = RestoreTarget { tenant_id: target.tenant_id.clone(), environment: target.environment };
+    let approved = assess(&client, &scope, &restore_target, &EngineOptions::default()).await.unwrap();
+    let plan = || ExecutionPlan::build(&scope, &approved.report).unwrap();
+
+    // Graph applies the createInstance but the gateway answers 504: the outcome is unknown.
+    sim.set_faults(graph_sim::FaultConfig { rate_504: 1.0, ..graph_sim::FaultConfig::default() });
+    let mut first = Executor::new(plan(), ProgressRecord::new(&approved.digest)).unwrap();
+    assert!(first.run_to_end(&client).await.is_err(), "the step is left to be retried");
+    sim.set_faults(graph_sim::FaultConfig::default());
+    assert_eq!(sim.objects("fabrikam", INTENTS).unwrap().len(), 1, "sent once, not resent by the client");
+
+    let mut resumed = Executor::new(plan(), first.progress().clone()).unwrap();
+    let facts = resumed.run_to_end(&client).await.unwrap();
+    assert_eq!((facts.counts.created, facts.counts.failed), (1, 0));
+    assert_eq!(sim.objects("fabrikam", INTENTS).unwrap().len(), 1, "the retried step adopted it");
+}

@@ -418,10 +418,10 @@ impl Executor {
                     Ok(body) => body,
                     Err(why) => return Ok(Ending::Failed(why)),
                 };
-                let created = match crate::engine::intents::create_instance_path(t, &item.backup.resource) {
-                    Some(path) => port.action(&path, &body).await?.unwrap_or(Value::Null),
-                    None => port.create(t.collection, &body).await?,
-                };
+                // An intent is created by its template's `createInstance`: sent as a create, never
+                // resent when its outcome is unknown (the step is retried and looks it up first).
+                let path = crate::engine::intents::create_instance_path(t, &item.backup.resource);
+                let created = port.create(path.as_deref().unwrap_or(t.collection), &body).await?;
                 *writes += 1;
                 Ok(match created.get("id").and_then(Value::as_str) {
                     Some(id) => Ending::Written(Some(id.to_string())),

@@ -118,7 +118,9 @@ pub fn template_problem(
 }
 
 /// Where a new object of `item_type` is POSTed when it is not its collection: an intent is made
-/// by its template's `createInstance` action.
+/// by its template's `createInstance` action. It is sent through `TenantPort::create`, not as an
+/// action: a create whose outcome is unknown is never sent again blindly (the Graph client resends
+/// only what it can look up; the executor's retried create step looks the intent up by identity).
 pub fn create_instance_path(item_type: &ItemType, resource: &Value) -> Option<String> {
     if !is_intent(item_type) {
         return None;
