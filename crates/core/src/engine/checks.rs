@@ -107,6 +107,9 @@ pub enum FindingCode {
     /// Across tenants, a Conditional Access policy names service principals or terms of use by id,
     /// which differ between tenants and are not mapped.
     ConditionalAccessReferenceNotMapped,
+    /// An Administrative Template sets an ADMX definition (or an option of one) the target tenant
+    /// lacks or holds more than once (a custom ADMX not ingested there): it cannot be written whole.
+    AdmxDefinitionNotMapped,
 }
 
 impl FindingCode {
@@ -151,6 +154,7 @@ impl FindingCode {
             FindingCode::AmbiguousUser => "AmbiguousUser",
             FindingCode::ConditionalAccessGovernsOwnSignIn => "ConditionalAccessGovernsOwnSignIn",
             FindingCode::ConditionalAccessReferenceNotMapped => "ConditionalAccessReferenceNotMapped",
+            FindingCode::AdmxDefinitionNotMapped => "AdmxDefinitionNotMapped",
         }
     }
 }
@@ -509,6 +513,17 @@ fn item_checks(c: &mut Collector, item: &ItemAnalysis) {
     }
     if p.action.writes() {
         reference_checks(c, item);
+    }
+    if p.action.writes() {
+        for problem in &issues.admx_unmapped {
+            c.add(
+                FindingCode::AdmxDefinitionNotMapped,
+                Severity::Blocker,
+                Some(item),
+                format!("the configuration sets an ADMX {problem}; it cannot be written whole."),
+                "Ingest the same ADMX files in the target tenant (Intune admin center, Import ADMX) and preview again, or exclude the item from spec.scope.",
+            );
+        }
     }
 }
 
