@@ -12,7 +12,7 @@
 //! Writes go through the documented `updateDefinitionValues` action (`added`, `updated`,
 //! `deletedIds`): one request carries the whole difference, so one plan step is one write.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
@@ -335,14 +335,50 @@ pub fn definitions_named_path(display_name: &str) -> String {
     format!("{DEFINITIONS}?$filter={}&$expand=presentations", encode_query_value(&filter))
 }
 
-/// The definitions the scope's Administrative Templates reference, as the backup names them.
-fn referenced_definitions(scope: &ResolvedScope) -> Vec<Value> {
-    let mut seen = BTreeSet::new();
+/// What the snapshot's live configurations show of the target's definitions: each definition a
+/// live value sets (read expanded), with the presentations live values set, by id.
+fn seen_in_live(scope: &ResolvedScope, snap: &TenantSnapshot) -> BTreeMap<String, AdmxDefinition> {
+    let mut seen: BTreeMap<String, AdmxDefinition> = BTreeMap::new();
+    for scoped in scope.items.iter().filter(|i| i.item_type.is_some_and(is_admx)) {
+        let Some(live) = snap.live.get(&scoped.key()) else { continue };
+        for value in live.get(DEFINITION_VALUES).and_then(Value::as_array).into_iter().flatten() {
+            let Some(definition) = value.get("definition").and_then(AdmxDefinition::from_graph) else { continue };
+            let entry = seen.entry(definition.id.clone()).or_insert(definition);
+            for pv in presentation_values(value) {
+                let Some(p) = pv.get("presentation") else { continue };
+                if let Some(id) = text(p, "id")
+                    && !entry.presentations.iter().any(|known| known.id == id)
+                {
+                    let label = text(p, "label").map(str::to_string);
+                    entry.presentations.push(AdmxPresentation { id: id.to_string(), label });
+                }
+            }
+        }
+    }
+    seen
+}
+
+/// Whether a backup value's definition and every option it sets are known by their ids.
+fn known_by_ids(value: &Value, seen: &BTreeMap<String, AdmxDefinition>) -> bool {
+    let definition = value.get("definition").cloned().unwrap_or(Value::Null);
+    let Some(known) = text(&definition, "id").and_then(|id| seen.get(id)) else { return false };
+    DefinitionIdentity::of(&definition).is_none_or(|i| i.matches(&known.identity))
+        && presentation_values(value).iter().all(|pv| {
+            pv.get("presentation")
+                .and_then(|p| text(p, "id"))
+                .is_some_and(|id| known.presentations.iter().any(|p| p.id == id))
+        })
+}
+
+/// The definitions the scope's Administrative Templates reference that the live configurations do
+/// not already show by id, as the backup names them.
+fn definitions_to_look_up(scope: &ResolvedScope, seen: &BTreeMap<String, AdmxDefinition>) -> Vec<Value> {
+    let mut listed = BTreeSet::new();
     let mut out = Vec::new();
     for scoped in scope.items.iter().filter(|i| i.item_type.is_some_and(is_admx)) {
-        for value in definition_values(&scoped.item) {
+        for value in definition_values(&scoped.item).iter().filter(|v| !known_by_ids(v, seen)) {
             let definition = value.get("definition").cloned().unwrap_or(Value::Null);
-            if seen.insert(canonical_json(&json!([text(&definition, "id"), DefinitionIdentity::of(&definition)]))) {
+            if listed.insert(canonical_json(&json!([text(&definition, "id"), DefinitionIdentity::of(&definition)]))) {
                 out.push(definition);
             }
         }
@@ -350,31 +386,36 @@ fn referenced_definitions(scope: &ResolvedScope) -> Vec<Value> {
     out
 }
 
-/// Looks up in the target every definition the scope references: the ids in one batch, then by
-/// name those the target lacks under their id (a custom ADMX ingested there got another id; an
-/// IntuneCD backup has no ids). Nothing is read when no Administrative Template is in scope.
+fn definitions_in_page(page: Option<Value>) -> Vec<AdmxDefinition> {
+    let page = page.unwrap_or(Value::Null);
+    page.get("value").and_then(Value::as_array).into_iter().flatten().filter_map(AdmxDefinition::from_graph).collect()
+}
+
+/// Looks up in the target every definition the scope references. A definition and the options a
+/// value sets that the live configuration already binds by the same ids cost nothing (a same-tenant
+/// restore reads none); the others are read by id in one batch, then by name when the target lacks
+/// the id (a custom ADMX ingested there got another id; an IntuneCD backup has no ids). Nothing is
+/// read when no Administrative Template is in scope.
 pub async fn read_targets<T: TenantPort>(
     port: &T,
     scope: &ResolvedScope,
     snap: &mut TenantSnapshot,
 ) -> Result<(), TenantError> {
-    let wanted = referenced_definitions(scope);
-    if wanted.is_empty() {
-        return Ok(());
-    }
+    let mut known = seen_in_live(scope, snap);
+    let wanted = definitions_to_look_up(scope, &known);
     let ids: BTreeSet<&str> = wanted.iter().filter_map(|d| text(d, "id")).collect();
-    let mut known: Vec<AdmxDefinition> = Vec::new();
+    let mut read: Vec<AdmxDefinition> = Vec::new();
     if !ids.is_empty() {
         let paths: Vec<String> = ids.iter().map(|id| definition_path(id)).collect();
         let results = port.get_many(&paths).await?;
         snap.stats.record_batch(paths.len());
         for result in results {
-            known.extend(result?.as_ref().and_then(AdmxDefinition::from_graph));
+            read.extend(result?.as_ref().and_then(AdmxDefinition::from_graph));
         }
     }
     let names: BTreeSet<String> = wanted
         .iter()
-        .filter(|d| !matches!(resolve_definition(d, &known), Resolved::Found(_)))
+        .filter(|d| !matches!(resolve_definition(d, &read), Resolved::Found(_)))
         .filter_map(|d| DefinitionIdentity::of(d).map(|i| i.display_name))
         .collect();
     if !names.is_empty() {
@@ -382,19 +423,20 @@ pub async fn read_targets<T: TenantPort>(
         let results = port.get_many(&paths).await?;
         snap.stats.record_batch(paths.len());
         for result in results {
-            let page = result?.unwrap_or(Value::Null);
-            known.extend(
-                page.get("value")
-                    .and_then(Value::as_array)
-                    .into_iter()
-                    .flatten()
-                    .filter_map(AdmxDefinition::from_graph),
-            );
+            read.extend(definitions_in_page(result?));
         }
     }
-    known.sort();
-    known.dedup_by(|a, b| a.id == b.id);
-    snap.maps.admx_definitions = known;
+    // A definition read whole replaces what the live values showed of it.
+    for definition in read {
+        known.insert(definition.id.clone(), definition);
+    }
+    snap.maps.admx_definitions = known
+        .into_values()
+        .map(|mut d| {
+            d.presentations.sort();
+            d
+        })
+        .collect();
     Ok(())
 }
 
@@ -644,6 +686,20 @@ mod tests {
             resolve_definition(&json!({"displayName": "Contoso banner", "classType": "user"}), &twice),
             Resolved::Ambiguous(vec!["d-custom-target".into(), "d-dup".into()])
         );
+    }
+
+    #[test]
+    fn a_value_the_live_configuration_binds_by_the_same_ids_needs_no_lookup() {
+        let seen = BTreeMap::from([("d-home".to_string(), known()[0].clone())]);
+        let mut same = value(Some("d-home"), "Configure the home page URL", "machine", "Home page URL", "x");
+        same["presentationValues"][0]["presentation"]["id"] = json!("p-url");
+        assert!(known_by_ids(&same, &seen));
+        let by_label_only = value(Some("d-home"), "Configure the home page URL", "machine", "Home page URL", "x");
+        assert!(!known_by_ids(&by_label_only, &seen), "an option named only by label is looked up");
+        let other_id = value(Some("d-elsewhere"), "Configure the home page URL", "machine", "Home page URL", "x");
+        assert!(!known_by_ids(&other_id, &seen));
+        let renamed = value(Some("d-home"), "Another policy", "machine", "Home page URL", "x");
+        assert!(!known_by_ids(&renamed, &seen), "the same id naming another definition is looked up");
     }
 
     #[test]
