@@ -366,3 +366,47 @@ async fn an_intunecd_administrative_template_imports_by_definition_name_and_rest
     let pilot = restored.references.groups.iter().find(|g| g.display_name == GROUP_ALL).map(|g| g.id.clone());
     assert_eq!(restored.assignments.as_ref().unwrap()[0]["target"]["groupId"].as_str().map(str::to_string), pilot);
 }
+
+#[tokio::test]
+async fn a_value_changed_after_the_preview_is_drift_and_the_values_are_not_written() {
+    let sim = quiet_simulator().await;
+    let (source, _) = tenant_with_groups(&sim, "contoso", "Contoso", false);
+    let id = edge_baseline(&sim, &source, None).await;
+    let client = unpaced_client(&sim, &source);
+    let backup = capture_tenant(&client, &source).await;
+    let captured = template(&backup);
+    let home = captured.sub_resources["definitionValues"]
+        .iter()
+        .find(|v| v["definition"]["id"] == HOME_PAGE.0)
+        .unwrap()
+        .clone();
+    let admin = PortalAdmin::sign_in(&sim, &source).await.unwrap();
+    let set_home = |url: &str| {
+        json!({"added": [], "deletedIds": [], "updated": [{"id": home["id"], "enabled": true,
+            "definition@odata.bind": definition_bind(HOME_PAGE.0),
+            "presentationValues": [{"id": home["presentationValues"][0]["id"],
+                "@odata.type": "#microsoft.graph.groupPolicyPresentationValueText", "value": url,
+                "presentation@odata.bind": format!("{}/presentations('{}')", definition_bind(HOME_PAGE.0), HOME_PAGE.1)}]}]})
+    };
+    let path = format!("{CONFIGURATIONS}/{id}/updateDefinitionValues");
+    admin.call("POST", &path, Some(&set_home("https://first.example"))).await.unwrap();
+
+    let (objects, fetcher) = (objects_with(&backup), fetcher());
+    let mut run = local_run("admx-late-drift", &source, &objects, &fetcher, &client);
+    assert_eq!(run.drive(|_| {}).await.unwrap(), Phase::Previewed);
+    let digest = run.digest().unwrap().to_string();
+    // Between the preview and the approval, someone edits the same value again.
+    admin.call("POST", &path, Some(&set_home("https://second.example"))).await.unwrap();
+    let before = template_writes(&sim, "contoso").len();
+    approve(&mut run, &digest, &source.label);
+    let phase = run.drive(|_| {}).await.unwrap();
+    assert_ne!(phase, Phase::Succeeded, "the drifted item is reported, not written");
+    assert_eq!(template_writes(&sim, "contoso").len(), before, "no updateDefinitionValues over the later edit");
+    let now = capture_tenant(&client, &source).await;
+    let value = template(&now).sub_resources["definitionValues"]
+        .iter()
+        .find(|v| v["definition"]["id"] == HOME_PAGE.0)
+        .unwrap()
+        .clone();
+    assert_eq!(value["presentationValues"][0]["value"], "https://second.example");
+}
