@@ -437,7 +437,7 @@ pub const ITEM_TYPES: &[ItemType] = &[
         odata_types: model::DEVICE_MANAGEMENT_GROUP_POLICY_CONFIGURATIONS,
         abstract_base: false,
         base_odata_type: "groupPolicyConfiguration",
-        class: TypeClass::PreviewOnly,
+        class: TypeClass::Policy,
         identity: IdentityKey::DisplayName,
         sub_resources: &[SubResource { name: "definitionValues", required: false }],
         assignable: true,

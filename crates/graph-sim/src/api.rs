@@ -114,6 +114,7 @@ impl Api<'_> {
             [crate::policies::USERS, rest @ ..] => self.users(req, rest, &options),
             ["identity", "conditionalAccess", "namedLocations", rest @ ..] => self.named_locations(req, rest, &options),
             ["deviceManagement", "templates", rest @ ..] => self.templates(req, rest, &options),
+            ["deviceManagement", "groupPolicyDefinitions", rest @ ..] => self.admx_definitions(req, rest, &options),
             _ => match resolve(&segments) {
                 Some((ty, rest)) => self.item_route(ty, req, rest, &options),
                 None if read_only_collection(&segments).is_some() => self.read_only(req, &segments, &options),
@@ -171,6 +172,12 @@ impl Api<'_> {
             }
             ("POST", [id, "setScheduledActions"]) if has_action(ty, "setScheduledActions") => {
                 self.set_scheduled_actions(ty, id, body)
+            }
+            ("POST", [id, "updateDefinitionValues"]) if crate::admx::is_configurations(ty) => {
+                self.update_definition_values(ty, id, body)
+            }
+            (_, [id, "definitionValues", rest @ ..]) if crate::admx::is_configurations(ty) => {
+                self.admx_values(ty, req, id, rest, options)
             }
             ("GET", [id, sub]) if has_sub(ty, sub) => self.list_sub(ty, id, sub, req, options),
             ("POST", [id, sub]) if has_sub(ty, sub) => self.add_sub(ty, id, sub, body),
@@ -355,6 +362,13 @@ impl Api<'_> {
             && let Err(reply) = check_settings(settings)
         {
             return reply;
+        }
+        if crate::admx::is_configurations(ty) {
+            let inline = subs.remove("definitionValues").unwrap_or_default();
+            match crate::admx::checked_new_values(self.tenant, self.ids, inline) {
+                Ok(values) => subs.insert("definitionValues".into(), values),
+                Err(reply) => return reply,
+            };
         }
         for key in SERVER_MANAGED {
             body.remove(*key);
@@ -774,6 +788,9 @@ fn render(ty: &ItemType, entity: &Entity, options: &QueryOptions, listing: bool)
     for name in &options.expand {
         if name == "assignments" {
             resource.insert("assignments".into(), Value::Array(entity.assignments.clone()));
+        } else if name == "definitionValues" && crate::admx::is_configurations(ty) {
+            let stored = entity.subs.get(name).map(Vec::as_slice).unwrap_or_default();
+            resource.insert(name.clone(), crate::admx::render_on_configuration(stored, options));
         } else if let Some(items) = entity.subs.get(name) {
             resource.insert(name.clone(), Value::Array(items.clone()));
         } else {

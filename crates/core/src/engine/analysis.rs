@@ -129,6 +129,9 @@ pub struct ItemIssues {
     /// Settings (`definitionId`s) the target's intent has and the backup does not name: left as
     /// they are (`updateSettings` only sets values) and out of the comparison.
     pub intent_settings_left: Vec<String>,
+    /// ADMX definitions or presentations an Administrative Template sets that the target lacks or
+    /// holds more than once (described): the configuration cannot be written whole.
+    pub admx_unmapped: Vec<String>,
 }
 
 /// One analysed item.
@@ -288,6 +291,9 @@ fn analyze_item(
             issues.certificate_links = limits.certificate_links.iter().map(|p| p.to_string()).collect();
             issues.preview_only_subtype = limits.preview_only;
             issues.built_in = is_built_in(t, &item.id, &item.resource);
+            if crate::engine::admx::is_admx(t) {
+                issues.admx_unmapped = crate::engine::admx::unmapped(item, &snapshot.maps.admx_definitions);
+            }
             let derived = platform_of(t, &item.resource);
             if !item.platform.is_empty() && !derived.eq_ignore_ascii_case(&item.platform) && derived != "any" {
                 issues.recorded_platform_mismatch = Some(derived.clone());

@@ -113,6 +113,9 @@ pub enum FindingCode {
     /// The tenant's intent has settings the backup does not name: a restore leaves them as they
     /// are (`updateSettings` only sets values).
     IntentSettingNotInBackup,
+    /// An Administrative Template sets an ADMX definition (or an option of one) the target tenant
+    /// lacks or holds more than once (a custom ADMX not ingested there): it cannot be written whole.
+    AdmxDefinitionNotMapped,
 }
 
 impl FindingCode {
@@ -159,6 +162,7 @@ impl FindingCode {
             FindingCode::ConditionalAccessReferenceNotMapped => "ConditionalAccessReferenceNotMapped",
             FindingCode::IntentTemplateUnavailable => "IntentTemplateUnavailable",
             FindingCode::IntentSettingNotInBackup => "IntentSettingNotInBackup",
+            FindingCode::AdmxDefinitionNotMapped => "AdmxDefinitionNotMapped",
         }
     }
 }
@@ -518,6 +522,17 @@ fn item_checks(c: &mut Collector, item: &ItemAnalysis) {
     }
     if p.action.writes() {
         reference_checks(c, item);
+    }
+    if p.action.writes() {
+        for problem in &issues.admx_unmapped {
+            c.add(
+                FindingCode::AdmxDefinitionNotMapped,
+                Severity::Blocker,
+                Some(item),
+                format!("the configuration sets an ADMX {problem}; it cannot be written whole."),
+                "Ingest the same ADMX files in the target tenant (Intune admin center, Import ADMX) and preview again, or exclude the item from spec.scope.",
+            );
+        }
     }
 }
 

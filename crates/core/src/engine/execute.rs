@@ -583,6 +583,14 @@ impl Executor {
                     SubResourceWrite::InBody => {
                         return Ok(Ending::Failed(format!("{sub} is written with the object, not on its own")));
                     }
+                    SubResourceWrite::DiffAction { action } => {
+                        let known = &self.plan.maps().admx_definitions;
+                        match crate::engine::admx::update_definition_values_body(&item.backup, &raw, known) {
+                            Ok(Some(body)) => port.action(&format!("{path}/{action}"), &body).await.map(|_| ())?,
+                            Ok(None) => return Ok(Ending::AlreadyDone(None)),
+                            Err(why) => return Ok(Ending::Failed(why)),
+                        }
+                    }
                 }
             }
         }

@@ -6,6 +6,7 @@
 //! ([`Assessment::checks_status`], [`Assessment::preview_facts`]), then [`plan::ExecutionPlan::build`]
 //! and [`execute::Executor`] for the Execute step, persisting [`execute::ProgressRecord`] after each step.
 
+pub mod admx;
 pub mod analysis;
 pub mod assignment_writes;
 pub mod checks;

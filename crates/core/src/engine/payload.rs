@@ -49,6 +49,13 @@ pub enum SubResourceWrite {
         /// The matching key.
         key: &'static str,
     },
+    /// A sub-collection written after create and on update by one action carrying the difference
+    /// between the tenant's entries and the backup's (Administrative Templates' `definitionValues`
+    /// through `updateDefinitionValues`: `added`, `updated`, `deletedIds`).
+    DiffAction {
+        /// Action name under the object.
+        action: &'static str,
+    },
 }
 
 impl SubResourceWrite {
@@ -83,6 +90,10 @@ pub fn sub_resource_write(item_type: &ItemType, sub: &str) -> SubResourceWrite {
             body_key: "settings",
             key: crate::engine::intents::SETTING_KEY,
         },
+    },
+        (crate::engine::admx::TYPE_NAME, crate::engine::admx::DEFINITION_VALUES) => {
+            SubResourceWrite::DiffAction { action: crate::engine::admx::UPDATE_ACTION }
+        }
         _ => SubResourceWrite::InBody,
     }
 }

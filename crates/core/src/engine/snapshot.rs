@@ -80,6 +80,7 @@ pub fn expand_clause(item_type: &ItemType, with_assignments: bool) -> Option<Str
     for sub in item_type.sub_resources {
         parts.push(match sub.name {
             "scheduledActionsForRule" => "scheduledActionsForRule($expand=scheduledActionConfigurations)".into(),
+            crate::engine::admx::DEFINITION_VALUES => crate::engine::admx::EXPAND_VALUES.into(),
             name => name.into(),
         });
     }
@@ -285,6 +286,8 @@ pub async fn take_snapshot<T: TenantPort>(
     }
     // 4. Conditional Access conditions: named locations, users and groups, by name.
     crate::engine::conditional_access::read_targets(port, scope, &mut snap).await?;
+    // 5. Administrative Templates: the ADMX definitions their values set.
+    crate::engine::admx::read_targets(port, scope, &mut snap).await?;
     snap.maps.sort();
     if let (Some(before), Some(after)) = (sent_before, port.requests_sent()) {
         snap.stats.sent = Some(u32::try_from(after.saturating_sub(before)).unwrap_or(u32::MAX));
