@@ -90,7 +90,6 @@ pub fn sub_resource_write(item_type: &ItemType, sub: &str) -> SubResourceWrite {
             body_key: "settings",
             key: crate::engine::intents::SETTING_KEY,
         },
-    },
         (crate::engine::admx::TYPE_NAME, crate::engine::admx::DEFINITION_VALUES) => {
             SubResourceWrite::DiffAction { action: crate::engine::admx::UPDATE_ACTION }
         }
