@@ -163,8 +163,10 @@ def catalogue():
 ROOT_TYPES = {"identity": "IdentityContainer"}
 
 # Types the simulator needs beyond the catalogue collections' closure: the named locations
-# Conditional Access conditions reference (served by the simulator, not restored).
-EXTRA_TYPES = ["NamedLocation"]
+# Conditional Access conditions reference (served by the simulator, not restored); the ADMX
+# definitions and presentations Administrative Templates' definition values reference, and the
+# presentation values (every published subtype) a definition value carries.
+EXTRA_TYPES = ["NamedLocation", "GroupPolicyDefinition", "GroupPolicyPresentation", "GroupPolicyPresentationValue"]
 
 
 def collection_element(collection, interfaces):

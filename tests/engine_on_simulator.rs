@@ -123,7 +123,7 @@ async fn cross_tenant_restore_maps_groups_scope_tags_and_filters_by_name() {
     assert!(codes.contains(&(FindingCode::CrossTenantRestore, Severity::Info)), "{codes:?}");
     assert!(codes.contains(&(FindingCode::ProductionTarget, Severity::Warning)), "{codes:?}");
     assert_eq!(report.blockers(), 0, "{}", report.summary_text());
-    assert_eq!(report.counts.create, 1 + 8, "the template and the 8 restorable policies");
+    assert_eq!(report.counts.create, 1 + 9, "the template and the 9 restorable policies");
 
     let digest = run.digest().unwrap().to_string();
     approve(&mut run, &digest, "Fabrikam");
@@ -153,7 +153,11 @@ async fn cross_tenant_restore_maps_groups_scope_tags_and_filters_by_name() {
     let compliance = read_whole(&client, "compliancePolicy", &compliance_id).await.unwrap();
     let actions = &compliance["scheduledActionsForRule"][0]["scheduledActionConfigurations"];
     assert_eq!(actions[1]["notificationTemplateId"], json!(tid(col("notificationTemplate"), TEMPLATE)));
-    assert!(sim.objects("fabrikam", col("administrativeTemplate")).unwrap().is_empty(), "preview-only: never written");
+    assert_eq!(
+        sim.objects("fabrikam", col("administrativeTemplate")).unwrap().len(),
+        1,
+        "restored like the other policies"
+    );
     let template_id = tid(col("notificationTemplate"), TEMPLATE);
     let messages_path = format!("{}/{template_id}/localizedNotificationMessages", col("notificationTemplate"));
     let messages = client.list(&messages_path).await.unwrap();

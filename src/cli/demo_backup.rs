@@ -28,8 +28,8 @@ pub const GROUP_FINANCE: &str = "Finance";
 /// Every group the sample's assignments reference.
 pub const GROUPS: [&str; 3] = [GROUP_ALL, GROUP_PILOT, GROUP_FINANCE];
 
-/// How many policy kinds the sample cycles through (one of each restorable type, plus one
-/// preview-only Administrative Template).
+/// How many policy kinds the sample cycles through (one of each original restorable type and an
+/// Administrative Template).
 pub const POLICY_KINDS: usize = 9;
 
 /// The nil GUID Graph uses for "no filter" and "no template".
@@ -301,12 +301,68 @@ pub fn sample_policy(i: usize) -> BackupItem {
 pub fn every_kind_samples() -> Vec<BackupItem> {
     let mut items = every_kind_sample_items();
     items.extend(policy_kind_samples());
+    items.extend(intent_kind_samples());
+    items.extend(admx_samples());
     debug_assert_eq!(items.len(), EVERY_KIND_SAMPLES);
     items
 }
 
 /// How many objects [`every_kind_samples`] adds to the sample.
-pub const EVERY_KIND_SAMPLES: usize = 15 + POLICY_KIND_SAMPLES;
+pub const EVERY_KIND_SAMPLES: usize = 15 + POLICY_KIND_SAMPLES + INTENT_KIND_SAMPLES + ADMX_SAMPLES;
+
+/// How many objects [`admx_samples`] adds (issue 14's Administrative Templates).
+pub const ADMX_SAMPLES: usize = 1;
+
+/// An Administrative Template setting three of the simulator's built-in ADMX definitions (a text
+/// box, a decimal box, a policy disabled), as a capture reads it: each value with its definition and
+/// its presentation values with their presentations expanded.
+fn admx_samples() -> Vec<BackupItem> {
+    let id = sample_guid("kind/administrative-template");
+    let definitions = graph_sim::SimHandle::built_in_admx_definitions();
+    let value = |name: &str, enabled: bool, presentation_values: &[Value]| -> Value {
+        let mut definition = definitions.iter().find(|d| d["displayName"] == name).cloned().unwrap_or(Value::Null);
+        let presentations = definition.as_object_mut().and_then(|d| d.remove("presentations")).unwrap_or(json!([]));
+        let presentation_values: Vec<Value> = presentation_values
+            .iter()
+            .zip(presentations.as_array().into_iter().flatten())
+            .enumerate()
+            .map(|(i, (pv, presentation))| {
+                let mut pv = pv.clone();
+                pv["id"] = json!(sample_guid(&format!("kind/administrative-template/{name}/{i}")));
+                pv["presentation"] = presentation.clone();
+                pv
+            })
+            .collect();
+        json!({"id": sample_guid(&format!("kind/administrative-template/{name}")), "enabled": enabled,
+               "configurationType": "policy", "definition": definition, "presentationValues": presentation_values})
+    };
+    let values = vec![
+        value(
+            "Configure the home page URL",
+            true,
+            &[
+                json!({"@odata.type": "#microsoft.graph.groupPolicyPresentationValueText", "value": "https://intranet.example"}),
+            ],
+        ),
+        value(
+            "Set disk cache size, in bytes",
+            true,
+            &[json!({"@odata.type": "#microsoft.graph.groupPolicyPresentationValueDecimal", "value": 104857600})],
+        ),
+        value("Prevent access to registry editing tools", false, &[]),
+    ];
+    let mut template = item(
+        "administrativeTemplate",
+        &id,
+        json!({"@odata.type": "#microsoft.graph.groupPolicyConfiguration", "id": id,
+            "displayName": "Edge - home page and cache (ADMX)", "description": "Administrative Template",
+            "roleScopeTagIds": ["0"]}),
+        References { groups: vec![group_ref(GROUP_PILOT)], ..References::default() },
+    );
+    template.sub_resources.insert("definitionValues".into(), values);
+    template.assignments = Some(vec![assignment(&id, GROUP_PILOT, false)]);
+    vec![template]
+}
 
 /// How many objects [`policy_kind_samples`] adds (issue 14b's kinds).
 pub const POLICY_KIND_SAMPLES: usize = 3;
@@ -345,6 +401,40 @@ fn policy_kind_samples() -> Vec<BackupItem> {
     device_management_settings.display_name =
         item_type(settings.type_name).map(|t| t.title.to_string()).unwrap_or_default();
     vec![managed_app_config, settings_compliance_sample(&id("settings-compliance")), device_management_settings]
+}
+
+/// How many objects [`intent_kind_samples`] adds (issue 14d's kinds).
+pub const INTENT_KIND_SAMPLES: usize = 1;
+
+/// Microsoft's current Windows security baseline template (the simulator lists it).
+pub const SAMPLE_INTENT_TEMPLATE: &str = "034ccd46-190c-4afc-adf1-ad7cc11262eb";
+
+/// One endpoint-security intent: a Windows security baseline made from Microsoft's current
+/// template, two settings (a boolean and an integer), assigned to All Staff.
+fn intent_kind_samples() -> Vec<BackupItem> {
+    let id = sample_guid("kind/intent");
+    let refs = References { groups: vec![group_ref(GROUP_ALL)], ..References::default() };
+    let mut intent = item(
+        "endpointSecurityIntent",
+        &id,
+        json!({"@odata.type": "#microsoft.graph.deviceManagementIntent", "id": id,
+            "displayName": "Windows security baseline", "description": "baseline for all staff",
+            "templateId": SAMPLE_INTENT_TEMPLATE, "roleScopeTagIds": ["0"]}),
+        refs,
+    );
+    intent.sub_resources.insert(
+        "settings".into(),
+        vec![
+            json!({"@odata.type": "#microsoft.graph.deviceManagementBooleanSettingInstance", "id": "0",
+                "definitionId": "deviceConfiguration--windows10EndpointProtectionConfiguration_firewallBlockStatefulFTP",
+                "valueJson": "true", "value": true}),
+            json!({"@odata.type": "#microsoft.graph.deviceManagementIntegerSettingInstance", "id": "1",
+                "definitionId": "deviceConfiguration--windows10GeneralConfiguration_passwordMinimumLength",
+                "valueJson": "12", "value": 12}),
+        ],
+    );
+    intent.assignments = Some(vec![assignment(&id, GROUP_ALL, false)]);
+    vec![intent]
 }
 
 /// A Linux compliance policy of `deviceManagement/compliancePolicies`: one setting, a block rule and

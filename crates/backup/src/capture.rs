@@ -139,7 +139,15 @@ fn list_path(item_type: &ItemType) -> String {
 /// The path of one item's sub-resource collection.
 fn sub_resource_path(item_type: &ItemType, id: &str, sub: &str) -> String {
     let base = format!("{}/{id}/{sub}", item_type.collection);
-    if sub == "scheduledActionsForRule" { format!("{base}?$expand=scheduledActionConfigurations") } else { base }
+    match sub {
+        "scheduledActionsForRule" => format!("{base}?$expand=scheduledActionConfigurations"),
+        // Administrative Templates: each value with its ADMX definition and its presentation
+        // values with their presentations (the ids and names a restore maps by).
+        restore_core::engine::admx::DEFINITION_VALUES => {
+            format!("{base}?$expand={}", restore_core::engine::admx::EXPAND_VALUE_PARTS)
+        }
+        _ => base,
+    }
 }
 
 async fn read_type<T: TenantPort>(tenant: &T, item_type: &'static ItemType) -> Result<Vec<BackupItem>, CaptureError> {
@@ -198,6 +206,9 @@ async fn read_type<T: TenantPort>(tenant: &T, item_type: &'static ItemType) -> R
         let item = &mut items[index];
         match sub {
             Some(name) => {
+                if name == restore_core::engine::admx::DEFINITION_VALUES {
+                    restore_core::engine::admx::sort_for_backup(&mut values);
+                }
                 item.sub_resources.insert(name.to_string(), values);
             }
             None => {

@@ -89,17 +89,29 @@ async fn an_unmapped_filter_or_notification_template_is_a_blocker() {
 }
 
 #[tokio::test]
-async fn preview_only_types_are_shown_never_planned() {
-    let backup = source_backup(8).await;
+async fn certificate_issuing_profiles_are_shown_never_planned() {
+    let mut backup = source_backup(8).await;
+    // A SCEP profile's certification authority and connector are not in a backup: preview-only.
+    backup.items.push(restore_core::backup::BackupItem {
+        item_type: "deviceConfiguration".into(),
+        id: "scep-1".into(),
+        display_name: "Wi-Fi client certificate".into(),
+        platform: "windows".into(),
+        resource: json!({"@odata.type": "#microsoft.graph.windows81SCEPCertificateProfile", "id": "scep-1",
+                         "displayName": "Wi-Fi client certificate", "description": "", "roleScopeTagIds": ["0"]}),
+        assignments: Some(Vec::new()),
+        sub_resources: Default::default(),
+        references: Default::default(),
+    });
     let scope = scope_all(&backup);
     let target = groups_only("target");
     let a = preview(&target, &scope).await;
-    let found = with_code(&a, FindingCode::PreviewOnlyType);
+    let found = with_code(&a, FindingCode::PreviewOnlySubtype);
     assert_eq!(found.len(), 1);
-    assert_eq!(found[0].severity, Severity::Info);
-    let item = a.report.items.iter().find(|i| i.item_type == "administrativeTemplate").unwrap();
+    assert_eq!(found[0].severity, Severity::Warning);
+    let item = a.report.items.iter().find(|i| i.display_name == "Wi-Fi client certificate").unwrap();
     assert_eq!(item.action, PlannedAction::PreviewOnly);
-    assert!(item.diff.contains("+  \"displayName\": \"Admin template 07\""), "the preview still shows it");
+    assert!(item.diff.contains("+  \"displayName\": \"Wi-Fi client certificate\""), "the preview still shows it");
     let plan = ExecutionPlan::build(&scope, &a.report).unwrap();
     assert!(plan.steps().iter().all(|s| s.item != item.key));
 }
@@ -183,9 +195,9 @@ async fn a_production_target_and_a_large_change_set_are_warnings() {
     assert_eq!(with_code(&a, FindingCode::ProductionTarget)[0].severity, Severity::Warning);
     let large = with_code(&a, FindingCode::LargeChangeSet);
     assert_eq!(large.len(), 1);
-    assert!(large[0].message.contains("11 objects would change"), "{}", large[0].message);
+    assert!(large[0].message.contains("12 objects would change"), "{}", large[0].message);
 
-    let relaxed = EngineOptions { large_change_threshold: 11, ..Default::default() };
+    let relaxed = EngineOptions { large_change_threshold: 12, ..Default::default() };
     let a = assess(&target, &scope, &support::target(&target), &relaxed).await.unwrap();
     assert!(with_code(&a, FindingCode::LargeChangeSet).is_empty());
     assert!(with_code(&a, FindingCode::ProductionTarget).is_empty());

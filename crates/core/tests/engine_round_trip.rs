@@ -63,7 +63,7 @@ async fn round_trip_backup_drift_preview_execute_restores_the_backup_and_a_secon
     let facts = executor.facts();
     assert!(facts.finished);
     assert_eq!((facts.counts.created, facts.counts.updated, facts.counts.failed, facts.counts.drifted), (1, 2, 0, 0));
-    assert_eq!(facts.counts.unchanged as usize, backup.items.len() - 3 - 2, "all but the 3 changes and 2 preview-only");
+    assert_eq!(facts.counts.unchanged as usize, backup.items.len() - 3, "all but the 3 changes");
 
     // The tenant equals the backup for the restorable types: a second preview shows zero changes.
     let second = preview(&tenant, &scope).await;
@@ -108,7 +108,7 @@ async fn cross_tenant_restore_maps_groups_scope_tags_and_filters_by_name() {
     assert!(report.cross_tenant);
     assert!(report.findings.iter().any(|f| f.code == FindingCode::CrossTenantRestore && f.severity == Severity::Info));
     assert_eq!(report.blockers(), 0, "{}", report.summary_text());
-    assert_eq!(report.counts.create, 4 + 7, "4 foundations and 7 restorable policies");
+    assert_eq!(report.counts.create, 4 + 8, "4 foundations and 8 restorable policies");
 
     execute(&target, &scope, &assessment).await;
 
@@ -131,7 +131,7 @@ async fn cross_tenant_restore_maps_groups_scope_tags_and_filters_by_name() {
     assert_eq!(mam["apps"].as_array().unwrap().len(), 2);
     let script = &target.objects(col("powerShellScript"))[0];
     assert_eq!(script["scriptContent"], "V3JpdGUtSG9zdCAiaGVsbG8i");
-    assert!(target.objects(col("administrativeTemplate")).is_empty(), "preview-only: never written");
+    assert_eq!(target.objects(col("administrativeTemplate")).len(), 1, "Administrative Templates are restored too");
 
     // And the target now previews as unchanged.
     let again = preview(&target, &scope).await;

@@ -113,6 +113,8 @@ impl Api<'_> {
             ["deviceManagement"] => self.device_management(req),
             [crate::policies::USERS, rest @ ..] => self.users(req, rest, &options),
             ["identity", "conditionalAccess", "namedLocations", rest @ ..] => self.named_locations(req, rest, &options),
+            ["deviceManagement", "templates", rest @ ..] => self.templates(req, rest, &options),
+            ["deviceManagement", "groupPolicyDefinitions", rest @ ..] => self.admx_definitions(req, rest, &options),
             _ => match resolve(&segments) {
                 Some((ty, rest)) => self.item_route(ty, req, rest, &options),
                 None if read_only_collection(&segments).is_some() => self.read_only(req, &segments, &options),
@@ -165,8 +167,17 @@ impl Api<'_> {
                 self.assignment_item(ty, method, id, assignment_id, body)
             }
             ("POST", [id, "changeSettings"]) if has_action(ty, "changeSettings") => self.change_settings(ty, id, body),
+            ("POST", [id, "updateSettings"]) if has_action(ty, "updateSettings") => {
+                self.update_intent_settings(ty, id, body)
+            }
             ("POST", [id, "setScheduledActions"]) if has_action(ty, "setScheduledActions") => {
                 self.set_scheduled_actions(ty, id, body)
+            }
+            ("POST", [id, "updateDefinitionValues"]) if crate::admx::is_configurations(ty) => {
+                self.update_definition_values(ty, id, body)
+            }
+            (_, [id, "definitionValues", rest @ ..]) if crate::admx::is_configurations(ty) => {
+                self.admx_values(ty, req, id, rest, options)
             }
             ("GET", [id, sub]) if has_sub(ty, sub) => self.list_sub(ty, id, sub, req, options),
             ("POST", [id, sub]) if has_sub(ty, sub) => self.add_sub(ty, id, sub, body),
@@ -312,7 +323,7 @@ impl Api<'_> {
 
     // -- writes --------------------------------------------------------------------------
 
-    fn create(&mut self, ty: &'static ItemType, body: Value) -> Reply {
+    pub(crate) fn create(&mut self, ty: &'static ItemType, body: Value) -> Reply {
         let Value::Object(mut body) = body else {
             return bad_request("Empty Payload. JSON content expected.");
         };
@@ -351,6 +362,13 @@ impl Api<'_> {
             && let Err(reply) = check_settings(settings)
         {
             return reply;
+        }
+        if crate::admx::is_configurations(ty) {
+            let inline = subs.remove("definitionValues").unwrap_or_default();
+            match crate::admx::checked_new_values(self.tenant, self.ids, inline) {
+                Ok(values) => subs.insert("definitionValues".into(), values),
+                Err(reply) => return reply,
+            };
         }
         for key in SERVER_MANAGED {
             body.remove(*key);
@@ -770,6 +788,9 @@ fn render(ty: &ItemType, entity: &Entity, options: &QueryOptions, listing: bool)
     for name in &options.expand {
         if name == "assignments" {
             resource.insert("assignments".into(), Value::Array(entity.assignments.clone()));
+        } else if name == "definitionValues" && crate::admx::is_configurations(ty) {
+            let stored = entity.subs.get(name).map(Vec::as_slice).unwrap_or_default();
+            resource.insert(name.clone(), crate::admx::render_on_configuration(stored, options));
         } else if let Some(items) = entity.subs.get(name) {
             resource.insert(name.clone(), Value::Array(items.clone()));
         } else {

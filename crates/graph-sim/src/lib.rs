@@ -1,11 +1,13 @@
 //! A stateful Microsoft Graph simulator for Intune, used by tests and the demo: an Entra token
 //! endpoint, the catalogue's `/beta` collections, groups, `$batch`, throttling and seeded faults.
 
+mod admx;
 mod api;
 mod assignments;
 pub mod auth;
 mod enrollment;
 pub mod faults;
+mod intents;
 pub mod model;
 mod odata;
 mod policies;
@@ -255,6 +257,22 @@ impl SimHandle {
         let state = self.shared.lock();
         let tenants: Map<String, Value> = state.tenants.iter().map(|(id, t)| (id.clone(), t.dump())).collect();
         json!({"tenants": tenants})
+    }
+
+    /// The built-in ADMX definitions every simulated tenant has (with their `presentations`), as
+    /// `GET deviceManagement/groupPolicyDefinitions?$expand=presentations` answers them.
+    pub fn built_in_admx_definitions() -> Vec<Value> {
+        admx::built_in().to_vec()
+    }
+
+    /// Ingests a custom ADMX definition (with its `presentations`) into a tenant, as importing an
+    /// ADMX file in the Intune admin center does: its id and its presentations' ids are the tenant's
+    /// own unless the body gives them. Returns the definition's id.
+    pub fn ingest_admx_definition(&self, tenant_id: &str, definition: Value) -> Result<String, SimError> {
+        let mut state = self.shared.lock();
+        let SimState { tenants, ids, .. } = &mut *state;
+        let tenant = tenants.get_mut(tenant_id).ok_or_else(|| SimError::UnknownTenant(tenant_id.to_string()))?;
+        Ok(admx::ingest(tenant, store::object(definition), &mut || ids.guid()))
     }
 
     /// The objects of one collection (`deviceManagement/deviceConfigurations`, `groups`…), in

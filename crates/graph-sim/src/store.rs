@@ -55,6 +55,9 @@ pub(crate) struct Tenant {
     pub apps: HashMap<String, AppRegistration>,
     pub collections: BTreeMap<String, Collection>,
     pub next_scope_tag_id: u64,
+    /// Custom ADMX definitions ingested into the tenant (the built-in ones are every tenant's:
+    /// `crate::admx`).
+    pub admx_definitions: Vec<Value>,
 }
 
 impl Tenant {

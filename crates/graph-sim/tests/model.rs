@@ -86,7 +86,8 @@ fn every_catalogue_sub_resource_and_action_is_in_the_model() {
         }
         for sub in ty.sub_resources {
             if let SubResourceWrite::Action { action, body_key }
-            | SubResourceWrite::InCreateThenAction { action, body_key } = sub_resource_write(ty, sub.name)
+            | SubResourceWrite::InCreateThenAction { action, body_key }
+            | SubResourceWrite::InCreateThenChangedByKey { action, body_key, .. } = sub_resource_write(ty, sub.name)
             {
                 let model_action =
                     m.action(ty.collection, action).unwrap_or_else(|| panic!("{}: no {action} action", ty.name));

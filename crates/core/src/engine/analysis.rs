@@ -123,6 +123,15 @@ pub struct ItemIssues {
     /// An enrollment configuration's priority in the backup and in the target (`None`: not there
     /// yet) when a restore leaves them different.
     pub priority_left_different: Option<(i64, Option<i64>)>,
+    /// Why an intent the restore would create cannot be made from its template in the target
+    /// (missing, deprecated, or not named in the backup).
+    pub intent_template: Option<String>,
+    /// Settings (`definitionId`s) the target's intent has and the backup does not name: left as
+    /// they are (`updateSettings` only sets values) and out of the comparison.
+    pub intent_settings_left: Vec<String>,
+    /// ADMX definitions or presentations an Administrative Template sets that the target lacks or
+    /// holds more than once (described): the configuration cannot be written whole.
+    pub admx_unmapped: Vec<String>,
 }
 
 /// One analysed item.
@@ -282,6 +291,9 @@ fn analyze_item(
             issues.certificate_links = limits.certificate_links.iter().map(|p| p.to_string()).collect();
             issues.preview_only_subtype = limits.preview_only;
             issues.built_in = is_built_in(t, &item.id, &item.resource);
+            if crate::engine::admx::is_admx(t) {
+                issues.admx_unmapped = crate::engine::admx::unmapped(item, &snapshot.maps.admx_definitions);
+            }
             let derived = platform_of(t, &item.resource);
             if !item.platform.is_empty() && !derived.eq_ignore_ascii_case(&item.platform) && derived != "any" {
                 issues.recorded_platform_mismatch = Some(derived.clone());
@@ -300,10 +312,13 @@ fn analyze_item(
         [id] if snapshot.live.contains_key(&key) => Some(id.clone()),
         _ => None,
     };
-    let current = target_id
+    let mut current = target_id
         .as_ref()
         .and_then(|_| snapshot.live.get(&key))
         .map(|live| project_owned(normalize(t, live, target_names), &desired));
+    if let (Some(t), Some(current)) = (t, current.as_mut()) {
+        issues.intent_settings_left = crate::engine::intents::project_settings(t, current, &desired);
+    }
 
     if let Some(t) = t.filter(|_| with_assignments) {
         issues.assignments_not_removable = assignments_not_removable(t, current.as_ref(), &desired);
@@ -311,6 +326,10 @@ fn analyze_item(
     if let Some(t) = t {
         let live = target_id.as_ref().and_then(|_| snapshot.live.get(&key));
         issues.priority_left_different = enrollment::priority_left_different(t, &item.resource, live);
+        if live.is_none() {
+            issues.intent_template =
+                crate::engine::intents::template_problem(t, &item.resource, snapshot.intent_templates.as_ref());
+        }
     }
     let (action, reason) = decide(scoped, &issues, matches.len(), current.as_ref(), &desired, existing);
     let (changed_fields, diff) = match (&current, action) {

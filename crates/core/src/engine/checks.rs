@@ -107,6 +107,15 @@ pub enum FindingCode {
     /// Across tenants, a Conditional Access policy names service principals or terms of use by id,
     /// which differ between tenants and are not mapped.
     ConditionalAccessReferenceNotMapped,
+    /// An intent the restore would create names a template the target tenant lacks or has
+    /// deprecated: Graph cannot create it, and half an intent is never written.
+    IntentTemplateUnavailable,
+    /// The tenant's intent has settings the backup does not name: a restore leaves them as they
+    /// are (`updateSettings` only sets values).
+    IntentSettingNotInBackup,
+    /// An Administrative Template sets an ADMX definition (or an option of one) the target tenant
+    /// lacks or holds more than once (a custom ADMX not ingested there): it cannot be written whole.
+    AdmxDefinitionNotMapped,
 }
 
 impl FindingCode {
@@ -151,6 +160,9 @@ impl FindingCode {
             FindingCode::AmbiguousUser => "AmbiguousUser",
             FindingCode::ConditionalAccessGovernsOwnSignIn => "ConditionalAccessGovernsOwnSignIn",
             FindingCode::ConditionalAccessReferenceNotMapped => "ConditionalAccessReferenceNotMapped",
+            FindingCode::IntentTemplateUnavailable => "IntentTemplateUnavailable",
+            FindingCode::IntentSettingNotInBackup => "IntentSettingNotInBackup",
+            FindingCode::AdmxDefinitionNotMapped => "AdmxDefinitionNotMapped",
         }
     }
 }
@@ -486,6 +498,7 @@ fn item_checks(c: &mut Collector, item: &ItemAnalysis) {
         );
     }
     enrollment_checks(c, item);
+    intent_template_check(c, item);
     if !issues.assignments_not_removable.is_empty() {
         c.add(
             FindingCode::AssignmentNotRemovable,
@@ -509,6 +522,17 @@ fn item_checks(c: &mut Collector, item: &ItemAnalysis) {
     }
     if p.action.writes() {
         reference_checks(c, item);
+    }
+    if p.action.writes() {
+        for problem in &issues.admx_unmapped {
+            c.add(
+                FindingCode::AdmxDefinitionNotMapped,
+                Severity::Blocker,
+                Some(item),
+                format!("the configuration sets an ADMX {problem}; it cannot be written whole."),
+                "Ingest the same ADMX files in the target tenant (Intune admin center, Import ADMX) and preview again, or exclude the item from spec.scope.",
+            );
+        }
     }
 }
 
@@ -539,6 +563,32 @@ fn enrollment_checks(c: &mut Collector, item: &ItemAnalysis) {
                 "the backup has priority {wanted}; the restored configuration keeps {now}. Graph changes a priority only through setPriority, which renumbers the tenant's other configurations, so a restore does not call it."
             ),
             "Set the order of the enrollment configurations in the Intune admin center after the restore.",
+        );
+    }
+}
+
+/// An intent is created from its template: one the target lacks or has deprecated is a blocker.
+fn intent_template_check(c: &mut Collector, item: &ItemAnalysis) {
+    if let (PlannedAction::Create, Some(why)) = (item.preview.action, &item.issues.intent_template) {
+        c.add(
+            FindingCode::IntentTemplateUnavailable,
+            Severity::Blocker,
+            Some(item),
+            format!("{why}: the intent cannot be created."),
+            "Create the intent from the template's current version in the Intune admin center, or exclude it from spec.scope.",
+        );
+    }
+    let left = &item.issues.intent_settings_left;
+    if !left.is_empty() && item.preview.action != PlannedAction::PreviewOnly {
+        c.add(
+            FindingCode::IntentSettingNotInBackup,
+            Severity::Warning,
+            Some(item),
+            format!(
+                "the tenant's intent also sets {}, which the backup does not; a restore sets the backup's settings and leaves these as they are.",
+                left.join(", ")
+            ),
+            "Change or reset those settings in the Intune admin center if the backup's state is wanted.",
         );
     }
 }

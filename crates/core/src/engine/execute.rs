@@ -378,7 +378,8 @@ impl Executor {
     ) -> Result<Option<(Value, Value)>, TenantError> {
         let raw = port.get(&object_path(item.item_type, id, item.with_assignments)).await?;
         Ok(raw.map(|raw| {
-            let normalized = project_onto(&normalize(Some(item.item_type), &raw, &self.names), &item.desired);
+            let mut normalized = project_onto(&normalize(Some(item.item_type), &raw, &self.names), &item.desired);
+            crate::engine::intents::project_settings(item.item_type, &mut normalized, &item.desired);
             (raw, normalized)
         }))
     }
@@ -417,7 +418,10 @@ impl Executor {
                     Ok(body) => body,
                     Err(why) => return Ok(Ending::Failed(why)),
                 };
-                let created = port.create(t.collection, &body).await?;
+                // An intent is created by its template's `createInstance`: sent as a create, never
+                // resent when its outcome is unknown (the step is retried and looks it up first).
+                let path = crate::engine::intents::create_instance_path(t, &item.backup.resource);
+                let created = port.create(path.as_deref().unwrap_or(t.collection), &body).await?;
                 *writes += 1;
                 Ok(match created.get("id").and_then(Value::as_str) {
                     Some(id) => Ending::Written(Some(id.to_string())),
@@ -566,12 +570,26 @@ impl Executor {
                         let body = Value::Object(Map::from_iter([(body_key.to_string(), Value::Array(values))]));
                         port.action(&format!("{path}/{action}"), &body).await?;
                     }
+                    SubResourceWrite::InCreateThenChangedByKey { action, body_key, key } => {
+                        let live_entries = raw.get(sub).and_then(Value::as_array).cloned().unwrap_or_default();
+                        let changed = crate::engine::intents::changed_by_key(key, &live_entries, values);
+                        let body = Value::Object(Map::from_iter([(body_key.to_string(), Value::Array(changed))]));
+                        port.action(&format!("{path}/{action}"), &body).await?;
+                    }
                     SubResourceWrite::UpsertByKey { key } => {
                         let live_entries = raw.get(sub).and_then(Value::as_array).cloned().unwrap_or_default();
                         return upsert(port, &format!("{path}/{sub}"), key, &live_entries, values, writes).await;
                     }
                     SubResourceWrite::InBody => {
                         return Ok(Ending::Failed(format!("{sub} is written with the object, not on its own")));
+                    }
+                    SubResourceWrite::DiffAction { action } => {
+                        let known = &self.plan.maps().admx_definitions;
+                        match crate::engine::admx::update_definition_values_body(&item.backup, &raw, known) {
+                            Ok(Some(body)) => port.action(&format!("{path}/{action}"), &body).await.map(|_| ())?,
+                            Ok(None) => return Ok(Ending::AlreadyDone(None)),
+                            Err(why) => return Ok(Ending::Failed(why)),
+                        }
                     }
                 }
             }

@@ -30,7 +30,8 @@ impl Identity {
                 odata: qualified(
                     short_odata(object.get("@odata.type").and_then(Value::as_str))
                         .unwrap_or_else(|| item_type.base_odata_type.to_ascii_lowercase()),
-                    identity_qualifier(item_type, object),
+                    identity_qualifier(item_type, object)
+                        .or_else(|| crate::engine::intents::identity_qualifier(item_type, object)),
                 ),
                 name: text("displayName").unwrap_or_else(|| fallback_name.to_string()),
                 technologies: None,

@@ -151,6 +151,9 @@ pub struct TargetMaps {
     /// Users looked up (by the names Conditional Access conditions reference, and the ids live ones use).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub users: Vec<NamedRef>,
+    /// ADMX definitions (with their presentations) that Administrative Templates in scope set.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub admx_definitions: Vec<crate::engine::admx::AdmxDefinition>,
 }
 
 impl TargetMaps {

@@ -6,6 +6,7 @@
 //! ([`Assessment::checks_status`], [`Assessment::preview_facts`]), then [`plan::ExecutionPlan::build`]
 //! and [`execute::Executor`] for the Execute step, persisting [`execute::ProgressRecord`] after each step.
 
+pub mod admx;
 pub mod analysis;
 pub mod assignment_writes;
 pub mod checks;
@@ -14,6 +15,7 @@ pub mod diff;
 pub mod enrollment;
 pub mod execute;
 pub mod identity;
+pub mod intents;
 pub mod mapping;
 pub mod normalize;
 pub mod payload;

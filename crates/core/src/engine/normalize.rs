@@ -175,6 +175,7 @@ pub fn normalize_owned(item_type: Option<&ItemType>, mut doc: Value, names: &IdN
         crate::secrets::marks().apply(t.name, &mut doc);
     }
     strip_server_managed(&mut doc);
+    crate::engine::admx::normalize_definition_values(item_type, &mut doc);
     if let Some(Value::Array(assignments)) = doc.get_mut(ASSIGNMENTS) {
         for assignment in assignments.iter_mut() {
             if let Value::Object(map) = assignment {

@@ -39,12 +39,34 @@ pub enum SubResourceWrite {
         /// The matching key.
         key: &'static str,
     },
+    /// Inside the create body; on update through an action that takes only the entries that
+    /// changed, matched by a key (intent `settings` through `updateSettings`, by `definitionId`).
+    InCreateThenChangedByKey {
+        /// Action name under the object.
+        action: &'static str,
+        /// Key of the list in the action body.
+        body_key: &'static str,
+        /// The matching key.
+        key: &'static str,
+    },
+    /// A sub-collection written after create and on update by one action carrying the difference
+    /// between the tenant's entries and the backup's (Administrative Templates' `definitionValues`
+    /// through `updateDefinitionValues`: `added`, `updated`, `deletedIds`).
+    DiffAction {
+        /// Action name under the object.
+        action: &'static str,
+    },
 }
 
 impl SubResourceWrite {
     /// Whether the create body carries it.
     pub fn in_create_body(self) -> bool {
-        matches!(self, SubResourceWrite::InBody | SubResourceWrite::InCreateThenAction { .. })
+        matches!(
+            self,
+            SubResourceWrite::InBody
+                | SubResourceWrite::InCreateThenAction { .. }
+                | SubResourceWrite::InCreateThenChangedByKey { .. }
+        )
     }
 }
 
@@ -63,6 +85,14 @@ pub fn sub_resource_write(item_type: &ItemType, sub: &str) -> SubResourceWrite {
         }
         (_, "apps") => SubResourceWrite::Action { action: "targetApps", body_key: "apps" },
         (_, "localizedNotificationMessages") => SubResourceWrite::UpsertByKey { key: "locale" },
+        (crate::engine::intents::INTENT, "settings") => SubResourceWrite::InCreateThenChangedByKey {
+            action: "updateSettings",
+            body_key: "settings",
+            key: crate::engine::intents::SETTING_KEY,
+        },
+        (crate::engine::admx::TYPE_NAME, crate::engine::admx::DEFINITION_VALUES) => {
+            SubResourceWrite::DiffAction { action: crate::engine::admx::UPDATE_ACTION }
+        }
         _ => SubResourceWrite::InBody,
     }
 }
@@ -124,13 +154,16 @@ impl Resolver<'_> {
 
 /// The POST body: properties plus the sub-resources the create body carries.
 pub fn create_body(item_type: &ItemType, item: &BackupItem, resolver: &Resolver) -> Result<Value, String> {
-    with_subs(item_type, item, resolver, false, |w| w.in_create_body())
+    let mut body = with_subs(item_type, item, resolver, false, |w| w.in_create_body())?;
+    crate::engine::intents::shape_create_body(item_type, &mut body);
+    Ok(body)
 }
 
 /// The PATCH body of an update, or the PUT body of a full replace: the object's properties plus its
 /// in-body sub-resources (no assignments, no sub-resource written through an action).
 pub fn update_body(item_type: &ItemType, item: &BackupItem, resolver: &Resolver) -> Result<Value, String> {
-    let body = with_subs(item_type, item, resolver, true, |w| w == SubResourceWrite::InBody)?;
+    let mut body = with_subs(item_type, item, resolver, true, |w| w == SubResourceWrite::InBody)?;
+    crate::engine::intents::strip_update_body(item_type, &mut body);
     Ok(match crate::engine::singleton::singleton(item_type) {
         // A singleton is written through its parent, without the id the operator gave it.
         Some(singleton) => singleton.parent_body(body),

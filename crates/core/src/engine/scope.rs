@@ -298,7 +298,7 @@ mod tests {
             ]
         );
         assert_eq!(scope.status.total, 6);
-        assert_eq!((scope.status.foundations, scope.status.policies, scope.status.preview_only), (1, 3, 1));
+        assert_eq!((scope.status.foundations, scope.status.policies, scope.status.preview_only), (1, 4, 0));
         assert_eq!(scope.status.by_platform["windows"], 3);
         assert_eq!(scope.status.by_type["deviceConfiguration"], 2);
     }

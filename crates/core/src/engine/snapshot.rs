@@ -67,6 +67,8 @@ pub struct TenantSnapshot {
     pub maps: TargetMaps,
     /// Requests made.
     pub stats: RequestStats,
+    /// The target's intent templates by id, listed when the scope holds intents.
+    pub intent_templates: Option<BTreeMap<String, crate::engine::intents::IntentTemplate>>,
 }
 
 /// The `$expand` clause reading an object of `item_type` whole, if it has anything to expand.
@@ -78,6 +80,7 @@ pub fn expand_clause(item_type: &ItemType, with_assignments: bool) -> Option<Str
     for sub in item_type.sub_resources {
         parts.push(match sub.name {
             "scheduledActionsForRule" => "scheduledActionsForRule($expand=scheduledActionConfigurations)".into(),
+            crate::engine::admx::DEFINITION_VALUES => crate::engine::admx::EXPAND_VALUES.into(),
             name => name.into(),
         });
     }
@@ -189,6 +192,9 @@ pub async fn take_snapshot<T: TenantPort>(
             types.push(t);
         }
     }
+    if types.iter().any(|t| crate::engine::intents::is_intent(t)) {
+        types.push(&crate::engine::intents::TEMPLATES);
+    }
     let listed = list_collections(port, &types, &mut snap.stats).await?;
     let mut collections: BTreeMap<&str, Vec<Value>> = BTreeMap::new();
     for (t, objects) in types.into_iter().zip(listed) {
@@ -200,6 +206,9 @@ pub async fn take_snapshot<T: TenantPort>(
             }
         }
         collections.insert(t.name, objects);
+    }
+    if let Some(templates) = collections.remove(crate::engine::intents::TEMPLATES.name) {
+        snap.intent_templates = Some(crate::engine::intents::templates_by_id(&templates));
     }
 
     // 2. Identity matches, and whole reads of the objects matched once.
@@ -277,6 +286,8 @@ pub async fn take_snapshot<T: TenantPort>(
     }
     // 4. Conditional Access conditions: named locations, users and groups, by name.
     crate::engine::conditional_access::read_targets(port, scope, &mut snap).await?;
+    // 5. Administrative Templates: the ADMX definitions their values set.
+    crate::engine::admx::read_targets(port, scope, &mut snap).await?;
     snap.maps.sort();
     if let (Some(before), Some(after)) = (sent_before, port.requests_sent()) {
         snap.stats.sent = Some(u32::try_from(after.saturating_sub(before)).unwrap_or(u32::MAX));
