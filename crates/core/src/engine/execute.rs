@@ -586,7 +586,9 @@ impl Executor {
                     SubResourceWrite::DiffAction { action } => {
                         let known = &self.plan.maps().admx_definitions;
                         match crate::engine::admx::update_definition_values_body(&item.backup, &raw, known) {
-                            Ok(Some(body)) => port.action(&format!("{path}/{action}"), &body).await.map(|_| ())?,
+                            // Its `added` entries must not be sent twice: an unknown outcome fails the
+                            // attempt, and the next one diffs against the object read again.
+                            Ok(Some(body)) => port.action_once(&format!("{path}/{action}"), &body).await.map(|_| ())?,
                             Ok(None) => return Ok(Ending::AlreadyDone(None)),
                             Err(why) => return Ok(Ending::Failed(why)),
                         }
