@@ -6,7 +6,7 @@
 //! `tokenType`…) with its `enrollmentProfiles` navigation, `POST|GET|PATCH|DELETE
 //! /deviceManagement/depOnboardingSettings/{id}/enrollmentProfiles[/{profileId}]` for
 //! `depIOSEnrollmentProfile` / `depMacOSEnrollmentProfile`, and the profile's `setDefaultProfile`
-//! action; the generated model lists the types (`nestedCollections`). IntuneCD 2.6.0 reads profile
+//! action; the generated model lists the types (the catalogue collection with `{id}`). IntuneCD 2.6.0 reads profile
 //! ids as `{tokenId}_{guid}`, which the simulator's ids follow. Guesses, marked where coded: that
 //! `isDefault` in a create or update body is refused (it is set by `setDefaultProfile`), that
 //! `setDefaultProfile` clears the flag of the token's other profiles of the same platform, and the
@@ -18,7 +18,9 @@ use crate::api::{Api, ApiRequest, check_unknown_property, fill_server_defaults, 
 use crate::model::{model, short_type};
 use crate::odata::QueryOptions;
 use crate::reply::{Reply, bad_request, method_not_allowed, model_validation, not_found};
-use crate::store::{Tenant, object};
+use crate::store::{IdSource, Tenant, object};
+use restore_core::backup::BackupItem;
+use restore_core::catalog::ItemType;
 
 /// The token collection.
 pub(crate) const TOKENS: &str = "deviceManagement/depOnboardingSettings";
@@ -36,7 +38,7 @@ pub(crate) fn profiles_path(token_id: &str) -> String {
 
 /// The profile types the model allows in the collection (the element's derived types).
 fn profile_type(body: &Map<String, Value>) -> Result<String, Reply> {
-    let Some(nested) = model().nested_collections.get(PROFILES_MODEL) else {
+    let Some(nested) = model().collections.get(PROFILES_MODEL) else {
         return Err(bad_request("The enrollment profile collection is not in the model."));
     };
     let odata = body.get("@odata.type").and_then(Value::as_str).unwrap_or_default();
@@ -73,6 +75,26 @@ pub(crate) fn add_token(tenant: &mut Tenant, id: String, token_name: &str, seq: 
     fill_server_defaults("depOnboardingSetting", &mut resource);
     tenant.insert(TOKENS, resource, seq);
     id
+}
+
+/// Where a seeded backup item is stored: a parent-scoped one (an enrollment profile) under the
+/// token it records (by id and name, else the id prefix), the token created if the tenant lacks it.
+pub(crate) fn seed_collection(tenant: &mut Tenant, ids: &mut IdSource, ty: &ItemType, item: &BackupItem) -> String {
+    if !ty.collection.contains("{id}") {
+        return ty.collection.to_string();
+    }
+    let recorded = item.references.enrollment_tokens.first();
+    let token_id = recorded
+        .map(|t| t.id.clone())
+        .or_else(|| item.id.split_once('_').map(|(token, _)| token.to_string()))
+        .unwrap_or_default();
+    if !tenant.contains(TOKENS, &token_id) {
+        let name =
+            recorded.map(|t| t.display_name.clone()).filter(|n| !n.is_empty()).unwrap_or_else(|| token_id.clone());
+        let (seq, now) = (ids.next_seq(), ids.now());
+        add_token(tenant, token_id.clone(), &name, seq, &now);
+    }
+    profiles_path(&token_id)
 }
 
 impl Api<'_> {
@@ -204,7 +226,6 @@ fn profile_missing(id: &str) -> Reply {
 mod tests {
     use super::*;
     use crate::api::Paging;
-    use crate::store::IdSource;
 
     struct Sim {
         tenant: Tenant,

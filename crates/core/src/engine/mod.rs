@@ -7,6 +7,7 @@
 //! and [`execute::Executor`] for the Execute step, persisting [`execute::ProgressRecord`] after each step.
 
 pub mod analysis;
+pub mod apple_enrollment;
 pub mod assignment_writes;
 pub mod checks;
 pub mod conditional_access;
