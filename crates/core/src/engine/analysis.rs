@@ -133,6 +133,8 @@ pub struct ItemIssues {
     /// ADMX definitions or presentations an Administrative Template sets that the target lacks or
     /// holds more than once (described): the configuration cannot be written whole.
     pub admx_unmapped: Vec<String>,
+    /// The backup's Apple enrollment profile was its token's default, which a restore does not set.
+    pub apple_default_not_set: bool,
 }
 
 /// One analysed item.
@@ -283,11 +285,14 @@ fn analyze_item(
     let default_enrollment = t.is_some_and(|t| enrollment::is_default(t, &item.resource));
     let with_assignments = scope.with_assignments() && t.is_some_and(|t| t.assignable) && !default_enrollment;
     let mut doc = backup_document(item, with_assignments);
-    let references = map_references(&mut doc, &scope.source_names, snapshot, foundations);
+    let mut references = map_references(&mut doc, &scope.source_names, snapshot, foundations);
+    references.extend(snapshot.enrollment_tokens.get(&scoped.key()).cloned());
     drop_unmapped_scope_tags(&mut doc, &references);
     issues.unrestorable_secret = find_unrestorable_secret(&doc);
     let mut desired = normalize_owned(t, doc, &scope.source_names);
     enrollment::drop_server_ordered(t, &mut desired);
+    crate::engine::apple_enrollment::strip_default_flag(t, &mut desired);
+    issues.apple_default_not_set = t.is_some_and(|t| crate::engine::apple_enrollment::was_default(t, &item.resource));
     issues.default_enrollment = default_enrollment;
 
     match t {

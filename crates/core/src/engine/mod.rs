@@ -8,6 +8,7 @@
 
 pub mod admx;
 pub mod analysis;
+pub mod apple_enrollment;
 pub mod assignment_writes;
 pub mod checks;
 pub mod conditional_access;
