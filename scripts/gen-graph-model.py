@@ -165,13 +165,26 @@ ROOT_TYPES = {"identity": "IdentityContainer"}
 # Types the simulator needs beyond the catalogue collections' closure: the named locations
 # Conditional Access conditions reference (served by the simulator, not restored); the ADMX
 # definitions and presentations Administrative Templates' definition values reference, and the
-# presentation values (every published subtype) a definition value carries.
-EXTRA_TYPES = ["NamedLocation", "GroupPolicyDefinition", "GroupPolicyPresentation", "GroupPolicyPresentationValue"]
+# presentation values (every published subtype) a definition value carries; the Apple
+# enrollment-program tokens (`depOnboardingSetting`) enrollment profiles live under (read, never written).
+EXTRA_TYPES = [
+    "NamedLocation",
+    "GroupPolicyDefinition",
+    "GroupPolicyPresentation",
+    "GroupPolicyPresentationValue",
+    "DepOnboardingSetting",
+]
+
+# A catalogue collection may live under one item of another collection, `{id}` marking the parent's
+# id: Apple automated device enrollment profiles are under their enrollment-program token
+# (Microsoft Graph docs: 'Create depIOSEnrollmentProfile', POST
+# /deviceManagement/depOnboardingSettings/{depOnboardingSettingId}/enrollmentProfiles).
+PARENT_ID = "{id}"
 
 
 def collection_element(collection, interfaces):
     """The element type of a collection path such as deviceManagement/x or identity/conditionalAccess/policies."""
-    segments = collection.split("/")
+    segments = [s for s in collection.split("/") if s != PARENT_ID]
     current = ROOT_TYPES.get(segments[0], segments[0][:1].upper() + segments[0][1:])
     for segment in segments[1:]:
         prop = interfaces.get(current, {"props": {}})["props"].get(segment)
@@ -179,6 +192,33 @@ def collection_element(collection, interfaces):
             raise SystemExit(f"collection {collection} is not in the published model")
         current = prop[0]
     return current
+
+
+def nested_sdk_actions(whl_path, nested):
+    """Item-bound actions of a nested collection (`root/parents/{id}/children`) in the SDK's builders."""
+    root, parents, _, children = nested.split("/")
+    snake = lambda name: re.sub(r"([A-Z])", lambda m: "_" + m.group(1).lower(), name)
+    prefix = f"msgraph_beta/generated/{snake(root)}/{snake(parents)}/item/{snake(children)}/item/"
+    wanted = re.compile("^" + re.escape(prefix) + r"(\w+)/\1_request_builder\.py$")
+    found = []
+    with zipfile.ZipFile(whl_path) as whl:
+        for name in sorted(whl.namelist()):
+            m = wanted.match(name)
+            if not m:
+                continue
+            source = whl.read(name).decode("utf-8")
+            template = re.search(r'"\{\+baseurl\}/[^"]+/(\w+)"', source)
+            if not template or "async def post(" not in source or "async def get(" in source:
+                continue
+            post = re.search(r"async def post\([^)]*\)[^-]*-> ([^:]+):", source)
+            returns = post.group(1).strip() if post else "None"
+            returns = None if returns == "None" else re.sub(r"Optional\[(.+)\]", r"\1", returns)
+            body_file = name.replace("_request_builder.py", "_post_request_body.py")
+            parameters = []
+            if body_file in whl.namelist():
+                parameters = sorted(set(re.findall(r'"(\w+)": lambda n', whl.read(body_file).decode("utf-8"))))
+            found.append({"name": template.group(1), "returns": returns, "parameters": parameters})
+    return sorted(found, key=lambda a: a["name"])
 
 
 def sdk_actions(whl_path):
@@ -230,7 +270,8 @@ def build(types_path, sdk_path):
         need(element)
         for d in all_derived(element, children):
             need(d)
-        found = {a["name"]: a for a in actions.get(collection, [])}
+        bound = nested_sdk_actions(sdk_path, collection) if PARENT_ID in collection else actions.get(collection, [])
+        found = {a["name"]: a for a in bound}
         for extra in DOCUMENTED_ACTIONS.get(collection, []):
             found.setdefault(extra["name"], extra)
         collections[collection] = {
@@ -328,7 +369,7 @@ def rust_catalog_model(types_path):
     for collection, _ in catalogue():
         element = collection_element(collection, interfaces)
         derived = all_derived(element, children)
-        const = re.sub(r"(?<!^)(?=[A-Z])", "_", collection.replace("/", "_")).upper().replace("__", "_")
+        const = re.sub(r"(?<!^)(?=[A-Z])", "_", collection.replace("/" + PARENT_ID, "").replace("/", "_")).upper().replace("__", "_")
         lines.append(f"/// Every type derived from `{camel(element)}`, the element type of `{collection}`.")
         if derived:
             lines.append(f"pub const {const}: &[&str] = &[")

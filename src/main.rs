@@ -6,6 +6,12 @@ use std::process::ExitCode;
 use clap::Parser;
 use restore_operator::cli::{self, Cli};
 
+/// mimalloc: the preview and the controller allocate many small JSON nodes, which the platform's
+/// malloc (glibc, musl in the image) served slowly (docs/performance.md).
+#[cfg(not(feature = "system-allocator"))]
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();

@@ -9,7 +9,7 @@ use restore_core::engine::checks::{Finding, FindingCode};
 use restore_core::engine::execute::{Executor, ProgressRecord};
 use restore_core::engine::plan::ExecutionPlan;
 use restore_core::engine::preview::PreviewReport;
-use restore_core::engine::scope::{ResolvedScope, resolve_scope};
+use restore_core::engine::scope::{ResolvedScope, resolve_scope_taking};
 use restore_core::engine::{Assessment, EngineOptions, RestoreTarget, assess};
 use restore_core::tenant::TenantPort;
 use restore_core::wizard::{Fact, PreviewFacts, Step, StepError, StepOutcome, plan_inputs_digest};
@@ -90,7 +90,8 @@ impl StepRunner {
     ) -> Result<&mut PlanState, StepError> {
         let state = self.ensure_loaded(spec, source).await?;
         if state.scope.is_none() {
-            state.scope = Some(resolve_scope(&spec.scope, &state.loaded.set)?);
+            // The items move into the scope: the run holds one copy of its backup, not two.
+            state.scope = Some(resolve_scope_taking(&spec.scope, &mut state.loaded.set)?);
         }
         Ok(state)
     }

@@ -28,7 +28,7 @@ fn the_demo_walks_backup_drift_preview_approval_execution_and_recheck_and_exits_
         &stdout,
         &[
             "1. Simulated tenant \"Contoso (simulated)\"",
-            "2. Backup taken through Microsoft Graph: 34 items",
+            "2. Backup taken through Microsoft Graph: 35 items",
             "3. The tenant drifts",
             "edit      deviceConfiguration/Win10 custom 00",
             "delete    compliancePolicy/Win10 compliance 02",
@@ -49,7 +49,7 @@ fn the_demo_walks_backup_drift_preview_approval_execution_and_recheck_and_exits_
             "Succeeded             restore finished: 1 created, 2 updated",
             "6. Preview again",
             "0 to create, 0 to update",
-            "7. Verified: the tenant equals the backup for all 32 restorable items",
+            "7. Verified: the tenant equals the backup for all 33 restorable items",
         ],
     );
     let digest = stdout.lines().find_map(|l| l.trim().strip_prefix("Preview sha256:")).unwrap();
@@ -61,8 +61,8 @@ fn the_demo_walks_backup_drift_preview_approval_execution_and_recheck_and_exits_
 fn a_larger_sample_restores_too_and_a_too_small_one_is_refused() {
     let (code, stdout, stderr) = demo(&["--policies", "27"]);
     assert_eq!(code, Some(0), "{stdout}\n{stderr}");
-    assert!(stdout.contains("2. Backup taken through Microsoft Graph: 52 items"), "{stdout}");
-    assert!(stdout.contains("for all 50 restorable items"), "{stdout}");
+    assert!(stdout.contains("2. Backup taken through Microsoft Graph: 53 items"), "{stdout}");
+    assert!(stdout.contains("for all 51 restorable items"), "{stdout}");
 
     let (code, _, stderr) = demo(&["--policies", "3"]);
     assert_eq!(code, Some(2), "a usage error: {stderr}");

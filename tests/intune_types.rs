@@ -112,7 +112,12 @@ async fn every_catalogue_kind_round_trips_capture_backup_cross_tenant_restore_an
         .filter(|i| item_type(&i.item_type).and_then(restore_core::engine::singleton::singleton).is_none())
         .collect();
     let (deleted, edited) = new_kinds.split_first().unwrap();
-    let path = |i: &BackupItem| format!("{}/{}", item_type(&i.item_type).unwrap().collection, i.id);
+    let path = |i: &BackupItem| {
+        let token = i.references.enrollment_tokens.first().map(|t| t.id.as_str());
+        let collection =
+            restore_core::engine::apple_enrollment::collection_path(item_type(&i.item_type).unwrap(), token);
+        format!("{}/{}", collection.unwrap(), i.id)
+    };
     admin.call("DELETE", &path(deleted), None).await.unwrap();
     for item in edited {
         admin.call("PATCH", &path(item), Some(&json!({"description": "changed by hand"}))).await.unwrap();

@@ -7,11 +7,16 @@ use std::collections::BTreeSet;
 
 use restore_backup::Limits;
 use restore_backup::source::load_local;
-use restore_core::api::{BackupFormat, Environment, Phase};
+use restore_core::api::{BackupFormat, Environment, Phase, ScopeSpec};
 use restore_core::backup::{BackupItem, BackupSet, BackupTenant};
 use restore_core::engine::analysis::PlannedAction;
 use restore_core::engine::checks::FindingCode;
+use restore_core::engine::execute::{Executor, ProgressRecord};
+use restore_core::engine::plan::ExecutionPlan;
 use restore_core::engine::preview::PreviewReport;
+use restore_core::engine::scope::resolve_scope;
+use restore_core::engine::{EngineOptions, RestoreTarget, assess};
+use restore_core::tenant::{TenantError, TenantPort};
 use restore_graph::GraphClient;
 use restore_operator::cli::demo::differences_from_backup;
 use restore_operator::cli::demo_backup::{GROUP_ALL, PortalAdmin, SimTenant};
@@ -409,4 +414,82 @@ async fn a_value_changed_after_the_preview_is_drift_and_the_values_are_not_writt
         .unwrap()
         .clone();
     assert_eq!(value["presentationValues"][0]["value"], "https://second.example");
+}
+
+/// A tenant port whose `updateDefinitionValues` Graph applies and then answers 504 (the gateway
+/// timed out): the outcome is unknown to the caller.
+struct ValuesAnswerLost<'a> {
+    sim: &'a graph_sim::SimHandle,
+    inner: &'a GraphClient,
+}
+
+impl ValuesAnswerLost<'_> {
+    async fn lost<F: std::future::Future<Output = Result<Option<Value>, TenantError>>>(
+        &self,
+        path: &str,
+        send: F,
+    ) -> Result<Option<Value>, TenantError> {
+        let values = path.ends_with("/updateDefinitionValues");
+        if values {
+            self.sim.set_faults(graph_sim::FaultConfig { rate_504: 1.0, ..graph_sim::FaultConfig::default() });
+        }
+        let answer = send.await;
+        self.sim.set_faults(graph_sim::FaultConfig::default());
+        answer
+    }
+}
+
+impl TenantPort for ValuesAnswerLost<'_> {
+    async fn get(&self, path: &str) -> Result<Option<Value>, TenantError> {
+        self.inner.get(path).await
+    }
+    async fn list(&self, path: &str) -> Result<Vec<Value>, TenantError> {
+        self.inner.list(path).await
+    }
+    async fn get_many(&self, paths: &[String]) -> Result<Vec<Result<Option<Value>, TenantError>>, TenantError> {
+        self.inner.get_many(paths).await
+    }
+    async fn create(&self, collection: &str, body: &Value) -> Result<Value, TenantError> {
+        self.inner.create(collection, body).await
+    }
+    async fn update(&self, path: &str, body: &Value) -> Result<(), TenantError> {
+        self.inner.update(path, body).await
+    }
+    async fn replace(&self, path: &str, body: &Value) -> Result<(), TenantError> {
+        self.inner.replace(path, body).await
+    }
+    async fn action(&self, path: &str, body: &Value) -> Result<Option<Value>, TenantError> {
+        self.lost(path, self.inner.action(path, body)).await
+    }
+    async fn action_once(&self, path: &str, body: &Value) -> Result<Option<Value>, TenantError> {
+        self.lost(path, self.inner.action_once(path, body)).await
+    }
+}
+
+#[tokio::test]
+async fn definition_values_whose_answer_is_lost_are_never_added_twice_and_the_retry_finds_them_written() {
+    let sim = quiet_simulator().await;
+    let (source, _) = tenant_with_groups(&sim, "contoso", "Contoso", false);
+    edge_baseline(&sim, &source, None).await;
+    let backup = capture_tenant(&unpaced_client(&sim, &source), &source).await;
+    let target = empty_target(&sim);
+    let client = unpaced_client(&sim, &target);
+    let scope = resolve_scope(&ScopeSpec::default(), &backup).unwrap();
+    let restore_target = RestoreTarget { tenant_id: target.tenant_id.clone(), environment: target.environment };
+    let approved = assess(&client, &scope, &restore_target, &EngineOptions::default()).await.unwrap();
+    let plan = || ExecutionPlan::build(&scope, &approved.report).unwrap();
+
+    let lossy = ValuesAnswerLost { sim: &sim, inner: &client };
+    let mut first = Executor::new(plan(), ProgressRecord::new(&approved.digest)).unwrap();
+    assert!(first.run_to_end(&lossy).await.is_err(), "an unknown outcome leaves the step to be retried");
+    let sent = template_writes(&sim, "fabrikam").iter().filter(|w| w.ends_with("/updateDefinitionValues")).count();
+    assert_eq!(sent, 1, "sent once, not resent by the client");
+
+    let mut resumed = Executor::new(plan(), first.progress().clone()).unwrap();
+    let facts = resumed.run_to_end(&client).await.unwrap();
+    assert_eq!((facts.counts.created, facts.counts.failed, facts.counts.drifted), (1, 0, 0));
+    let sent = template_writes(&sim, "fabrikam").iter().filter(|w| w.ends_with("/updateDefinitionValues")).count();
+    assert_eq!(sent, 1, "the retried step read the values back and found nothing left to add");
+    let now = capture_tenant(&client, &target).await;
+    assert_eq!(differences_from_backup(&backup, &now), Vec::<String>::new());
 }

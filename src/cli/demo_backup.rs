@@ -303,12 +303,14 @@ pub fn every_kind_samples() -> Vec<BackupItem> {
     items.extend(policy_kind_samples());
     items.extend(intent_kind_samples());
     items.extend(admx_samples());
+    items.extend(apple_kind_samples());
     debug_assert_eq!(items.len(), EVERY_KIND_SAMPLES);
     items
 }
 
 /// How many objects [`every_kind_samples`] adds to the sample.
-pub const EVERY_KIND_SAMPLES: usize = 15 + POLICY_KIND_SAMPLES + INTENT_KIND_SAMPLES + ADMX_SAMPLES;
+pub const EVERY_KIND_SAMPLES: usize =
+    15 + POLICY_KIND_SAMPLES + INTENT_KIND_SAMPLES + ADMX_SAMPLES + APPLE_KIND_SAMPLES;
 
 /// How many objects [`admx_samples`] adds (issue 14's Administrative Templates).
 pub const ADMX_SAMPLES: usize = 1;
@@ -435,6 +437,38 @@ fn intent_kind_samples() -> Vec<BackupItem> {
     );
     intent.assignments = Some(vec![assignment(&id, GROUP_ALL, false)]);
     vec![intent]
+}
+
+/// How many objects [`apple_kind_samples`] adds (issue 14e's kind).
+pub const APPLE_KIND_SAMPLES: usize = 1;
+
+/// The name of the sample's Apple enrollment-program token (a target tenant needs a token of
+/// this name for the sample's enrollment profile to be restored there).
+pub const SAMPLE_DEP_TOKEN_NAME: &str = "Contoso ABM";
+
+/// The sample's token id in its source tenant.
+pub fn sample_dep_token_id() -> String {
+    sample_guid("dep/token")
+}
+
+/// An Apple automated device enrollment profile for iPads under the sample's token.
+fn apple_kind_samples() -> Vec<BackupItem> {
+    let token = sample_dep_token_id();
+    let id = format!("{token}_{}", sample_guid("kind/apple-enrollment"));
+    let refs = References {
+        enrollment_tokens: vec![NamedRef { id: token, display_name: SAMPLE_DEP_TOKEN_NAME.into() }],
+        ..References::default()
+    };
+    vec![item(
+        "appleEnrollmentProfile",
+        &id,
+        json!({"@odata.type": "#microsoft.graph.depIOSEnrollmentProfile", "id": id,
+            "displayName": "Shop iPads", "description": "supervised iPads in the shops",
+            "isDefault": false, "isMandatory": true, "supervisedModeEnabled": true,
+            "requiresUserAuthentication": false, "profileRemovalDisabled": true,
+            "enabledSkipKeys": ["Siri", "Privacy"], "supportDepartment": "IT", "supportPhoneNumber": "+1 555 0100"}),
+        refs,
+    )]
 }
 
 /// A Linux compliance policy of `deviceManagement/compliancePolicies`: one setting, a block rule and

@@ -135,7 +135,9 @@ pub async fn run(args: &ProbeArgs) -> Result<(), ProbeError> {
 /// Every probe step against `client`.
 pub async fn probe(client: &GraphClient, target: &str) -> Result<Transcript, GraphError> {
     let mut observations = Vec::new();
-    for ty in ITEM_TYPES {
+    // A collection under a parent's item (Apple enrollment profiles under a token) has no path of
+    // its own to probe.
+    for ty in ITEM_TYPES.iter().filter(|t| !restore_core::engine::apple_enrollment::is_parent_scoped(t)) {
         for step in collection_steps(ty) {
             observations.push(step.run(client).await?);
         }

@@ -111,4 +111,9 @@ impl TenantPort for LazyGraph<'_> {
         self.writable()?;
         self.checked(self.client().await?.action(path, body).await).await
     }
+
+    async fn action_once(&self, path: &str, body: &Value) -> Result<Option<Value>, TenantError> {
+        self.writable()?;
+        self.checked(self.client().await?.action_once(path, body).await).await
+    }
 }

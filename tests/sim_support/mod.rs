@@ -220,5 +220,7 @@ pub fn empty_target(sim: &SimHandle) -> SimTenant {
     for group in restore_operator::cli::demo_backup::GROUPS {
         sim.add_group("fabrikam", group).unwrap();
     }
+    // The tenant's own Apple enrollment-program token, of the sample's token name.
+    sim.add_dep_token("fabrikam", restore_operator::cli::demo_backup::SAMPLE_DEP_TOKEN_NAME).unwrap();
     target
 }

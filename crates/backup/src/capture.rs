@@ -154,6 +154,9 @@ async fn read_type<T: TenantPort>(tenant: &T, item_type: &'static ItemType) -> R
     if let Some(singleton) = restore_core::engine::singleton::singleton(item_type) {
         return read_singleton(tenant, item_type, singleton).await;
     }
+    if restore_core::engine::apple_enrollment::is_parent_scoped(item_type) {
+        return crate::capture_apple::read_under_tokens(tenant, item_type).await;
+    }
     let path = list_path(item_type);
     let mut objects = tenant.list(&path).await.map_err(|source| CaptureError::Tenant { path: path.clone(), source })?;
     // Lists leave script bodies out (`scriptContent` is null in a list): each is read on its own.
@@ -392,6 +395,8 @@ fn attach_references(items: &mut [BackupItem], group_names: &BTreeMap<String, St
             scope_tags: named(tag_ids, &tags),
             filters: named(filter_ids, &filters),
             notification_templates: named(template_ids, &templates),
+            // Recorded when the item was read (the token a profile lives under).
+            enrollment_tokens: std::mem::take(&mut item.references.enrollment_tokens),
             ..References::default()
         };
     }

@@ -72,6 +72,8 @@ const FOLDERS: &[(&str, FolderKind)] = &[
     ("Enrollment Profiles/Windows/ESP", FolderKind::Single("enrollmentConfiguration")),
     ("Device Management Settings", FolderKind::Single("deviceManagementSettings")),
     ("Conditional Access", FolderKind::Single("conditionalAccessPolicy")),
+    // IntuneCD 2.6.0's `AppleEnrollmentProfiles` module: profiles without their token's name.
+    ("Enrollment Profiles/Apple", FolderKind::Single("appleEnrollmentProfile")),
 ];
 
 /// Folders that hold companions of item files (script bodies, decoded payloads), not items.
@@ -143,7 +145,14 @@ pub fn parse(tree: &FileTree) -> Result<Loaded, BackupError> {
         if item_type.name == "deviceConfiguration" {
             attach_mobileconfig(tree, &mut resource);
         }
-        let item = to_item(item_type, path, resource)?;
+        let mut item = to_item(item_type, path, resource)?;
+        if restore_core::engine::apple_enrollment::is_apple_enrollment(item_type) {
+            // IntuneCD records no token name: only the token id the profile id starts with, which
+            // maps in the same tenant only (a blocker across tenants names why).
+            let token = restore_core::engine::apple_enrollment::token_of_profile_id(&item.id).map(str::to_string);
+            item.references.enrollment_tokens =
+                token.into_iter().map(|id| NamedRef { id, display_name: String::new() }).collect();
+        }
         findings.extend(crate::native::item_findings(item_type, &item));
         items.push(item);
     }

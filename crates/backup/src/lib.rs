@@ -3,6 +3,7 @@
 
 pub mod budget;
 pub mod capture;
+mod capture_apple;
 pub mod error;
 pub mod fetch;
 pub mod fuzzing;

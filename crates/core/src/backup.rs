@@ -42,6 +42,9 @@ pub struct References {
     /// Users a Conditional Access policy's conditions include or exclude.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub users: Vec<NamedRef>,
+    /// The Apple enrollment-program token an enrollment profile lives under (`tokenName`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub enrollment_tokens: Vec<NamedRef>,
 }
 
 /// One Intune object in a backup.

@@ -5,6 +5,8 @@ use serde::Serialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+mod writer;
+
 /// Writes `value` as canonical JSON: object keys sorted by their UTF-8 bytes, no spaces,
 /// numbers and strings as serde_json writes them.
 pub fn canonical_json(value: &Value) -> String {
@@ -20,6 +22,16 @@ pub fn canonical_digest(value: &Value) -> String {
     write_canonical(value, &mut sink);
     sink.hasher.update(&sink.pending);
     format!("sha256:{}", hex::encode(sink.hasher.finalize()))
+}
+
+/// The `sha256:` digest of `value`'s canonical JSON without the top-level keys in `skip`, written
+/// straight from the value: the digest of `canonical_json(&serde_json::to_value(value)?)` with
+/// those keys removed, without that copy of the whole value (a large report is copied into a
+/// `Value` tree no more).
+pub fn canonical_digest_of<T: Serialize + ?Sized>(value: &T, skip: &[&str]) -> Result<String, serde_json::Error> {
+    let mut text = Vec::new();
+    writer::write_canonical_of(value, skip, &mut text)?;
+    Ok(sha256_digest(&text))
 }
 
 /// Bytes gathered before they are fed to the hasher.

@@ -43,7 +43,8 @@ pub struct ItemType {
     pub name: &'static str,
     /// Human name.
     pub title: &'static str,
-    /// Graph collection under `/beta`.
+    /// Graph collection under `/beta`; `{id}` marks the id of the parent object the collection
+    /// lives under (see [`crate::engine::apple_enrollment::collection_path`]).
     pub collection: &'static str,
     /// Every type derived from the base type in Microsoft's published model (`#microsoft.graph.`
     /// omitted), generated into [`crate::catalog_model`] by `scripts/gen-graph-model.py`.
@@ -485,6 +486,20 @@ pub const ITEM_TYPES: &[ItemType] = &[
         assignable: true,
         assign_body_key: "enrollmentConfigurationAssignments",
         order: 43,
+    },
+    ItemType {
+        name: "appleEnrollmentProfile",
+        title: "Apple automated device enrollment profile",
+        collection: "deviceManagement/depOnboardingSettings/{id}/enrollmentProfiles",
+        odata_types: model::DEVICE_MANAGEMENT_DEP_ONBOARDING_SETTINGS_ENROLLMENT_PROFILES,
+        abstract_base: true,
+        base_odata_type: "enrollmentProfile",
+        class: TypeClass::Policy,
+        identity: IdentityKey::DisplayName,
+        sub_resources: NO_SUB,
+        assignable: false,
+        assign_body_key: "assignments",
+        order: 44,
     },
 ];
 

@@ -231,6 +231,15 @@ pub const DEVICE_MANAGEMENT_DEVICE_ENROLLMENT_CONFIGURATIONS: &[&str] = &[
     "windows10EnrollmentCompletionPageConfiguration",
     "windowsRestoreDeviceEnrollmentConfiguration",
 ];
+/// Every type derived from `enrollmentProfile`, the element type of `deviceManagement/depOnboardingSettings/{id}/enrollmentProfiles`.
+pub const DEVICE_MANAGEMENT_DEP_ONBOARDING_SETTINGS_ENROLLMENT_PROFILES: &[&str] = &[
+    "depEnrollmentBaseProfile",
+    "depEnrollmentProfile",
+    "depIOSEnrollmentProfile",
+    "depMacOSEnrollmentProfile",
+    "depTvOSEnrollmentProfile",
+    "depVisionOSEnrollmentProfile",
+];
 
 /// Write-only secret properties (Graph reads them back as `null`), by `@odata.type`.
 pub const WRITE_ONLY_SECRETS: &[(&str, &[&str])] = &[

@@ -84,6 +84,13 @@ pub trait TenantPort: Send + Sync {
     /// POST an action such as `/assign`; returns the response body, if any.
     fn action(&self, path: &str, body: &Value) -> impl Future<Output = Result<Option<Value>, TenantError>> + Send;
 
+    /// POST an action that must not be repeated blindly (it adds entries, e.g.
+    /// `updateDefinitionValues` with `added`): when its outcome is unknown (a timeout or a 5xx after
+    /// it left) it is not sent again; the error goes to the caller, who re-reads the object first.
+    fn action_once(&self, path: &str, body: &Value) -> impl Future<Output = Result<Option<Value>, TenantError>> + Send {
+        self.action(path, body)
+    }
+
     /// HTTP requests sent so far (every page, retry and `$batch`), when the adapter counts them.
     fn requests_sent(&self) -> Option<u64> {
         None

@@ -352,3 +352,26 @@ async fn the_preview_summary_lists_each_item_that_changes_with_its_changed_field
     assert!(changing[0].contains("deviceConfiguration/Win10 custom 00 — "), "{summary}");
     assert!(changing[0].contains("description"), "with its changed fields: {summary}");
 }
+
+#[tokio::test]
+async fn autopilot_assignments_are_added_one_at_a_time_never_replaced_through_assign() {
+    let source = groups_only("source");
+    let collection = restore_core::catalog::item_type("autopilotProfile").unwrap().collection;
+    source.insert(
+        collection,
+        json!({"@odata.type": "#microsoft.graph.azureADWindowsAutopilotDeploymentProfile",
+            "displayName": "Kiosk Autopilot", "description": "", "roleScopeTagIds": ["0"],
+            "assignments": [assignment(&source, GROUP_PILOT, false), assignment(&source, GROUP_ALL, false)]}),
+    );
+    let scope = scope_all(&capture(&source).await);
+    let target = groups_only("target");
+    let assessment = preview(&target, &scope).await;
+    let executor = execute(&target, &scope, &assessment).await;
+    let writes: Vec<String> = target.write_calls().iter().map(|c| format!("{c:?}")).collect();
+    let added = writes.iter().filter(|w| w.starts_with("Create") && w.ends_with("/assignments\")")).count();
+    assert_eq!(added, 2, "one POST per assignment: {writes:?}");
+    assert!(writes.iter().all(|w| !w.ends_with("/assign\")")), "the assign action replaces the set: {writes:?}");
+    let profile = target.objects(collection).remove(0);
+    assert_eq!(profile["assignments"].as_array().map(Vec::len), Some(2));
+    assert_eq!(executor.facts().counts.created, 1);
+}

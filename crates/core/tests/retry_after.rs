@@ -8,7 +8,9 @@ use std::time::Duration;
 use restore_core::engine::EngineError;
 use restore_core::engine::execute::ExecError;
 use restore_core::tenant::{TenantError, TenantErrorKind};
-use restore_core::wizard::{Fact, MAX_RETRY, Step, StepError, StepOutcome, plan_inputs_digest, retry_delay};
+use restore_core::wizard::{
+    Fact, MAX_RETRY, Step, StepError, StepOutcome, plan_inputs_digest, retry_delay, wait_delay,
+};
 use wizard_support::*;
 
 fn approved_and_verifying() -> Run {
@@ -60,4 +62,32 @@ fn the_retry_after_a_tenant_call_met_reaches_the_step_error_of_a_preview_and_of_
     assert_eq!((from_execution.permanent, from_execution.retry_after), (false, Some(Duration::from_secs(3))));
     let plain: StepError = EngineError::Tenant(TenantError::new(TenantErrorKind::Unavailable, "down")).into();
     assert_eq!(plain.retry_after, None);
+}
+
+#[test]
+fn a_source_or_checks_step_throttled_by_graph_comes_back_when_graph_said() {
+    let throttled = || StepError::transient("Graph answered 429").with_retry_after(Some(Duration::from_secs(7)));
+    let mut run = Run::new(spec());
+    run.engine.source_error = Some(throttled());
+    let decision = run.settle();
+    assert_eq!(decision.requeue_after, Some(Duration::from_secs(7)), "the source step waits what Graph said");
+
+    let mut run = Run::new(spec());
+    let mut decision = run.reconcile_with(None);
+    while decision.step != Some(Step::Check) {
+        let step = decision.step.expect("the wizard walks to the checks");
+        decision = run.reconcile_with(Some(run.engine_fact(step)));
+    }
+    let failed = Fact { plan: plan_inputs_digest(&run.spec), outcome: StepOutcome::Checks(Err(throttled())) };
+    let decision = run.reconcile_with(Some(failed));
+    assert_eq!(decision.requeue_after, Some(Duration::from_secs(7)), "the checks wait what Graph said");
+}
+
+#[test]
+fn a_run_waiting_for_something_to_appear_looks_again_on_the_short_wait_not_the_retry_delay() {
+    let mut run = Run::new(spec());
+    run.engine.source_error = Some(StepError::missing("ConfigMap backup-2026-11-01 not found"));
+    let decision = run.settle();
+    assert_eq!(decision.requeue_after, Some(wait_delay(1)));
+    assert!(wait_delay(1) < retry_delay(1));
 }

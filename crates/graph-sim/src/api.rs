@@ -115,6 +115,7 @@ impl Api<'_> {
             ["identity", "conditionalAccess", "namedLocations", rest @ ..] => self.named_locations(req, rest, &options),
             ["deviceManagement", "templates", rest @ ..] => self.templates(req, rest, &options),
             ["deviceManagement", "groupPolicyDefinitions", rest @ ..] => self.admx_definitions(req, rest, &options),
+            ["deviceManagement", "depOnboardingSettings", rest @ ..] => self.dep_onboarding(req, rest, &options),
             _ => match resolve(&segments) {
                 Some((ty, rest)) => self.item_route(ty, req, rest, &options),
                 None if read_only_collection(&segments).is_some() => self.read_only(req, &segments, &options),

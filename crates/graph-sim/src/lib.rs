@@ -5,6 +5,7 @@ mod admx;
 mod api;
 mod assignments;
 pub mod auth;
+mod dep;
 mod enrollment;
 pub mod faults;
 mod intents;
@@ -183,6 +184,15 @@ impl SimHandle {
         let tenant = state.tenants.get_mut(tenant_id).ok_or_else(|| SimError::UnknownTenant(tenant_id.to_string()))?;
         tenant.apps.entry(client_id.to_string()).or_default().add(credential)?;
         Ok(())
+    }
+
+    /// Adds an Apple enrollment-program token (`depOnboardingSetting`) called `token_name`; returns its id.
+    pub fn add_dep_token(&self, tenant_id: &str, token_name: &str) -> Result<String, SimError> {
+        let mut state = self.shared.lock();
+        let SimState { tenants, ids, .. } = &mut *state;
+        let tenant = tenants.get_mut(tenant_id).ok_or_else(|| SimError::UnknownTenant(tenant_id.to_string()))?;
+        let (id, seq, now) = (ids.guid(), ids.next_seq(), ids.now());
+        Ok(dep::add_token(tenant, id, token_name, seq, &now))
     }
 
     /// Creates an Entra security group; returns its id.

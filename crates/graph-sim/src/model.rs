@@ -13,7 +13,8 @@ pub const MODEL_JSON: &str = include_str!("../model/graph-model.json");
 /// The generated model.
 #[derive(Debug, Deserialize)]
 pub struct GraphModel {
-    /// Collections of the catalogue, by path under `/beta`.
+    /// Collections of the catalogue, by path under `/beta` (`{id}`: the parent's id of a collection
+    /// under another collection's item).
     pub collections: BTreeMap<String, CollectionModel>,
     /// Every other entity collection under `deviceManagement` and `deviceAppManagement`, with its
     /// element type (read as an empty collection by the simulator).

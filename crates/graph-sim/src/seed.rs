@@ -153,8 +153,9 @@ fn store_item(tenant: &mut Tenant, ids: &mut IdSource, item: &BackupItem) -> Res
             fill_server_defaults(assignment_type, assignment);
         }
     }
+    let collection = crate::dep::seed_collection(tenant, ids, ty, item);
     let seq = ids.next_seq();
-    let entity = tenant.insert(ty.collection, resource, seq);
+    let entity = tenant.insert(&collection, resource, seq);
     entity.subs = subs;
     entity.assignments = assignments;
     // A seeded backup without `settingCount` (or `isAssigned`) reads back with the server's.

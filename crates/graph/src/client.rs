@@ -157,7 +157,7 @@ impl From<GraphError> for Failure {
 enum Mode {
     /// GET, PATCH, PUT and set-replacing actions: repeating them is harmless.
     Idempotent,
-    /// POST creating an object: repeating it could create a second one.
+    /// POST creating an object or adding entries: repeating it could add them twice.
     Create,
 }
 
@@ -491,6 +491,17 @@ impl GraphClient {
         self.send(Method::POST, &url, Some(body), true).await.map(|a| a.body)
     }
 
+    /// POSTs an action that adds entries: retried only when Graph did not apply it (a 429, or a
+    /// request that never left); an unknown outcome is returned as the error, never sent again.
+    pub async fn post_action_once(&self, path: &str, body: &Value) -> Result<Option<Value>, GraphError> {
+        let url = self.url(path)?;
+        let mut budget = RetryBudget::new();
+        match self.execute(Method::POST, &url, Some(body), true, Mode::Create, &mut budget).await {
+            Ok(answer) => Ok(answer.body),
+            Err(Failure::Final(error) | Failure::Ambiguous { error, .. }) => Err(error),
+        }
+    }
+
     async fn find_created(&self, collection: &str, identity: &CreateIdentity) -> Result<Option<Value>, GraphError> {
         let collection = collection.trim_matches('/');
         let matches: Vec<Value> = match identity {
@@ -794,6 +805,10 @@ impl TenantPort for GraphClient {
 
     async fn action(&self, path: &str, body: &Value) -> Result<Option<Value>, TenantError> {
         Ok(self.post_action(path, body).await?)
+    }
+
+    async fn action_once(&self, path: &str, body: &Value) -> Result<Option<Value>, TenantError> {
+        Ok(self.post_action_once(path, body).await?)
     }
 
     fn requests_sent(&self) -> Option<u64> {

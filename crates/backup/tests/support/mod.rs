@@ -77,6 +77,10 @@ pub fn sample_tenant(reverse: bool) -> FakeTenant {
             Some(singleton) => {
                 t.objects.insert(singleton.read_path.into(), json!({"deviceComplianceCheckinThresholdDays": 30}));
             }
+            // Profiles under enrollment-program tokens: a tenant without tokens lists none.
+            None if restore_core::engine::apple_enrollment::is_parent_scoped(item_type) => {
+                t.collections.insert(restore_core::engine::apple_enrollment::TOKENS.collection.into(), Vec::new());
+            }
             None => {
                 t.collections.insert(list_path(item_type.name, item_type.collection), Vec::new());
             }

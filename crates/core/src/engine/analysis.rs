@@ -1,7 +1,8 @@
 //! Per-item analysis, shared by the checks, the preview and the plan: the target match, the mapped
 //! references, the normalized desired and current states, the planned action and what is wrong.
 
-use std::collections::BTreeMap;
+use std::borrow::Cow;
+use std::collections::{BTreeMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -15,7 +16,7 @@ use crate::engine::enrollment;
 use crate::engine::mapping::{
     IdNames, RefKind, RefTarget, ReferenceMapping, Rewrite, collect_refs_in_place, resolve_reference, rewrite_refs,
 };
-use crate::engine::normalize::{backup_document, find_unrestorable_secret, normalize, normalize_owned, project_owned};
+use crate::engine::normalize::{backup_document, find_unrestorable_secret, normalize_owned, project_owned};
 use crate::engine::scope::{ResolvedScope, ScopedItem};
 use crate::engine::snapshot::TenantSnapshot;
 
@@ -132,6 +133,8 @@ pub struct ItemIssues {
     /// ADMX definitions or presentations an Administrative Template sets that the target lacks or
     /// holds more than once (described): the configuration cannot be written whole.
     pub admx_unmapped: Vec<String>,
+    /// The backup's Apple enrollment profile was its token's default, which a restore does not set.
+    pub apple_default_not_set: bool,
 }
 
 /// One analysed item.
@@ -230,21 +233,51 @@ pub fn analyze(scope: &ResolvedScope, snapshot: &TenantSnapshot, existing: Exist
     scope
         .items
         .iter()
-        .map(|scoped| analyze_item(scope, scoped, snapshot, existing, &foundations, &target_names))
+        .map(|scoped| {
+            let live = snapshot.live.get(&scoped.key()).map(Cow::Borrowed);
+            analyze_item(scope, scoped, snapshot, live, existing, &foundations, &target_names)
+        })
         .collect()
 }
 
+/// [`analyze`] that takes the live objects out of the snapshot: each is normalized where it lies
+/// instead of copied first, and let go once its item is analysed (`snapshot.live` ends empty).
+pub fn analyze_taking(
+    scope: &ResolvedScope,
+    snapshot: &mut TenantSnapshot,
+    existing: ExistingObjects,
+) -> Vec<ItemAnalysis> {
+    let foundations = scoped_foundations(scope);
+    let target_names = snapshot.maps.id_names();
+    let mut live = std::mem::take(&mut snapshot.live);
+    // A key scoped twice (never in a loaded backup) keeps its object for every item that has it.
+    let mut seen = HashSet::new();
+    let repeated: HashSet<String> =
+        scope.items.iter().map(ScopedItem::key).filter(|k| !seen.insert(k.clone())).collect();
+    scope
+        .items
+        .iter()
+        .map(|scoped| {
+            let key = scoped.key();
+            let object = if repeated.contains(&key) { live.get(&key).cloned() } else { live.remove(&key) };
+            analyze_item(scope, scoped, snapshot, object.map(Cow::Owned), existing, &foundations, &target_names)
+        })
+        .collect()
+}
+
+/// One item against the snapshot; `live` is the tenant's object matched to it (`snapshot.live`'s).
 fn analyze_item(
     scope: &ResolvedScope,
     scoped: &ScopedItem,
     snapshot: &TenantSnapshot,
+    live: Option<Cow<'_, Value>>,
     existing: ExistingObjects,
     foundations: &BTreeMap<(RefKind, String), String>,
     target_names: &IdNames,
 ) -> ItemAnalysis {
     let key = scoped.key();
     // Conditional Access: the state the run writes (report-only on create, untouched on update).
-    let creating = !snapshot.live.contains_key(&key);
+    let creating = live.is_none();
     let written = crate::engine::conditional_access::written_item(scope, &scoped.item, creating);
     let item = written.as_ref().unwrap_or(&scoped.item);
     let t = scoped.item_type;
@@ -252,11 +285,14 @@ fn analyze_item(
     let default_enrollment = t.is_some_and(|t| enrollment::is_default(t, &item.resource));
     let with_assignments = scope.with_assignments() && t.is_some_and(|t| t.assignable) && !default_enrollment;
     let mut doc = backup_document(item, with_assignments);
-    let references = map_references(&mut doc, &scope.source_names, snapshot, foundations);
+    let mut references = map_references(&mut doc, &scope.source_names, snapshot, foundations);
+    references.extend(snapshot.enrollment_tokens.get(&scoped.key()).cloned());
     drop_unmapped_scope_tags(&mut doc, &references);
     issues.unrestorable_secret = find_unrestorable_secret(&doc);
     let mut desired = normalize_owned(t, doc, &scope.source_names);
     enrollment::drop_server_ordered(t, &mut desired);
+    crate::engine::apple_enrollment::strip_default_flag(t, &mut desired);
+    issues.apple_default_not_set = t.is_some_and(|t| crate::engine::apple_enrollment::was_default(t, &item.resource));
     issues.default_enrollment = default_enrollment;
 
     match t {
@@ -298,7 +334,7 @@ fn analyze_item(
             if !item.platform.is_empty() && !derived.eq_ignore_ascii_case(&item.platform) && derived != "any" {
                 issues.recorded_platform_mismatch = Some(derived.clone());
             }
-            if let Some(live) = snapshot.live.get(&key) {
+            if let Some(live) = live.as_deref() {
                 let live_platform = platform_of(t, live);
                 if live_platform != "any" && derived != "any" && live_platform != derived {
                     issues.target_platform_mismatch = Some(live_platform);
@@ -309,27 +345,24 @@ fn analyze_item(
 
     let matches = snapshot.matches.get(&key).cloned().unwrap_or_default();
     let target_id = match matches.as_slice() {
-        [id] if snapshot.live.contains_key(&key) => Some(id.clone()),
+        [id] if live.is_some() => Some(id.clone()),
         _ => None,
     };
-    let mut current = target_id
-        .as_ref()
-        .and_then(|_| snapshot.live.get(&key))
-        .map(|live| project_owned(normalize(t, live, target_names), &desired));
+    let live = live.filter(|_| target_id.is_some());
+    if let Some(t) = t {
+        issues.priority_left_different = enrollment::priority_left_different(t, &item.resource, live.as_deref());
+        if live.is_none() {
+            issues.intent_template =
+                crate::engine::intents::template_problem(t, &item.resource, snapshot.intent_templates.as_ref());
+        }
+    }
+    let mut current = live.map(|live| project_owned(normalize_owned(t, live.into_owned(), target_names), &desired));
     if let (Some(t), Some(current)) = (t, current.as_mut()) {
         issues.intent_settings_left = crate::engine::intents::project_settings(t, current, &desired);
     }
 
     if let Some(t) = t.filter(|_| with_assignments) {
         issues.assignments_not_removable = assignments_not_removable(t, current.as_ref(), &desired);
-    }
-    if let Some(t) = t {
-        let live = target_id.as_ref().and_then(|_| snapshot.live.get(&key));
-        issues.priority_left_different = enrollment::priority_left_different(t, &item.resource, live);
-        if live.is_none() {
-            issues.intent_template =
-                crate::engine::intents::template_problem(t, &item.resource, snapshot.intent_templates.as_ref());
-        }
     }
     let (action, reason) = decide(scoped, &issues, matches.len(), current.as_ref(), &desired, existing);
     let (changed_fields, diff) = match (&current, action) {

@@ -152,6 +152,61 @@ mod tests {
         );
     }
 
+    /// Records every write it is sent; reads find nothing.
+    #[derive(Default)]
+    struct Recorder {
+        writes: std::sync::Mutex<Vec<String>>,
+    }
+
+    impl Recorder {
+        fn record(&self, method: &str, path: &str, body: &Value) {
+            let group = body["target"]["groupId"].as_str().unwrap_or_default();
+            self.writes.lock().unwrap().push(format!("{method} {path} {group}"));
+        }
+    }
+
+    impl TenantPort for Recorder {
+        async fn get(&self, _: &str) -> Result<Option<Value>, TenantError> {
+            Ok(None)
+        }
+        async fn list(&self, _: &str) -> Result<Vec<Value>, TenantError> {
+            Ok(Vec::new())
+        }
+        async fn get_many(&self, paths: &[String]) -> Result<Vec<Result<Option<Value>, TenantError>>, TenantError> {
+            Ok(paths.iter().map(|_| Ok(None)).collect())
+        }
+        async fn create(&self, collection: &str, body: &Value) -> Result<Value, TenantError> {
+            self.record("POST", collection, body);
+            Ok(json!({"id": "new"}))
+        }
+        async fn update(&self, path: &str, body: &Value) -> Result<(), TenantError> {
+            self.record("PATCH", path, body);
+            Ok(())
+        }
+        async fn replace(&self, path: &str, body: &Value) -> Result<(), TenantError> {
+            self.record("PUT", path, body);
+            Ok(())
+        }
+        async fn action(&self, path: &str, body: &Value) -> Result<Option<Value>, TenantError> {
+            self.record("ACTION", path, body);
+            Ok(None)
+        }
+    }
+
+    #[tokio::test]
+    async fn each_change_is_one_counted_write_to_the_assignments_collection() {
+        let mut live_a = to_group("a", None);
+        live_a["id"] = json!("la");
+        let mut live_b = to_group("b", None);
+        live_b["id"] = json!("lb");
+        let port = Recorder::default();
+        let mut writes = 1;
+        let desired = vec![to_group("a", None), to_group("b", Some("f")), to_group("c", None)];
+        write_one_by_one(&port, "p/assignments", &[live_a, live_b], desired, &mut writes).await.unwrap();
+        assert_eq!(*port.writes.lock().unwrap(), ["PATCH p/assignments/lb b", "POST p/assignments c"]);
+        assert_eq!(writes, 3, "two writes added to the one before");
+    }
+
     #[test]
     fn assignments_the_backup_lacks_are_named_for_one_by_one_types_only() {
         let current = json!({"assignments": [to_group("All staff", None), to_group("Pilot", None)]});

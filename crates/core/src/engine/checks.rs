@@ -116,6 +116,13 @@ pub enum FindingCode {
     /// An Administrative Template sets an ADMX definition (or an option of one) the target tenant
     /// lacks or holds more than once (a custom ADMX not ingested there): it cannot be written whole.
     AdmxDefinitionNotMapped,
+    /// The Apple enrollment-program token a profile lives under does not exist in the target (or
+    /// the backup does not name it): the profile has nowhere to be written.
+    EnrollmentTokenMissing,
+    /// More than one target token carries the profile's token name.
+    AmbiguousEnrollmentToken,
+    /// The backup's profile was its token's default; a restore does not call `setDefaultProfile`.
+    AppleDefaultProfileNotSet,
 }
 
 impl FindingCode {
@@ -163,6 +170,9 @@ impl FindingCode {
             FindingCode::IntentTemplateUnavailable => "IntentTemplateUnavailable",
             FindingCode::IntentSettingNotInBackup => "IntentSettingNotInBackup",
             FindingCode::AdmxDefinitionNotMapped => "AdmxDefinitionNotMapped",
+            FindingCode::EnrollmentTokenMissing => "EnrollmentTokenMissing",
+            FindingCode::AmbiguousEnrollmentToken => "AmbiguousEnrollmentToken",
+            FindingCode::AppleDefaultProfileNotSet => "AppleDefaultProfileNotSet",
         }
     }
 }
@@ -499,6 +509,7 @@ fn item_checks(c: &mut Collector, item: &ItemAnalysis) {
     }
     enrollment_checks(c, item);
     intent_template_check(c, item);
+    apple_default_check(c, item);
     if !issues.assignments_not_removable.is_empty() {
         c.add(
             FindingCode::AssignmentNotRemovable,
@@ -589,6 +600,20 @@ fn intent_template_check(c: &mut Collector, item: &ItemAnalysis) {
                 left.join(", ")
             ),
             "Change or reset those settings in the Intune admin center if the backup's state is wanted.",
+        );
+    }
+}
+
+/// The backup's Apple enrollment profile was its token's default: a restore never writes
+/// `isDefault` and does not call `setDefaultProfile`, so the admin sets it.
+fn apple_default_check(c: &mut Collector, item: &ItemAnalysis) {
+    if item.issues.apple_default_not_set && item.preview.action.writes() {
+        c.add(
+            FindingCode::AppleDefaultProfileNotSet,
+            Severity::Warning,
+            Some(item),
+            "the backup's profile was its token's default profile; a restore writes the profile but not which profile is the default (setDefaultProfile).".to_string(),
+            "Set it as the default profile of its token in the Intune admin center after the restore, if wanted.",
         );
     }
 }
@@ -742,6 +767,12 @@ fn reference_checks(c: &mut Collector, item: &ItemAnalysis) {
                 format!("user {name} does not exist in the target tenant; the condition cannot be kept."),
                 "Create the user (same display name) in the target tenant, or exclude the policy from spec.scope.",
             ),
+            (RefTarget::Missing, RefKind::EnrollmentToken) => (
+                FindingCode::EnrollmentTokenMissing,
+                Severity::Blocker,
+                crate::engine::apple_enrollment::token_missing_message(r),
+                "Upload the enrollment program token from Apple Business Manager to the target tenant under the same name, or exclude the profile from spec.scope.",
+            ),
             (RefTarget::Ambiguous { ids }, kind) => (
                 match kind {
                     RefKind::Group => FindingCode::AmbiguousGroup,
@@ -750,6 +781,7 @@ fn reference_checks(c: &mut Collector, item: &ItemAnalysis) {
                     RefKind::NotificationTemplate => FindingCode::AmbiguousNotificationTemplate,
                     RefKind::NamedLocation => FindingCode::AmbiguousNamedLocation,
                     RefKind::User => FindingCode::AmbiguousUser,
+                    RefKind::EnrollmentToken => FindingCode::AmbiguousEnrollmentToken,
                 },
                 Severity::Blocker,
                 format!("{} target objects are called {} {name} ({}).", ids.len(), r.kind.title(), ids.join(", ")),

@@ -376,7 +376,14 @@ impl Executor {
         item: &PlanItem,
         id: &str,
     ) -> Result<Option<(Value, Value)>, TenantError> {
-        let raw = port.get(&object_path(item.item_type, id, item.with_assignments)).await?;
+        let path = crate::engine::apple_enrollment::object_path_of(
+            item.item_type,
+            &item.references,
+            id,
+            item.with_assignments,
+        )
+        .unwrap_or_else(|| object_path(item.item_type, id, item.with_assignments));
+        let raw = port.get(&path).await?;
         Ok(raw.map(|raw| {
             let mut normalized = project_onto(&normalize(Some(item.item_type), &raw, &self.names), &item.desired);
             crate::engine::intents::project_settings(item.item_type, &mut normalized, &item.desired);
@@ -404,9 +411,12 @@ impl Executor {
     /// is exactly what this run would have created (an earlier attempt's), otherwise it is drift.
     async fn create<T: TenantPort>(&self, port: &T, item: &PlanItem, writes: &mut u32) -> Result<Ending, TenantError> {
         let t = item.item_type;
+        let Some(collection) = crate::engine::apple_enrollment::item_collection(t, &item.references) else {
+            return Ok(Ending::Failed("the collection the object lives under is not mapped in the target".into()));
+        };
         let identity = Identity::of_item(t, &item.backup);
         let found: Vec<String> = port
-            .list(&identity.query(t))
+            .list(&identity.query_in(t, &collection))
             .await?
             .iter()
             .filter(|c| Identity::of(t, c, "") == identity)
@@ -421,7 +431,7 @@ impl Executor {
                 // An intent is created by its template's `createInstance`: sent as a create, never
                 // resent when its outcome is unknown (the step is retried and looks it up first).
                 let path = crate::engine::intents::create_instance_path(t, &item.backup.resource);
-                let created = port.create(path.as_deref().unwrap_or(t.collection), &body).await?;
+                let created = port.create(path.as_deref().unwrap_or(&collection), &body).await?;
                 *writes += 1;
                 Ok(match created.get("id").and_then(Value::as_str) {
                     Some(id) => Ending::Written(Some(id.to_string())),
@@ -534,7 +544,10 @@ impl Executor {
             }
         }
         let resolver = self.resolver(item);
-        let path = crate::engine::singleton::write_path(t, &id);
+        let path = match crate::engine::apple_enrollment::item_collection(t, &item.references) {
+            Some(collection) if crate::engine::apple_enrollment::is_parent_scoped(t) => format!("{collection}/{id}"),
+            _ => crate::engine::singleton::write_path(t, &id),
+        };
         let body = match step.kind {
             StepKind::Update | StepKind::Replace => update_body(t, &item.backup, &resolver),
             StepKind::Assign => assign_body(t, &item.backup, &resolver),
@@ -586,7 +599,9 @@ impl Executor {
                     SubResourceWrite::DiffAction { action } => {
                         let known = &self.plan.maps().admx_definitions;
                         match crate::engine::admx::update_definition_values_body(&item.backup, &raw, known) {
-                            Ok(Some(body)) => port.action(&format!("{path}/{action}"), &body).await.map(|_| ())?,
+                            // Its `added` entries must not be sent twice: an unknown outcome fails the
+                            // attempt, and the next one diffs against the object read again.
+                            Ok(Some(body)) => port.action_once(&format!("{path}/{action}"), &body).await.map(|_| ())?,
                             Ok(None) => return Ok(Ending::AlreadyDone(None)),
                             Err(why) => return Ok(Ending::Failed(why)),
                         }

@@ -52,12 +52,17 @@ impl Identity {
     /// The collection query listing the objects that may carry this identity (filtered by name on
     /// the server; the caller compares the whole identity).
     pub fn query(&self, item_type: &ItemType) -> String {
+        self.query_in(item_type, item_type.collection)
+    }
+
+    /// [`Identity::query`] in `collection` (a parent-scoped type's collection under its parent).
+    pub fn query_in(&self, item_type: &ItemType, collection: &str) -> String {
         let field = match item_type.identity {
             IdentityKey::DisplayName => "displayName",
             IdentityKey::NameAndTechnologies => "name",
         };
         let filter = format!("{field} eq '{}'", self.name.replace('\'', "''"));
-        format!("{}?$filter={}", item_type.collection, encode_query_value(&filter))
+        format!("{collection}?$filter={}", encode_query_value(&filter))
     }
 }
 

@@ -31,17 +31,20 @@ pub enum RefKind {
     NamedLocation,
     /// An Entra user (a Conditional Access policy's `conditions.users`).
     User,
+    /// The Apple enrollment-program token (`depOnboardingSetting`) an enrollment profile lives under.
+    EnrollmentToken,
 }
 
 impl RefKind {
     /// Every kind, in report order.
-    pub const ALL: [RefKind; 6] = [
+    pub const ALL: [RefKind; 7] = [
         RefKind::ScopeTag,
         RefKind::Filter,
         RefKind::Group,
         RefKind::NotificationTemplate,
         RefKind::NamedLocation,
         RefKind::User,
+        RefKind::EnrollmentToken,
     ];
 
     /// Human name, used in messages.
@@ -53,6 +56,7 @@ impl RefKind {
             RefKind::NotificationTemplate => "notification template",
             RefKind::NamedLocation => "named location",
             RefKind::User => "user",
+            RefKind::EnrollmentToken => "enrollment program token",
         }
     }
 
@@ -62,7 +66,7 @@ impl RefKind {
             RefKind::ScopeTag => Some("scopeTag"),
             RefKind::Filter => Some("assignmentFilter"),
             RefKind::NotificationTemplate => Some("notificationTemplate"),
-            RefKind::Group | RefKind::NamedLocation | RefKind::User => None,
+            RefKind::Group | RefKind::NamedLocation | RefKind::User | RefKind::EnrollmentToken => None,
         }
     }
 
@@ -111,6 +115,7 @@ impl IdNames {
                 (RefKind::NotificationTemplate, &refs.notification_templates),
                 (RefKind::NamedLocation, &refs.named_locations),
                 (RefKind::User, &refs.users),
+                (RefKind::EnrollmentToken, &refs.enrollment_tokens),
             ] {
                 for r in list {
                     names.insert(kind, &r.id, &r.display_name);
@@ -154,6 +159,9 @@ pub struct TargetMaps {
     /// ADMX definitions (with their presentations) that Administrative Templates in scope set.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub admx_definitions: Vec<crate::engine::admx::AdmxDefinition>,
+    /// Apple enrollment-program tokens (read when Apple enrollment profiles are in scope).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub enrollment_tokens: Vec<NamedRef>,
 }
 
 impl TargetMaps {
@@ -166,6 +174,7 @@ impl TargetMaps {
             RefKind::NotificationTemplate => &self.notification_templates,
             RefKind::NamedLocation => &self.named_locations,
             RefKind::User => &self.users,
+            RefKind::EnrollmentToken => &self.enrollment_tokens,
         }
     }
 
@@ -178,6 +187,7 @@ impl TargetMaps {
             RefKind::NotificationTemplate => &mut self.notification_templates,
             RefKind::NamedLocation => &mut self.named_locations,
             RefKind::User => &mut self.users,
+            RefKind::EnrollmentToken => &mut self.enrollment_tokens,
         }
     }
 

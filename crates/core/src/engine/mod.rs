@@ -8,6 +8,7 @@
 
 pub mod admx;
 pub mod analysis;
+pub mod apple_enrollment;
 pub mod assignment_writes;
 pub mod checks;
 pub mod conditional_access;
@@ -26,13 +27,14 @@ pub mod singleton;
 pub mod snapshot;
 
 use crate::api::{ChecksStatus, Environment, ExistingObjects};
-use crate::engine::analysis::{analyze, count_actions};
+use crate::engine::analysis::{ItemAnalysis, analyze, analyze_taking, count_actions};
 use crate::engine::checks::run_checks;
 use crate::engine::execute::ExecError;
+use crate::engine::mapping::TargetMaps;
 use crate::engine::plan::PlanError;
 use crate::engine::preview::{PreviewReport, REPORT_FORMAT, ScopeSummary};
 use crate::engine::scope::{ResolvedScope, ScopeError};
-use crate::engine::snapshot::{TenantSnapshot, take_snapshot};
+use crate::engine::snapshot::{RequestStats, TenantSnapshot, take_snapshot};
 use crate::tenant::{TenantError, TenantErrorKind, TenantPort};
 use crate::wizard::{PreviewFacts, StepError};
 
@@ -138,9 +140,8 @@ pub async fn assess<T: TenantPort>(
     options: &EngineOptions,
 ) -> Result<Assessment, EngineError> {
     let snapshot = take_snapshot(port, scope, &target.tenant_id).await?;
-    let report = report_from_snapshot(scope, &snapshot, target, options);
-    // The digest copies the report once more: the objects read are let go first.
-    drop(snapshot);
+    // The objects read are normalized where they lie and let go item by item.
+    let report = report_from_owned_snapshot(scope, snapshot, target, options);
     let digest = report.digest();
     Ok(Assessment { report, digest })
 }
@@ -154,6 +155,30 @@ pub fn report_from_snapshot(
     options: &EngineOptions,
 ) -> PreviewReport {
     let items = analyze(scope, snapshot, options.existing_objects);
+    report_of(scope, items, snapshot.maps.clone(), snapshot.stats, target, options)
+}
+
+/// [`report_from_snapshot`] of a snapshot the caller gives up: each live object is normalized
+/// where it lies instead of copied first, and let go once its item is analysed.
+pub fn report_from_owned_snapshot(
+    scope: &ResolvedScope,
+    mut snapshot: TenantSnapshot,
+    target: &RestoreTarget,
+    options: &EngineOptions,
+) -> PreviewReport {
+    let items = analyze_taking(scope, &mut snapshot, options.existing_objects);
+    report_of(scope, items, snapshot.maps, snapshot.stats, target, options)
+}
+
+/// The report of the analysed items, with the checks run over them.
+fn report_of(
+    scope: &ResolvedScope,
+    items: Vec<ItemAnalysis>,
+    mappings: TargetMaps,
+    requests: RequestStats,
+    target: &RestoreTarget,
+    options: &EngineOptions,
+) -> PreviewReport {
     let findings = run_checks(scope, &items, target, options);
     PreviewReport {
         format: REPORT_FORMAT,
@@ -171,8 +196,8 @@ pub fn report_from_snapshot(
         counts: count_actions(items.iter().map(|i| &i.preview)),
         findings,
         items: items.into_iter().map(|i| i.preview).collect(),
-        mappings: snapshot.maps.clone(),
-        requests: snapshot.stats,
+        mappings,
+        requests,
     }
 }
 

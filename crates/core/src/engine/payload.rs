@@ -156,6 +156,7 @@ impl Resolver<'_> {
 pub fn create_body(item_type: &ItemType, item: &BackupItem, resolver: &Resolver) -> Result<Value, String> {
     let mut body = with_subs(item_type, item, resolver, false, |w| w.in_create_body())?;
     crate::engine::intents::shape_create_body(item_type, &mut body);
+    crate::engine::apple_enrollment::strip_default_flag(Some(item_type), &mut body);
     Ok(body)
 }
 
@@ -164,6 +165,7 @@ pub fn create_body(item_type: &ItemType, item: &BackupItem, resolver: &Resolver)
 pub fn update_body(item_type: &ItemType, item: &BackupItem, resolver: &Resolver) -> Result<Value, String> {
     let mut body = with_subs(item_type, item, resolver, true, |w| w == SubResourceWrite::InBody)?;
     crate::engine::intents::strip_update_body(item_type, &mut body);
+    crate::engine::apple_enrollment::strip_default_flag(Some(item_type), &mut body);
     Ok(match crate::engine::singleton::singleton(item_type) {
         // A singleton is written through its parent, without the id the operator gave it.
         Some(singleton) => singleton.parent_body(body),

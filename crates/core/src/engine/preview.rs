@@ -4,10 +4,9 @@
 use std::fmt::Write as _;
 
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
 use crate::api::{ActionCounts, ChecksStatus, ExistingObjects, IncludeOrSkip, ScopeStatus, Severity};
-use crate::canonical::canonical_digest;
+use crate::canonical::canonical_digest_of;
 use crate::engine::analysis::{ItemPreview, PlannedAction};
 use crate::engine::checks::{Finding, checks_status};
 use crate::engine::mapping::TargetMaps;
@@ -70,14 +69,8 @@ impl PreviewReport {
     /// so a report edited after the preview no longer matches the digest in status. The same
     /// inputs give the same digest on any machine (canonical JSON, no timestamps).
     pub fn digest(&self) -> String {
-        let Ok(mut value) = serde_json::to_value(self) else {
-            // Were serialization to fail, the empty digest matches no confirmation.
-            return String::new();
-        };
-        if let Value::Object(map) = &mut value {
-            map.remove("requests");
-        }
-        canonical_digest(&value)
+        // Were serialization to fail, the empty digest matches no confirmation.
+        canonical_digest_of(self, &["requests"]).unwrap_or_default()
     }
 
     /// Blocker findings.

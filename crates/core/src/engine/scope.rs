@@ -188,6 +188,33 @@ fn order_key(item: &ScopedItem) -> (u16, String, String, String) {
 
 /// Resolves `spec` over `backup`. Errors are permanent (the spec is wrong).
 pub fn resolve_scope(spec: &ScopeSpec, backup: &BackupSet) -> Result<ResolvedScope, ScopeError> {
+    let choice = choose(spec, backup)?;
+    let names = IdNames::from_backup(&backup.items);
+    let items = backup.items.iter().zip(&choice.picked).filter(|(_, picked)| **picked).map(|(item, _)| item.clone());
+    Ok(resolved(spec, backup, names, items.collect(), choice.not_opted_in))
+}
+
+/// [`resolve_scope`] that moves the backup's items into the scope instead of copying them (a run
+/// holds its backup and its scope at once: one copy of each item, not two). On success
+/// `backup.items` is left empty (its digest and origin stay); on an error nothing has moved.
+pub fn resolve_scope_taking(spec: &ScopeSpec, backup: &mut BackupSet) -> Result<ResolvedScope, ScopeError> {
+    let choice = choose(spec, backup)?;
+    let names = IdNames::from_backup(&backup.items);
+    let all = std::mem::take(&mut backup.items);
+    let items = all.into_iter().zip(choice.picked).filter(|(_, picked)| *picked).map(|(item, _)| item);
+    Ok(resolved(spec, backup, names, items.collect(), choice.not_opted_in))
+}
+
+/// Which of the backup's items a scope takes.
+struct Choice {
+    /// One flag per backup item, in the backup's order.
+    picked: Vec<bool>,
+    /// Items of opt-in types left out, as `type/display name`.
+    not_opted_in: Vec<String>,
+}
+
+/// Checks `spec` and picks the backup's items it selects.
+fn choose(spec: &ScopeSpec, backup: &BackupSet) -> Result<Choice, ScopeError> {
     let include = spec.include.as_ref().map(|s| Selector::compile(s, backup)).transpose()?;
     let exclude = spec.exclude.as_ref().map(|s| Selector::compile(s, backup)).transpose()?;
     if spec.mode == ScopeMode::Selected && include.as_ref().is_none_or(Selector::is_empty) {
@@ -199,25 +226,40 @@ pub fn resolve_scope(spec: &ScopeSpec, backup: &BackupSet) -> Result<ResolvedSco
         return Err(ScopeError::UnknownType { name: format!("{name} (in optIn.types)"), known });
     }
     let mut not_opted_in = Vec::new();
-    let mut items: Vec<ScopedItem> = backup
+    let picked = backup
         .items
         .iter()
-        .filter(|item| match spec.mode {
-            ScopeMode::All => true,
-            ScopeMode::Selected => include.as_ref().is_some_and(|s| s.matches(item)),
-        })
-        .filter(|item| !exclude.as_ref().is_some_and(|s| s.matches(item)))
-        .filter(|item| {
-            let left_out = crate::engine::conditional_access::requires_opt_in(&item.item_type)
-                && !opted_in.contains(item.item_type.as_str());
-            if left_out {
-                not_opted_in.push(format!("{}/{}", item.item_type, item.display_name));
+        .map(|item| {
+            let selected = match spec.mode {
+                ScopeMode::All => true,
+                ScopeMode::Selected => include.as_ref().is_some_and(|s| s.matches(item)),
+            };
+            if !selected || exclude.as_ref().is_some_and(|s| s.matches(item)) {
+                return false;
             }
-            !left_out
+            if crate::engine::conditional_access::requires_opt_in(&item.item_type)
+                && !opted_in.contains(item.item_type.as_str())
+            {
+                not_opted_in.push(format!("{}/{}", item.item_type, item.display_name));
+                return false;
+            }
+            let foundation = item_type(&item.item_type).is_some_and(|t| t.class == TypeClass::Foundation);
+            spec.foundations == IncludeOrSkip::Include || !foundation
         })
-        .map(|item| ScopedItem { item: item.clone(), item_type: item_type(&item.item_type) })
-        .filter(|scoped| spec.foundations == IncludeOrSkip::Include || scoped.class() != Some(TypeClass::Foundation))
         .collect();
+    Ok(Choice { picked, not_opted_in })
+}
+
+/// The scope of the items picked, in restore order, with its counts.
+fn resolved(
+    spec: &ScopeSpec,
+    backup: &BackupSet,
+    source_names: IdNames,
+    picked: Vec<BackupItem>,
+    not_opted_in: Vec<String>,
+) -> ResolvedScope {
+    let mut items: Vec<ScopedItem> =
+        picked.into_iter().map(|item| ScopedItem { item_type: item_type(&item.item_type), item }).collect();
     items.sort_by_cached_key(order_key);
 
     let mut status = ScopeStatus::default();
@@ -232,17 +274,17 @@ pub fn resolve_scope(spec: &ScopeSpec, backup: &BackupSet) -> Result<ResolvedSco
         }
         status.total += 1;
     }
-    Ok(ResolvedScope {
+    ResolvedScope {
         items,
         status,
         foundations: spec.foundations,
         assignments: spec.assignments,
         source_digest: backup.digest.clone(),
         source_tenant: backup.tenant.as_ref().map(|t| t.id.clone()),
-        source_names: IdNames::from_backup(&backup.items),
+        source_names,
         not_opted_in,
         conditional_access_state: spec.opt_in.as_ref().map(|o| o.conditional_access_state).unwrap_or_default(),
-    })
+    }
 }
 
 #[cfg(test)]
@@ -352,5 +394,31 @@ mod tests {
         assert!(matches!(err, Err(ScopeError::UnknownPlatform { .. })));
         let err = resolve_scope(&with(ScopeSelector::default()), &backup());
         assert_eq!(err, Err(ScopeError::SelectedWithoutInclude));
+    }
+
+    #[test]
+    fn a_scope_taking_the_backups_items_is_the_scope_resolved_from_a_copy() {
+        let selected = ScopeSpec {
+            mode: ScopeMode::Selected,
+            include: Some(ScopeSelector { items: vec!["win - *".into(), "Paris".into()], ..Default::default() }),
+            exclude: Some(ScopeSelector { types: vec!["compliancePolicy".into()], ..Default::default() }),
+            foundations: IncludeOrSkip::Skip,
+            ..Default::default()
+        };
+        for spec in [ScopeSpec::default(), selected] {
+            let mut taken = backup();
+            let scope = resolve_scope_taking(&spec, &mut taken).unwrap();
+            assert_eq!(scope, resolve_scope(&spec, &backup()).unwrap());
+            assert!(taken.items.is_empty(), "the items moved into the scope");
+            assert_eq!(taken.digest, backup().digest);
+        }
+    }
+
+    #[test]
+    fn a_scope_error_takes_nothing_from_the_backup() {
+        let spec = ScopeSpec { mode: ScopeMode::Selected, ..Default::default() };
+        let mut kept = backup();
+        assert_eq!(resolve_scope_taking(&spec, &mut kept), Err(ScopeError::SelectedWithoutInclude));
+        assert_eq!(kept.items, backup().items);
     }
 }

@@ -69,6 +69,8 @@ pub struct TenantSnapshot {
     pub stats: RequestStats,
     /// The target's intent templates by id, listed when the scope holds intents.
     pub intent_templates: Option<BTreeMap<String, crate::engine::intents::IntentTemplate>>,
+    /// Where each Apple enrollment profile's token lands in the target, by item key.
+    pub enrollment_tokens: BTreeMap<String, crate::engine::mapping::ReferenceMapping>,
 }
 
 /// The `$expand` clause reading an object of `item_type` whole, if it has anything to expand.
@@ -195,6 +197,7 @@ pub async fn take_snapshot<T: TenantPort>(
     if types.iter().any(|t| crate::engine::intents::is_intent(t)) {
         types.push(&crate::engine::intents::TEMPLATES);
     }
+    crate::engine::apple_enrollment::list_tokens_instead(&mut types);
     let listed = list_collections(port, &types, &mut snap.stats).await?;
     let mut collections: BTreeMap<&str, Vec<Value>> = BTreeMap::new();
     for (t, objects) in types.into_iter().zip(listed) {
@@ -210,12 +213,17 @@ pub async fn take_snapshot<T: TenantPort>(
     if let Some(templates) = collections.remove(crate::engine::intents::TEMPLATES.name) {
         snap.intent_templates = Some(crate::engine::intents::templates_by_id(&templates));
     }
+    if let Some(tokens) = collections.remove(crate::engine::apple_enrollment::TOKENS.name) {
+        crate::engine::apple_enrollment::add_tokens(&mut snap.maps, &tokens);
+    }
 
     // 2. Identity matches, and whole reads of the objects matched once.
     let mut reads: Vec<(String, String)> = Vec::new();
     let mut indexes: HashMap<&str, Candidates<'_>> = HashMap::new();
     for scoped in &scope.items {
-        let Some(t) = scoped.item_type else { continue };
+        let Some(t) = scoped.item_type.filter(|t| !crate::engine::apple_enrollment::is_parent_scoped(t)) else {
+            continue;
+        };
         let candidates = collections.get(t.name).map(Vec::as_slice).unwrap_or_default();
         let ids = indexes
             .entry(t.name)
@@ -233,9 +241,22 @@ pub async fn take_snapshot<T: TenantPort>(
     drop(indexes);
     drop(collections);
     let group_names = if with_assignments { referenced_group_names(scope) } else { Vec::new() };
-    let read_paths: Vec<String> = reads.iter().map(|(_, p)| p.clone()).collect();
+    let mut read_paths: Vec<String> = reads.iter().map(|(_, p)| p.clone()).collect();
+    // Apple enrollment profiles: their tokens' collections listed with the object reads.
+    let profile_lists = crate::engine::apple_enrollment::profile_listings(scope, &mut snap, same_tenant);
+    read_paths.extend(profile_lists.iter().cloned());
     let name_paths: Vec<String> = group_names.iter().map(|n| group_by_name_path(n)).collect();
-    let (objects, groups) = try_join(read_many(port, &read_paths), read_many(port, &name_paths)).await?;
+    let (mut objects, groups) = try_join(read_many(port, &read_paths), read_many(port, &name_paths)).await?;
+    let listed_profiles = objects.split_off(objects.len().saturating_sub(profile_lists.len()));
+    crate::engine::apple_enrollment::match_profiles(
+        port,
+        scope,
+        &mut snap,
+        same_tenant,
+        &profile_lists,
+        listed_profiles,
+    )
+    .await?;
     if !read_paths.is_empty() {
         snap.stats.record_batch(read_paths.len());
     }

@@ -231,7 +231,7 @@ impl State {
                 RefKind::Group => self.ids(GROUPS),
                 RefKind::Filter => self.ids(item_type("assignmentFilter").unwrap().collection),
                 RefKind::NotificationTemplate => self.ids(item_type("notificationTemplate").unwrap().collection),
-                RefKind::ScopeTag | RefKind::NamedLocation | RefKind::User => continue,
+                RefKind::ScopeTag | RefKind::NamedLocation | RefKind::User | RefKind::EnrollmentToken => continue,
             };
             if !known.contains(&id) {
                 return Err(validation(format!("{} {id} does not exist", kind.title())));
@@ -683,6 +683,7 @@ pub async fn capture(fake: &FakeTenant) -> BackupSet {
                     RefKind::NotificationTemplate => references.notification_templates.push(r),
                     RefKind::NamedLocation => references.named_locations.push(r),
                     RefKind::User => references.users.push(r),
+                    RefKind::EnrollmentToken => references.enrollment_tokens.push(r),
                 }
             }
             let display_name = text(&resource, "displayName").or_else(|| text(&resource, "name")).unwrap_or_default();
