@@ -102,7 +102,7 @@ impl Api<'_> {
     pub(crate) fn dep_onboarding(&mut self, req: &ApiRequest<'_>, rest: &[&str], options: &QueryOptions) -> Reply {
         let body = req.body.clone().unwrap_or(Value::Null);
         match (req.method, rest) {
-            ("GET", []) => self.list_stored(TOKENS, req, options),
+            ("GET", []) => self.list_plain(TOKENS, req, options, TOKENS),
             ("GET", [token]) => match self.tenant.entity(TOKENS, token) {
                 Some(entity) => Reply::json(200, select(Value::Object(entity.resource.clone()), options)),
                 None => not_found(format!("Resource '{token}' was not found in '{TOKENS}'.")),
@@ -110,7 +110,7 @@ impl Api<'_> {
             (_, [token, PROFILES, ..]) if !self.tenant.contains(TOKENS, token) => {
                 not_found(format!("Resource '{token}' was not found in '{TOKENS}'."))
             }
-            ("GET", [token, PROFILES]) => self.list_stored(&profiles_path(token), req, options),
+            ("GET", [token, PROFILES]) => self.list_plain(&profiles_path(token), req, options, &profiles_path(token)),
             ("POST", [token, PROFILES]) => self.create_profile(token, body),
             ("GET", [token, PROFILES, id]) => match self.tenant.entity(&profiles_path(token), id) {
                 Some(entity) => Reply::json(200, select(Value::Object(entity.resource.clone()), options)),
@@ -126,21 +126,6 @@ impl Api<'_> {
             ("POST", [token, PROFILES, id, "setDefaultProfile"]) => self.set_default_profile(token, id),
             (method, _) => method_not_allowed(method, req.path),
         }
-    }
-
-    fn list_stored(&mut self, path: &str, req: &ApiRequest<'_>, options: &QueryOptions) -> Reply {
-        let items: Vec<Value> = self
-            .tenant
-            .collections
-            .get(path)
-            .map(|c| c.ordered())
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|e| options.filter.as_ref().is_none_or(|f| f.matches(&e.resource)))
-            .map(|e| select(Value::Object(e.resource.clone()), options))
-            .collect();
-        let context = format!("{}/$metadata#{path}", self.base);
-        self.page(items, options, self.paging.page_size, &context, req)
     }
 
     fn create_profile(&mut self, token: &str, body: Value) -> Reply {
