@@ -669,6 +669,29 @@ mod tests {
     }
 
     #[test]
+    fn only_administrative_templates_are_the_admx_kind() {
+        assert!(is_admx(crate::catalog::item_type(TYPE_NAME).unwrap()));
+        assert!(!is_admx(crate::catalog::item_type("deviceConfiguration").unwrap()));
+    }
+
+    #[test]
+    fn definitions_are_read_and_bound_by_the_paths_graph_documents() {
+        assert_eq!(definition_path("d-1"), "deviceManagement/groupPolicyDefinitions/d-1?$expand=presentations");
+        let named = definitions_named_path("O'Neil's banner");
+        assert!(named.starts_with("deviceManagement/groupPolicyDefinitions?$filter="), "{named}");
+        assert!(named.ends_with("&$expand=presentations"), "{named}");
+        assert!(named.contains("O%27%27Neil%27%27s") || named.contains("O''Neil''s"), "quotes doubled: {named}");
+        assert_eq!(
+            definition_bind("d-1"),
+            "https://graph.microsoft.com/beta/deviceManagement/groupPolicyDefinitions('d-1')"
+        );
+        assert_eq!(
+            presentation_bind("d-1", "p-2"),
+            "https://graph.microsoft.com/beta/deviceManagement/groupPolicyDefinitions('d-1')/presentations('p-2')"
+        );
+    }
+
+    #[test]
     fn a_definition_is_found_by_id_else_by_name_class_and_category() {
         let known = known();
         let by_id = json!({"id": "d-home"});
