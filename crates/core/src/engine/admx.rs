@@ -691,6 +691,69 @@ mod tests {
         );
     }
 
+    /// The target's definitions, answered by id and by name as Graph would.
+    struct Definitions(Vec<Value>);
+
+    impl crate::tenant::TenantPort for Definitions {
+        async fn get(&self, _: &str) -> Result<Option<Value>, TenantError> {
+            Ok(None)
+        }
+        async fn list(&self, _: &str) -> Result<Vec<Value>, TenantError> {
+            Ok(Vec::new())
+        }
+        async fn get_many(&self, paths: &[String]) -> Result<Vec<Result<Option<Value>, TenantError>>, TenantError> {
+            let answer = |path: &String| {
+                if let Some(d) = self.0.iter().find(|d| *path == definition_path(d["id"].as_str().unwrap())) {
+                    return Some(d.clone());
+                }
+                let named: Vec<Value> = (self.0.iter())
+                    .filter(|d| *path == definitions_named_path(d["displayName"].as_str().unwrap()))
+                    .cloned()
+                    .collect();
+                path.contains("$filter=").then(|| json!({"value": named}))
+            };
+            Ok(paths.iter().map(|p| Ok(answer(p))).collect())
+        }
+        async fn create(&self, _: &str, _: &Value) -> Result<Value, TenantError> {
+            unreachable!("a lookup never writes")
+        }
+        async fn update(&self, _: &str, _: &Value) -> Result<(), TenantError> {
+            unreachable!("a lookup never writes")
+        }
+        async fn replace(&self, _: &str, _: &Value) -> Result<(), TenantError> {
+            unreachable!("a lookup never writes")
+        }
+        async fn action(&self, _: &str, _: &Value) -> Result<Option<Value>, TenantError> {
+            unreachable!("a lookup never writes")
+        }
+    }
+
+    #[tokio::test]
+    async fn the_targets_definitions_are_read_by_id_then_by_name_into_the_previews_mappings() {
+        let target = Definitions(vec![
+            json!({"id": "d-home", "displayName": "Configure the home page URL", "classType": "machine",
+                   "presentations": [{"id": "p-url", "label": "Home page URL"}]}),
+            json!({"id": "d-custom-target", "displayName": "Contoso banner", "classType": "user",
+                   "presentations": [{"id": "p-text", "label": "Banner text"}]}),
+        ]);
+        let backup = crate::backup::BackupSet {
+            tenant: None,
+            captured_at: None,
+            digest: String::new(),
+            items: vec![item(vec![
+                value(Some("d-home"), "Configure the home page URL", "machine", "Home page URL", "x"),
+                value(Some("d-custom-source"), "Contoso banner", "user", "Banner text", "hi"),
+            ])],
+        };
+        let scope = crate::engine::scope::resolve_scope(&Default::default(), &backup).unwrap();
+        let mut snap = TenantSnapshot::default();
+        read_targets(&target, &scope, &mut snap).await.unwrap();
+        let ids: Vec<&str> = snap.maps.admx_definitions.iter().map(|d| d.id.as_str()).collect();
+        assert_eq!(ids, ["d-custom-target", "d-home"], "by id, and the custom ADMX by its name");
+        assert_eq!(snap.maps.admx_definitions[1].presentations[0].id, "p-url");
+        assert_eq!(unmapped(&scope.items[0].item, &snap.maps.admx_definitions), Vec::<String>::new());
+    }
+
     #[test]
     fn a_definition_is_found_by_id_else_by_name_class_and_category() {
         let known = known();
