@@ -245,7 +245,7 @@ async fn an_administrative_template_round_trips_capture_native_backup_and_restor
 }
 
 #[tokio::test]
-async fn a_drifted_template_gets_its_changed_added_and_removed_values_back_in_one_write() {
+async fn rule_7_a_drifted_template_gets_its_changed_added_and_removed_values_back_in_one_write_never_a_delete() {
     let sim = quiet_simulator().await;
     let (source, _) = tenant_with_groups(&sim, "contoso", "Contoso", false);
     let id = edge_baseline(&sim, &source, None).await;
@@ -467,7 +467,7 @@ impl TenantPort for ValuesAnswerLost<'_> {
 }
 
 #[tokio::test]
-async fn definition_values_whose_answer_is_lost_are_never_added_twice_and_the_retry_finds_them_written() {
+async fn rule_5_definition_values_whose_answer_is_lost_are_never_added_twice_and_the_retry_finds_them_written() {
     let sim = quiet_simulator().await;
     let (source, _) = tenant_with_groups(&sim, "contoso", "Contoso", false);
     edge_baseline(&sim, &source, None).await;

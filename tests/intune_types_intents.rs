@@ -436,7 +436,7 @@ async fn a_create_instance_interrupted_after_graph_applied_it_is_adopted_on_resu
 }
 
 #[tokio::test]
-async fn a_create_instance_whose_answer_is_lost_is_never_sent_again_blindly() {
+async fn rule_5_a_create_instance_whose_answer_is_lost_is_never_sent_again_blindly() {
     let sim = quiet_simulator().await;
     let source = SimTenant::create(&sim, "contoso", "Contoso", Environment::Staging).unwrap();
     sim.seed("contoso", &intent_sample()).unwrap();
