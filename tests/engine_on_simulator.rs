@@ -6,7 +6,6 @@ mod sim_support;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use restore_core::api::{Environment, ItemOutcome, OutcomeCounts, Phase, ScopeSpec, Severity};
 use restore_core::backup::BackupSet;
@@ -17,8 +16,7 @@ use restore_core::engine::plan::{ExecutionPlan, PlanError};
 use restore_core::engine::preview::PreviewReport;
 use restore_core::engine::scope::{ResolvedScope, resolve_scope};
 use restore_core::engine::{Assessment, EngineOptions, RestoreTarget, assess};
-use restore_core::tenant::{TenantError, TenantErrorKind, TenantPort};
-use restore_graph::GraphClient;
+use restore_core::tenant::TenantPort;
 use restore_operator::cli::demo::differences_from_backup;
 use restore_operator::cli::demo_backup::{
     FILTER, GROUP_ALL, GROUP_FINANCE, GROUP_PILOT, GROUPS, PortalAdmin, SimTenant, TAG_BERLIN, TAG_PARIS, TEMPLATE,
@@ -199,48 +197,6 @@ async fn cross_tenant_missing_group_is_a_blocker_and_nothing_is_written_even_whe
 
 // ---- Crash-resume -----------------------------------------------------------------------------
 
-/// A tenant port that stops answering right after its `limit`-th write was applied, as a controller
-/// killed while Graph accepted the write would see it.
-struct StopAfterWrites<'a> {
-    inner: &'a GraphClient,
-    limit: usize,
-    writes: AtomicUsize,
-}
-
-impl StopAfterWrites<'_> {
-    fn count<R>(&self, result: Result<R, TenantError>) -> Result<R, TenantError> {
-        let value = result?;
-        if self.writes.fetch_add(1, Ordering::SeqCst) + 1 == self.limit {
-            return Err(TenantError::new(TenantErrorKind::Unavailable, "the controller was killed after this write"));
-        }
-        Ok(value)
-    }
-}
-
-impl TenantPort for StopAfterWrites<'_> {
-    async fn get(&self, path: &str) -> Result<Option<Value>, TenantError> {
-        self.inner.get(path).await
-    }
-    async fn list(&self, path: &str) -> Result<Vec<Value>, TenantError> {
-        self.inner.list(path).await
-    }
-    async fn get_many(&self, paths: &[String]) -> Result<Vec<Result<Option<Value>, TenantError>>, TenantError> {
-        self.inner.get_many(paths).await
-    }
-    async fn create(&self, collection: &str, body: &Value) -> Result<Value, TenantError> {
-        self.count(self.inner.create(collection, body).await)
-    }
-    async fn update(&self, path: &str, body: &Value) -> Result<(), TenantError> {
-        self.count(self.inner.update(path, body).await)
-    }
-    async fn replace(&self, path: &str, body: &Value) -> Result<(), TenantError> {
-        self.count(self.inner.replace(path, body).await)
-    }
-    async fn action(&self, path: &str, body: &Value) -> Result<Option<Value>, TenantError> {
-        self.count(self.inner.action(path, body).await)
-    }
-}
-
 /// The 40-item backup (35 policies, the Default, Paris and Berlin scope tags, the filter and the
 /// template) and a target simulator holding a drifted copy: Berlin and every third policy missing,
 /// every third edited (properties, rules, apps, settings, a template message), every third unassigned.
@@ -387,7 +343,7 @@ async fn stop_and_resume(reference: &Reference, k: usize) {
 
     // First controller: persists the record after every step, killed after write k.
     let before = sim.applied_write_count();
-    let port = StopAfterWrites { inner: &first, limit: k, writes: AtomicUsize::new(0) };
+    let port = StopAfterWrites::new(&first, k);
     let plan = plan_from_json(&reference.scope, &reference.stored_report);
     let mut executor = Executor::new(plan, ProgressRecord::new(&reference.digest)).unwrap();
     let mut persisted = serde_json::to_string(executor.progress()).unwrap();

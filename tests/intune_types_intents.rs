@@ -359,52 +359,6 @@ async fn settings_changed_after_the_approval_are_drift_and_not_written() {
     assert_eq!(value, "8", "the admin's later change is left");
 }
 
-/// A tenant port that stops answering right after its first write was applied, as a controller
-/// killed while Graph accepted the write would see it.
-struct KilledAfterFirstWrite<'a> {
-    inner: &'a GraphClient,
-    writes: Mutex<usize>,
-}
-
-impl KilledAfterFirstWrite<'_> {
-    fn count<R>(&self, result: Result<R, TenantError>) -> Result<R, TenantError> {
-        let value = result?;
-        let mut writes = self.writes.lock().unwrap();
-        *writes += 1;
-        if *writes == 1 {
-            return Err(TenantError::new(
-                restore_core::tenant::TenantErrorKind::Unavailable,
-                "the controller was killed after this write",
-            ));
-        }
-        Ok(value)
-    }
-}
-
-impl TenantPort for KilledAfterFirstWrite<'_> {
-    async fn get(&self, path: &str) -> Result<Option<Value>, TenantError> {
-        self.inner.get(path).await
-    }
-    async fn list(&self, path: &str) -> Result<Vec<Value>, TenantError> {
-        self.inner.list(path).await
-    }
-    async fn get_many(&self, paths: &[String]) -> Result<Vec<Result<Option<Value>, TenantError>>, TenantError> {
-        self.inner.get_many(paths).await
-    }
-    async fn create(&self, collection: &str, body: &Value) -> Result<Value, TenantError> {
-        self.count(self.inner.create(collection, body).await)
-    }
-    async fn update(&self, path: &str, body: &Value) -> Result<(), TenantError> {
-        self.count(self.inner.update(path, body).await)
-    }
-    async fn replace(&self, path: &str, body: &Value) -> Result<(), TenantError> {
-        self.count(self.inner.replace(path, body).await)
-    }
-    async fn action(&self, path: &str, body: &Value) -> Result<Option<Value>, TenantError> {
-        self.count(self.inner.action(path, body).await)
-    }
-}
-
 #[tokio::test]
 async fn a_create_instance_interrupted_after_graph_applied_it_is_adopted_on_resume_never_duplicated() {
     let sim = quiet_simulator().await;
@@ -418,7 +372,7 @@ async fn a_create_instance_interrupted_after_graph_applied_it_is_adopted_on_resu
     let approved = assess(&client, &scope, &restore_target, &EngineOptions::default()).await.unwrap();
     assert_eq!(approved.report.blockers(), 0, "{}", approved.report.summary_text());
 
-    let killed = KilledAfterFirstWrite { inner: &client, writes: Mutex::new(0) };
+    let killed = StopAfterWrites::new(&client, 1);
     let mut first =
         Executor::new(ExecutionPlan::build(&scope, &approved.report).unwrap(), ProgressRecord::new(&approved.digest))
             .unwrap();

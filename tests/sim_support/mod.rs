@@ -224,3 +224,59 @@ pub fn empty_target(sim: &SimHandle) -> SimTenant {
     sim.add_dep_token("fabrikam", restore_operator::cli::demo_backup::SAMPLE_DEP_TOKEN_NAME).unwrap();
     target
 }
+
+/// A tenant port that stops answering right after its `limit`-th write was applied, as a controller
+/// killed while Graph accepted the write would see it.
+pub struct StopAfterWrites<'a> {
+    inner: &'a GraphClient,
+    limit: usize,
+    writes: std::sync::atomic::AtomicUsize,
+}
+
+impl<'a> StopAfterWrites<'a> {
+    /// Forwards to `inner` until its `limit`-th write was applied.
+    pub fn new(inner: &'a GraphClient, limit: usize) -> Self {
+        StopAfterWrites { inner, limit, writes: std::sync::atomic::AtomicUsize::new(0) }
+    }
+
+    fn count<R>(
+        &self,
+        result: Result<R, restore_core::tenant::TenantError>,
+    ) -> Result<R, restore_core::tenant::TenantError> {
+        let value = result?;
+        if self.writes.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1 == self.limit {
+            return Err(restore_core::tenant::TenantError::new(
+                restore_core::tenant::TenantErrorKind::Unavailable,
+                "the controller was killed after this write",
+            ));
+        }
+        Ok(value)
+    }
+}
+
+impl restore_core::tenant::TenantPort for StopAfterWrites<'_> {
+    async fn get(&self, path: &str) -> Result<Option<Value>, restore_core::tenant::TenantError> {
+        self.inner.get(path).await
+    }
+    async fn list(&self, path: &str) -> Result<Vec<Value>, restore_core::tenant::TenantError> {
+        self.inner.list(path).await
+    }
+    async fn get_many(
+        &self,
+        paths: &[String],
+    ) -> Result<Vec<Result<Option<Value>, restore_core::tenant::TenantError>>, restore_core::tenant::TenantError> {
+        self.inner.get_many(paths).await
+    }
+    async fn create(&self, collection: &str, body: &Value) -> Result<Value, restore_core::tenant::TenantError> {
+        self.count(self.inner.create(collection, body).await)
+    }
+    async fn update(&self, path: &str, body: &Value) -> Result<(), restore_core::tenant::TenantError> {
+        self.count(self.inner.update(path, body).await)
+    }
+    async fn replace(&self, path: &str, body: &Value) -> Result<(), restore_core::tenant::TenantError> {
+        self.count(self.inner.replace(path, body).await)
+    }
+    async fn action(&self, path: &str, body: &Value) -> Result<Option<Value>, restore_core::tenant::TenantError> {
+        self.count(self.inner.action(path, body).await)
+    }
+}
