@@ -108,10 +108,11 @@ pub fn map_token(item: &BackupItem, maps: &TargetMaps, same_tenant: bool) -> Opt
     let target = if same_tenant && !source_id.is_empty() && tokens.iter().any(|t| t.id == source_id) {
         RefTarget::Existing { id: source_id.clone() }
     } else {
-        match name.as_deref().map(|n| maps.ids_named(RefKind::EnrollmentToken, n)) {
-            Some(ids) if ids.len() == 1 => RefTarget::Existing { id: ids[0].clone() },
-            Some(ids) if ids.len() > 1 => RefTarget::Ambiguous { ids },
-            _ => RefTarget::Missing,
+        let named = name.as_deref().map(|n| maps.ids_named(RefKind::EnrollmentToken, n)).unwrap_or_default();
+        match named.as_slice() {
+            [] => RefTarget::Missing,
+            [one] => RefTarget::Existing { id: one.clone() },
+            _ => RefTarget::Ambiguous { ids: named },
         }
     };
     Some(ReferenceMapping { kind: RefKind::EnrollmentToken, source_id, name, target })
@@ -274,6 +275,7 @@ mod tests {
             Some("deviceManagement/depOnboardingSettings/t%201/enrollmentProfiles")
         );
         assert_eq!(collection_path(apple, None), None);
+        assert_eq!(collection_path(apple, Some("")), None, "an empty parent id names no collection");
         let dc = item_type("deviceConfiguration").unwrap();
         assert_eq!(collection_path(dc, None).as_deref(), Some(dc.collection));
     }
@@ -303,5 +305,21 @@ mod tests {
         assert_eq!(body.get(IS_DEFAULT), None);
         assert_eq!(token_of_profile_id("tok1_p1"), Some("tok1"));
         assert_eq!(token_of_profile_id("p1"), None);
+    }
+
+    #[test]
+    fn a_missing_token_blocker_names_the_token_or_says_why_it_cannot_be_found() {
+        let missing = |source_id: &str, name: Option<&str>| ReferenceMapping {
+            kind: RefKind::EnrollmentToken,
+            source_id: source_id.into(),
+            name: name.map(str::to_string),
+            target: RefTarget::Missing,
+        };
+        assert!(
+            token_missing_message(&missing("tok1", Some("Contoso ABM"))).contains("\"Contoso ABM\" does not exist")
+        );
+        assert!(token_missing_message(&missing("", None)).contains("records no enrollment program token"));
+        let unnamed = token_missing_message(&missing("tok1", None));
+        assert!(unnamed.contains("without its name") && unnamed.contains("no token tok1"), "{unnamed}");
     }
 }
