@@ -873,4 +873,68 @@ mod tests {
         let err = update_definition_values_body(&desired, &live(json!([])), &known).unwrap_err();
         assert!(err.contains("Not ingested here"), "{err}");
     }
+
+    #[test]
+    fn an_option_named_by_id_is_that_option_of_the_definition_else_the_one_of_its_label() {
+        let mut definition = known()[0].clone();
+        definition.presentations.push(AdmxPresentation { id: "p-port".into(), label: Some("Port".into()) });
+        let by_id = json!({"id": "p-port", "label": "Home page URL"});
+        assert_eq!(resolve_presentation(&by_id, &definition), Resolved::Found(&definition.presentations[1]));
+        let by_label = json!({"id": "p-elsewhere", "label": "Home page URL"});
+        assert_eq!(resolve_presentation(&by_label, &definition), Resolved::Found(&definition.presentations[0]));
+        assert_eq!(resolve_presentation(&json!({"label": "Proxy"}), &definition), Resolved::Missing);
+    }
+
+    #[test]
+    fn a_backup_lists_values_by_definition_and_options_by_label_whatever_order_graph_answered_in() {
+        let option = |label: &str| json!({"value": label, "presentation": {"label": label}});
+        let with_options = |name: &str, labels: &[&str]| {
+            let mut v = value(None, name, "machine", "x", "x");
+            v["presentationValues"] = labels.iter().map(|l| option(l)).collect();
+            v
+        };
+        let mut values = vec![with_options("Zone B", &["Port", "Host"]), with_options("Zone A", &["b", "a"])];
+        sort_for_backup(&mut values);
+        let names: Vec<&str> = values.iter().map(|v| v["definition"]["displayName"].as_str().unwrap()).collect();
+        assert_eq!(names, ["Zone A", "Zone B"]);
+        let labels: Vec<&str> = values[1]["presentationValues"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|pv| pv["presentation"]["label"].as_str().unwrap())
+            .collect();
+        assert_eq!(labels, ["Host", "Port"]);
+    }
+
+    #[tokio::test]
+    async fn a_same_tenant_restore_reads_no_definition_its_live_configuration_already_binds_by_id() {
+        let mut backed_up = value(Some("d-home"), "Configure the home page URL", "machine", "Home page URL", "x");
+        backed_up["presentationValues"][0]["presentation"]["id"] = json!("p-url");
+        let port_option = json!({"@odata.type": "#microsoft.graph.groupPolicyPresentationValueDecimal", "value": 8080,
+            "presentation": {"id": "p-port", "label": "Port"}});
+        backed_up["presentationValues"].as_array_mut().unwrap().push(port_option);
+        let backup = crate::backup::BackupSet {
+            tenant: None,
+            captured_at: None,
+            digest: String::new(),
+            items: vec![item(vec![backed_up])],
+        };
+        let scope = crate::engine::scope::resolve_scope(&Default::default(), &backup).unwrap();
+        let mut snap = TenantSnapshot::default();
+        snap.live.insert(
+            scope.items[0].key(),
+            live(json!([{"id": "v1", "enabled": true,
+                "definition": {"id": "d-home", "displayName": "Configure the home page URL", "classType": "machine"},
+                "presentationValues": [
+                    {"id": "pv1", "value": "old", "presentation": {"id": "p-url", "label": "Home page URL"}},
+                    {"id": "pv2", "value": 80, "presentation": {"id": "p-port", "label": "Port"}}]}])),
+        );
+        read_targets(&Definitions(Vec::new()), &scope, &mut snap).await.unwrap();
+        assert_eq!(snap.stats.get_many_calls, 0, "nothing to look up");
+        assert_eq!(snap.maps.admx_definitions.len(), 1);
+        assert_eq!(snap.maps.admx_definitions[0].id, "d-home");
+        let options: Vec<&str> = snap.maps.admx_definitions[0].presentations.iter().map(|p| p.id.as_str()).collect();
+        assert_eq!(options, ["p-port", "p-url"]);
+        assert_eq!(unmapped(&scope.items[0].item, &snap.maps.admx_definitions), Vec::<String>::new());
+    }
 }
