@@ -343,7 +343,7 @@ async fn stop_and_resume(reference: &Reference, k: usize) {
 
     // First controller: persists the record after every step, killed after write k.
     let before = sim.applied_write_count();
-    let port = StopAfterWrites::new(&first, k);
+    let port = stop_after_writes(&first, k);
     let plan = plan_from_json(&reference.scope, &reference.stored_report);
     let mut executor = Executor::new(plan, ProgressRecord::new(&reference.digest)).unwrap();
     let mut persisted = serde_json::to_string(executor.progress()).unwrap();

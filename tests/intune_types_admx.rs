@@ -16,7 +16,7 @@ use restore_core::engine::plan::ExecutionPlan;
 use restore_core::engine::preview::PreviewReport;
 use restore_core::engine::scope::resolve_scope;
 use restore_core::engine::{EngineOptions, RestoreTarget, assess};
-use restore_core::tenant::{TenantError, TenantPort};
+use restore_core::tenant::TenantError;
 use restore_graph::GraphClient;
 use restore_operator::cli::demo::differences_from_backup;
 use restore_operator::cli::demo_backup::{GROUP_ALL, PortalAdmin, SimTenant};
@@ -418,51 +418,17 @@ async fn a_value_changed_after_the_preview_is_drift_and_the_values_are_not_writt
 
 /// A tenant port whose `updateDefinitionValues` Graph applies and then answers 504 (the gateway
 /// timed out): the outcome is unknown to the caller.
-struct ValuesAnswerLost<'a> {
-    sim: &'a graph_sim::SimHandle,
-    inner: &'a GraphClient,
-}
+struct ValuesAnswerLost<'a>(&'a graph_sim::SimHandle);
 
-impl ValuesAnswerLost<'_> {
-    async fn lost<F: std::future::Future<Output = Result<Option<Value>, TenantError>>>(
-        &self,
-        path: &str,
-        send: F,
-    ) -> Result<Option<Value>, TenantError> {
-        let values = path.ends_with("/updateDefinitionValues");
-        if values {
-            self.sim.set_faults(graph_sim::FaultConfig { rate_504: 1.0, ..graph_sim::FaultConfig::default() });
+impl WriteHook for ValuesAnswerLost<'_> {
+    fn before(&self, _kind: WriteKind, path: &str, _body: &Value) {
+        if path.ends_with("/updateDefinitionValues") {
+            self.0.set_faults(graph_sim::FaultConfig { rate_504: 1.0, ..graph_sim::FaultConfig::default() });
         }
-        let answer = send.await;
-        self.sim.set_faults(graph_sim::FaultConfig::default());
-        answer
     }
-}
-
-impl TenantPort for ValuesAnswerLost<'_> {
-    async fn get(&self, path: &str) -> Result<Option<Value>, TenantError> {
-        self.inner.get(path).await
-    }
-    async fn list(&self, path: &str) -> Result<Vec<Value>, TenantError> {
-        self.inner.list(path).await
-    }
-    async fn get_many(&self, paths: &[String]) -> Result<Vec<Result<Option<Value>, TenantError>>, TenantError> {
-        self.inner.get_many(paths).await
-    }
-    async fn create(&self, collection: &str, body: &Value) -> Result<Value, TenantError> {
-        self.inner.create(collection, body).await
-    }
-    async fn update(&self, path: &str, body: &Value) -> Result<(), TenantError> {
-        self.inner.update(path, body).await
-    }
-    async fn replace(&self, path: &str, body: &Value) -> Result<(), TenantError> {
-        self.inner.replace(path, body).await
-    }
-    async fn action(&self, path: &str, body: &Value) -> Result<Option<Value>, TenantError> {
-        self.lost(path, self.inner.action(path, body)).await
-    }
-    async fn action_once(&self, path: &str, body: &Value) -> Result<Option<Value>, TenantError> {
-        self.lost(path, self.inner.action_once(path, body)).await
+    fn after(&self, _path: &str, _applied: bool) -> Option<TenantError> {
+        self.0.set_faults(graph_sim::FaultConfig::default());
+        None
     }
 }
 
@@ -479,7 +445,7 @@ async fn rule_5_definition_values_whose_answer_is_lost_are_never_added_twice_and
     let approved = assess(&client, &scope, &restore_target, &EngineOptions::default()).await.unwrap();
     let plan = || ExecutionPlan::build(&scope, &approved.report).unwrap();
 
-    let lossy = ValuesAnswerLost { sim: &sim, inner: &client };
+    let lossy = HookedWrites { inner: &client, hook: ValuesAnswerLost(&sim) };
     let mut first = Executor::new(plan(), ProgressRecord::new(&approved.digest)).unwrap();
     assert!(first.run_to_end(&lossy).await.is_err(), "an unknown outcome leaves the step to be retried");
     let sent = template_writes(&sim, "fabrikam").iter().filter(|w| w.ends_with("/updateDefinitionValues")).count();

@@ -5,7 +5,6 @@
 mod sim_support;
 
 use std::collections::BTreeSet;
-use std::sync::Mutex;
 
 use restore_backup::Limits;
 use restore_backup::source::load_local;
@@ -18,13 +17,12 @@ use restore_core::engine::plan::{ExecutionPlan, StepKind};
 use restore_core::engine::preview::PreviewReport;
 use restore_core::engine::scope::resolve_scope;
 use restore_core::engine::{EngineOptions, RestoreTarget, assess};
-use restore_core::tenant::{TenantError, TenantPort};
 use restore_graph::GraphClient;
 use restore_operator::cli::demo::differences_from_backup;
 use restore_operator::cli::demo_backup::{
     GROUP_ALL, GROUP_PILOT, PortalAdmin, SAMPLE_INTENT_TEMPLATE, SimTenant, every_kind_samples,
 };
-use serde_json::{Value, json};
+use serde_json::json;
 use sim_support::*;
 
 const INTENTS: &str = "deviceManagement/intents";
@@ -111,37 +109,6 @@ async fn an_intent_is_restored_across_tenants_from_its_template_with_its_setting
     assert_eq!(restored.assignments.as_ref().unwrap()[0]["target"]["groupId"].as_str().map(str::to_string), all_staff);
 }
 
-/// A tenant port that records the body of every action it forwards.
-struct RecordingActions<'a> {
-    inner: &'a GraphClient,
-    actions: Mutex<Vec<(String, Value)>>,
-}
-
-impl TenantPort for RecordingActions<'_> {
-    async fn get(&self, path: &str) -> Result<Option<Value>, TenantError> {
-        self.inner.get(path).await
-    }
-    async fn list(&self, path: &str) -> Result<Vec<Value>, TenantError> {
-        self.inner.list(path).await
-    }
-    async fn get_many(&self, paths: &[String]) -> Result<Vec<Result<Option<Value>, TenantError>>, TenantError> {
-        self.inner.get_many(paths).await
-    }
-    async fn create(&self, collection: &str, body: &Value) -> Result<Value, TenantError> {
-        self.inner.create(collection, body).await
-    }
-    async fn update(&self, path: &str, body: &Value) -> Result<(), TenantError> {
-        self.inner.update(path, body).await
-    }
-    async fn replace(&self, path: &str, body: &Value) -> Result<(), TenantError> {
-        self.inner.replace(path, body).await
-    }
-    async fn action(&self, path: &str, body: &Value) -> Result<Option<Value>, TenantError> {
-        self.actions.lock().unwrap().push((path.to_string(), body.clone()));
-        self.inner.action(path, body).await
-    }
-}
-
 #[tokio::test]
 async fn a_drifted_intent_gets_only_its_changed_setting_back_through_update_settings_in_the_same_tenant() {
     let sim = quiet_simulator().await;
@@ -162,7 +129,7 @@ async fn a_drifted_intent_gets_only_its_changed_setting_back_through_update_sett
 
     let scope = resolve_scope(&ScopeSpec::default(), &backup).unwrap();
     let target = RestoreTarget { tenant_id: source.tenant_id.clone(), environment: source.environment };
-    let port = RecordingActions { inner: &client, actions: Mutex::new(Vec::new()) };
+    let port = HookedWrites { inner: &client, hook: RecordActions::default() };
     let approved = assess(&port, &scope, &target, &EngineOptions::default()).await.unwrap();
     assert_eq!(keys_with(&approved.report, PlannedAction::Update), [intent.key()]);
     let plan = ExecutionPlan::build(&scope, &approved.report).unwrap();
@@ -176,7 +143,7 @@ async fn a_drifted_intent_gets_only_its_changed_setting_back_through_update_sett
     let facts = Executor::new(plan, ProgressRecord::new(&approved.digest)).unwrap().run_to_end(&port).await.unwrap();
     assert_eq!((facts.counts.updated, facts.counts.failed, facts.counts.drifted), (1, 0, 0));
 
-    let actions = port.actions.lock().unwrap().clone();
+    let actions = port.hook.0.lock().unwrap().clone();
     assert_eq!(actions.len(), 1, "{actions:?}");
     assert_eq!(actions[0].0, format!("{path}/updateSettings"));
     let sent: Vec<&str> =
@@ -344,7 +311,7 @@ async fn settings_changed_after_the_approval_are_drift_and_not_written() {
 
     let scope = resolve_scope(&ScopeSpec::default(), &backup).unwrap();
     let target = RestoreTarget { tenant_id: source.tenant_id.clone(), environment: source.environment };
-    let port = RecordingActions { inner: &client, actions: Mutex::new(Vec::new()) };
+    let port = HookedWrites { inner: &client, hook: RecordActions::default() };
     let approved = assess(&port, &scope, &target, &EngineOptions::default()).await.unwrap();
     // After the approval, before the write: the setting changes again.
     admin.call("POST", &format!("{path}/updateSettings"), Some(&set_length(8))).await.unwrap();
@@ -352,7 +319,7 @@ async fn settings_changed_after_the_approval_are_drift_and_not_written() {
     let plan = ExecutionPlan::build(&scope, &approved.report).unwrap();
     let facts = Executor::new(plan, ProgressRecord::new(&approved.digest)).unwrap().run_to_end(&port).await.unwrap();
     assert_eq!((facts.counts.drifted, facts.counts.updated), (1, 0));
-    assert!(port.actions.lock().unwrap().is_empty(), "updateSettings was not sent");
+    assert!(port.hook.0.lock().unwrap().is_empty(), "updateSettings was not sent");
     let now = read_whole(&client, "endpointSecurityIntent", &intent.id).await.unwrap();
     let value =
         now["settings"].as_array().unwrap().iter().find(|s| s["definitionId"] == length).unwrap()["valueJson"].clone();
@@ -372,7 +339,7 @@ async fn a_create_instance_interrupted_after_graph_applied_it_is_adopted_on_resu
     let approved = assess(&client, &scope, &restore_target, &EngineOptions::default()).await.unwrap();
     assert_eq!(approved.report.blockers(), 0, "{}", approved.report.summary_text());
 
-    let killed = StopAfterWrites::new(&client, 1);
+    let killed = stop_after_writes(&client, 1);
     let mut first =
         Executor::new(ExecutionPlan::build(&scope, &approved.report).unwrap(), ProgressRecord::new(&approved.digest))
             .unwrap();

@@ -11,6 +11,7 @@ use restore_core::backup::{BackupItem, BackupSet, BackupTenant};
 use restore_core::catalog::item_type;
 use restore_core::engine::analysis::PlannedAction;
 use restore_core::engine::preview::PreviewReport;
+use restore_core::tenant::{TenantError, TenantErrorKind, TenantPort};
 use restore_graph::GraphClient;
 use restore_operator::cli::demo_backup::{PortalAdmin, SimTenant, sample_backup, start_simulator};
 use restore_operator::cli::local_objects::LocalObjects;
@@ -157,7 +158,6 @@ pub async fn reassign(sim: &SimHandle, admin: &PortalAdmin, tenant: &SimTenant, 
 
 /// The object `id` of a type read whole (sub-resources and assignments expanded), through Graph.
 pub async fn read_whole(client: &GraphClient, type_name: &str, id: &str) -> Option<Value> {
-    use restore_core::tenant::TenantPort;
     let t = item_type(type_name).unwrap();
     client.get(&restore_core::engine::snapshot::object_path(t, id, true)).await.unwrap()
 }
@@ -225,58 +225,104 @@ pub fn empty_target(sim: &SimHandle) -> SimTenant {
     target
 }
 
-/// A tenant port that stops answering right after its `limit`-th write was applied, as a controller
-/// killed while Graph accepted the write would see it.
-pub struct StopAfterWrites<'a> {
-    inner: &'a GraphClient,
-    limit: usize,
-    writes: std::sync::atomic::AtomicUsize,
+/// The kind of a write a [`HookedWrites`] port forwards.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WriteKind {
+    Create,
+    Update,
+    Replace,
+    /// An action, including one never resent blindly (`action_once`).
+    Action,
 }
 
-impl<'a> StopAfterWrites<'a> {
-    /// Forwards to `inner` until its `limit`-th write was applied.
-    pub fn new(inner: &'a GraphClient, limit: usize) -> Self {
-        StopAfterWrites { inner, limit, writes: std::sync::atomic::AtomicUsize::new(0) }
+/// What a test injects around the writes a [`HookedWrites`] port forwards (reads pass unchanged).
+pub trait WriteHook: Send + Sync {
+    /// Called before a write is sent to `path`.
+    fn before(&self, _kind: WriteKind, _path: &str, _body: &Value) {}
+    /// Called once the write was answered (`applied`: Graph accepted it); an error returned here
+    /// replaces the answer.
+    fn after(&self, _path: &str, _applied: bool) -> Option<TenantError> {
+        None
     }
+}
 
-    fn count<R>(
+/// A tenant port forwarding to the Graph client, with a test's [`WriteHook`] around every write.
+pub struct HookedWrites<'a, H> {
+    pub inner: &'a GraphClient,
+    pub hook: H,
+}
+
+impl<H: WriteHook> HookedWrites<'_, H> {
+    async fn write<R>(
         &self,
-        result: Result<R, restore_core::tenant::TenantError>,
-    ) -> Result<R, restore_core::tenant::TenantError> {
-        let value = result?;
-        if self.writes.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1 == self.limit {
-            return Err(restore_core::tenant::TenantError::new(
-                restore_core::tenant::TenantErrorKind::Unavailable,
-                "the controller was killed after this write",
-            ));
+        kind: WriteKind,
+        path: &str,
+        body: &Value,
+        send: impl std::future::Future<Output = Result<R, TenantError>>,
+    ) -> Result<R, TenantError> {
+        self.hook.before(kind, path, body);
+        let answer = send.await;
+        match self.hook.after(path, answer.is_ok()) {
+            Some(error) => Err(error),
+            None => answer,
         }
-        Ok(value)
     }
 }
 
-impl restore_core::tenant::TenantPort for StopAfterWrites<'_> {
-    async fn get(&self, path: &str) -> Result<Option<Value>, restore_core::tenant::TenantError> {
+impl<H: WriteHook> TenantPort for HookedWrites<'_, H> {
+    async fn get(&self, path: &str) -> Result<Option<Value>, TenantError> {
         self.inner.get(path).await
     }
-    async fn list(&self, path: &str) -> Result<Vec<Value>, restore_core::tenant::TenantError> {
+    async fn list(&self, path: &str) -> Result<Vec<Value>, TenantError> {
         self.inner.list(path).await
     }
-    async fn get_many(
-        &self,
-        paths: &[String],
-    ) -> Result<Vec<Result<Option<Value>, restore_core::tenant::TenantError>>, restore_core::tenant::TenantError> {
+    async fn get_many(&self, paths: &[String]) -> Result<Vec<Result<Option<Value>, TenantError>>, TenantError> {
         self.inner.get_many(paths).await
     }
-    async fn create(&self, collection: &str, body: &Value) -> Result<Value, restore_core::tenant::TenantError> {
-        self.count(self.inner.create(collection, body).await)
+    async fn create(&self, collection: &str, body: &Value) -> Result<Value, TenantError> {
+        self.write(WriteKind::Create, collection, body, self.inner.create(collection, body)).await
     }
-    async fn update(&self, path: &str, body: &Value) -> Result<(), restore_core::tenant::TenantError> {
-        self.count(self.inner.update(path, body).await)
+    async fn update(&self, path: &str, body: &Value) -> Result<(), TenantError> {
+        self.write(WriteKind::Update, path, body, self.inner.update(path, body)).await
     }
-    async fn replace(&self, path: &str, body: &Value) -> Result<(), restore_core::tenant::TenantError> {
-        self.count(self.inner.replace(path, body).await)
+    async fn replace(&self, path: &str, body: &Value) -> Result<(), TenantError> {
+        self.write(WriteKind::Replace, path, body, self.inner.replace(path, body)).await
     }
-    async fn action(&self, path: &str, body: &Value) -> Result<Option<Value>, restore_core::tenant::TenantError> {
-        self.count(self.inner.action(path, body).await)
+    async fn action(&self, path: &str, body: &Value) -> Result<Option<Value>, TenantError> {
+        self.write(WriteKind::Action, path, body, self.inner.action(path, body)).await
+    }
+    async fn action_once(&self, path: &str, body: &Value) -> Result<Option<Value>, TenantError> {
+        self.write(WriteKind::Action, path, body, self.inner.action_once(path, body)).await
+    }
+}
+
+/// Stops answering right after the `limit`-th write was applied, as a controller killed while
+/// Graph accepted the write would see it.
+pub struct StopAfter {
+    limit: usize,
+    applied: std::sync::atomic::AtomicUsize,
+}
+
+impl WriteHook for StopAfter {
+    fn after(&self, _path: &str, applied: bool) -> Option<TenantError> {
+        let applied = applied && self.applied.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1 == self.limit;
+        applied.then(|| TenantError::new(TenantErrorKind::Unavailable, "the controller was killed after this write"))
+    }
+}
+
+/// A tenant port that stops answering right after its `limit`-th write was applied.
+pub fn stop_after_writes(inner: &GraphClient, limit: usize) -> HookedWrites<'_, StopAfter> {
+    HookedWrites { inner, hook: StopAfter { limit, applied: std::sync::atomic::AtomicUsize::new(0) } }
+}
+
+/// Records every action sent (path and body).
+#[derive(Default)]
+pub struct RecordActions(pub std::sync::Mutex<Vec<(String, Value)>>);
+
+impl WriteHook for RecordActions {
+    fn before(&self, kind: WriteKind, path: &str, body: &Value) {
+        if kind == WriteKind::Action {
+            self.0.lock().unwrap().push((path.to_string(), body.clone()));
+        }
     }
 }
