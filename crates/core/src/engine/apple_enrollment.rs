@@ -322,4 +322,119 @@ mod tests {
         let unnamed = token_missing_message(&missing("tok1", None));
         assert!(unnamed.contains("without its name") && unnamed.contains("no token tok1"), "{unnamed}");
     }
+
+    fn mapped(target: RefTarget) -> Vec<ReferenceMapping> {
+        vec![ReferenceMapping { kind: RefKind::EnrollmentToken, source_id: "tok1".into(), name: None, target }]
+    }
+
+    #[test]
+    fn a_profile_is_read_and_written_under_its_mapped_token_only() {
+        let apple = item_type(APPLE_ENROLLMENT_PROFILE).unwrap();
+        let existing = mapped(RefTarget::Existing { id: "tokT".into() });
+        assert_eq!(target_token(&existing), Some("tokT"));
+        assert_eq!(
+            object_path_of(apple, &existing, "p9", true).as_deref(),
+            Some("deviceManagement/depOnboardingSettings/tokT/enrollmentProfiles/p9")
+        );
+        for unmapped in [RefTarget::Missing, RefTarget::Ambiguous { ids: vec!["a".into(), "b".into()] }] {
+            assert_eq!(target_token(&mapped(unmapped.clone())), None);
+            assert_eq!(object_path_of(apple, &mapped(unmapped), "p9", true), None);
+        }
+        let mut other_kind = existing.clone();
+        other_kind[0].kind = RefKind::Group;
+        assert_eq!(target_token(&other_kind), None, "only the token reference names the parent");
+        let dc = item_type("deviceConfiguration").unwrap();
+        assert_eq!(object_path_of(dc, &[], "d1", true), Some(crate::engine::snapshot::object_path(dc, "d1", true)));
+    }
+
+    #[test]
+    fn the_snapshot_lists_the_tokens_instead_of_a_collection_under_a_token() {
+        let apple = item_type(APPLE_ENROLLMENT_PROFILE).unwrap();
+        let dc = item_type("deviceConfiguration").unwrap();
+        let mut with_profiles = vec![dc, apple];
+        list_tokens_instead(&mut with_profiles);
+        let names: Vec<&str> = with_profiles.iter().map(|t| t.name).collect();
+        assert_eq!(names, ["deviceConfiguration", TOKENS.name]);
+        let mut without = vec![dc];
+        list_tokens_instead(&mut without);
+        assert_eq!(without.len(), 1, "no token listing without a profile in scope");
+    }
+
+    #[test]
+    fn is_default_is_only_a_profiles_flag() {
+        let apple = item_type(APPLE_ENROLLMENT_PROFILE).unwrap();
+        let dc = item_type("deviceConfiguration").unwrap();
+        let mut other = json!({"isDefault": true});
+        strip_default_flag(Some(dc), &mut other);
+        strip_default_flag(None, &mut other);
+        assert_eq!(other, json!({"isDefault": true}), "another kind's isDefault is its own property");
+        assert!(!was_default(dc, &json!({"isDefault": true})));
+        assert!(!was_default(apple, &json!({"isDefault": false})));
+        assert!(!was_default(apple, &json!({})));
+    }
+
+    /// A token's profile collection as Graph lists it page by page.
+    struct Profiles(Vec<Value>);
+
+    impl TenantPort for Profiles {
+        async fn get(&self, _: &str) -> Result<Option<Value>, TenantError> {
+            Ok(None)
+        }
+        async fn list(&self, _: &str) -> Result<Vec<Value>, TenantError> {
+            Ok(self.0.clone())
+        }
+        async fn get_many(&self, _: &[String]) -> Result<Vec<Result<Option<Value>, TenantError>>, TenantError> {
+            unreachable!("the profiles ride in the snapshot's batch")
+        }
+        async fn create(&self, _: &str, _: &Value) -> Result<Value, TenantError> {
+            unreachable!("a preview never writes")
+        }
+        async fn update(&self, _: &str, _: &Value) -> Result<(), TenantError> {
+            unreachable!("a preview never writes")
+        }
+        async fn replace(&self, _: &str, _: &Value) -> Result<(), TenantError> {
+            unreachable!("a preview never writes")
+        }
+        async fn action(&self, _: &str, _: &Value) -> Result<Option<Value>, TenantError> {
+            unreachable!("a preview never writes")
+        }
+    }
+
+    #[tokio::test]
+    async fn a_profile_is_matched_among_its_mapped_tokens_profiles_reading_further_pages_when_listed_in_part() {
+        let backup = crate::backup::BackupSet {
+            tenant: None,
+            captured_at: None,
+            digest: String::new(),
+            items: vec![profile(Some(("tok1", "Contoso ABM")))],
+        };
+        let scope = crate::engine::scope::resolve_scope(&Default::default(), &backup).unwrap();
+        let key = scope.items[0].key();
+        let listed = vec![
+            json!({"id": "tokT_a", "displayName": "iPads", "@odata.type": "#microsoft.graph.depIOSEnrollmentProfile"}),
+            json!({"id": "tokT_b", "displayName": "Macs", "@odata.type": "#microsoft.graph.depMacOSEnrollmentProfile"}),
+        ];
+        for next_link in [false, true] {
+            let mut snap = TenantSnapshot { maps: maps(&[("tokT", "Contoso ABM")]), ..Default::default() };
+            let paths = profile_listings(&scope, &mut snap, false);
+            assert_eq!(paths, ["deviceManagement/depOnboardingSettings/tokT/enrollmentProfiles"]);
+            assert_eq!(snap.enrollment_tokens[&key].target, RefTarget::Existing { id: "tokT".into() });
+            let mut page = json!({"value": if next_link { vec![listed[1].clone()] } else { listed.clone() }});
+            if next_link {
+                page["@odata.nextLink"] = json!("https://graph.microsoft.com/beta/next");
+            }
+            match_profiles(&Profiles(listed.clone()), &scope, &mut snap, false, &paths, vec![Ok(Some(page))])
+                .await
+                .unwrap();
+            assert_eq!(snap.matches[&key], ["tokT_a"], "listed in part: {next_link}");
+            assert_eq!(snap.live[&key]["id"], "tokT_a");
+            assert_eq!(snap.stats.lists, u32::from(next_link), "only a partial page is listed again whole");
+        }
+        let mut unmapped = TenantSnapshot { maps: maps(&[("tokT", "Another token")]), ..Default::default() };
+        let paths = profile_listings(&scope, &mut unmapped, false);
+        assert!(paths.is_empty());
+        match_profiles(&Profiles(listed), &scope, &mut unmapped, false, &paths, Vec::new()).await.unwrap();
+        assert_eq!(unmapped.matches[&key], Vec::<String>::new(), "an unmapped token's profile matches nothing");
+        assert!(!unmapped.live.contains_key(&key));
+    }
 }
