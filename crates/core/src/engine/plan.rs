@@ -11,6 +11,7 @@ use crate::api::ItemOutcome;
 use crate::backup::BackupItem;
 use crate::catalog::{ItemType, TypeClass};
 use crate::engine::analysis::PlannedAction;
+use crate::engine::enrollment;
 use crate::engine::mapping::{ReferenceMapping, TargetMaps};
 use crate::engine::normalize::ASSIGNMENTS;
 use crate::engine::payload::{SubResourceWrite, sub_resource_write, updates_by_replace};
@@ -34,6 +35,9 @@ pub enum StepKind {
     Assign,
     /// Re-read the object and compare it with the backup.
     Verify,
+    /// POST `setPriority` with the planned priority (enrollment configurations), after the item's
+    /// writes and assignments, in ascending planned priority.
+    SetPriority,
 }
 
 impl StepKind {
@@ -46,6 +50,7 @@ impl StepKind {
             StepKind::SyncSubResource => "sync",
             StepKind::Assign => "assign",
             StepKind::Verify => "verify",
+            StepKind::SetPriority => "priority",
         }
     }
 }
@@ -60,6 +65,8 @@ pub enum Stage {
     Policies,
     /// `/assign` of every item.
     Assignments,
+    /// `setPriority` of the enrollment configurations, in ascending planned priority.
+    Priorities,
     /// The verifying re-read.
     Verify,
 }
@@ -101,6 +108,8 @@ pub enum Concern {
     SubResource(String),
     /// The assignment list.
     Assignments,
+    /// The place in a priority list (enrollment configurations), written by `setPriority` only.
+    Priority,
 }
 
 /// What the executor needs of one item that writes.
@@ -142,7 +151,20 @@ impl PlanItem {
         if self.desired.get(ASSIGNMENTS).is_some() {
             concerns.push(Concern::Assignments);
         }
+        if self.has_priority() {
+            concerns.push(Concern::Priority);
+        }
         concerns
+    }
+
+    /// Whether the item's place in a priority list is part of the restore.
+    pub fn has_priority(&self) -> bool {
+        enrollment::is_enrollment(self.item_type) && self.desired.get(enrollment::PRIORITY).is_some()
+    }
+
+    /// The planned priority, when the item has one.
+    pub fn planned_priority(&self) -> Option<i64> {
+        self.has_priority().then(|| enrollment::priority(&self.desired)).flatten()
     }
 
     /// The part of a normalized document one concern covers.
@@ -150,10 +172,12 @@ impl PlanItem {
         match concern {
             Concern::Properties => {
                 let subs: Vec<&str> = self.item_type.sub_resources.iter().map(|s| s.name).collect();
+                let priority = self.has_priority().then_some(enrollment::PRIORITY);
                 match doc {
                     Value::Object(map) => Value::Object(
                         map.iter()
                             .filter(|(k, _)| k.as_str() != ASSIGNMENTS && !subs.contains(&k.as_str()))
+                            .filter(|(k, _)| Some(k.as_str()) != priority)
                             .map(|(k, v)| (k.clone(), v.clone()))
                             .collect::<Map<String, Value>>(),
                     ),
@@ -162,6 +186,7 @@ impl PlanItem {
             }
             Concern::SubResource(name) => doc.get(name).cloned().unwrap_or(Value::Null),
             Concern::Assignments => doc.get(ASSIGNMENTS).cloned().unwrap_or(Value::Null),
+            Concern::Priority => doc.get(enrollment::PRIORITY).cloned().unwrap_or(Value::Null),
         }
     }
 
@@ -183,6 +208,7 @@ impl PlanItem {
             }
             StepKind::SyncSubResource => step.sub_resource.iter().map(|s| Concern::SubResource(s.clone())).collect(),
             StepKind::Assign => vec![Concern::Assignments],
+            StepKind::SetPriority => vec![Concern::Priority],
         }
     }
 
@@ -193,7 +219,7 @@ impl PlanItem {
             .filter(|c| match c {
                 Concern::Properties => true,
                 Concern::SubResource(name) => sub_resource_write(self.item_type, name).in_create_body(),
-                Concern::Assignments => false,
+                Concern::Assignments | Concern::Priority => false,
             })
             .collect()
     }
@@ -247,7 +273,7 @@ impl ExecutionPlan {
 
         let mut items = BTreeMap::new();
         let mut settled = Vec::new();
-        let mut steps: Vec<(Stage, usize, PlanStep)> = Vec::new();
+        let mut steps: Vec<(Stage, i64, usize, PlanStep)> = Vec::new();
         for (position, (scoped, preview)) in scope.items.iter().zip(&report.items).enumerate() {
             let writable = scoped.item_type.filter(|t| t.restorable());
             let (t, true) = (writable, preview.action.writes()) else {
@@ -283,16 +309,18 @@ impl ExecutionPlan {
             };
             let write_stage = if t.class == TypeClass::Foundation { Stage::Foundations } else { Stage::Policies };
             for step in item_steps(&item, write_stage) {
-                steps.push((step.stage, position, step));
+                // setPriority steps go in ascending planned priority (then restore order).
+                let rank = if step.kind == StepKind::SetPriority { item.planned_priority().unwrap_or(0) } else { 0 };
+                steps.push((step.stage, rank, position, step));
             }
             items.insert(item.key.clone(), item);
         }
-        steps.sort_by_key(|(stage, position, _)| (*stage, *position));
+        steps.sort_by_key(|(stage, rank, position, _)| (*stage, *rank, *position));
         let mut maps = report.mappings.clone();
         maps.sort();
         Ok(ExecutionPlan {
             digest: report.digest(),
-            steps: steps.into_iter().map(|(_, _, s)| s).collect(),
+            steps: steps.into_iter().map(|(_, _, _, s)| s).collect(),
             items,
             settled,
             order: scope_keys,
@@ -389,6 +417,11 @@ fn item_steps(item: &PlanItem, write_stage: Stage) -> Vec<PlanStep> {
         if (creating && desired_any) || (!creating && item.differs(&Concern::Assignments)) {
             steps.push(step(item, StepKind::Assign, None, Stage::Assignments));
         }
+    }
+    if item.has_priority() && (creating || item.differs(&Concern::Priority)) {
+        // A new configuration gets the next priority from Graph: the step sets the planned one
+        // (it writes nothing when Graph already gave it).
+        steps.push(step(item, StepKind::SetPriority, None, Stage::Priorities));
     }
     steps.push(step(item, StepKind::Verify, None, Stage::Verify));
     steps
