@@ -421,7 +421,7 @@ async fn same_tenant_two_swapped_priorities_are_restored_and_the_plan_shows_it()
     let changed: Vec<(&str, &[String])> = report
         .items
         .iter()
-        .filter(|i| i.action == PlannedAction::Update)
+        .filter(|i| i.action == PlannedAction::Update && !i.changed_fields.is_empty())
         .map(|i| (i.display_name.as_str(), i.changed_fields.as_slice()))
         .collect();
     assert_eq!(
@@ -429,6 +429,9 @@ async fn same_tenant_two_swapped_priorities_are_restored_and_the_plan_shows_it()
         [("B staff", &["priority".to_string()][..]), ("C pilot", &["priority".to_string()][..])],
         "the two swapped configurations are updates of their priority alone"
     );
+    let kiosk = report.items.iter().find(|i| i.display_name == "A kiosk").unwrap();
+    assert_eq!(kiosk.action, PlannedAction::Update, "placed again while its list is reordered");
+    assert!(kiosk.reason.as_deref().is_some_and(|r| r.contains("kept at priority 3")), "{:?}", kiosk.reason);
     let staff = report.items.iter().find(|i| i.display_name == "B staff").unwrap();
     assert!(staff.diff.contains("priority"), "the diff the approver reads shows it: {}", staff.diff);
     assert_eq!(limit_order(&sim, "contoso"), named(&[("B staff", 1), ("C pilot", 2), ("A kiosk", 3)]));
@@ -467,7 +470,7 @@ async fn across_tenants_the_targets_other_configurations_keep_their_relative_ord
 }
 
 #[tokio::test]
-async fn the_default_configuration_is_never_reordered_and_the_simulator_refuses_it() {
+async fn the_default_is_never_reordered_and_the_runs_own_renumbering_of_the_list_is_not_drift() {
     let sim = quiet_simulator().await;
     let source = SimTenant::create(&sim, "contoso", "Contoso", Environment::Staging).unwrap();
     sim.seed("contoso", &three_limits("contoso")).unwrap();
@@ -522,8 +525,25 @@ async fn rule_5_a_set_priority_whose_answer_is_lost_is_retried_and_converges_wit
     let restore_target = RestoreTarget { tenant_id: source.tenant_id.clone(), environment: source.environment };
     let approved = assess(&client, &scope, &restore_target, &EngineOptions::default()).await.unwrap();
     let plan = || ExecutionPlan::build(&scope, &approved.report).unwrap();
-    let kinds: Vec<StepKind> = plan().steps().iter().map(|s| s.kind).collect();
-    assert_eq!(kinds, [StepKind::SetPriority, StepKind::SetPriority, StepKind::Verify, StepKind::Verify]);
+    let steps: Vec<(StepKind, Option<String>)> =
+        plan().steps().iter().map(|s| (s.kind, s.sub_resource.clone())).collect();
+    let pass = |p: &str| (StepKind::SetPriority, Some(p.to_string()));
+    let verify = (StepKind::Verify, None);
+    assert_eq!(
+        steps,
+        [
+            pass("descending"),
+            pass("descending"),
+            pass("descending"),
+            pass("ascending"),
+            pass("ascending"),
+            pass("ascending"),
+            verify.clone(),
+            verify.clone(),
+            verify
+        ],
+        "every configuration of the reordered list is placed, in two passes, after its writes"
+    );
 
     // Graph applies the first setPriority but the gateway answers 504 (every attempt): unknown outcome.
     sim.set_faults(graph_sim::FaultConfig { rate_504: 1.0, ..graph_sim::FaultConfig::default() });
@@ -534,7 +554,7 @@ async fn rule_5_a_set_priority_whose_answer_is_lost_is_retried_and_converges_wit
 
     let mut resumed = Executor::new(plan(), first.progress().clone()).unwrap();
     let facts = resumed.run_to_end(&client).await.unwrap();
-    assert_eq!((facts.counts.updated, facts.counts.failed, facts.counts.drifted), (2, 0, 0), "{facts:?}");
+    assert_eq!((facts.counts.updated, facts.counts.failed, facts.counts.drifted), (3, 0, 0), "{facts:?}");
     assert_eq!(limit_order(&sim, "contoso"), named(&[("B staff", 1), ("C pilot", 2), ("A kiosk", 3)]));
     assert_eq!(sim.objects("contoso", ENROLLMENT).unwrap().len(), 6, "no configuration more or less");
 }
@@ -563,9 +583,13 @@ async fn rule_4_a_priority_changed_by_someone_else_after_the_preview_is_drift_an
             .unwrap();
     let facts = executor.run_to_end(&client).await.unwrap();
     let staff = item(&backup, "enrollmentConfiguration", "B staff").key();
-    let drifted: Vec<&str> =
+    let drifted: BTreeSet<&str> =
         facts.results.iter().filter(|r| r.outcome == ItemOutcome::Drifted).map(|r| r.item.as_str()).collect();
-    assert_eq!(drifted, [staff.as_str()], "moved from 2 to 3 by someone else: not moved back to 1; {facts:?}");
+    assert_eq!(
+        drifted,
+        BTreeSet::from([kiosk.key().as_str(), staff.as_str()]),
+        "the kiosk limit (moved to 1) and the staff limit (shifted from 2 to 3) changed since the preview: not moved back; {facts:?}"
+    );
     assert_eq!(set_priority_calls(&sim, "contoso").len(), before, "nothing reordered blindly");
     assert_eq!(limit_order(&sim, "contoso"), named(&[("A kiosk", 1), ("C pilot", 2), ("B staff", 3)]));
 }

@@ -365,13 +365,15 @@ impl Executor {
         }
     }
 
-    /// Whether this run has already sent (or found done) a `setPriority` in the priority list of
-    /// `item`: the other configurations of that list may have been renumbered by it.
+    /// Whether this run has already had a `setPriority` accepted in the priority list of `item`: the
+    /// other configurations of that list may have been renumbered by it. (A step found already done
+    /// sent nothing. A write whose answer was lost before a restart is not known here: a number it
+    /// shifted reads as drift — the safe side.)
     fn reordered_by_this_run(&self, item: &PlanItem) -> bool {
         let list = crate::engine::enrollment::priority_list(item.item_type, &item.backup.resource);
         list.is_some()
             && self.progress.steps.iter().any(|r| {
-                matches!(r.status, StepStatus::Written | StepStatus::AlreadyDone)
+                r.status == StepStatus::Written
                     && r.step.starts_with(StepKind::SetPriority.as_str())
                     && self.plan.item(&r.item).is_some_and(|other| {
                         crate::engine::enrollment::priority_list(other.item_type, &other.backup.resource) == list

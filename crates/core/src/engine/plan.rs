@@ -11,12 +11,12 @@ use crate::api::ItemOutcome;
 use crate::backup::BackupItem;
 use crate::catalog::{ItemType, TypeClass};
 use crate::engine::analysis::PlannedAction;
-use crate::engine::enrollment;
 use crate::engine::mapping::{ReferenceMapping, TargetMaps};
 use crate::engine::normalize::ASSIGNMENTS;
 use crate::engine::payload::{SubResourceWrite, sub_resource_write, updates_by_replace};
 use crate::engine::preview::PreviewReport;
 use crate::engine::scope::ResolvedScope;
+use crate::engine::{enrollment, enrollment_priority};
 
 /// What a step does. There is no delete: the operator never deletes tenant objects (rule 7).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -36,7 +36,7 @@ pub enum StepKind {
     /// Re-read the object and compare it with the backup.
     Verify,
     /// POST `setPriority` with the planned priority (enrollment configurations), after the item's
-    /// writes and assignments, in ascending planned priority.
+    /// writes and assignments: once per pass of [`enrollment_priority::PASSES`].
     SetPriority,
 }
 
@@ -65,7 +65,8 @@ pub enum Stage {
     Policies,
     /// `/assign` of every item.
     Assignments,
-    /// `setPriority` of the enrollment configurations, in ascending planned priority.
+    /// `setPriority` of the enrollment configurations: a pass in descending, then one in ascending
+    /// planned priority.
     Priorities,
     /// The verifying re-read.
     Verify,
@@ -81,7 +82,8 @@ pub struct PlanStep {
     pub item: String,
     /// What the step does.
     pub kind: StepKind,
-    /// The sub-resource a [`StepKind::SyncSubResource`] step writes.
+    /// The sub-resource a [`StepKind::SyncSubResource`] step writes, or the pass of a
+    /// [`StepKind::SetPriority`] step.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sub_resource: Option<String>,
     /// Its stage.
@@ -309,8 +311,13 @@ impl ExecutionPlan {
             };
             let write_stage = if t.class == TypeClass::Foundation { Stage::Foundations } else { Stage::Policies };
             for step in item_steps(&item, write_stage) {
-                // setPriority steps go in ascending planned priority (then restore order).
-                let rank = if step.kind == StepKind::SetPriority { item.planned_priority().unwrap_or(0) } else { 0 };
+                // setPriority steps: the descending pass, then the ascending one (then restore order).
+                let planned = item.planned_priority().unwrap_or(0);
+                let rank = match (step.kind, step.sub_resource.as_deref()) {
+                    (StepKind::SetPriority, Some(pass)) if pass == enrollment_priority::PASSES[0] => -planned,
+                    (StepKind::SetPriority, _) => planned,
+                    _ => 0,
+                };
                 steps.push((step.stage, rank, position, step));
             }
             items.insert(item.key.clone(), item);
@@ -418,10 +425,12 @@ fn item_steps(item: &PlanItem, write_stage: Stage) -> Vec<PlanStep> {
             steps.push(step(item, StepKind::Assign, None, Stage::Assignments));
         }
     }
-    if item.has_priority() && (creating || item.differs(&Concern::Priority)) {
-        // A new configuration gets the next priority from Graph: the step sets the planned one
-        // (it writes nothing when Graph already gave it).
-        steps.push(step(item, StepKind::SetPriority, None, Stage::Priorities));
+    if item.has_priority() {
+        // Every written configuration of an ordered list is placed, in two passes (a step writes
+        // nothing when the configuration already has its planned priority, e.g. one Graph gave it).
+        for pass in enrollment_priority::PASSES {
+            steps.push(step(item, StepKind::SetPriority, Some(pass), Stage::Priorities));
+        }
     }
     steps.push(step(item, StepKind::Verify, None, Stage::Verify));
     steps
