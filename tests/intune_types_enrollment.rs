@@ -1,5 +1,6 @@
 //! Enrollment kinds on the Graph simulator: Autopilot deployment profiles (assignments added one at
-//! a time under `/assignments`, never deleted) through capture → native backup → restore, drift and IntuneCD import.
+//! a time under `/assignments`, never deleted) and enrollment configurations (defaults update-only,
+//! priorities set by `setPriority`) through capture → native backup → restore, drift and IntuneCD import.
 
 mod sim_support;
 
@@ -7,11 +8,15 @@ use std::collections::BTreeSet;
 
 use restore_backup::Limits;
 use restore_backup::source::load_local;
-use restore_core::api::{BackupFormat, Environment, Phase};
+use restore_core::api::{BackupFormat, Environment, ItemOutcome, Phase, ScopeSpec};
 use restore_core::backup::{BackupItem, BackupSet, BackupTenant};
 use restore_core::engine::analysis::PlannedAction;
 use restore_core::engine::checks::FindingCode;
+use restore_core::engine::execute::{Executor, ProgressRecord};
+use restore_core::engine::plan::{ExecutionPlan, StepKind};
 use restore_core::engine::preview::PreviewReport;
+use restore_core::engine::scope::resolve_scope;
+use restore_core::engine::{EngineOptions, RestoreTarget, assess};
 use restore_graph::GraphClient;
 use restore_operator::cli::demo::differences_from_backup;
 use restore_operator::cli::demo_backup::{GROUP_ALL, GROUP_PILOT, PortalAdmin, SimTenant, every_kind_samples};
@@ -303,15 +308,9 @@ async fn every_enrollment_configuration_subtype_restores_across_tenants_and_defa
         .collect();
     assert!(
         enrollment_writes.iter().all(|(m, p)| m != "DELETE" && !p.ends_with("/setPriority")),
-        "{enrollment_writes:?}"
+        "each new configuration is the first of its list, as Graph numbers it: no setPriority is needed: {enrollment_writes:?}"
     );
     let now = capture_tenant(&client, &target).await;
-    for i in backup.items.iter().filter(|i| i.display_name.contains("Limit")) {
-        eprintln!("SRC {}", i.resource);
-    }
-    for i in now.items.iter().filter(|i| i.display_name.contains("Limit")) {
-        eprintln!("NOW {}", i.resource);
-    }
     assert_eq!(enrollment_differences(&backup, &now), Vec::<String>::new());
     let limit = now.items.iter().find(|i| i.id == "fabrikam_DefaultLimit").unwrap();
     assert_eq!(limit.resource["limit"], 5, "the target's own default is updated in place");
@@ -335,43 +334,293 @@ async fn a_default_configuration_the_target_lacks_is_never_created() {
     assert!(sim.objects("fabrikam", ENROLLMENT).unwrap().is_empty());
 }
 
+// ---- Enrollment configuration priorities ----------------------------------------------------------
+
+fn limit_configuration(name: &str, priority: i64, limit: u32) -> BackupItem {
+    let id = restore_operator::cli::demo_backup::sample_guid(&format!("enrollment-limit/{name}"));
+    enrollment_item(
+        &id,
+        json!({"@odata.type": "#microsoft.graph.deviceEnrollmentLimitConfiguration", "displayName": name,
+            "description": "", "priority": priority, "limit": limit, "roleScopeTagIds": ["0"]}),
+    )
+}
+
+/// The custom limit configurations' names in `tenant`, in priority order, with their priority.
+fn limit_order(sim: &graph_sim::SimHandle, tenant: &str) -> Vec<(String, i64)> {
+    let mut order: Vec<(String, i64)> = sim
+        .objects(tenant, ENROLLMENT)
+        .unwrap()
+        .iter()
+        .filter(|o| o["@odata.type"] == "#microsoft.graph.deviceEnrollmentLimitConfiguration" && o["priority"] != 0)
+        .map(|o| (o["displayName"].as_str().unwrap().to_string(), o["priority"].as_i64().unwrap()))
+        .collect();
+    order.sort_by_key(|(name, p)| (*p, name.clone()));
+    order
+}
+
+fn named(order: &[(&str, i64)]) -> Vec<(String, i64)> {
+    order.iter().map(|(n, p)| (n.to_string(), *p)).collect()
+}
+
+/// `setPriority` calls the simulator logged for `tenant`, as the configuration's id.
+fn set_priority_calls(sim: &graph_sim::SimHandle, tenant: &str) -> Vec<String> {
+    sim.request_log()
+        .iter()
+        .filter(|r| r.write && r.tenant.as_deref() == Some(tenant) && r.path.ends_with("/setPriority"))
+        .map(|r| r.path.trim_start_matches(ENROLLMENT).trim_matches('/').trim_end_matches("/setPriority").to_string())
+        .collect()
+}
+
+/// Three custom device limits whose names do not follow their priority (the restore creates them in
+/// name order, Graph numbers each new one last) and the tenant's defaults.
+fn three_limits(tenant: &str) -> BackupSet {
+    let mut items = defaults(tenant, 5);
+    items.extend([
+        limit_configuration("A kiosk", 3, 1),
+        limit_configuration("B staff", 1, 3),
+        limit_configuration("C pilot", 2, 2),
+    ]);
+    set_of(items)
+}
+
 #[tokio::test]
-async fn an_enrollment_priority_is_never_written_it_is_a_finding() {
+async fn three_configurations_of_one_type_restore_into_an_empty_tenant_in_the_backup_order() {
     let sim = quiet_simulator().await;
     let source = SimTenant::create(&sim, "contoso", "Contoso", Environment::Staging).unwrap();
-    let third = enrollment_item(
-        "c0ffee00-0000-4000-8000-000000000003",
-        json!({"@odata.type": "#microsoft.graph.deviceEnrollmentLimitConfiguration", "displayName": "Kiosk limit",
-            "description": "", "priority": 3, "limit": 1, "roleScopeTagIds": ["0"]}),
-    );
-    sim.seed("contoso", &set_of(vec![third.clone()])).unwrap();
+    sim.seed("contoso", &three_limits("contoso")).unwrap();
     let backup = capture_tenant(&unpaced_client(&sim, &source), &source).await;
 
     let target = empty_target(&sim);
+    sim.seed("fabrikam", &set_of(defaults("fabrikam", 15))).unwrap();
     let client = unpaced_client(&sim, &target);
-    let (phase, report) = restore(&backup, &target, &client, "priority").await;
+    let (phase, report) = restore(&backup, &target, &client, "priorities").await;
     assert_eq!(phase, Phase::Succeeded);
-    assert!(codes_for(&report, &third.key()).contains(&FindingCode::EnrollmentPriorityNotRestored));
-    let written = sim.objects("fabrikam", ENROLLMENT).unwrap();
-    assert_eq!((written[0]["limit"].clone(), written[0]["priority"].clone()), (json!(1), json!(1)));
-
-    // Same tenant: an edited limit is put back without touching the priority (a PATCH carrying
-    // one is refused by Graph's rules as the simulator keeps them).
-    let admin = PortalAdmin::sign_in(&sim, &target).await.unwrap();
-    let id = written[0]["id"].as_str().unwrap();
-    admin.call("PATCH", &format!("{ENROLLMENT}/{id}"), Some(&json!({"limit": 9}))).await.unwrap();
-    let again = capture_tenant(&client, &target).await;
-    let mut edited = again.clone();
-    edited
-        .items
-        .iter_mut()
-        .filter(|i| i.item_type == "enrollmentConfiguration")
-        .for_each(|i| i.resource["limit"] = json!(1));
-    let (phase, report) = restore(&edited, &target, &client, "priority-drift").await;
-    assert_eq!(phase, Phase::Succeeded);
-    assert_eq!(keys_with(&report, PlannedAction::Update).len(), 1);
+    assert_eq!(limit_order(&sim, "fabrikam"), named(&[("B staff", 1), ("C pilot", 2), ("A kiosk", 3)]));
     let now = capture_tenant(&client, &target).await;
-    assert_eq!(differences_from_backup(&edited, &now), Vec::<String>::new());
+    assert_eq!(enrollment_differences(&backup, &now), Vec::<String>::new(), "states equal, priorities included");
+    let kiosk = report.items.iter().find(|i| i.display_name == "A kiosk").unwrap();
+    assert_eq!(kiosk.desired["priority"], 3, "the preview shows the planned priority");
+    assert!(!set_priority_calls(&sim, "fabrikam").is_empty(), "the order is set with setPriority");
+    assert!(report.findings.iter().all(|f| f.code != FindingCode::EnrollmentPriorityAdjusted), "{report:#?}");
+}
+
+#[tokio::test]
+async fn same_tenant_two_swapped_priorities_are_restored_and_the_plan_shows_it() {
+    let sim = quiet_simulator().await;
+    let source = SimTenant::create(&sim, "contoso", "Contoso", Environment::Staging).unwrap();
+    sim.seed("contoso", &three_limits("contoso")).unwrap();
+    let client = unpaced_client(&sim, &source);
+    let backup = capture_tenant(&client, &source).await;
+    let pilot = backup.items.iter().find(|i| i.display_name == "C pilot").unwrap();
+    let admin = PortalAdmin::sign_in(&sim, &source).await.unwrap();
+    admin.call("POST", &format!("{ENROLLMENT}/{}/setPriority", pilot.id), Some(&json!({"priority": 1}))).await.unwrap();
+    assert_eq!(limit_order(&sim, "contoso"), named(&[("C pilot", 1), ("B staff", 2), ("A kiosk", 3)]));
+
+    let (phase, report) = restore(&backup, &source, &client, "priorities-swapped").await;
+    assert_eq!(phase, Phase::Succeeded);
+    let changed: Vec<(&str, &[String])> = report
+        .items
+        .iter()
+        .filter(|i| i.action == PlannedAction::Update && !i.changed_fields.is_empty())
+        .map(|i| (i.display_name.as_str(), i.changed_fields.as_slice()))
+        .collect();
+    assert_eq!(
+        changed,
+        [("B staff", &["priority".to_string()][..]), ("C pilot", &["priority".to_string()][..])],
+        "the two swapped configurations are updates of their priority alone"
+    );
+    let kiosk = report.items.iter().find(|i| i.display_name == "A kiosk").unwrap();
+    assert_eq!(kiosk.action, PlannedAction::Update, "placed again while its list is reordered");
+    assert!(kiosk.reason.as_deref().is_some_and(|r| r.contains("kept at priority 3")), "{:?}", kiosk.reason);
+    let staff = report.items.iter().find(|i| i.display_name == "B staff").unwrap();
+    assert!(staff.diff.contains("priority"), "the diff the approver reads shows it: {}", staff.diff);
+    assert_eq!(limit_order(&sim, "contoso"), named(&[("B staff", 1), ("C pilot", 2), ("A kiosk", 3)]));
+    let now = capture_tenant(&client, &source).await;
+    assert_eq!(enrollment_differences(&backup, &now), Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn across_tenants_the_targets_other_configurations_keep_their_relative_order_with_a_finding() {
+    let sim = quiet_simulator().await;
+    let source = SimTenant::create(&sim, "contoso", "Contoso", Environment::Staging).unwrap();
+    let mut items = defaults("contoso", 5);
+    items.extend([limit_configuration("Staff", 1, 3), limit_configuration("Kiosk", 2, 1)]);
+    sim.seed("contoso", &set_of(items)).unwrap();
+    let backup = capture_tenant(&unpaced_client(&sim, &source), &source).await;
+
+    let target = empty_target(&sim);
+    let mut theirs = defaults("fabrikam", 15);
+    theirs.extend([limit_configuration("Lab", 1, 9), limit_configuration("Contractors", 2, 2)]);
+    sim.seed("fabrikam", &set_of(theirs)).unwrap();
+    let client = unpaced_client(&sim, &target);
+    let (phase, report) = restore(&backup, &target, &client, "priorities-cross").await;
+    assert_eq!(phase, Phase::Succeeded);
+    assert_eq!(
+        limit_order(&sim, "fabrikam"),
+        named(&[("Staff", 1), ("Kiosk", 2), ("Lab", 3), ("Contractors", 4)]),
+        "restored at their backup positions, the target's own after them in their order"
+    );
+    for name in ["Staff", "Kiosk"] {
+        let key = backup.items.iter().find(|i| i.display_name == name).unwrap().key();
+        let finding = report.findings.iter().find(|f| f.item_key.as_deref() == Some(key.as_str()));
+        let finding = finding.filter(|f| f.code == FindingCode::EnrollmentPriorityAdjusted);
+        assert_eq!(finding.map(|f| f.severity), Some(restore_core::api::Severity::Warning), "{name}: {report:#?}");
+    }
+    assert!(set_priority_calls(&sim, "fabrikam").iter().all(|id| !id.contains("Default")));
+}
+
+#[tokio::test]
+async fn the_default_is_never_reordered_and_the_runs_own_renumbering_of_the_list_is_not_drift() {
+    let sim = quiet_simulator().await;
+    let source = SimTenant::create(&sim, "contoso", "Contoso", Environment::Staging).unwrap();
+    sim.seed("contoso", &three_limits("contoso")).unwrap();
+    let client = unpaced_client(&sim, &source);
+    let mut backup = capture_tenant(&client, &source).await;
+    // The backup's default limit differs (an update) and its custom ones are in another order.
+    for item in backup.items.iter_mut().filter(|i| i.item_type == "enrollmentConfiguration") {
+        match item.display_name.as_str() {
+            DEFAULT_NAME if item.id.ends_with("DefaultLimit") => item.resource["limit"] = json!(7),
+            "A kiosk" => item.resource["priority"] = json!(1),
+            "B staff" => item.resource["priority"] = json!(3),
+            _ => {}
+        }
+    }
+    let (phase, report) = restore(&backup, &source, &client, "priorities-default").await;
+    assert_eq!(phase, Phase::Succeeded);
+    let default = report.items.iter().find(|i| i.key == "enrollmentConfiguration/contoso_DefaultLimit").unwrap();
+    assert_eq!(default.action, PlannedAction::Update);
+    assert!(default.desired.get("priority").is_none(), "a default has no planned priority");
+    assert!(set_priority_calls(&sim, "contoso").iter().all(|id| !id.contains("Default")));
+    let limit = sim.objects("contoso", ENROLLMENT).unwrap();
+    let limit = limit.iter().find(|o| o["id"] == "contoso_DefaultLimit").unwrap();
+    assert_eq!((limit["priority"].clone(), limit["limit"].clone()), (json!(0), json!(7)));
+    assert_eq!(limit_order(&sim, "contoso"), named(&[("A kiosk", 1), ("C pilot", 2), ("B staff", 3)]));
+
+    // Graph's refusals as the simulator keeps them: a default, a position outside the list.
+    let admin = PortalAdmin::sign_in(&sim, &source).await.unwrap();
+    let refused = admin
+        .call("POST", &format!("{ENROLLMENT}/contoso_DefaultLimit/setPriority"), Some(&json!({"priority": 1})))
+        .await;
+    assert!(refused.is_err(), "{refused:?}");
+    let kiosk = backup.items.iter().find(|i| i.display_name == "A kiosk").unwrap();
+    for out_of_range in [0, 4] {
+        let path = format!("{ENROLLMENT}/{}/setPriority", kiosk.id);
+        assert!(admin.call("POST", &path, Some(&json!({"priority": out_of_range}))).await.is_err());
+    }
+    assert_eq!(limit_order(&sim, "contoso"), named(&[("A kiosk", 1), ("C pilot", 2), ("B staff", 3)]));
+}
+
+#[tokio::test]
+async fn rule_5_a_set_priority_whose_answer_is_lost_is_retried_and_converges_without_a_duplicate_effect() {
+    let sim = quiet_simulator().await;
+    let source = SimTenant::create(&sim, "contoso", "Contoso", Environment::Staging).unwrap();
+    sim.seed("contoso", &three_limits("contoso")).unwrap();
+    let client = unpaced_client(&sim, &source);
+    let backup = capture_tenant(&client, &source).await;
+    let pilot = backup.items.iter().find(|i| i.display_name == "C pilot").unwrap();
+    let admin = PortalAdmin::sign_in(&sim, &source).await.unwrap();
+    admin.call("POST", &format!("{ENROLLMENT}/{}/setPriority", pilot.id), Some(&json!({"priority": 1}))).await.unwrap();
+
+    let scope = resolve_scope(&ScopeSpec::default(), &backup).unwrap();
+    let restore_target = RestoreTarget { tenant_id: source.tenant_id.clone(), environment: source.environment };
+    let approved = assess(&client, &scope, &restore_target, &EngineOptions::default()).await.unwrap();
+    let plan = || ExecutionPlan::build(&scope, &approved.report).unwrap();
+    let steps: Vec<(StepKind, Option<String>)> =
+        plan().steps().iter().map(|s| (s.kind, s.sub_resource.clone())).collect();
+    let pass = |p: &str| (StepKind::SetPriority, Some(p.to_string()));
+    let verify = (StepKind::Verify, None);
+    assert_eq!(
+        steps,
+        [
+            pass("descending"),
+            pass("descending"),
+            pass("descending"),
+            pass("ascending"),
+            pass("ascending"),
+            pass("ascending"),
+            verify.clone(),
+            verify.clone(),
+            verify
+        ],
+        "every configuration of the reordered list is placed, in two passes, after its writes"
+    );
+
+    // Graph applies the first setPriority but the gateway answers 504 (every attempt): unknown outcome.
+    sim.set_faults(graph_sim::FaultConfig { rate_504: 1.0, ..graph_sim::FaultConfig::default() });
+    let mut first = Executor::new(plan(), ProgressRecord::new(&approved.digest)).unwrap();
+    assert!(first.run_to_end(&client).await.is_err(), "the step is left to be retried");
+    sim.set_faults(graph_sim::FaultConfig::default());
+    assert_eq!(limit_order(&sim, "contoso"), named(&[("B staff", 1), ("C pilot", 2), ("A kiosk", 3)]));
+
+    let mut resumed = Executor::new(plan(), first.progress().clone()).unwrap();
+    let facts = resumed.run_to_end(&client).await.unwrap();
+    assert_eq!((facts.counts.updated, facts.counts.failed, facts.counts.drifted), (3, 0, 0), "{facts:?}");
+    assert_eq!(limit_order(&sim, "contoso"), named(&[("B staff", 1), ("C pilot", 2), ("A kiosk", 3)]));
+    assert_eq!(sim.objects("contoso", ENROLLMENT).unwrap().len(), 6, "no configuration more or less");
+}
+
+#[tokio::test]
+async fn rule_4_a_priority_changed_by_someone_else_after_the_preview_is_drift_and_not_overwritten() {
+    let sim = quiet_simulator().await;
+    let source = SimTenant::create(&sim, "contoso", "Contoso", Environment::Staging).unwrap();
+    sim.seed("contoso", &three_limits("contoso")).unwrap();
+    let client = unpaced_client(&sim, &source);
+    let backup = capture_tenant(&client, &source).await;
+    let (pilot, kiosk) =
+        (item(&backup, "enrollmentConfiguration", "C pilot"), item(&backup, "enrollmentConfiguration", "A kiosk"));
+    let admin = PortalAdmin::sign_in(&sim, &source).await.unwrap();
+    admin.call("POST", &format!("{ENROLLMENT}/{}/setPriority", pilot.id), Some(&json!({"priority": 1}))).await.unwrap();
+
+    let scope = resolve_scope(&ScopeSpec::default(), &backup).unwrap();
+    let restore_target = RestoreTarget { tenant_id: source.tenant_id.clone(), environment: source.environment };
+    let approved = assess(&client, &scope, &restore_target, &EngineOptions::default()).await.unwrap();
+    // After the approval, someone moves the kiosk limit to the top.
+    admin.call("POST", &format!("{ENROLLMENT}/{}/setPriority", kiosk.id), Some(&json!({"priority": 1}))).await.unwrap();
+    let before = set_priority_calls(&sim, "contoso").len();
+
+    let mut executor =
+        Executor::new(ExecutionPlan::build(&scope, &approved.report).unwrap(), ProgressRecord::new(&approved.digest))
+            .unwrap();
+    let facts = executor.run_to_end(&client).await.unwrap();
+    let staff = item(&backup, "enrollmentConfiguration", "B staff").key();
+    let drifted: BTreeSet<&str> =
+        facts.results.iter().filter(|r| r.outcome == ItemOutcome::Drifted).map(|r| r.item.as_str()).collect();
+    assert_eq!(
+        drifted,
+        BTreeSet::from([kiosk.key().as_str(), staff.as_str()]),
+        "the kiosk limit (moved to 1) and the staff limit (shifted from 2 to 3) changed since the preview: not moved back; {facts:?}"
+    );
+    assert_eq!(set_priority_calls(&sim, "contoso").len(), before, "nothing reordered blindly");
+    assert_eq!(limit_order(&sim, "contoso"), named(&[("A kiosk", 1), ("C pilot", 2), ("B staff", 3)]));
+}
+
+#[tokio::test]
+async fn the_preview_digest_changes_when_a_planned_priority_changes() {
+    let sim = quiet_simulator().await;
+    let source = SimTenant::create(&sim, "contoso", "Contoso", Environment::Staging).unwrap();
+    sim.seed("contoso", &set_of(vec![limit_configuration("Kiosk", 2, 1)])).unwrap();
+    let backup = capture_tenant(&unpaced_client(&sim, &source), &source).await;
+    let target = empty_target(&sim);
+    let client = unpaced_client(&sim, &target);
+    let scope = resolve_scope(&ScopeSpec::default(), &backup).unwrap();
+    let restore_target = RestoreTarget { tenant_id: target.tenant_id.clone(), environment: target.environment };
+    let kiosk = |report: &PreviewReport| report.items.iter().find(|i| i.display_name == "Kiosk").unwrap().clone();
+    let planned = |report: &PreviewReport| kiosk(report).desired["priority"].clone();
+
+    let alone = assess(&client, &scope, &restore_target, &EngineOptions::default()).await.unwrap();
+    assert_eq!(planned(&alone.report), 1, "clamped to the end of an empty list");
+    let key = kiosk(&alone.report).key;
+    let finding = alone.report.findings.iter().find(|f| f.item_key.as_deref() == Some(key.as_str())).unwrap();
+    assert_eq!(
+        (finding.code, finding.severity),
+        (FindingCode::EnrollmentPriorityAdjusted, restore_core::api::Severity::Info)
+    );
+
+    sim.seed("fabrikam", &set_of(vec![limit_configuration("Lab", 1, 9)])).unwrap();
+    let shared = assess(&client, &scope, &restore_target, &EngineOptions::default()).await.unwrap();
+    assert_eq!(planned(&shared.report), 2, "its backup position, after the target's own");
+    assert_eq!(kiosk(&shared.report).action, kiosk(&alone.report).action);
+    assert_ne!(shared.digest, alone.digest, "the digest covers the planned priority");
 }
 
 #[tokio::test]

@@ -604,8 +604,8 @@ pub fn platform_of(item_type: &ItemType, resource: &serde_json::Value) -> String
             _ if s.starts_with("windows") || s.starts_with("azuread") || s.starts_with("activedirectory") => {
                 Some("windows")
             }
-            _ if s.starts_with("macos") => Some("macOS"),
-            _ if s.starts_with("ios") => Some("iOS"),
+            _ if s.starts_with("macos") || s.starts_with("depmacos") => Some("macOS"),
+            _ if s.starts_with("ios") || s.starts_with("depios") => Some("iOS"),
             _ if s.starts_with("android") => Some("android"),
             _ => None,
         }
@@ -705,5 +705,15 @@ mod tests {
         assert_eq!(platform_of(ps, &json!({})), "windows");
         let tag = item_type("scopeTag").unwrap();
         assert_eq!(platform_of(tag, &json!({})), "any");
+    }
+
+    #[test]
+    fn apple_enrollment_profiles_are_ios_or_macos_by_their_dep_type() {
+        let profile = item_type("appleEnrollmentProfile").unwrap();
+        let of = |odata: &str| platform_of(profile, &json!({"@odata.type": format!("#microsoft.graph.{odata}")}));
+        assert_eq!(of("depIOSEnrollmentProfile"), "iOS");
+        assert_eq!(of("depMacOSEnrollmentProfile"), "macOS");
+        // tvOS and visionOS have no platform of their own in the scope's vocabulary.
+        assert_eq!(of("depTvOSEnrollmentProfile"), "any");
     }
 }

@@ -365,6 +365,7 @@ async fn rule_7_the_engine_never_deletes() {
                 "write"
             }
             StepKind::Verify => "read",
+            StepKind::SetPriority => "write",
         }
     }
     let (tenant, backup, _scope) = seeded("contoso", 8).await;

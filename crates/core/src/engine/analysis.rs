@@ -121,9 +121,11 @@ pub struct ItemIssues {
     /// One of the tenant's built-in default enrollment configurations: updated in place, never
     /// created, its assignments never written.
     pub default_enrollment: bool,
-    /// An enrollment configuration's priority in the backup and in the target (`None`: not there
-    /// yet) when a restore leaves them different.
-    pub priority_left_different: Option<(i64, Option<i64>)>,
+    /// A restored enrollment configuration whose planned priority differs from the backup's.
+    pub priority_adjusted: Option<crate::engine::enrollment_priority::PriorityAdjustment>,
+    /// A restored custom enrollment configuration whose backup records no priority: Graph places
+    /// it, the restore does not order it.
+    pub priority_not_in_backup: bool,
     /// Why an intent the restore would create cannot be made from its template in the target
     /// (missing, deprecated, or not named in the backup).
     pub intent_template: Option<String>,
@@ -230,14 +232,27 @@ fn accepts(item_type: &ItemType, resource: &Value) -> bool {
 pub fn analyze(scope: &ResolvedScope, snapshot: &TenantSnapshot, existing: ExistingObjects) -> Vec<ItemAnalysis> {
     let foundations = scoped_foundations(scope);
     let target_names = snapshot.maps.id_names();
-    scope
+    let mut items: Vec<ItemAnalysis> = scope
         .items
         .iter()
         .map(|scoped| {
             let live = snapshot.live.get(&scoped.key()).map(Cow::Borrowed);
             analyze_item(scope, scoped, snapshot, live, existing, &foundations, &target_names)
         })
-        .collect()
+        .collect();
+    plan_enrollment_priorities(&mut items, scope, snapshot, existing);
+    items
+}
+
+/// The enrollment configurations' planned priorities, from the target's listing.
+fn plan_enrollment_priorities(
+    items: &mut [ItemAnalysis],
+    scope: &ResolvedScope,
+    snapshot: &TenantSnapshot,
+    existing: ExistingObjects,
+) {
+    let listed = snapshot.enrollment_configurations.as_deref().unwrap_or_default();
+    crate::engine::enrollment_priority::plan_priorities(items, scope, listed, existing);
 }
 
 /// [`analyze`] that takes the live objects out of the snapshot: each is normalized where it lies
@@ -254,7 +269,7 @@ pub fn analyze_taking(
     let mut seen = HashSet::new();
     let repeated: HashSet<String> =
         scope.items.iter().map(ScopedItem::key).filter(|k| !seen.insert(k.clone())).collect();
-    scope
+    let mut items: Vec<ItemAnalysis> = scope
         .items
         .iter()
         .map(|scoped| {
@@ -262,7 +277,9 @@ pub fn analyze_taking(
             let object = if repeated.contains(&key) { live.get(&key).cloned() } else { live.remove(&key) };
             analyze_item(scope, scoped, snapshot, object.map(Cow::Owned), existing, &foundations, &target_names)
         })
-        .collect()
+        .collect();
+    plan_enrollment_priorities(&mut items, scope, snapshot, existing);
+    items
 }
 
 /// One item against the snapshot; `live` is the tenant's object matched to it (`snapshot.live`'s).
@@ -349,12 +366,9 @@ fn analyze_item(
         _ => None,
     };
     let live = live.filter(|_| target_id.is_some());
-    if let Some(t) = t {
-        issues.priority_left_different = enrollment::priority_left_different(t, &item.resource, live.as_deref());
-        if live.is_none() {
-            issues.intent_template =
-                crate::engine::intents::template_problem(t, &item.resource, snapshot.intent_templates.as_ref());
-        }
+    if let (Some(t), true) = (t, live.is_none()) {
+        issues.intent_template =
+            crate::engine::intents::template_problem(t, &item.resource, snapshot.intent_templates.as_ref());
     }
     let mut current = live.map(|live| project_owned(normalize_owned(t, live.into_owned(), target_names), &desired));
     if let (Some(t), Some(current)) = (t, current.as_mut()) {

@@ -84,8 +84,8 @@ pub enum FindingCode {
     /// One of the tenant's built-in default enrollment configurations: updated in place, never
     /// created or deleted, its assignments never written.
     DefaultEnrollmentConfiguration,
-    /// An enrollment configuration's priority is not restored (Graph changes it only through
-    /// `setPriority`, which renumbers the tenant's other configurations).
+    /// A restored custom enrollment configuration whose backup records no priority: Graph places
+    /// it (after the others of its list), the restore does not order it.
     EnrollmentPriorityNotRestored,
     /// The restore changes a tenant-wide singleton (the device-management settings): every device
     /// and user of the tenant is affected, not only a policy's assignees.
@@ -123,6 +123,9 @@ pub enum FindingCode {
     AmbiguousEnrollmentToken,
     /// The backup's profile was its token's default; a restore does not call `setDefaultProfile`.
     AppleDefaultProfileNotSet,
+    /// A restored enrollment configuration gets another priority number than the backup's: its
+    /// list in the target holds other configurations (or fewer), which keep their relative order.
+    EnrollmentPriorityAdjusted,
 }
 
 impl FindingCode {
@@ -173,6 +176,7 @@ impl FindingCode {
             FindingCode::EnrollmentTokenMissing => "EnrollmentTokenMissing",
             FindingCode::AmbiguousEnrollmentToken => "AmbiguousEnrollmentToken",
             FindingCode::AppleDefaultProfileNotSet => "AppleDefaultProfileNotSet",
+            FindingCode::EnrollmentPriorityAdjusted => "EnrollmentPriorityAdjusted",
         }
     }
 }
@@ -564,16 +568,37 @@ fn enrollment_checks(c: &mut Collector, item: &ItemAnalysis) {
             "Nothing to do.",
         );
     }
-    if let (true, Some((wanted, now))) = (p.action.writes(), issues.priority_left_different) {
-        let now = now.map_or_else(|| "the one Graph gives a new configuration".to_string(), |n| n.to_string());
+    if p.action.writes() && issues.priority_not_in_backup {
         c.add(
             FindingCode::EnrollmentPriorityNotRestored,
             Severity::Warning,
             Some(item),
-            format!(
-                "the backup has priority {wanted}; the restored configuration keeps {now}. Graph changes a priority only through setPriority, which renumbers the tenant's other configurations, so a restore does not call it."
-            ),
-            "Set the order of the enrollment configurations in the Intune admin center after the restore.",
+            "the backup records no priority for this configuration; the restore does not order it (Graph places a new one after the others of its list).".into(),
+            "Set its place in the list in the Intune admin center after the restore, if it matters.",
+        );
+    }
+    if let (true, Some(adjusted)) = (p.action.writes(), issues.priority_adjusted) {
+        // Which configuration applies to a user in several assigned groups depends on the order
+        // among configurations the backup does not know: a warning to review. Without them the
+        // order is the backup's and only the number differs (the list is shorter than the
+        // backup's): information.
+        let (severity, why) = if adjusted.others > 0 {
+            (
+                Severity::Warning,
+                format!(
+                    "the target's list also holds {} configuration(s) this restore does not order; they keep their relative order, renumbered around the restored ones",
+                    adjusted.others
+                ),
+            )
+        } else {
+            (Severity::Info, "the list holds fewer configurations than the backup's; the backup's order is kept".into())
+        };
+        c.add(
+            FindingCode::EnrollmentPriorityAdjusted,
+            severity,
+            Some(item),
+            format!("the backup has priority {}; the restore sets {} ({why}).", adjusted.backup, adjusted.planned),
+            "Review the order of this configuration type in the Intune admin center; the preview's diff shows the planned priority.",
         );
     }
 }

@@ -1,5 +1,5 @@
-//! Enrollment configurations: the tenant's built-in defaults (update-only), the priority Graph
-//! orders them by (never written: see [`UNWRITTEN_ON_CREATE`]), and what their write bodies leave out.
+//! Enrollment configurations: the tenant's built-in defaults (update-only), the priority list each
+//! belongs to (set only through `setPriority`, see [`crate::engine::enrollment_priority`]), and what their write bodies leave out.
 
 use serde_json::Value;
 
@@ -8,19 +8,22 @@ use crate::catalog::ItemType;
 /// The catalogue name of enrollment configurations.
 pub const ENROLLMENT_CONFIGURATION: &str = "enrollmentConfiguration";
 
-/// Properties a restore never sends for an enrollment configuration. `priority` is set by Graph
-/// on create and changed only through the `setPriority` action (the SDK's
+/// The property Graph orders a priority list by.
+pub const PRIORITY: &str = "priority";
+
+/// Properties a restore never sends in a create or PATCH body for an enrollment configuration.
+/// `priority` is set by Graph on create and changed only through the `setPriority` action (the SDK's
 /// `deviceEnrollmentConfigurations/{id}/setPriority`; IntuneCD 2.6.0 strips it from its PATCH and
-/// calls the action), which renumbers the tenant's other configurations — objects the preview does
-/// not show — so a restore leaves the order to the admin, with a finding. The configuration type
-/// is the server's (it follows the `@odata.type`).
+/// calls the action): a restore sends it as its own planned step. The configuration type is the
+/// server's (it follows the `@odata.type`).
 pub const UNWRITTEN_ON_CREATE: &[&str] = &["priority", "deviceEnrollmentConfigurationType"];
 
 /// Also left out of an update: the platform of a single-platform restriction (IntuneCD 2.6.0 strips
 /// it from its PATCH too).
 pub const UNWRITTEN_ON_UPDATE: &[&str] = &["priority", "deviceEnrollmentConfigurationType", "platformType"];
 
-fn is_enrollment(item_type: &ItemType) -> bool {
+/// Whether `item_type` is the enrollment configurations'.
+pub fn is_enrollment(item_type: &ItemType) -> bool {
     item_type.name == ENROLLMENT_CONFIGURATION
 }
 
@@ -51,8 +54,8 @@ pub fn strip_unwritten(item_type: &ItemType, body: &mut Value, updating: bool) {
     }
 }
 
-/// Removes the server-ordered fields from a normalized document before comparison: a restore does
-/// not write them, so they never make an item differ (a finding reports a priority that differs).
+/// Removes the server-ordered fields from a normalized document before comparison: the body never
+/// carries them; the preview puts back the planned `priority` of the configurations it orders.
 pub fn drop_server_ordered(item_type: Option<&ItemType>, doc: &mut Value) {
     if let (Some(t), Value::Object(map)) = (item_type, doc)
         && is_enrollment(t)
@@ -63,18 +66,21 @@ pub fn drop_server_ordered(item_type: Option<&ItemType>, doc: &mut Value) {
     }
 }
 
-/// The backup's priority and the target object's, when a restore would leave them different.
-pub fn priority_left_different(
-    item_type: &ItemType,
-    backup: &Value,
-    live: Option<&Value>,
-) -> Option<(i64, Option<i64>)> {
-    if !is_enrollment(item_type) || is_default(item_type, backup) {
+/// The priority list a configuration belongs to: Intune orders each configuration type on its own
+/// (the admin center lists device limit, platform restrictions, Windows Hello, status pages… each
+/// with its own order and default), and single-platform restrictions per platform (one tab and one
+/// default per platform). `None` for another type. The split per type and platform is read off the
+/// admin center, not documented by Graph (an assumption, see docs/intune-types.md).
+pub fn priority_list(item_type: &ItemType, resource: &Value) -> Option<String> {
+    if !is_enrollment(item_type) {
         return None;
     }
-    let wanted = priority(backup)?;
-    let now = live.and_then(priority);
-    (now != Some(wanted)).then_some((wanted, now))
+    let odata = resource.get("@odata.type").and_then(Value::as_str).unwrap_or_default();
+    let short = odata.trim_start_matches("#microsoft.graph.");
+    Some(match identity_qualifier(item_type, resource) {
+        Some(platform) => format!("{short}/{platform}"),
+        None => short.to_string(),
+    })
 }
 
 /// The part of an enrollment configuration's identity beyond type and name: the platform of a
@@ -131,14 +137,13 @@ mod tests {
     }
 
     #[test]
-    fn a_priority_left_different_is_reported_but_not_for_defaults() {
+    fn each_configuration_type_and_restriction_platform_has_its_own_priority_list() {
         let t = enrollment();
-        assert_eq!(
-            priority_left_different(t, &json!({"priority": 2}), Some(&json!({"priority": 1}))),
-            Some((2, Some(1)))
-        );
-        assert_eq!(priority_left_different(t, &json!({"priority": 2}), None), Some((2, None)));
-        assert_eq!(priority_left_different(t, &json!({"priority": 2}), Some(&json!({"priority": 2}))), None);
-        assert_eq!(priority_left_different(t, &json!({"priority": 0}), None), None);
+        let limit = json!({"@odata.type": "#microsoft.graph.deviceEnrollmentLimitConfiguration"});
+        assert_eq!(priority_list(t, &limit).as_deref(), Some("deviceEnrollmentLimitConfiguration"));
+        let ios = json!({"@odata.type": "#microsoft.graph.deviceEnrollmentPlatformRestrictionConfiguration",
+            "platformType": "iOS"});
+        assert_eq!(priority_list(t, &ios).as_deref(), Some("deviceEnrollmentPlatformRestrictionConfiguration/ios"));
+        assert_eq!(priority_list(item_type("deviceConfiguration").unwrap(), &limit), None);
     }
 }

@@ -365,6 +365,22 @@ impl Executor {
         }
     }
 
+    /// Whether this run has already had a `setPriority` accepted in the priority list of `item`: the
+    /// other configurations of that list may have been renumbered by it. (A step found already done
+    /// sent nothing. A write whose answer was lost before a restart is not known here: a number it
+    /// shifted reads as drift — the safe side.)
+    fn reordered_by_this_run(&self, item: &PlanItem) -> bool {
+        let list = crate::engine::enrollment::priority_list(item.item_type, &item.backup.resource);
+        list.is_some()
+            && self.progress.steps.iter().any(|r| {
+                r.status == StepStatus::Written
+                    && r.step.starts_with(StepKind::SetPriority.as_str())
+                    && self.plan.item(&r.item).is_some_and(|other| {
+                        crate::engine::enrollment::priority_list(other.item_type, &other.backup.resource) == list
+                    })
+            })
+    }
+
     fn resolver<'a>(&'a self, item: &'a PlanItem) -> Resolver<'a> {
         Resolver { references: &item.references, created: &self.created }
     }
@@ -404,6 +420,7 @@ impl Executor {
             StepKind::Update | StepKind::Replace | StepKind::SyncSubResource | StepKind::Assign => {
                 self.write_existing(port, step, item, writes).await
             }
+            StepKind::SetPriority => self.write_existing(port, step, item, writes).await,
         }
     }
 
@@ -514,9 +531,10 @@ impl Executor {
         if item.action == PlannedAction::Create {
             // What this run created has nothing but its create body; anything else there was
             // written by someone else after the create.
+            // (Graph numbers a new configuration itself: its priority is no one else's write.)
             let changed: Vec<String> = own
                 .iter()
-                .filter(|c| !is_empty_concern(&live_of(c)))
+                .filter(|c| **c != Concern::Priority && !is_empty_concern(&live_of(c)))
                 .flat_map(|c| concern_paths(c, &Value::Null, &live_of(c)))
                 .collect();
             if !changed.is_empty() {
@@ -531,6 +549,11 @@ impl Executor {
             let checked = if first { item.concerns() } else { own.clone() };
             let mut paths = Vec::new();
             for c in &checked {
+                if *c == Concern::Priority && self.reordered_by_this_run(item) {
+                    // This run's own setPriority calls renumber the list; a number alone changing
+                    // is not drift of the configuration.
+                    continue;
+                }
                 let (exp, now) = (item.concern_of(expected, c), live_of(c));
                 if now != exp && now != desired_of(c) {
                     paths.extend(concern_paths(c, &exp, &now));
@@ -551,6 +574,10 @@ impl Executor {
         let body = match step.kind {
             StepKind::Update | StepKind::Replace => update_body(t, &item.backup, &resolver),
             StepKind::Assign => assign_body(t, &item.backup, &resolver),
+            StepKind::SetPriority => match item.planned_priority() {
+                Some(n) => Ok(serde_json::json!({ crate::engine::enrollment::PRIORITY: n })),
+                None => Err("no planned priority".to_string()),
+            },
             _ => Ok(Value::Null),
         };
         let body = match body {
@@ -568,6 +595,10 @@ impl Executor {
             }
             StepKind::Assign => {
                 port.action(&format!("{path}/assign"), &body).await?;
+            }
+            // The same priority sent again changes nothing: a resend after a lost answer is safe.
+            StepKind::SetPriority => {
+                port.action(&format!("{path}/setPriority"), &body).await?;
             }
             _ => {
                 let Some(sub) = step.sub_resource.as_deref() else {
@@ -638,7 +669,8 @@ impl Executor {
 /// run's create, interrupted before the rest) or already as desired.
 fn adoptable(item: &PlanItem, live: &Value) -> bool {
     let create = item.create_concerns();
-    item.concerns().iter().all(|c| {
+    // The priority of a new configuration is Graph's (the next in its list), set by a later step.
+    item.concerns().iter().filter(|c| **c != Concern::Priority).all(|c| {
         let (now, wanted) = (item.concern_of(live, c), item.concern_of(&item.desired, c));
         now == wanted || (!create.contains(c) && is_empty_concern(&now))
     })
@@ -692,6 +724,7 @@ fn concern_paths(concern: &Concern, expected: &Value, now: &Value) -> Vec<String
         Concern::Properties => "",
         Concern::SubResource(name) => name.as_str(),
         Concern::Assignments => "assignments",
+        Concern::Priority => "priority",
     };
     changed_paths(expected, now)
         .into_iter()

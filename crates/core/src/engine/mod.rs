@@ -14,6 +14,7 @@ pub mod checks;
 pub mod conditional_access;
 pub mod diff;
 pub mod enrollment;
+pub mod enrollment_priority;
 pub mod execute;
 pub mod identity;
 pub mod intents;

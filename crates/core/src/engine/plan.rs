@@ -16,6 +16,7 @@ use crate::engine::normalize::ASSIGNMENTS;
 use crate::engine::payload::{SubResourceWrite, sub_resource_write, updates_by_replace};
 use crate::engine::preview::PreviewReport;
 use crate::engine::scope::ResolvedScope;
+use crate::engine::{enrollment, enrollment_priority};
 
 /// What a step does. There is no delete: the operator never deletes tenant objects (rule 7).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -34,6 +35,9 @@ pub enum StepKind {
     Assign,
     /// Re-read the object and compare it with the backup.
     Verify,
+    /// POST `setPriority` with the planned priority (enrollment configurations), after the item's
+    /// writes and assignments: once per pass of [`enrollment_priority::PASSES`].
+    SetPriority,
 }
 
 impl StepKind {
@@ -46,6 +50,7 @@ impl StepKind {
             StepKind::SyncSubResource => "sync",
             StepKind::Assign => "assign",
             StepKind::Verify => "verify",
+            StepKind::SetPriority => "priority",
         }
     }
 }
@@ -60,6 +65,9 @@ pub enum Stage {
     Policies,
     /// `/assign` of every item.
     Assignments,
+    /// `setPriority` of the enrollment configurations: a pass in descending, then one in ascending
+    /// planned priority.
+    Priorities,
     /// The verifying re-read.
     Verify,
 }
@@ -74,7 +82,8 @@ pub struct PlanStep {
     pub item: String,
     /// What the step does.
     pub kind: StepKind,
-    /// The sub-resource a [`StepKind::SyncSubResource`] step writes.
+    /// The sub-resource a [`StepKind::SyncSubResource`] step writes, or the pass of a
+    /// [`StepKind::SetPriority`] step.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sub_resource: Option<String>,
     /// Its stage.
@@ -101,6 +110,8 @@ pub enum Concern {
     SubResource(String),
     /// The assignment list.
     Assignments,
+    /// The place in a priority list (enrollment configurations), written by `setPriority` only.
+    Priority,
 }
 
 /// What the executor needs of one item that writes.
@@ -142,7 +153,20 @@ impl PlanItem {
         if self.desired.get(ASSIGNMENTS).is_some() {
             concerns.push(Concern::Assignments);
         }
+        if self.has_priority() {
+            concerns.push(Concern::Priority);
+        }
         concerns
+    }
+
+    /// Whether the item's place in a priority list is part of the restore.
+    pub fn has_priority(&self) -> bool {
+        enrollment::is_enrollment(self.item_type) && self.desired.get(enrollment::PRIORITY).is_some()
+    }
+
+    /// The planned priority, when the item has one.
+    pub fn planned_priority(&self) -> Option<i64> {
+        self.has_priority().then(|| enrollment::priority(&self.desired)).flatten()
     }
 
     /// The part of a normalized document one concern covers.
@@ -150,10 +174,12 @@ impl PlanItem {
         match concern {
             Concern::Properties => {
                 let subs: Vec<&str> = self.item_type.sub_resources.iter().map(|s| s.name).collect();
+                let priority = self.has_priority().then_some(enrollment::PRIORITY);
                 match doc {
                     Value::Object(map) => Value::Object(
                         map.iter()
                             .filter(|(k, _)| k.as_str() != ASSIGNMENTS && !subs.contains(&k.as_str()))
+                            .filter(|(k, _)| Some(k.as_str()) != priority)
                             .map(|(k, v)| (k.clone(), v.clone()))
                             .collect::<Map<String, Value>>(),
                     ),
@@ -162,6 +188,7 @@ impl PlanItem {
             }
             Concern::SubResource(name) => doc.get(name).cloned().unwrap_or(Value::Null),
             Concern::Assignments => doc.get(ASSIGNMENTS).cloned().unwrap_or(Value::Null),
+            Concern::Priority => doc.get(enrollment::PRIORITY).cloned().unwrap_or(Value::Null),
         }
     }
 
@@ -183,6 +210,7 @@ impl PlanItem {
             }
             StepKind::SyncSubResource => step.sub_resource.iter().map(|s| Concern::SubResource(s.clone())).collect(),
             StepKind::Assign => vec![Concern::Assignments],
+            StepKind::SetPriority => vec![Concern::Priority],
         }
     }
 
@@ -193,7 +221,7 @@ impl PlanItem {
             .filter(|c| match c {
                 Concern::Properties => true,
                 Concern::SubResource(name) => sub_resource_write(self.item_type, name).in_create_body(),
-                Concern::Assignments => false,
+                Concern::Assignments | Concern::Priority => false,
             })
             .collect()
     }
@@ -247,7 +275,7 @@ impl ExecutionPlan {
 
         let mut items = BTreeMap::new();
         let mut settled = Vec::new();
-        let mut steps: Vec<(Stage, usize, PlanStep)> = Vec::new();
+        let mut steps: Vec<(Stage, i64, usize, PlanStep)> = Vec::new();
         for (position, (scoped, preview)) in scope.items.iter().zip(&report.items).enumerate() {
             let writable = scoped.item_type.filter(|t| t.restorable());
             let (t, true) = (writable, preview.action.writes()) else {
@@ -283,16 +311,23 @@ impl ExecutionPlan {
             };
             let write_stage = if t.class == TypeClass::Foundation { Stage::Foundations } else { Stage::Policies };
             for step in item_steps(&item, write_stage) {
-                steps.push((step.stage, position, step));
+                // setPriority steps: the descending pass, then the ascending one (then restore order).
+                let planned = item.planned_priority().unwrap_or(0);
+                let rank = match (step.kind, step.sub_resource.as_deref()) {
+                    (StepKind::SetPriority, Some(pass)) if pass == enrollment_priority::PASSES[0] => -planned,
+                    (StepKind::SetPriority, _) => planned,
+                    _ => 0,
+                };
+                steps.push((step.stage, rank, position, step));
             }
             items.insert(item.key.clone(), item);
         }
-        steps.sort_by_key(|(stage, position, _)| (*stage, *position));
+        steps.sort_by_key(|(stage, rank, position, _)| (*stage, *rank, *position));
         let mut maps = report.mappings.clone();
         maps.sort();
         Ok(ExecutionPlan {
             digest: report.digest(),
-            steps: steps.into_iter().map(|(_, _, s)| s).collect(),
+            steps: steps.into_iter().map(|(_, _, _, s)| s).collect(),
             items,
             settled,
             order: scope_keys,
@@ -388,6 +423,13 @@ fn item_steps(item: &PlanItem, write_stage: Stage) -> Vec<PlanStep> {
         let desired_any = item.desired.get(ASSIGNMENTS).and_then(Value::as_array).is_some_and(|a| !a.is_empty());
         if (creating && desired_any) || (!creating && item.differs(&Concern::Assignments)) {
             steps.push(step(item, StepKind::Assign, None, Stage::Assignments));
+        }
+    }
+    if item.has_priority() {
+        // Every written configuration of an ordered list is placed, in two passes (a step writes
+        // nothing when the configuration already has its planned priority, e.g. one Graph gave it).
+        for pass in enrollment_priority::PASSES {
+            steps.push(step(item, StepKind::SetPriority, Some(pass), Stage::Priorities));
         }
     }
     steps.push(step(item, StepKind::Verify, None, Stage::Verify));

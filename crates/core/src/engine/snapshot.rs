@@ -71,6 +71,9 @@ pub struct TenantSnapshot {
     pub intent_templates: Option<BTreeMap<String, crate::engine::intents::IntentTemplate>>,
     /// Where each Apple enrollment profile's token lands in the target, by item key.
     pub enrollment_tokens: BTreeMap<String, crate::engine::mapping::ReferenceMapping>,
+    /// The target's enrollment configurations (id, priority list, priority), listed when the scope
+    /// holds some: what the preview orders the restored ones among.
+    pub enrollment_configurations: Option<Vec<crate::engine::enrollment_priority::ListedConfiguration>>,
 }
 
 /// The `$expand` clause reading an object of `item_type` whole, if it has anything to expand.
@@ -212,6 +215,12 @@ pub async fn take_snapshot<T: TenantPort>(
     }
     if let Some(templates) = collections.remove(crate::engine::intents::TEMPLATES.name) {
         snap.intent_templates = Some(crate::engine::intents::templates_by_id(&templates));
+    }
+    if let Some(t) =
+        scope.items.iter().filter_map(|i| i.item_type).find(|t| crate::engine::enrollment::is_enrollment(t))
+    {
+        let listed = collections.get(t.name).map(Vec::as_slice).unwrap_or_default();
+        snap.enrollment_configurations = Some(crate::engine::enrollment_priority::listed(t, listed));
     }
     if let Some(tokens) = collections.remove(crate::engine::apple_enrollment::TOKENS.name) {
         crate::engine::apple_enrollment::add_tokens(&mut snap.maps, &tokens);
