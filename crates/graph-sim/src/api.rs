@@ -135,6 +135,14 @@ impl Api<'_> {
         options: &QueryOptions,
     ) -> Reply {
         let body = req.body.clone().unwrap_or(Value::Null);
+        let canonical: [&str; 2];
+        let rest = match rest {
+            [id, action] if req.method == "POST" => {
+                canonical = [id, canonical_action(ty, action).unwrap_or(action)];
+                &canonical[..]
+            }
+            _ => rest,
+        };
         match (req.method, rest) {
             ("GET", []) => self.list(ty, req, options),
             ("POST", []) => self.create(ty, body),
@@ -1170,6 +1178,13 @@ fn has_assignments(ty: &ItemType) -> bool {
 }
 
 /// Whether the published model binds action `name` to the items of this collection.
+/// The model's spelling of an action of `ty` named in any case: Graph takes action names
+/// case-insensitively (IntuneCD posts `…/setpriority` and `…/assign` against real tenants).
+fn canonical_action(ty: &ItemType, segment: &str) -> Option<&'static str> {
+    let collection = model().collections.get(ty.collection)?;
+    collection.actions.iter().find(|a| a.name.eq_ignore_ascii_case(segment)).map(|a| a.name.as_str())
+}
+
 fn has_action(ty: &ItemType, name: &str) -> bool {
     model().action(ty.collection, name).is_some()
 }

@@ -308,6 +308,21 @@ async fn compliance_rules_are_replaced_by_schedule_actions_for_rules() {
 }
 
 #[tokio::test]
+async fn an_action_is_named_in_any_case_as_graph_takes_it() {
+    let h = Harness::start(SimConfig::default()).await;
+    let (_, _, policy) =
+        h.call("POST", "deviceManagement/deviceCompliancePolicies", Some(fixture("compliancePolicy"))).await;
+    let path = format!("deviceManagement/deviceCompliancePolicies/{}", policy["id"].as_str().unwrap());
+    let rules = json!({"deviceComplianceScheduledActionForRules": [{"ruleName": "PasswordRequired", "scheduledActionConfigurations": [{"actionType": "block", "gracePeriodHours": 6}]}]});
+    let (status, _, _) = h.call("POST", &format!("{path}/scheduleactionsforrules"), Some(rules)).await;
+    assert_eq!(status, 204, "IntuneCD spells actions in lower case");
+    let (_, _, listed) = h.call("GET", &format!("{path}/scheduledActionsForRule"), None).await;
+    assert_eq!(listed["value"][0]["scheduledActionConfigurations"][0]["gracePeriodHours"], 6);
+    let (status, _, _) = h.call("POST", &format!("{path}/noSuchAction"), Some(json!({}))).await;
+    assert!(status >= 400, "an action the type does not have is still refused: {status}");
+}
+
+#[tokio::test]
 async fn query_options_filter_select_top_and_expand() {
     let h = Harness::start(SimConfig::default()).await;
     for name in ["Alpha", "Beta", "O'Hara"] {
