@@ -35,7 +35,7 @@ core() {
 # by the core's: both packages' tests run for every mutant (the operator's without debug info).
 kinds() {
   CARGO_PROFILE_DEV_DEBUG=0 cargo mutants --in-place --no-shuffle --timeout 120 --output mutants.out/kinds -p restore-core \
-    --test-package restore-core,restore-operator \
+    --test-package restore-core --test-package restore-operator \
     -f crates/core/src/engine/admx.rs -f crates/core/src/engine/intents.rs -f crates/core/src/engine/apple_enrollment.rs \
     -f crates/core/src/engine/enrollment.rs -f crates/core/src/engine/enrollment_priority.rs \
     -C=--test=engine_rules -C=--test=engine_trust -C=--test=engine_round_trip -C=--test=safety_rules \
