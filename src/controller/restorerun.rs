@@ -26,6 +26,7 @@ use super::context::Context;
 use super::graph_port::LazyGraph;
 use super::tenant_lock::{self, Claim};
 use crate::driver::{Driver, DriverError, Rest, RunEvent, RunInputs, RunStore, WriteClearance};
+use crate::kube::conflicts::fenced_write_retrying_conflicts;
 use crate::kube::records::{self, Content, StoreError};
 use crate::kube::{FIELD_MANAGER, IntuneTenant, RestoreRun};
 use crate::runner::SourceContext;
@@ -360,12 +361,11 @@ impl RunStore for KubeRunStore<'_> {
         let old_json = serde_json::to_value(old).map_err(store_error)?;
         let new_json = serde_json::to_value(new).map_err(store_error)?;
         let patch = serde_json::json!({ "status": merge_patch(&old_json, &new_json) });
-        self.still_leading()?;
-        let patched = self
-            .runs
-            .patch_status(&self.run.name_any(), &field_manager(), &Patch::Merge(&patch))
-            .await
-            .map_err(store_error)?;
+        let (name, params, patch) = (self.run.name_any(), field_manager(), Patch::Merge(&patch));
+        let patched =
+            fenced_write_retrying_conflicts(|| self.still_leading(), || self.runs.patch_status(&name, &params, &patch))
+                .await
+                .map_err(|e| e.into_error(store_error))?;
         self.ctx.saw_version(&self.uid(), patched.resource_version());
         // Acceptance and outcome Events come before the phase's own Event.
         for event in super::execution_events::execution_events(old, new) {
@@ -393,8 +393,12 @@ impl RunStore for KubeRunStore<'_> {
         }
         self.fence().await?;
         let json = serde_json::to_vec(report).map_err(store_error)?;
-        self.still_leading()?;
-        records::write(&self.config_maps, self.run, Content::Report, &json, digest).await.map_err(store_error)
+        fenced_write_retrying_conflicts(
+            || self.still_leading(),
+            || records::write(&self.config_maps, self.run, Content::Report, &json, digest),
+        )
+        .await
+        .map_err(|e| e.into_error(store_error))
     }
 
     async fn load_report(&mut self) -> Result<Option<PreviewReport>, DriverError> {
@@ -407,10 +411,12 @@ impl RunStore for KubeRunStore<'_> {
     async fn save_progress(&mut self, record: &ProgressRecord) -> Result<(), DriverError> {
         self.fence().await?;
         let json = serde_json::to_vec(record).map_err(store_error)?;
-        self.still_leading()?;
-        records::write(&self.config_maps, self.run, Content::Progress, &json, &record.preview_digest)
-            .await
-            .map_err(store_error)?;
+        fenced_write_retrying_conflicts(
+            || self.still_leading(),
+            || records::write(&self.config_maps, self.run, Content::Progress, &json, &record.preview_digest),
+        )
+        .await
+        .map_err(|e| e.into_error(store_error))?;
         Ok(())
     }
 

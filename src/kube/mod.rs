@@ -1,6 +1,7 @@
 //! The Kubernetes adapter: the custom resources and their CRDs, and the records a run keeps in
 //! ConfigMaps — shared by the controller and the kubectl plugin.
 
+pub mod conflicts;
 pub mod records;
 pub mod resources;
 

@@ -29,9 +29,11 @@ pub fn canonical_digest(value: &Value) -> String {
 /// those keys removed, without that copy of the whole value (a large report is copied into a
 /// `Value` tree no more).
 pub fn canonical_digest_of<T: Serialize + ?Sized>(value: &T, skip: &[&str]) -> Result<String, serde_json::Error> {
-    let mut text = Vec::new();
-    writer::write_canonical_of(value, skip, &mut text)?;
-    Ok(sha256_digest(&text))
+    // The text is hashed as it settles: a large report's text is never whole in memory.
+    let mut sink = HashingSink { pending: Vec::with_capacity(HASH_CHUNK), hasher: Sha256::new() };
+    writer::stream_canonical_of(value, skip, &mut sink)?;
+    sink.hasher.update(&sink.pending);
+    Ok(format!("sha256:{}", hex::encode(sink.hasher.finalize())))
 }
 
 /// Bytes gathered before they are fed to the hasher.
@@ -45,6 +47,10 @@ struct HashingSink {
 
 impl std::io::Write for HashingSink {
     fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        if self.pending.is_empty() && bytes.len() >= HASH_CHUNK {
+            self.hasher.update(bytes);
+            return Ok(bytes.len());
+        }
         self.pending.extend_from_slice(bytes);
         if self.pending.len() >= HASH_CHUNK {
             self.hasher.update(&self.pending);

@@ -6,24 +6,53 @@ use std::cmp::Ordering;
 use serde::ser::{self, Impossible, Serialize};
 use serde_json::Error;
 
+mod stream;
+
+pub use stream::stream_canonical_of;
+
 /// Writes `value`'s canonical JSON into `out`, leaving out the top-level object's keys in `skip`.
 /// The text equals [`super::canonical_json`] of `serde_json::to_value(value)` with those keys removed.
 pub fn write_canonical_of<T: Serialize + ?Sized>(value: &T, skip: &[&str], out: &mut Vec<u8>) -> Result<(), Error> {
-    let mut writer = CanonicalWriter { out, scratch: Vec::new(), depth: 0, skip };
+    let mut writer = CanonicalWriter::new(out, 0, skip, None);
     value.serialize(&mut writer)
 }
 
-/// The text being written, a scratch buffer for reordering objects, and how deep the writer is.
+/// The text being written, a scratch buffer for reordering objects, and how deep the writer is;
+/// with `flush`, the text written so far goes to that sink whenever no object is open (an open
+/// object may still be reordered), once at least `flush_at` bytes are waiting.
 struct CanonicalWriter<'a> {
     out: &'a mut Vec<u8>,
     scratch: Vec<u8>,
     depth: usize,
     skip: &'a [&'a str],
+    flush: Option<(&'a mut (dyn std::io::Write + 'a), usize)>,
+    objects_open: usize,
 }
 
 impl<'a> CanonicalWriter<'a> {
+    fn new(
+        out: &'a mut Vec<u8>,
+        depth: usize,
+        skip: &'a [&'a str],
+        flush: Option<(&'a mut (dyn std::io::Write + 'a), usize)>,
+    ) -> Self {
+        CanonicalWriter { out, scratch: Vec::new(), depth, skip, flush, objects_open: 0 }
+    }
+
     fn push(&mut self, bytes: &[u8]) {
         self.out.extend_from_slice(bytes);
+    }
+
+    /// Hands the text written so far to the sink when nothing in it can move any more.
+    fn flush_if_settled(&mut self) -> Result<(), Error> {
+        if let Some((sink, flush_at)) = self.flush.as_mut()
+            && self.objects_open == 0
+            && self.out.len() >= *flush_at
+        {
+            sink.write_all(self.out).map_err(Error::io)?;
+            self.out.clear();
+        }
+        Ok(())
     }
 
     /// A JSON string, escaped as serde_json escapes it.
@@ -42,6 +71,7 @@ impl<'a> CanonicalWriter<'a> {
         self.push(b"{");
         let top = self.depth == 0 && !variant;
         self.depth += 1;
+        self.objects_open += 1;
         let open = self.out.len();
         ObjectWriter { writer: self, open, entries: Vec::new(), in_order: true, top, skipping: false, variant }
     }
@@ -153,6 +183,7 @@ impl ObjectWriter<'_, '_> {
     fn close(self) -> Result<(), Error> {
         let ObjectWriter { writer, open, mut entries, in_order, variant, .. } = self;
         writer.depth -= 1;
+        writer.objects_open -= 1;
         if !in_order {
             let mut text = std::mem::take(&mut writer.scratch);
             text.clear();
@@ -322,7 +353,8 @@ impl ArrayWriter<'_, '_> {
             self.writer.push(b",");
         }
         self.first = false;
-        value.serialize(&mut *self.writer)
+        value.serialize(&mut *self.writer)?;
+        self.writer.flush_if_settled()
     }
 
     fn close(self) -> Result<(), Error> {
@@ -562,7 +594,7 @@ impl<'w, 'a> ser::Serializer for &'w mut CanonicalWriter<'a> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use std::collections::{BTreeMap, HashMap};
 
     use proptest::prelude::*;
@@ -572,7 +604,7 @@ mod tests {
     use super::write_canonical_of;
     use crate::canonical::canonical_json;
 
-    fn written<T: Serialize + ?Sized>(value: &T, skip: &[&str]) -> String {
+    pub(super) fn written<T: Serialize + ?Sized>(value: &T, skip: &[&str]) -> String {
         let mut out = Vec::new();
         write_canonical_of(value, skip, &mut out).expect("written");
         String::from_utf8(out).expect("UTF-8")
@@ -592,7 +624,7 @@ mod tests {
         .prop_map(|parts| parts.concat())
     }
 
-    fn json_value() -> impl Strategy<Value = Value> {
+    pub(super) fn json_value() -> impl Strategy<Value = Value> {
         let leaf = prop_oneof![
             Just(Value::Null),
             any::<bool>().prop_map(Value::Bool),
@@ -636,7 +668,7 @@ mod tests {
 
     #[derive(Serialize)]
     #[serde(rename_all = "camelCase")]
-    struct Report {
+    pub(super) struct Report {
         tenant_id: String,
         format: u32,
         shapes: Vec<Shape>,
@@ -656,7 +688,7 @@ mod tests {
         }
     }
 
-    fn report() -> Report {
+    pub(super) fn report() -> Report {
         let mut extra = Map::new();
         extra.insert("format".into(), json!("given twice: the last one counts"));
         extra.insert("b\"q".into(), json!({"y": [1, {"d": 2, "c": 3.5}], "x": null}));

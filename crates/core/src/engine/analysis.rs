@@ -11,7 +11,7 @@ use crate::api::{ActionCounts, ExistingObjects};
 use crate::backup::BackupItem;
 use crate::catalog::{ItemType, TypeClass, carry_limits, is_built_in, platform_of};
 use crate::engine::assignment_writes::assignments_not_removable;
-use crate::engine::diff::{changed_paths, unified_diff};
+use crate::engine::diff::{changed_paths, same_text, unified_diff};
 use crate::engine::enrollment;
 use crate::engine::mapping::{
     IdNames, RefKind, RefTarget, ReferenceMapping, Rewrite, collect_refs_in_place, resolve_reference, rewrite_refs,
@@ -452,7 +452,8 @@ fn decide(
     }
     let action = match current {
         None => PlannedAction::Create,
-        Some(current) if current == desired => return (PlannedAction::Unchanged, None),
+        // `same_text` first: the same documents in the same order, decided without hashing keys.
+        Some(current) if same_text(current, desired) || current == desired => return (PlannedAction::Unchanged, None),
         Some(_) if existing == ExistingObjects::Skip => {
             return skip("exists in the tenant and existingObjects is skip");
         }
