@@ -34,7 +34,7 @@ core() {
 # The per-kind helpers are exercised end to end by the operator's tests on the simulator as well as
 # by the core's: both packages' tests run for every mutant (the operator's without debug info).
 kinds() {
-  CARGO_PROFILE_DEV_DEBUG=0 cargo mutants --in-place --no-shuffle --timeout 120 --output mutants.out/kinds \
+  CARGO_PROFILE_DEV_DEBUG=0 cargo mutants --in-place --no-shuffle --timeout 120 --output mutants.out/kinds --workspace \
     --test-package restore-core --test-package restore-operator \
     -f crates/core/src/engine/admx.rs -f crates/core/src/engine/intents.rs -f crates/core/src/engine/apple_enrollment.rs \
     -f crates/core/src/engine/enrollment.rs -f crates/core/src/engine/enrollment_priority.rs \
