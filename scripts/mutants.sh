@@ -7,9 +7,6 @@
 #   scripts/mutants.sh core         # wizard (and its gate), digest, executor against the core's tests
 #   scripts/mutants.sh driver       # the one driver, the leadership fence, the tenant lock
 #   scripts/mutants.sh store        # the Kubernetes run store and the record reader (long: ~3 h here)
-#   scripts/mutants.sh kinds        # the executor's per-kind helpers (ADMX, intents, Apple profiles,
-#                                   # enrollment priorities) against the core's tests and the operator's
-#                                   # per-kind round trips on the simulator (tests/intune_types_*.rs)
 #   scripts/mutants.sh              # core and driver
 # It mutates the working tree in place (--in-place, restored after each mutant): run it on a clean
 # checkout or a separate git worktree, not while editing.
@@ -31,18 +28,6 @@ core() {
     -C=--lib "$@"
 }
 
-# The per-kind helpers are exercised end to end by the operator's tests on the simulator as well as
-# by the core's: both packages' tests run for every mutant (the operator's without debug info).
-kinds() {
-  CARGO_PROFILE_DEV_DEBUG=0 cargo mutants --in-place --no-shuffle --timeout 120 --output mutants.out/kinds --workspace \
-    --test-package restore-core --test-package restore-operator \
-    -f crates/core/src/engine/admx.rs -f crates/core/src/engine/intents.rs -f crates/core/src/engine/apple_enrollment.rs \
-    -f crates/core/src/engine/enrollment.rs -f crates/core/src/engine/enrollment_priority.rs \
-    -C=--test=engine_rules -C=--test=engine_trust -C=--test=engine_round_trip -C=--test=safety_rules \
-    -C=--test=intune_types_admx -C=--test=intune_types_intents -C=--test=intune_types_apple \
-    -C=--test=intune_types_enrollment -C=--lib "$@"
-}
-
 # The operator's mutants each relink its test binaries: without debug info that is several times faster.
 driver() {
   CARGO_PROFILE_DEV_DEBUG=0 cargo mutants --in-place --no-shuffle --timeout 90 --output mutants.out/driver -p restore-operator \
@@ -60,7 +45,6 @@ case "$what" in
   core) core "$@" ;;
   driver) driver "$@" ;;
   store) store "$@" ;;
-  kinds) kinds "$@" ;;
   all) core "$@"; driver "$@" ;;
-  *) echo "usage: $0 [core|driver|store|kinds|all] [cargo-mutants args]" >&2; exit 2 ;;
+  *) echo "usage: $0 [core|driver|store|all] [cargo-mutants args]" >&2; exit 2 ;;
 esac
