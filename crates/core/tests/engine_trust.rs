@@ -375,3 +375,86 @@ async fn autopilot_assignments_are_added_one_at_a_time_never_replaced_through_as
     assert_eq!(profile["assignments"].as_array().map(Vec::len), Some(2));
     assert_eq!(executor.facts().counts.created, 1);
 }
+
+// ---- enrollment-configuration priorities: setPriority steps ------------------------------------
+
+const STATUS_PAGE: &str = "#microsoft.graph.windows10EnrollmentCompletionPageConfiguration";
+
+/// A tenant holding only groups and status pages named `names`, prioritised in that order.
+fn tenant_with_status_pages(tenant_id: &str, names: &[&str]) -> FakeTenant {
+    let tenant = groups_only(tenant_id);
+    for (n, name) in names.iter().enumerate() {
+        tenant.insert(
+            col("enrollmentConfiguration"),
+            json!({"@odata.type": STATUS_PAGE, "displayName": name, "description": "", "roleScopeTagIds": ["0"],
+                   "priority": n + 1, "showInstallationProgress": true}),
+        );
+    }
+    tenant
+}
+
+/// The status pages' names in priority order.
+fn status_page_order(tenant: &FakeTenant) -> Vec<String> {
+    let mut pages: Vec<(i64, String)> = tenant
+        .objects(col("enrollmentConfiguration"))
+        .iter()
+        .map(|o| (o["priority"].as_i64().unwrap(), o["displayName"].as_str().unwrap().to_string()))
+        .collect();
+    pages.sort();
+    pages.into_iter().map(|(_, name)| name).collect()
+}
+
+fn set_priority_calls(tenant: &FakeTenant) -> usize {
+    tenant.write_calls().iter().filter(|c| format!("{c:?}").contains("/setPriority")).count()
+}
+
+#[tokio::test]
+async fn enrollment_configurations_created_into_an_empty_tenant_are_put_in_the_backups_order_after_every_other_write() {
+    let source = tenant_with_status_pages("source", &["Zeta kiosks", "Alpha labs", "Mid office"]);
+    let scope = scope_all(&capture(&source).await);
+    let target = groups_only("target");
+    let assessment = preview(&target, &scope).await;
+    let executor = execute(&target, &scope, &assessment).await;
+    assert_eq!(status_page_order(&target), ["Zeta kiosks", "Alpha labs", "Mid office"]);
+    assert_eq!(executor.facts().counts.created, 3, "{:?}", executor.facts().results);
+    let calls: Vec<String> = target.write_calls().iter().map(|c| format!("{c:?}")).collect();
+    let first_priority = calls.iter().position(|c| c.contains("/setPriority")).expect("a setPriority was sent");
+    assert!(calls[first_priority..].iter().all(|c| c.contains("/setPriority")), "after every other write: {calls:?}");
+}
+
+#[tokio::test]
+async fn a_same_tenant_restore_puts_the_backups_order_back_though_its_own_set_priority_calls_renumber_the_list() {
+    let tenant = tenant_with_status_pages("tenant", &["A", "B", "C", "D"]);
+    let scope = scope_all(&capture(&tenant).await);
+    // Reversed by hand: placing D last moves C to a number neither the preview saw nor planned.
+    for (name, priority) in [("D", 1), ("C", 2), ("B", 3), ("A", 4)] {
+        let id = tenant.id_named(col("enrollmentConfiguration"), name);
+        tenant.edit(col("enrollmentConfiguration"), &id, |o| o["priority"] = json!(priority));
+    }
+    let assessment = preview(&tenant, &scope).await;
+    tenant.reset_counters();
+    let executor = execute(&tenant, &scope, &assessment).await;
+    assert!(executor.facts().results.is_empty(), "nothing drifted or failed: {:?}", executor.facts().results);
+    assert_eq!(status_page_order(&tenant), ["A", "B", "C", "D"]);
+    assert!(set_priority_calls(&tenant) >= 2, "{:?}", tenant.write_calls());
+}
+
+#[tokio::test]
+async fn rule_4_an_order_someone_else_changes_after_the_preview_is_drift_and_no_set_priority_is_sent() {
+    let tenant = tenant_with_status_pages("tenant", &["X", "Y", "Z"]);
+    let scope = scope_all(&capture(&tenant).await);
+    let renumber = |order: [&str; 3]| {
+        for (n, name) in order.iter().enumerate() {
+            let id = tenant.id_named(col("enrollmentConfiguration"), name);
+            tenant.edit(col("enrollmentConfiguration"), &id, |o| o["priority"] = json!(n + 1));
+        }
+    };
+    renumber(["Z", "X", "Y"]);
+    let assessment = preview(&tenant, &scope).await;
+    renumber(["Y", "Z", "X"]);
+    tenant.reset_counters();
+    let executor = execute(&tenant, &scope, &assessment).await;
+    assert_eq!(set_priority_calls(&tenant), 0, "{:?}", tenant.write_calls());
+    assert!(executor.facts().counts.drifted >= 1, "{:?}", executor.facts().results);
+    assert_eq!(status_page_order(&tenant), ["Y", "Z", "X"], "the other admin's order is left");
+}

@@ -10,6 +10,7 @@ use restore_core::api::{Environment, ScopeSpec};
 use restore_core::backup::{BackupItem, BackupSet, BackupTenant, NamedRef, References};
 use restore_core::canonical::{canonical_json, sha256_digest};
 use restore_core::catalog::{ITEM_TYPES, ItemType, item_type, platform_of};
+use restore_core::engine::enrollment;
 use restore_core::engine::execute::{Executor, ProgressRecord};
 use restore_core::engine::mapping::{RefKind, collect_refs};
 use restore_core::engine::normalize::{MASKED, SERVER_MANAGED};
@@ -152,6 +153,37 @@ enum Target {
 }
 
 impl State {
+    /// The ids of a priority list's configurations (defaults left out), in priority order.
+    fn priority_order(&self, collection: &str, list: &str) -> Vec<String> {
+        let mut members: Vec<(i64, String)> = (self.collections.get(collection).into_iter().flatten())
+            .filter(|o| enrollment_list(collection, o).as_deref() == Some(list))
+            .filter_map(|o| Some((enrollment::priority(o).filter(|p| *p > 0)?, o["id"].as_str()?.to_string())))
+            .collect();
+        members.sort();
+        members.into_iter().map(|(_, id)| id).collect()
+    }
+
+    /// `setPriority` as the simulator models it: the configuration moves to the position, the others
+    /// of its list are renumbered 1..n; a default or a position outside the list is refused.
+    fn set_priority(&mut self, collection: &str, id: &str, body: &Value) -> Result<(), TenantError> {
+        let object = self.object(collection, id).ok_or_else(|| err(TenantErrorKind::NotFound, "gone"))?;
+        let list = enrollment_list(collection, object).ok_or_else(|| validation("not an enrollment configuration"))?;
+        let wanted = body.get(enrollment::PRIORITY).and_then(Value::as_i64).unwrap_or(0);
+        let order = self.priority_order(collection, &list);
+        if !order.iter().any(|o| o == id) || wanted < 1 || wanted > order.len() as i64 {
+            return Err(validation(format!("priority {wanted} cannot be set on {id}")));
+        }
+        let now = self.tick();
+        for (n, member) in restore_core::engine::enrollment_priority::move_to(&order, id, wanted).iter().enumerate() {
+            let o = self.object_mut(collection, member).ok_or_else(|| err(TenantErrorKind::NotFound, "gone"))?;
+            if o[enrollment::PRIORITY] != json!(n + 1) {
+                o[enrollment::PRIORITY] = json!(n + 1);
+                o["lastModifiedDateTime"] = json!(now);
+            }
+        }
+        Ok(())
+    }
+
     fn collection_names(&self) -> Vec<String> {
         self.collections.keys().cloned().collect()
     }
@@ -329,6 +361,13 @@ impl FakeTenant {
             if let Some(list) = object.get_mut(nav) {
                 number_entries(&id, nav, list);
             }
+        }
+        if object.get(enrollment::PRIORITY).is_none()
+            && let Some(list) = enrollment_list(collection, &object)
+        {
+            // Graph numbers a new configuration itself: the next of its list.
+            let last = state.priority_order(collection, &list).len();
+            object[enrollment::PRIORITY] = json!(last + 1);
         }
         state.collections.entry(collection.to_string()).or_default().push(object);
         id
@@ -607,6 +646,9 @@ impl TenantPort for FakeTenant {
                 return Err(err(TenantErrorKind::NotFound, format!("no action at {path}")));
             };
             let t: &ItemType = ITEM_TYPES.iter().find(|t| t.collection == name).unwrap();
+            if action == "setPriority" {
+                return state.set_priority(&name, &id, body).map(|()| None);
+            }
             let (nav, key) = match action.as_str() {
                 "assign" => ("assignments", t.assign_body_key),
                 "scheduleActionsForRules" => ("scheduledActionsForRule", "deviceComplianceScheduledActionForRules"),
@@ -766,4 +808,10 @@ pub fn keys_with(assessment: &Assessment, action: &str) -> Vec<String> {
 
 pub fn server_managed_keys() -> &'static [&'static str] {
     SERVER_MANAGED
+}
+
+/// The priority list of an enrollment configuration stored in `collection` (`None`: another kind).
+fn enrollment_list(collection: &str, object: &Value) -> Option<String> {
+    let t = ITEM_TYPES.iter().find(|t| t.collection == collection)?;
+    enrollment::priority_list(t, object)
 }
