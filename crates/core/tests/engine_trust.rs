@@ -458,3 +458,29 @@ async fn rule_4_an_order_someone_else_changes_after_the_preview_is_drift_and_no_
     assert!(executor.facts().counts.drifted >= 1, "{:?}", executor.facts().results);
     assert_eq!(status_page_order(&tenant), ["Y", "Z", "X"], "the other admin's order is left");
 }
+
+#[tokio::test]
+async fn the_default_status_page_is_updated_in_place_and_never_given_a_priority() {
+    let tenant = tenant_with_status_pages("tenant", &["Kiosks"]);
+    let collection = col("enrollmentConfiguration");
+    tenant.insert(
+        collection,
+        json!({"@odata.type": STATUS_PAGE, "displayName": "All users and all devices", "description": "",
+               "roleScopeTagIds": ["0"], "priority": 0, "showInstallationProgress": true,
+               "deviceEnrollmentConfigurationType": "windows10EnrollmentCompletionPageConfiguration"}),
+    );
+    let scope = scope_all(&capture(&tenant).await);
+    let default = tenant.id_named(collection, "All users and all devices");
+    tenant.edit(collection, &default, |o| o["showInstallationProgress"] = json!(false));
+    let assessment = preview(&tenant, &scope).await;
+    let plan = plan_from_stored_report(&scope, &assessment);
+    let kinds: Vec<StepKind> = plan.steps().iter().map(|s| s.kind).collect();
+    assert!(kinds.contains(&StepKind::Update), "{kinds:?}");
+    assert!(!kinds.contains(&StepKind::SetPriority), "a default is never reordered: {kinds:?}");
+    tenant.reset_counters();
+    let executor = execute(&tenant, &scope, &assessment).await;
+    assert!(executor.facts().results.is_empty(), "{:?}", executor.facts().results);
+    let now = tenant.objects(collection).into_iter().find(|o| o["id"] == default.as_str()).unwrap();
+    assert_eq!((now["showInstallationProgress"].clone(), now["priority"].clone()), (json!(true), json!(0)));
+    assert_eq!(set_priority_calls(&tenant), 0);
+}
