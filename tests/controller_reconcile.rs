@@ -8,11 +8,11 @@
 
 mod controller_support;
 
-use std::marker::PhantomData;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use controller_support::kind_of::KindOf;
 use controller_support::*;
 use k8s_openapi::ByteString;
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
@@ -33,51 +33,7 @@ use restore_operator::controller::fence::LeaderFence;
 use restore_operator::controller::{ControllerOptions, audit, restorerun, tenant, tenant_lock};
 use restore_operator::kube::records::{self as store, Content};
 use restore_operator::kube::{IntuneTenant, RestoreRun};
-use serde::Serialize;
 use serde_json::{Value, json};
-
-/// kube-fake-client learns a kind's status subresource from a `Default` instance; the operator's
-/// resources have no `Default`, so this stand-in carries their group, version and kind.
-struct KindOf<K> {
-    metadata: ObjectMeta,
-    kind: PhantomData<K>,
-}
-
-impl<K> Default for KindOf<K> {
-    fn default() -> Self {
-        KindOf { metadata: ObjectMeta::default(), kind: PhantomData }
-    }
-}
-
-impl<K: Resource<DynamicType = ()>> Resource for KindOf<K> {
-    type DynamicType = ();
-    type Scope = K::Scope;
-
-    fn kind(_: &()) -> std::borrow::Cow<'_, str> {
-        K::kind(&())
-    }
-    fn group(_: &()) -> std::borrow::Cow<'_, str> {
-        K::group(&())
-    }
-    fn version(_: &()) -> std::borrow::Cow<'_, str> {
-        K::version(&())
-    }
-    fn plural(_: &()) -> std::borrow::Cow<'_, str> {
-        K::plural(&())
-    }
-    fn meta(&self) -> &ObjectMeta {
-        &self.metadata
-    }
-    fn meta_mut(&mut self) -> &mut ObjectMeta {
-        &mut self.metadata
-    }
-}
-
-impl<K: Resource<DynamicType = ()>> Serialize for KindOf<K> {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        json!({"apiVersion": K::api_version(&()), "kind": K::kind(&())}).serialize(serializer)
-    }
-}
 
 /// A fake cluster, a Graph simulator and a controller context around them.
 struct Harness {

@@ -7,71 +7,26 @@
 
 mod controller_support;
 
-use std::marker::PhantomData;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use controller_support::kind_of::KindOf;
 use controller_support::*;
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::ResourceExt;
 use kube::api::{Api, PostParams};
-use kube::{Resource, ResourceExt};
 use kube_fake_client::{ClientBuilder, interceptor};
 use restore_core::api::{Environment, Phase};
 use restore_operator::controller::context::Context;
 use restore_operator::controller::{ControllerOptions, restorerun, tenant};
 use restore_operator::kube::conflicts::CONFLICT_ATTEMPTS;
 use restore_operator::kube::{IntuneTenant, RestoreRun};
-use serde::Serialize;
-use serde_json::json;
 
 const RUN: &str = "restore-1";
 /// Conflicts injected in a row: as many as the fault campaign's `conflict-*` points inject.
 const CONFLICTS_IN_A_ROW: usize = 4;
-
-/// kube-fake-client learns a kind's status subresource from a `Default` instance; the operator's
-/// resources have no `Default`, so this stand-in carries their group, version and kind.
-struct KindOf<K> {
-    metadata: ObjectMeta,
-    kind: PhantomData<K>,
-}
-
-impl<K> Default for KindOf<K> {
-    fn default() -> Self {
-        KindOf { metadata: ObjectMeta::default(), kind: PhantomData }
-    }
-}
-
-impl<K: Resource<DynamicType = ()>> Resource for KindOf<K> {
-    type DynamicType = ();
-    type Scope = K::Scope;
-
-    fn kind(_: &()) -> std::borrow::Cow<'_, str> {
-        K::kind(&())
-    }
-    fn group(_: &()) -> std::borrow::Cow<'_, str> {
-        K::group(&())
-    }
-    fn version(_: &()) -> std::borrow::Cow<'_, str> {
-        K::version(&())
-    }
-    fn plural(_: &()) -> std::borrow::Cow<'_, str> {
-        K::plural(&())
-    }
-    fn meta(&self) -> &ObjectMeta {
-        &self.metadata
-    }
-    fn meta_mut(&mut self) -> &mut ObjectMeta {
-        &mut self.metadata
-    }
-}
-
-impl<K: Resource<DynamicType = ()>> Serialize for KindOf<K> {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        json!({"apiVersion": K::api_version(&()), "kind": K::kind(&())}).serialize(serializer)
-    }
-}
 
 /// Which writes answer 409 Conflict, and how many of them.
 #[derive(Default)]

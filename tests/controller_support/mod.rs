@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod e2e;
+pub mod kind_of;
 
 use std::collections::BTreeMap;
 use std::time::Duration;

@@ -484,3 +484,73 @@ async fn the_default_status_page_is_updated_in_place_and_never_given_a_priority(
     assert_eq!((now["showInstallationProgress"].clone(), now["priority"].clone()), (json!(true), json!(0)));
     assert_eq!(set_priority_calls(&tenant), 0);
 }
+
+/// Renumbers the status pages of `tenant` to `order` (1..n), as an admin dragging them would.
+fn reorder_status_pages(tenant: &FakeTenant, order: &[&str]) {
+    for (n, name) in order.iter().enumerate() {
+        let id = tenant.id_named(col("enrollmentConfiguration"), name);
+        tenant.edit(col("enrollmentConfiguration"), &id, |o| o["priority"] = json!(n + 1));
+    }
+}
+
+#[tokio::test]
+async fn a_configuration_the_restore_leaves_out_keeps_its_place_ahead_of_the_restored_ones() {
+    // The descending pass places the last one first: an ascending pass alone leaves W behind A.
+    let tenant = tenant_with_status_pages("tenant", &["W", "A", "B", "C"]);
+    let backup = capture(&tenant).await;
+    let spec: restore_core::api::ScopeSpec = serde_json::from_value(json!({"exclude": {"items": ["W"]}})).unwrap();
+    let scope = restore_core::engine::scope::resolve_scope(&spec, &backup).unwrap();
+    reorder_status_pages(&tenant, &["A", "B", "C", "W"]);
+    let assessment = preview(&tenant, &scope).await;
+    let executor = execute(&tenant, &scope, &assessment).await;
+    assert!(executor.facts().results.is_empty(), "{:?}", executor.facts().results);
+    assert_eq!(status_page_order(&tenant), ["W", "A", "B", "C"]);
+}
+
+#[tokio::test]
+async fn a_configuration_made_after_the_backup_keeps_its_place_behind_the_restored_ones() {
+    // The ascending pass after the descending one, in priority order (not the plan's name order):
+    // descending twice leaves X between Mike and Alpha.
+    let tenant = tenant_with_status_pages("tenant", &["Zeta", "Mike", "Alpha"]);
+    let scope = scope_all(&capture(&tenant).await);
+    tenant.insert(
+        col("enrollmentConfiguration"),
+        json!({"@odata.type": STATUS_PAGE, "displayName": "X", "description": "", "roleScopeTagIds": ["0"],
+               "priority": 4, "showInstallationProgress": true}),
+    );
+    reorder_status_pages(&tenant, &["Mike", "Alpha", "X", "Zeta"]);
+    let assessment = preview(&tenant, &scope).await;
+    let executor = execute(&tenant, &scope, &assessment).await;
+    assert!(executor.facts().results.is_empty(), "{:?}", executor.facts().results);
+    assert_eq!(status_page_order(&tenant), ["Zeta", "Mike", "Alpha", "X"]);
+}
+
+#[tokio::test]
+async fn finding_7_a_create_does_not_adopt_an_object_missing_what_its_create_body_carries() {
+    let (_source, _backup, scope) = seeded("source", 4).await;
+    let target = groups_only("target");
+    let assessment = preview(&target, &scope).await;
+    let plan = plan_from_stored_report(&scope, &assessment);
+    let collection = col("settingsCatalogPolicy");
+    let is_policy_create = |s: &&restore_core::engine::plan::PlanStep| {
+        s.kind == StepKind::Create && plan.item(&s.item).is_some_and(|i| i.item_type.collection == collection)
+    };
+    let policy = plan.steps().iter().find(is_policy_create).unwrap().item.clone();
+    // Another run of the same plan creates the policy; then someone empties its settings.
+    let mut other = Executor::new(plan.clone(), ProgressRecord::new(&assessment.digest)).unwrap();
+    loop {
+        let done = other.next_step(&target).await.unwrap().unwrap();
+        if done.step.item == policy && done.step.kind == StepKind::Create {
+            break;
+        }
+    }
+    let foreign = target.objects(collection)[0]["id"].as_str().unwrap().to_string();
+    target.edit(collection, &foreign, |o| o["settings"] = json!([]));
+    target.reset_counters();
+    let mut executor = Executor::new(plan, ProgressRecord::new(&assessment.digest)).unwrap();
+    let facts = executor.run_to_end(&target).await.unwrap();
+    let result = facts.results.iter().find(|r| r.item == policy).expect("the policy's outcome");
+    assert_eq!(result.outcome, ItemOutcome::Drifted, "{result:?}");
+    assert!(target.write_calls().iter().all(|c| !format!("{c:?}").contains(&foreign)), "{:?}", target.write_calls());
+    assert_eq!(target.objects(collection)[0]["settings"], json!([]));
+}
