@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Mutation testing of the safety-critical code with cargo-mutants (crates.io): the wizard and its
-# gate, the digest, the executor (and its one-by-one assignment writes), the driver and the
+# gate, the digest, the executor (its plan, and its one-by-one assignment writes), the driver and the
 # controller's run store. Every surviving mutant must be killed by a test or listed in
 # docs/safety.md with why it is equivalent.
 #
-#   scripts/mutants.sh core         # wizard (and its gate), digest, executor against the core's tests
+#   scripts/mutants.sh core         # wizard (and its gate), digest, plan, executor against the core's tests
 #   scripts/mutants.sh driver       # the one driver, the leadership fence, the tenant lock
 #   scripts/mutants.sh store        # the Kubernetes run store and the record reader (long: ~3 h here)
 #   scripts/mutants.sh              # core and driver
@@ -22,7 +22,7 @@ core() {
   # -C (every cargo call) builds only the listed test binaries, not all of the core's.
   cargo mutants --in-place --no-shuffle --timeout 120 --output mutants.out/core -p restore-core \
     -f crates/core/src/wizard.rs -f crates/core/src/engine/execute.rs -f crates/core/src/engine/preview.rs \
-    -f crates/core/src/engine/assignment_writes.rs \
+    -f crates/core/src/engine/assignment_writes.rs -f crates/core/src/engine/plan.rs \
     -C=--test=safety_rules -C=--test=trust_boundaries -C=--test=engine_rules -C=--test=engine_trust \
     -C=--test=engine_checks -C=--test=engine_round_trip -C=--test=fidelity_findings -C=--test=retry_after \
     -C=--lib "$@"
