@@ -554,3 +554,15 @@ async fn finding_7_a_create_does_not_adopt_an_object_missing_what_its_create_bod
     assert!(target.write_calls().iter().all(|c| !format!("{c:?}").contains(&foreign)), "{:?}", target.write_calls());
     assert_eq!(target.objects(collection)[0]["settings"], json!([]));
 }
+
+#[tokio::test]
+async fn a_drift_restore_plans_writes_only_for_the_parts_that_differ() {
+    let (tenant, _backup, scope) = seeded("tenant", 1).await;
+    let collection = col("deviceConfiguration");
+    let id = tenant.id_named(collection, "Win10 custom 00");
+    tenant.edit(collection, &id, |o| o["description"] = json!("changed by hand"));
+    let assessment = preview(&tenant, &scope).await;
+    let plan = plan_from_stored_report(&scope, &assessment);
+    let kinds: Vec<StepKind> = plan.steps().iter().filter(|s| s.kind != StepKind::Verify).map(|s| s.kind).collect();
+    assert_eq!(kinds, [StepKind::Update], "the assignments are as backed up: no assign step");
+}
