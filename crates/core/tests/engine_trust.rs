@@ -566,3 +566,54 @@ async fn a_drift_restore_plans_writes_only_for_the_parts_that_differ() {
     let kinds: Vec<StepKind> = plan.steps().iter().filter(|s| s.kind != StepKind::Verify).map(|s| s.kind).collect();
     assert_eq!(kinds, [StepKind::Update], "the assignments are as backed up: no assign step");
 }
+
+/// The kinds of the planned writes of the item named `name` (no verify step).
+fn planned_writes(plan: &restore_core::engine::plan::ExecutionPlan, name: &str) -> Vec<(StepKind, Option<String>)> {
+    plan.steps()
+        .iter()
+        .filter(|s| s.kind != StepKind::Verify)
+        .filter(|s| plan.item(&s.item).is_some_and(|i| i.backup.display_name == name))
+        .map(|s| (s.kind, s.sub_resource.clone()))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_create_writes_each_part_once_and_plans_no_assignment_it_does_not_have() {
+    let source = FakeTenant::new("source");
+    seed::seed_tenant(&source, 4);
+    let unassigned = source.id_named(col("deviceConfiguration"), "Win10 custom 00");
+    source.edit(col("deviceConfiguration"), &unassigned, |o| o["assignments"] = json!([]));
+    let scope = scope_all(&capture(&source).await);
+    let target = groups_only("target");
+    let plan = plan_from_stored_report(&scope, &preview(&target, &scope).await);
+    assert_eq!(planned_writes(&plan, "Win10 custom 00"), [(StepKind::Create, None)], "no assign of an empty list");
+    assert_eq!(
+        planned_writes(&plan, "Edge baseline 03"),
+        [(StepKind::Create, None), (StepKind::Assign, None)],
+        "the settings go in the create body, never again as a sub-resource write"
+    );
+}
+
+#[tokio::test]
+async fn a_drift_restore_writes_the_part_that_changed_in_the_way_its_type_is_written() {
+    let (tenant, _backup, scope) = seeded("tenant", 4).await;
+    let catalog = tenant.id_named(col("settingsCatalogPolicy"), "Edge baseline 03");
+    tenant.edit(col("settingsCatalogPolicy"), &catalog, |o| o["description"] = json!("changed by hand"));
+    let compliance = tenant.id_named(col("compliancePolicy"), "Win10 compliance 02");
+    tenant.edit(col("compliancePolicy"), &compliance, |o| {
+        o["scheduledActionsForRule"][0]["scheduledActionConfigurations"][0]["gracePeriodHours"] = json!(99);
+    });
+    let plan = plan_from_stored_report(&scope, &preview(&tenant, &scope).await);
+    assert_eq!(planned_writes(&plan, "Edge baseline 03"), [(StepKind::Replace, None)], "a settings policy is replaced");
+    assert_eq!(
+        planned_writes(&plan, "Win10 compliance 02"),
+        [(StepKind::SyncSubResource, Some("scheduledActionsForRule".to_string()))],
+        "only the changed sub-resource, not the properties"
+    );
+
+    let (tenant, _backup, scope) = seeded("tenant", 4).await;
+    let compliance = tenant.id_named(col("compliancePolicy"), "Win10 compliance 02");
+    tenant.edit(col("compliancePolicy"), &compliance, |o| o["description"] = json!("changed by hand"));
+    let plan = plan_from_stored_report(&scope, &preview(&tenant, &scope).await);
+    assert_eq!(planned_writes(&plan, "Win10 compliance 02"), [(StepKind::Update, None)], "not its unchanged rules");
+}
