@@ -13,11 +13,9 @@ use restore_core::engine::analysis::PlannedAction;
 use restore_core::engine::checks::FindingCode;
 use restore_core::engine::execute::{Executor, ProgressRecord};
 use restore_core::engine::plan::ExecutionPlan;
-use restore_core::engine::preview::PreviewReport;
 use restore_core::engine::scope::resolve_scope;
 use restore_core::engine::{EngineOptions, RestoreTarget, assess};
 use restore_core::tenant::TenantError;
-use restore_graph::GraphClient;
 use restore_operator::cli::demo::differences_from_backup;
 use restore_operator::cli::demo_backup::{GROUP_ALL, PortalAdmin, SimTenant};
 use serde_json::{Value, json};
@@ -162,20 +160,6 @@ async fn banner_ids(sim: &graph_sim::SimHandle, tenant: &SimTenant, definition: 
     (definition.to_string(), read["presentations"][0]["id"].as_str().unwrap().to_string())
 }
 
-/// Previews `backup` against `tenant`; when the preview is ready, approves its digest and executes.
-async fn restore(backup: &BackupSet, tenant: &SimTenant, client: &GraphClient, name: &str) -> (Phase, PreviewReport) {
-    let (objects, fetcher) = (objects_with(backup), fetcher());
-    let mut run = local_run(name, tenant, &objects, &fetcher, client);
-    let phase = run.drive(|_| {}).await.unwrap();
-    let report = run.report().unwrap().clone();
-    if phase != Phase::Previewed {
-        return (phase, report);
-    }
-    let digest = run.digest().unwrap().to_string();
-    approve(&mut run, &digest, &tenant.label);
-    (run.drive(|_| {}).await.unwrap(), report)
-}
-
 /// Writes the simulator logged for `tenant` on Administrative Templates, as `METHOD path-after-the-collection`.
 fn template_writes(sim: &graph_sim::SimHandle, tenant: &str) -> Vec<String> {
     sim.request_log()
@@ -200,10 +184,6 @@ fn labels(item: &BackupItem) -> BTreeSet<String> {
         .collect()
 }
 
-fn codes_for(report: &PreviewReport, key: &str) -> BTreeSet<FindingCode> {
-    report.findings.iter().filter(|f| f.item_key.as_deref() == Some(key)).map(|f| f.code).collect()
-}
-
 #[tokio::test]
 async fn an_administrative_template_round_trips_capture_native_backup_and_restore_into_an_empty_tenant() {
     let sim = quiet_simulator().await;
@@ -225,7 +205,7 @@ async fn an_administrative_template_round_trips_capture_native_backup_and_restor
 
     let target = empty_target(&sim);
     let client = unpaced_client(&sim, &target);
-    let (phase, report) = restore(&backup, &target, &client, "admx").await;
+    let (phase, report) = restore_on_approval(&backup, &target, &client, "admx").await;
     assert_eq!(phase, Phase::Succeeded);
     assert_eq!(keys_with(&report, PlannedAction::Create), [captured.key()]);
     assert_eq!(
@@ -238,7 +218,7 @@ async fn an_administrative_template_round_trips_capture_native_backup_and_restor
     assert_eq!(labels(template(&now)), labels(captured));
 
     // A second preview finds nothing to do.
-    let (phase, report) = restore(&backup, &target, &client, "admx-again").await;
+    let (phase, report) = restore_on_approval(&backup, &target, &client, "admx-again").await;
     assert_eq!(phase, Phase::Succeeded);
     let again = report.items.iter().find(|i| i.key == captured.key()).unwrap();
     assert_eq!(again.action, PlannedAction::Unchanged, "{}", again.diff);
@@ -271,7 +251,7 @@ async fn rule_7_a_drifted_template_gets_its_changed_added_and_removed_values_bac
     admin.call("POST", &format!("{CONFIGURATIONS}/{id}/updateDefinitionValues"), Some(&drift)).await.unwrap();
     let before = template_writes(&sim, "contoso").len();
 
-    let (phase, report) = restore(&backup, &source, &client, "admx-drift").await;
+    let (phase, report) = restore_on_approval(&backup, &source, &client, "admx-drift").await;
     assert_eq!(phase, Phase::Succeeded);
     let planned = report.items.iter().find(|i| i.key == captured.key()).unwrap();
     assert_eq!(planned.action, PlannedAction::Update);
@@ -293,7 +273,7 @@ async fn a_custom_admx_definition_is_mapped_by_name_across_tenants_and_a_missing
 
     // A target that never ingested the ADMX: a blocker naming the definition, and no write at all.
     let (bare, _) = tenant_with_groups(&sim, "northwind", "Northwind", false);
-    let (phase, report) = restore(&backup, &bare, &unpaced_client(&sim, &bare), "admx-missing").await;
+    let (phase, report) = restore_on_approval(&backup, &bare, &unpaced_client(&sim, &bare), "admx-missing").await;
     assert_eq!(phase, Phase::Blocked);
     let blocker = report.findings.iter().find(|f| f.code == FindingCode::AdmxDefinitionNotMapped).unwrap();
     assert!(blocker.message.contains("\"Contoso banner\""), "{}", blocker.message);
@@ -304,7 +284,7 @@ async fn a_custom_admx_definition_is_mapped_by_name_across_tenants_and_a_missing
     let target_banner = banner_ids(&sim, &target, &ingested.unwrap().0).await;
     assert_ne!(target_banner, banner, "the ingested definition has the target's own ids");
     let client = unpaced_client(&sim, &target);
-    let (phase, report) = restore(&backup, &target, &client, "admx-custom").await;
+    let (phase, report) = restore_on_approval(&backup, &target, &client, "admx-custom").await;
     assert_eq!(phase, Phase::Succeeded);
     assert!(!codes_for(&report, &captured.key()).contains(&FindingCode::AdmxDefinitionNotMapped));
     let now = capture_tenant(&client, &target).await;
@@ -356,7 +336,7 @@ async fn an_intunecd_administrative_template_imports_by_definition_name_and_rest
     let sim = quiet_simulator().await;
     let target = empty_target(&sim);
     let client = unpaced_client(&sim, &target);
-    let (phase, report) = restore(&loaded.set, &target, &client, "admx-intunecd").await;
+    let (phase, report) = restore_on_approval(&loaded.set, &target, &client, "admx-intunecd").await;
     assert_eq!(phase, Phase::Succeeded);
     assert_eq!(keys_with(&report, PlannedAction::Create), [item.key()]);
     let now = capture_tenant(&client, &target).await;

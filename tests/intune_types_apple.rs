@@ -4,16 +4,12 @@
 
 mod sim_support;
 
-use std::collections::BTreeSet;
-
 use restore_backup::Limits;
 use restore_backup::source::load_local;
 use restore_core::api::{BackupFormat, Environment, Phase};
 use restore_core::backup::{BackupItem, BackupSet, BackupTenant};
 use restore_core::engine::analysis::PlannedAction;
 use restore_core::engine::checks::FindingCode;
-use restore_core::engine::preview::PreviewReport;
-use restore_graph::GraphClient;
 use restore_operator::cli::demo::differences_from_backup;
 use restore_operator::cli::demo_backup::{
     PortalAdmin, SAMPLE_DEP_TOKEN_NAME, SimTenant, every_kind_samples, sample_dep_token_id,
@@ -29,24 +25,6 @@ fn apple_sample() -> BackupSet {
     let items: Vec<BackupItem> = every_kind_samples().into_iter().filter(|i| i.item_type == APPLE).collect();
     assert_eq!(items.len(), 1, "the demo sample has one Apple enrollment profile");
     BackupSet { tenant: None, captured_at: None, digest: String::new(), items }
-}
-
-/// Previews `backup` against `tenant`; when the preview is ready, approves its digest and executes.
-async fn restore(backup: &BackupSet, tenant: &SimTenant, client: &GraphClient, name: &str) -> (Phase, PreviewReport) {
-    let (objects, fetcher) = (objects_with(backup), fetcher());
-    let mut run = local_run(name, tenant, &objects, &fetcher, client);
-    let previewed = run.drive(|_| {}).await.unwrap();
-    let report = run.report().unwrap().clone();
-    if previewed != Phase::Previewed {
-        return (previewed, report);
-    }
-    let digest = run.digest().unwrap().to_string();
-    approve(&mut run, &digest, &tenant.label);
-    (run.drive(|_| {}).await.unwrap(), report)
-}
-
-fn codes_for(report: &PreviewReport, key: &str) -> BTreeSet<FindingCode> {
-    report.findings.iter().filter(|f| f.item_key.as_deref() == Some(key)).map(|f| f.code).collect()
 }
 
 /// Writes the simulator logged for `tenant` under the tokens, as `METHOD path`.
@@ -80,7 +58,7 @@ async fn a_profile_is_restored_into_another_tenant_under_its_token_of_the_same_n
     let target_token = sim.objects("fabrikam", TOKENS).unwrap()[0]["id"].as_str().unwrap().to_string();
     assert_ne!(target_token, token[0].id, "the target's token has its own id");
     let client = unpaced_client(&sim, &target);
-    let (phase, report) = restore(&backup, &target, &client, "apple").await;
+    let (phase, report) = restore_on_approval(&backup, &target, &client, "apple").await;
     assert_eq!(phase, Phase::Succeeded, "{}", report.summary_text());
     assert_eq!(keys_with(&report, PlannedAction::Create), [profile.key()]);
     assert_eq!(
@@ -108,7 +86,7 @@ async fn a_profile_changed_in_the_portal_is_put_back_under_the_source_token_in_t
     admin.call("PATCH", &path, Some(&json!({"description": "changed by hand", "isMandatory": false}))).await.unwrap();
 
     let before = token_writes(&sim, "contoso").len();
-    let (phase, report) = restore(&backup, &source, &client, "apple-drift").await;
+    let (phase, report) = restore_on_approval(&backup, &source, &client, "apple-drift").await;
     assert_eq!(phase, Phase::Succeeded, "{}", report.summary_text());
     assert_eq!(keys_with(&report, PlannedAction::Update), [profile.key()]);
     let writes = token_writes(&sim, "contoso");
@@ -116,7 +94,7 @@ async fn a_profile_changed_in_the_portal_is_put_back_under_the_source_token_in_t
     let now = capture_tenant(&client, &source).await;
     assert_eq!(differences_from_backup(&backup, &now), Vec::<String>::new());
 
-    let (_, again) = restore(&backup, &source, &client, "apple-again").await;
+    let (_, again) = restore_on_approval(&backup, &source, &client, "apple-again").await;
     assert_eq!(keys_with(&again, PlannedAction::Unchanged), [profile.key()], "a second preview has nothing to do");
 }
 
@@ -137,7 +115,7 @@ async fn a_token_missing_in_the_target_is_a_blocker_naming_it_and_nothing_is_wri
             sim.add_dep_token(tenant, name).unwrap();
         }
         let writes_before = writes_to(&sim, tenant);
-        let (phase, report) = restore(&backup, &target, &unpaced_client(&sim, &target), tenant).await;
+        let (phase, report) = restore_on_approval(&backup, &target, &unpaced_client(&sim, &target), tenant).await;
         assert_eq!(phase, Phase::Blocked, "{tenant}");
         let code =
             if tokens.len() == 1 { FindingCode::EnrollmentTokenMissing } else { FindingCode::AmbiguousEnrollmentToken };
@@ -161,7 +139,7 @@ async fn a_default_profile_is_restored_without_is_default_and_a_warning_says_the
 
     let target = empty_target(&sim);
     let target_client = unpaced_client(&sim, &target);
-    let (phase, report) = restore(&backup, &target, &target_client, "apple-default").await;
+    let (phase, report) = restore_on_approval(&backup, &target, &target_client, "apple-default").await;
     // The simulator refuses `isDefault: true` in a body (it is set by setDefaultProfile): the run
     // succeeds only because the restore never sends it.
     assert_eq!(phase, Phase::Succeeded, "{}", report.summary_text());
@@ -203,7 +181,8 @@ async fn an_intunecd_profile_maps_its_token_by_id_in_the_same_tenant_and_is_a_bl
     loaded.set.tenant = Some(BackupTenant { id: "intunecd-source".into(), label: "IntuneCD".into() });
     let target = empty_target(&sim);
     let writes_before = writes_to(&sim, "fabrikam");
-    let (phase, report) = restore(&loaded.set, &target, &unpaced_client(&sim, &target), "apple-intunecd-other").await;
+    let (phase, report) =
+        restore_on_approval(&loaded.set, &target, &unpaced_client(&sim, &target), "apple-intunecd-other").await;
     assert_eq!(phase, Phase::Blocked);
     let finding = report.findings.iter().find(|f| f.code == FindingCode::EnrollmentTokenMissing).unwrap();
     assert!(
@@ -215,7 +194,7 @@ async fn an_intunecd_profile_maps_its_token_by_id_in_the_same_tenant_and_is_a_bl
 
     // The same tenant: mapped by the token id, the profile updated in place.
     loaded.set.tenant = Some(BackupTenant { id: "contoso".into(), label: "Contoso".into() });
-    let (phase, report) = restore(&loaded.set, &source, &client, "apple-intunecd-same").await;
+    let (phase, report) = restore_on_approval(&loaded.set, &source, &client, "apple-intunecd-same").await;
     assert_eq!(phase, Phase::Succeeded, "{}", report.summary_text());
     assert_eq!(keys_with(&report, PlannedAction::Update), [item.key()]);
     let stored = profiles(&sim, "contoso", &sample_dep_token_id());

@@ -43,10 +43,6 @@ async fn restore(backup: &BackupSet, tenant: &SimTenant, client: &GraphClient, n
     (run.drive(|_| {}).await.unwrap(), report)
 }
 
-fn codes_for(report: &PreviewReport, key: &str) -> BTreeSet<FindingCode> {
-    report.findings.iter().filter(|f| f.item_key.as_deref() == Some(key)).map(|f| f.code).collect()
-}
-
 /// Writes the simulator logged for `tenant` on Autopilot profiles, as `METHOD path-after-the-collection`.
 fn autopilot_writes(sim: &graph_sim::SimHandle, tenant: &str) -> Vec<String> {
     sim.request_log()

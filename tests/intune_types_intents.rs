@@ -4,8 +4,6 @@
 
 mod sim_support;
 
-use std::collections::BTreeSet;
-
 use restore_backup::Limits;
 use restore_backup::source::load_local;
 use restore_core::api::{BackupFormat, Environment, Phase, ScopeSpec};
@@ -14,10 +12,8 @@ use restore_core::engine::analysis::PlannedAction;
 use restore_core::engine::checks::FindingCode;
 use restore_core::engine::execute::{Executor, ProgressRecord};
 use restore_core::engine::plan::{ExecutionPlan, StepKind};
-use restore_core::engine::preview::PreviewReport;
 use restore_core::engine::scope::resolve_scope;
 use restore_core::engine::{EngineOptions, RestoreTarget, assess};
-use restore_graph::GraphClient;
 use restore_operator::cli::demo::differences_from_backup;
 use restore_operator::cli::demo_backup::{
     GROUP_ALL, GROUP_PILOT, PortalAdmin, SAMPLE_INTENT_TEMPLATE, SimTenant, every_kind_samples,
@@ -36,24 +32,6 @@ fn intent_sample() -> BackupSet {
         every_kind_samples().into_iter().filter(|i| i.item_type == "endpointSecurityIntent").collect();
     assert_eq!(items.len(), 1, "the demo sample has one intent");
     BackupSet { tenant: None, captured_at: None, digest: String::new(), items }
-}
-
-/// Previews `backup` against `tenant`; when the preview is ready, approves its digest and executes.
-async fn restore(backup: &BackupSet, tenant: &SimTenant, client: &GraphClient, name: &str) -> (Phase, PreviewReport) {
-    let (objects, fetcher) = (objects_with(backup), fetcher());
-    let mut run = local_run(name, tenant, &objects, &fetcher, client);
-    let previewed = run.drive(|_| {}).await.unwrap();
-    let report = run.report().unwrap().clone();
-    if previewed != Phase::Previewed {
-        return (previewed, report);
-    }
-    let digest = run.digest().unwrap().to_string();
-    approve(&mut run, &digest, &tenant.label);
-    (run.drive(|_| {}).await.unwrap(), report)
-}
-
-fn codes_for(report: &PreviewReport, key: &str) -> BTreeSet<FindingCode> {
-    report.findings.iter().filter(|f| f.item_key.as_deref() == Some(key)).map(|f| f.code).collect()
 }
 
 /// Writes the simulator logged for `tenant` on intents and templates, as `METHOD path` with ids
@@ -91,7 +69,7 @@ async fn an_intent_is_restored_across_tenants_from_its_template_with_its_setting
 
     let target = empty_target(&sim);
     let target_client = unpaced_client(&sim, &target);
-    let (phase, report) = restore(&backup, &target, &target_client, "intent").await;
+    let (phase, report) = restore_on_approval(&backup, &target, &target_client, "intent").await;
     assert_eq!(phase, Phase::Succeeded, "{}", report.summary_text());
     assert_eq!(keys_with(&report, PlannedAction::Create), [intent.key()]);
     assert_eq!(
@@ -166,7 +144,7 @@ async fn a_template_missing_in_the_target_is_a_blocker_and_nothing_is_written() 
     let target = empty_target(&sim);
     let client = unpaced_client(&sim, &target);
     let writes_before = writes_to(&sim, "fabrikam");
-    let (phase, report) = restore(&backup, &target, &client, "intent-missing-template").await;
+    let (phase, report) = restore_on_approval(&backup, &target, &client, "intent-missing-template").await;
     assert_eq!(phase, Phase::Blocked);
     assert!(codes_for(&report, &key).contains(&FindingCode::IntentTemplateUnavailable), "{}", report.summary_text());
     let finding = report.findings.iter().find(|f| f.code == FindingCode::IntentTemplateUnavailable).unwrap();
@@ -190,7 +168,8 @@ async fn a_template_deprecated_in_the_target_is_a_blocker_for_a_create_but_an_ex
 
     let target = empty_target(&sim);
     let writes_before = writes_to(&sim, "fabrikam");
-    let (phase, report) = restore(&backup, &target, &unpaced_client(&sim, &target), "intent-deprecated").await;
+    let (phase, report) =
+        restore_on_approval(&backup, &target, &unpaced_client(&sim, &target), "intent-deprecated").await;
     assert_eq!(phase, Phase::Blocked);
     let finding = report.findings.iter().find(|f| f.code == FindingCode::IntentTemplateUnavailable).unwrap();
     assert!(finding.message.contains("deprecated") && finding.message.contains("August 2020"), "{}", finding.message);
@@ -199,7 +178,7 @@ async fn a_template_deprecated_in_the_target_is_a_blocker_for_a_create_but_an_ex
     // In its own tenant the intent exists: it is updated, not created, and the template is not in the way.
     let admin = PortalAdmin::sign_in(&sim, &source).await.unwrap();
     admin.call("PATCH", &format!("{INTENTS}/{}", intent.id), Some(&json!({"description": "edited"}))).await.unwrap();
-    let (phase, report) = restore(&backup, &source, &client, "intent-deprecated-same-tenant").await;
+    let (phase, report) = restore_on_approval(&backup, &source, &client, "intent-deprecated-same-tenant").await;
     assert_eq!(phase, Phase::Succeeded, "{}", report.summary_text());
     assert_eq!(keys_with(&report, PlannedAction::Update), [intent.key()]);
     assert!(!codes_for(&report, &intent.key()).contains(&FindingCode::IntentTemplateUnavailable));
@@ -250,7 +229,7 @@ async fn an_intunecd_intent_imports_and_restores_from_its_template_with_its_grou
     let sim = quiet_simulator().await;
     let target = empty_target(&sim);
     let client = unpaced_client(&sim, &target);
-    let (phase, report) = restore(&loaded.set, &target, &client, "intent-intunecd").await;
+    let (phase, report) = restore_on_approval(&loaded.set, &target, &client, "intent-intunecd").await;
     assert_eq!(phase, Phase::Succeeded, "{}", report.summary_text());
     assert_eq!(keys_with(&report, PlannedAction::Create), [item.key()]);
     let now = capture_tenant(&client, &target).await;
@@ -278,7 +257,7 @@ async fn a_setting_the_tenant_added_is_left_as_it_is_with_a_finding_and_the_rest
     admin.call("POST", &format!("{path}/updateSettings"), Some(&body)).await.unwrap();
     admin.call("PATCH", &path, Some(&json!({"description": "changed by hand"}))).await.unwrap();
 
-    let (phase, report) = restore(&backup, &source, &client, "intent-extra-setting").await;
+    let (phase, report) = restore_on_approval(&backup, &source, &client, "intent-extra-setting").await;
     assert_eq!(phase, Phase::Succeeded, "{}", report.summary_text());
     let planned = report.items.iter().find(|i| i.key == intent.key()).unwrap();
     assert_eq!(planned.changed_fields, ["description"], "the added setting is not a difference a restore can undo");

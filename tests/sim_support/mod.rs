@@ -105,6 +105,34 @@ pub fn approve(run: &mut LocalRun<'_, LocalObjects, GraphClient>, digest: &str, 
     });
 }
 
+/// Previews `backup` against `tenant` in a local run; when the preview is ready, approves its
+/// digest and executes. Returns the phase reached and the preview's report.
+pub async fn restore_on_approval(
+    backup: &BackupSet,
+    tenant: &SimTenant,
+    client: &GraphClient,
+    name: &str,
+) -> (restore_core::api::Phase, PreviewReport) {
+    let (objects, fetcher) = (objects_with(backup), fetcher());
+    let mut run = local_run(name, tenant, &objects, &fetcher, client);
+    let previewed = run.drive(|_| {}).await.unwrap();
+    let report = run.report().unwrap().clone();
+    if previewed != restore_core::api::Phase::Previewed {
+        return (previewed, report);
+    }
+    let digest = run.digest().unwrap().to_string();
+    approve(&mut run, &digest, &tenant.label);
+    (run.drive(|_| {}).await.unwrap(), report)
+}
+
+/// The finding codes a preview gives the item `key`.
+pub fn codes_for(
+    report: &PreviewReport,
+    key: &str,
+) -> std::collections::BTreeSet<restore_core::engine::checks::FindingCode> {
+    report.findings.iter().filter(|f| f.item_key.as_deref() == Some(key)).map(|f| f.code).collect()
+}
+
 /// The collection of a catalogue type.
 pub fn col(type_name: &str) -> &'static str {
     item_type(type_name).unwrap().collection
