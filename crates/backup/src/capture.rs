@@ -186,22 +186,7 @@ async fn read_type<T: TenantPort>(tenant: &T, item_type: &'static ItemType) -> R
         if item_type.assignable {
             pending.push((items.len(), None, format!("{}/{id}/assignments", item_type.collection)));
         }
-        let resource = Value::Object(resource);
-        let display_name = resource
-            .get(if item_type.identity == catalog::IdentityKey::NameAndTechnologies { "name" } else { "displayName" })
-            .and_then(Value::as_str)
-            .unwrap_or(&id)
-            .to_string();
-        items.push(BackupItem {
-            item_type: item_type.name.to_string(),
-            platform: catalog::platform_of(item_type, &resource),
-            id,
-            display_name,
-            resource,
-            assignments: None,
-            sub_resources,
-            references: References::default(),
-        });
+        items.push(listed_item(item_type, id, Value::Object(resource), sub_resources));
     }
     let paths: Vec<String> = pending.iter().map(|(_, _, p)| p.clone()).collect();
     let collections = read_collections(tenant, &paths).await?;
@@ -478,4 +463,26 @@ async fn attach_condition_references<T: TenantPort>(tenant: &T, items: &mut [Bac
         }
     }
     Ok(())
+}
+
+/// A backup item of a listed object: its name as its type's identity reads it (`name` for
+/// Settings Catalog kinds, else `displayName`; the id when it has none) and its platform.
+pub(crate) fn listed_item(
+    item_type: &ItemType,
+    id: String,
+    resource: Value,
+    sub_resources: BTreeMap<String, Vec<Value>>,
+) -> BackupItem {
+    let name_key = if item_type.identity == catalog::IdentityKey::NameAndTechnologies { "name" } else { "displayName" };
+    let display_name = resource.get(name_key).and_then(Value::as_str).unwrap_or(&id).to_string();
+    BackupItem {
+        item_type: item_type.name.to_string(),
+        platform: catalog::platform_of(item_type, &resource),
+        id,
+        display_name,
+        resource,
+        assignments: None,
+        sub_resources,
+        references: References::default(),
+    }
 }

@@ -3,13 +3,13 @@
 
 use std::collections::BTreeMap;
 
-use restore_core::backup::{BackupItem, References};
-use restore_core::catalog::{self, ItemType};
+use restore_core::backup::BackupItem;
+use restore_core::catalog::ItemType;
 use restore_core::engine::apple_enrollment::{TOKENS, collection_path, token_ref};
 use restore_core::tenant::TenantPort;
 use serde_json::Value;
 
-use crate::capture::CaptureError;
+use crate::capture::{CaptureError, listed_item};
 
 /// Reads every profile under every token (one listing per token: a tenant has few tokens).
 pub(crate) async fn read_under_tokens<T: TenantPort>(
@@ -29,17 +29,9 @@ pub(crate) async fn read_under_tokens<T: TenantPort>(
             let Some(id) = resource.get("id").and_then(Value::as_str).map(str::to_string) else {
                 return Err(CaptureError::Response { path, message: "a listed object has no string id".into() });
             };
-            let display_name = resource.get("displayName").and_then(Value::as_str).unwrap_or(&id).to_string();
-            items.push(BackupItem {
-                item_type: item_type.name.to_string(),
-                platform: catalog::platform_of(item_type, &resource),
-                id,
-                display_name,
-                resource,
-                assignments: None,
-                sub_resources: BTreeMap::new(),
-                references: References { enrollment_tokens: vec![token.clone()], ..References::default() },
-            });
+            let mut item = listed_item(item_type, id, resource, BTreeMap::new());
+            item.references.enrollment_tokens.push(token.clone());
+            items.push(item);
         }
     }
     Ok(items)
