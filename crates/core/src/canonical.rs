@@ -5,7 +5,28 @@ use serde::Serialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+mod escape;
 mod writer;
+
+/// `value`, written as itself; the canonical writer notes its text for a [`SameTextAs`] after it.
+pub struct Remembered<'a, T: ?Sized>(pub &'a T);
+
+impl<T: Serialize + ?Sized> Serialize for Remembered<'_, T> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_newtype_struct(writer::REMEMBER, self.0)
+    }
+}
+
+/// `value`, which its caller knows to be written as the same text as the last [`Remembered`]
+/// value: the canonical writer copies that text instead of writing it again. Anything else is
+/// written as `value`, so the claim must hold (`engine::diff::same_text`).
+pub struct SameTextAs<'a, T: ?Sized>(pub &'a T);
+
+impl<T: Serialize + ?Sized> Serialize for SameTextAs<'_, T> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_newtype_struct(writer::REPEAT, self.0)
+    }
+}
 
 /// Writes `value` as canonical JSON: object keys sorted by their UTF-8 bytes, no spaces,
 /// numbers and strings as serde_json writes them.

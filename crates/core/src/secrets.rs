@@ -64,6 +64,29 @@ impl SecretMarks {
             replace_at(doc, &keys);
         }
     }
+
+    /// Whether `item_type` has marked fields.
+    pub fn marks_type(&self, item_type: &str) -> bool {
+        self.fields.contains_key(item_type)
+    }
+
+    /// Whether every marked value `doc` holds (`item_type`'s paths) is a scalar: its digest is then
+    /// the same whatever object keys around it are left out or reordered.
+    pub fn marks_only_scalars(&self, item_type: &str, doc: &Value) -> bool {
+        self.fields_of(item_type).all(|path| {
+            let keys: Vec<&str> = path.split('.').collect();
+            only_scalars_at(doc, &keys)
+        })
+    }
+}
+
+fn only_scalars_at(value: &Value, keys: &[&str]) -> bool {
+    match (value, keys) {
+        (Value::Array(items), _) => items.iter().all(|item| only_scalars_at(item, keys)),
+        (Value::Object(map), [last]) => map.get(*last).is_none_or(|found| !found.is_object() && !found.is_array()),
+        (Value::Object(map), [first, rest @ ..]) => map.get(*first).is_none_or(|next| only_scalars_at(next, rest)),
+        _ => true,
+    }
 }
 
 fn replace_at(value: &mut Value, keys: &[&str]) {

@@ -10,6 +10,14 @@ mod stream;
 
 pub use stream::stream_canonical_of;
 
+/// A newtype name: the canonical writer notes where the value's text lies, for [`REPEAT`].
+pub const REMEMBER: &str = "$restore_core::canonical::remember";
+
+/// A newtype name for a value its caller knows to be written as the same text as the last value
+/// marked [`REMEMBER`]: the canonical writer copies that text when it still holds it whole, and
+/// writes the value otherwise. Every other serializer writes both newtypes as their values.
+pub const REPEAT: &str = "$restore_core::canonical::repeat";
+
 /// Writes `value`'s canonical JSON into `out`, leaving out the top-level object's keys in `skip`.
 /// The text equals [`super::canonical_json`] of `serde_json::to_value(value)` with those keys removed.
 pub fn write_canonical_of<T: Serialize + ?Sized>(value: &T, skip: &[&str], out: &mut Vec<u8>) -> Result<(), Error> {
@@ -27,6 +35,10 @@ struct CanonicalWriter<'a> {
     skip: &'a [&'a str],
     flush: Option<(&'a mut (dyn std::io::Write + 'a), usize)>,
     objects_open: usize,
+    /// The text of the last value marked [`REMEMBER`]: where it lies in `out`, and `rewrites` then.
+    remembered: Option<(usize, usize, u64)>,
+    /// How many times text already in `out` was moved or let go (flushed, reordered, cut).
+    rewrites: u64,
 }
 
 impl<'a> CanonicalWriter<'a> {
@@ -36,7 +48,7 @@ impl<'a> CanonicalWriter<'a> {
         skip: &'a [&'a str],
         flush: Option<(&'a mut (dyn std::io::Write + 'a), usize)>,
     ) -> Self {
-        CanonicalWriter { out, scratch: Vec::new(), depth, skip, flush, objects_open: 0 }
+        CanonicalWriter { out, scratch: Vec::new(), depth, skip, flush, objects_open: 0, remembered: None, rewrites: 0 }
     }
 
     fn push(&mut self, bytes: &[u8]) {
@@ -51,13 +63,15 @@ impl<'a> CanonicalWriter<'a> {
         {
             sink.write_all(self.out).map_err(Error::io)?;
             self.out.clear();
+            self.rewrites += 1;
         }
         Ok(())
     }
 
     /// A JSON string, escaped as serde_json escapes it.
     fn string(&mut self, s: &str) -> Result<(), Error> {
-        ser::Serializer::serialize_str(&mut serde_json::Serializer::new(&mut *self.out), s)
+        super::escape::write_json_string(self.out, s);
+        Ok(())
     }
 
     /// A scalar written by serde_json's own writer.
@@ -150,6 +164,7 @@ impl ObjectWriter<'_, '_> {
             && self.writer.skip.iter().any(|s| plain && &self.writer.out[start + 1..key_end - 1] == s.as_bytes())
         {
             self.writer.out.truncate(mark);
+            self.writer.rewrites += 1;
             return Ok(false);
         }
         if let Some(last) = self.entries.last()
@@ -185,6 +200,7 @@ impl ObjectWriter<'_, '_> {
         writer.depth -= 1;
         writer.objects_open -= 1;
         if !in_order {
+            writer.rewrites += 1;
             let mut text = std::mem::take(&mut writer.scratch);
             text.clear();
             text.extend_from_slice(&writer.out[open..]);
@@ -539,8 +555,23 @@ impl<'w, 'a> ser::Serializer for &'w mut CanonicalWriter<'a> {
     fn serialize_unit_variant(self, _: &'static str, _: u32, variant: &'static str) -> Result<(), Error> {
         self.string(variant)
     }
-    fn serialize_newtype_struct<T: Serialize + ?Sized>(self, _: &'static str, value: &T) -> Result<(), Error> {
-        value.serialize(self)
+    fn serialize_newtype_struct<T: Serialize + ?Sized>(self, name: &'static str, value: &T) -> Result<(), Error> {
+        match name {
+            REMEMBER => {
+                let start = self.out.len();
+                value.serialize(&mut *self)?;
+                self.remembered = Some((start, self.out.len(), self.rewrites));
+                Ok(())
+            }
+            REPEAT => match self.remembered {
+                Some((start, end, rewrites)) if rewrites == self.rewrites && end <= self.out.len() => {
+                    self.out.extend_from_within(start..end);
+                    Ok(())
+                }
+                _ => value.serialize(self),
+            },
+            _ => value.serialize(self),
+        }
     }
     fn serialize_newtype_variant<T: Serialize + ?Sized>(
         self,
@@ -640,6 +671,52 @@ pub(super) mod tests {
                     .prop_map(|entries| Value::Object(entries.into_iter().collect::<Map<String, Value>>())),
             ]
         })
+    }
+
+    /// An object whose second field repeats its first (the newtypes), with `between` written in
+    /// between: the writer copies the text only while it still holds it whole.
+    #[derive(Serialize)]
+    struct Repeating<'a> {
+        first: crate::canonical::Remembered<'a, Value>,
+        between: &'a Value,
+        second: crate::canonical::SameTextAs<'a, Value>,
+    }
+
+    proptest! {
+        #[test]
+        fn a_repeated_value_is_written_as_the_value_itself(value in json_value(), between in json_value()) {
+            let repeating = Repeating {
+                first: crate::canonical::Remembered(&value),
+                between: &between,
+                second: crate::canonical::SameTextAs(&value),
+            };
+            let expected = json!({"first": value, "between": between, "second": value});
+            prop_assert_eq!(written(&repeating, &[]), canonical_json(&expected));
+            prop_assert_eq!(serde_json::to_value(&repeating).unwrap(), expected.clone());
+            prop_assert_eq!(
+                crate::canonical::canonical_digest_of(&repeating, &[]).unwrap(),
+                crate::canonical::canonical_digest(&expected)
+            );
+        }
+    }
+
+    #[test]
+    fn a_repeat_copies_the_remembered_text_and_writes_its_own_value_once_that_text_moved() {
+        // The claim is false on purpose: what is written shows where the copy was made.
+        let (a, b) = (json!({"k": 1}), json!({"k": 2}));
+        let held = Repeating {
+            first: crate::canonical::Remembered(&a),
+            between: &json!("in order"),
+            second: crate::canonical::SameTextAs(&b),
+        };
+        assert_eq!(written(&held, &[]), r#"{"between":"in order","first":{"k":1},"second":{"k":1}}"#);
+        let moved = Repeating {
+            first: crate::canonical::Remembered(&a),
+            between: &json!({"z": 1, "a": 2}),
+            second: crate::canonical::SameTextAs(&b),
+        };
+        assert_eq!(written(&moved, &[]), r#"{"between":{"a":2,"z":1},"first":{"k":1},"second":{"k":2}}"#);
+        assert_eq!(serde_json::to_value(&held).unwrap()["second"], b, "other serializers write the value");
     }
 
     proptest! {

@@ -9,6 +9,7 @@ use serde_json::Value;
 
 use crate::api::{ActionCounts, ExistingObjects};
 use crate::backup::BackupItem;
+use crate::canonical::{Remembered, SameTextAs};
 use crate::catalog::{ItemType, TypeClass, carry_limits, is_built_in, platform_of};
 use crate::engine::assignment_writes::assignments_not_removable;
 use crate::engine::diff::{changed_paths, same_text, unified_diff};
@@ -16,7 +17,10 @@ use crate::engine::enrollment;
 use crate::engine::mapping::{
     IdNames, RefKind, RefTarget, ReferenceMapping, Rewrite, collect_refs_in_place, resolve_reference, rewrite_refs,
 };
-use crate::engine::normalize::{backup_document, find_unrestorable_secret, normalize_owned, project_owned};
+use crate::engine::normalize::{
+    backup_document, document_parts, find_unrestorable_secret_in, masked_stripped_document_noting_secrets,
+    normalize_masked, normalize_owned, project_owned, with_marks,
+};
 use crate::engine::scope::{ResolvedScope, ScopedItem};
 use crate::engine::snapshot::TenantSnapshot;
 
@@ -44,7 +48,7 @@ impl PlannedAction {
 }
 
 /// One item as the preview shows it. `desired` and `current` are normalized and masked.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ItemPreview {
     /// `type/source id`.
@@ -83,6 +87,80 @@ pub struct ItemPreview {
     /// Unified diff, tenant → backup.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub diff: String,
+}
+
+/// [`ItemPreview`] as it is written: the same fields, borrowed, with `current` marked as written
+/// like `desired` when it is (the canonical writer then copies its text: most items are unchanged).
+#[derive(Serialize)]
+#[serde(rename = "ItemPreview", rename_all = "camelCase")]
+struct ItemPreviewOut<'a> {
+    key: &'a str,
+    item_type: &'a str,
+    display_name: &'a str,
+    platform: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    class: Option<TypeClass>,
+    action: PlannedAction,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    target_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "is_empty")]
+    matches: &'a [String],
+    #[serde(skip_serializing_if = "is_empty")]
+    changed_fields: &'a [String],
+    desired: Remembered<'a, Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    current: Option<CurrentOut<'a>>,
+    #[serde(skip_serializing_if = "is_empty")]
+    references: &'a [ReferenceMapping],
+    #[serde(skip_serializing_if = "str::is_empty")]
+    diff: &'a str,
+}
+
+fn is_empty<T>(list: &&[T]) -> bool {
+    list.is_empty()
+}
+
+/// The current state, and whether it is written as the same text as the desired one.
+struct CurrentOut<'a> {
+    value: &'a Value,
+    same_text_as_desired: bool,
+}
+
+impl Serialize for CurrentOut<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        if self.same_text_as_desired {
+            SameTextAs(self.value).serialize(serializer)
+        } else {
+            self.value.serialize(serializer)
+        }
+    }
+}
+
+impl Serialize for ItemPreview {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        ItemPreviewOut {
+            key: &self.key,
+            item_type: &self.item_type,
+            display_name: &self.display_name,
+            platform: &self.platform,
+            class: self.class,
+            action: self.action,
+            reason: self.reason.as_deref(),
+            target_id: self.target_id.as_deref(),
+            matches: &self.matches,
+            changed_fields: &self.changed_fields,
+            desired: Remembered(&self.desired),
+            current: self
+                .current
+                .as_ref()
+                .map(|value| CurrentOut { value, same_text_as_desired: same_text(value, &self.desired) }),
+            references: &self.references,
+            diff: &self.diff,
+        }
+        .serialize(serializer)
+    }
 }
 
 /// What the checks need to know about an item beyond its preview.
@@ -301,12 +379,19 @@ fn analyze_item(
     let mut issues = ItemIssues::default();
     let default_enrollment = t.is_some_and(|t| enrollment::is_default(t, &item.resource));
     let with_assignments = scope.with_assignments() && t.is_some_and(|t| t.assignable) && !default_enrollment;
-    let mut doc = backup_document(item, with_assignments);
+    // The backup's document is copied once, masked and stripped: references are where they were.
+    let parts = document_parts(item, with_assignments);
+    let (mut doc, secret_seen) = masked_stripped_document_noting_secrets(&parts);
+    issues.unrestorable_secret = secret_seen.then(|| find_unrestorable_secret_in(&parts)).flatten();
     let mut references = map_references(&mut doc, &scope.source_names, snapshot, foundations);
     references.extend(snapshot.enrollment_tokens.get(&scoped.key()).cloned());
     drop_unmapped_scope_tags(&mut doc, &references);
-    issues.unrestorable_secret = find_unrestorable_secret(&doc);
-    let mut desired = normalize_owned(t, doc, &scope.source_names);
+    let doc = with_marks(t, doc, || {
+        let mut whole = backup_document(item, with_assignments);
+        drop_unmapped_scope_tags(&mut whole, &references);
+        whole
+    });
+    let mut desired = normalize_masked(t, doc, &scope.source_names);
     enrollment::drop_server_ordered(t, &mut desired);
     crate::engine::apple_enrollment::strip_default_flag(t, &mut desired);
     issues.apple_default_not_set = t.is_some_and(|t| crate::engine::apple_enrollment::was_default(t, &item.resource));
@@ -463,4 +548,81 @@ fn decide(
         return skip(&format!("holds an encrypted secret at {path} that cannot be restored"));
     }
     (action, None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::canonical::{canonical_digest, canonical_digest_of, canonical_json};
+    use serde_json::json;
+
+    fn preview(current: Option<Value>) -> ItemPreview {
+        ItemPreview {
+            key: "deviceConfiguration/1".into(),
+            item_type: "deviceConfiguration".into(),
+            display_name: "A".into(),
+            platform: "windows".into(),
+            class: None,
+            action: PlannedAction::Unchanged,
+            reason: None,
+            target_id: None,
+            matches: Vec::new(),
+            changed_fields: Vec::new(),
+            desired: json!({"displayName": "A", "settings": [{"b": 1, "a": "x"}]}),
+            current,
+            references: Vec::new(),
+            diff: String::new(),
+        }
+    }
+
+    #[test]
+    fn a_preview_is_written_with_its_fields_in_camel_case_and_empty_ones_left_out() {
+        let bare = preview(None);
+        assert_eq!(
+            serde_json::to_value(&bare).unwrap(),
+            json!({"key": "deviceConfiguration/1", "itemType": "deviceConfiguration", "displayName": "A",
+                   "platform": "windows", "action": "unchanged", "desired": bare.desired})
+        );
+        let full = ItemPreview {
+            class: Some(TypeClass::Policy),
+            action: PlannedAction::Skip,
+            reason: Some("why".into()),
+            target_id: Some("t".into()),
+            matches: vec!["t".into(), "u".into()],
+            changed_fields: vec!["displayName".into()],
+            references: vec![ReferenceMapping {
+                kind: crate::engine::mapping::RefKind::Group,
+                source_id: "g".into(),
+                name: None,
+                target: RefTarget::Missing,
+            }],
+            diff: "-a\n+b\n".into(),
+            ..preview(Some(json!({"displayName": "B"})))
+        };
+        let written = serde_json::to_value(&full).unwrap();
+        for key in ["class", "reason", "targetId", "matches", "changedFields", "current", "references", "diff"] {
+            assert!(written.get(key).is_some(), "{key} in {written}");
+        }
+        assert_eq!(serde_json::from_value::<ItemPreview>(written).unwrap(), full);
+        assert_eq!(serde_json::from_value::<ItemPreview>(serde_json::to_value(&bare).unwrap()).unwrap(), bare);
+    }
+
+    #[test]
+    fn a_preview_digest_is_that_of_its_json_whether_current_is_the_same_text_as_desired_or_not() {
+        let same = preview(Some(preview(None).desired));
+        let reordered = preview(Some(json!({"settings": [{"a": "x", "b": 1}], "displayName": "A"})));
+        let other = preview(Some(json!({"displayName": "B"})));
+        for item in [same, reordered, other, preview(None)] {
+            let as_json = serde_json::to_value(&item).unwrap();
+            assert_eq!(canonical_digest_of(&item, &[]).unwrap(), canonical_digest(&as_json));
+            assert_eq!(
+                canonical_digest_of(&vec![&item, &item], &[]).unwrap(),
+                canonical_digest(&json!([as_json, as_json]))
+            );
+            assert_eq!(
+                canonical_json(&as_json).matches("\"displayName\"").count(),
+                2 + usize::from(item.current.is_some())
+            );
+        }
+    }
 }

@@ -322,18 +322,20 @@ pub fn run_checks(
 
 fn duplicates(c: &mut Collector, items: &[ItemAnalysis], same_tenant: bool, scope: &ResolvedScope) {
     let mut by_key: BTreeMap<&str, usize> = BTreeMap::new();
-    let mut by_identity: BTreeMap<(String, Identity), usize> = BTreeMap::new();
+    let identities: Vec<Option<(&str, Identity)>> =
+        scope.items.iter().map(|s| s.item_type.map(|t| (t.name, Identity::of_item(t, &s.item)))).collect();
+    let mut by_identity: BTreeMap<&(&str, Identity), usize> = BTreeMap::new();
     let mut by_target: BTreeMap<(&str, &str), usize> = BTreeMap::new();
-    for (item, scoped) in items.iter().zip(&scope.items) {
+    for (item, identity) in items.iter().zip(&identities) {
         *by_key.entry(&item.preview.key).or_default() += 1;
-        if let Some(t) = scoped.item_type {
-            *by_identity.entry((t.name.to_string(), Identity::of_item(t, &scoped.item))).or_default() += 1;
+        if let Some(identity) = identity {
+            *by_identity.entry(identity).or_default() += 1;
         }
         if let (Some(target), true) = (&item.preview.target_id, item.preview.action.writes()) {
             *by_target.entry((&item.preview.item_type, target)).or_default() += 1;
         }
     }
-    for (item, scoped) in items.iter().zip(&scope.items) {
+    for ((item, scoped), identity) in items.iter().zip(&scope.items).zip(&identities) {
         if by_key[item.preview.key.as_str()] > 1 {
             c.add(
                 FindingCode::DuplicateInBackup,
@@ -344,8 +346,8 @@ fn duplicates(c: &mut Collector, items: &[ItemAnalysis], same_tenant: bool, scop
             );
             continue;
         }
-        if let Some(t) = scoped.item_type
-            && by_identity[&(t.name.to_string(), Identity::of_item(t, &scoped.item))] > 1
+        if let (Some(t), Some(identity)) = (scoped.item_type, identity)
+            && by_identity[identity] > 1
         {
             let (severity, hint) = if same_tenant {
                 (Severity::Warning, "They are matched by id in this tenant; rename one to tell them apart.")
