@@ -48,11 +48,11 @@ pub fn write_json_string(out: &mut Vec<u8>, text: &str) {
     let mut start = 0;
     let mut at = 0;
     while at < bytes.len() {
-        if let Some(word) = bytes.get(at..at + 8).and_then(|w| <[u8; 8]>::try_from(w).ok()) {
-            if !needs_escape(u64::from_ne_bytes(word)) {
-                at += 8;
-                continue;
-            }
+        if let Some(word) = bytes.get(at..at + 8).and_then(|w| <[u8; 8]>::try_from(w).ok())
+            && !needs_escape(u64::from_ne_bytes(word))
+        {
+            at += 8;
+            continue;
         }
         if let Some(escape) = escape_of(bytes[at]) {
             out.extend_from_slice(&bytes[start..at]);
