@@ -138,6 +138,32 @@ mod tests {
     use serde_json::json;
 
     #[test]
+    fn only_types_given_marks_are_marked() {
+        let marks = SecretMarks::none().marking("powerShellScript", "scriptContent");
+        assert!(marks.marks_type("powerShellScript"));
+        assert!(!marks.marks_type("deviceConfiguration"));
+        assert!(!SecretMarks::none().marks_type("powerShellScript"));
+    }
+
+    #[test]
+    fn marked_values_are_scalars_only_when_every_value_found_on_every_path_is_one() {
+        let marks = SecretMarks::none().marking("t", "omaSettings.value").marking("t", "payload");
+        let scalars = json!({"payload": "b64", "omaSettings": [{"value": "x"}, {"value": null}, {"other": {}}]});
+        assert!(marks.marks_only_scalars("t", &scalars));
+        assert!(marks.marks_only_scalars("u", &json!({"payload": {}})), "no path for that type");
+        for structured in [
+            json!({"payload": {"a": 1}}),
+            json!({"payload": [1]}),
+            json!({"omaSettings": [{"value": "x"}, {"value": {"id": 1}}]}),
+            json!({"omaSettings": {"value": [1]}}),
+        ] {
+            assert!(!marks.marks_only_scalars("t", &structured), "{structured}");
+        }
+        assert!(marks.marks_only_scalars("t", &json!([{"payload": "a"}, {"omaSettings": [{"value": 1}]}])));
+        assert!(!marks.marks_only_scalars("t", &json!([{"payload": "a"}, {"omaSettings": [{"value": {}}]}])));
+    }
+
+    #[test]
     fn finding_10_marked_fields_show_a_digest_never_the_content() {
         let body = "JHBhc3N3b3JkID0gJ2h1bnRlcjIn"; // base64 of a script holding a password
         let mut script = json!({"displayName": "Set wallpaper", "scriptContent": body});

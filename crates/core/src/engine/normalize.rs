@@ -9,6 +9,7 @@ use crate::backup::BackupItem;
 use crate::canonical::canonical_json;
 use crate::catalog::ItemType;
 use crate::engine::mapping::{IdNames, Rewrite, SCOPE_TAG_KEYS, ZERO_GUID, ensure_default_scope_tag, rewrite_refs};
+use crate::secrets::SecretMarks;
 
 /// What replaces a secret value in every normalized document, diff and report (DESIGN §2 rule 8).
 pub const MASKED: &str = "***masked***";
@@ -407,8 +408,17 @@ pub fn masked_stripped_document_noting_secrets(parts: &[(&str, Part<'_>)]) -> (V
 /// Where every marked value is a scalar, its digest does not depend on the fields stripped;
 /// otherwise the document is made again from `whole` (the same document before masking) in the
 /// marks' own order: mask, digest, strip.
-pub fn with_marks(item_type: Option<&ItemType>, mut masked: Value, whole: impl FnOnce() -> Value) -> Value {
-    let marks = crate::secrets::marks();
+pub fn with_marks(item_type: Option<&ItemType>, masked: Value, whole: impl FnOnce() -> Value) -> Value {
+    with_marks_of(crate::secrets::marks(), item_type, masked, whole)
+}
+
+/// [`with_marks`] with the given marks.
+fn with_marks_of(
+    marks: &SecretMarks,
+    item_type: Option<&ItemType>,
+    mut masked: Value,
+    whole: impl FnOnce() -> Value,
+) -> Value {
     let Some(t) = item_type.filter(|t| marks.marks_type(t.name)) else { return masked };
     if marks.marks_only_scalars(t.name, &masked) {
         marks.apply(t.name, &mut masked);
@@ -430,8 +440,12 @@ pub fn normalize(item_type: Option<&ItemType>, doc: &Value, names: &IdNames) -> 
 }
 
 /// [`normalize`] of a document the caller gives up (no copy is made).
-pub fn normalize_owned(item_type: Option<&ItemType>, mut doc: Value, names: &IdNames) -> Value {
-    let marks = crate::secrets::marks();
+pub fn normalize_owned(item_type: Option<&ItemType>, doc: Value, names: &IdNames) -> Value {
+    normalize_masked(item_type, masked_owned(crate::secrets::marks(), item_type, doc), names)
+}
+
+/// An owned document with secrets masked, `marks` digested and server-managed fields removed.
+fn masked_owned(marks: &SecretMarks, item_type: Option<&ItemType>, mut doc: Value) -> Value {
     match item_type.filter(|t| marks.marks_type(t.name)) {
         Some(t) if !marks.marks_only_scalars(t.name, &doc) => {
             mask_secrets(&mut doc);
@@ -445,7 +459,7 @@ pub fn normalize_owned(item_type: Option<&ItemType>, mut doc: Value, names: &IdN
             }
         }
     }
-    normalize_masked(item_type, doc, names)
+    doc
 }
 
 /// The rest of [`normalize`] for a document already masked, digested and stripped.
@@ -733,10 +747,14 @@ mod tests {
             }
         }
 
-        pub fn masked(item_type: Option<&ItemType>, mut doc: Value) -> Value {
+        pub fn masked(item_type: Option<&ItemType>, doc: Value) -> Value {
+            masked_by(crate::secrets::marks(), item_type, doc)
+        }
+
+        pub fn masked_by(marks: &SecretMarks, item_type: Option<&ItemType>, mut doc: Value) -> Value {
             mask_secrets(&mut doc);
             if let Some(t) = item_type {
-                crate::secrets::marks().apply(t.name, &mut doc);
+                marks.apply(t.name, &mut doc);
             }
             strip_server_managed(&mut doc);
             doc
@@ -891,6 +909,20 @@ mod tests {
                     serde_json::to_string(&reference::normalize(t, whole.clone(), &names())).unwrap()
                 );
             }
+        }
+
+        #[test]
+        fn marked_fields_at_any_depth_are_digested_as_if_masked_digested_and_stripped_in_turn(item in backup_item()) {
+            // Paths through lists and objects, to scalars, objects and lists, and through stripped fields.
+            let marks = ["payload", "settings.value", "a.b", "value", "a.id.b", "assignments.target", "Z.a.b"]
+                .into_iter()
+                .fold(SecretMarks::none(), |marks, path| marks.marking("deviceConfiguration", path));
+            let t = item_type("deviceConfiguration");
+            let whole = reference::backup_document(&item, true);
+            let expected = reference::masked_by(&marks, t, whole.clone());
+            let copy = masked_stripped_document(&document_parts(&item, true));
+            prop_assert_eq!(&with_marks_of(&marks, t, copy, || whole.clone()), &expected);
+            prop_assert_eq!(&masked_owned(&marks, t, whole.clone()), &expected);
         }
 
         #[test]
