@@ -771,6 +771,61 @@ mod tests {
         }
     }
 
+    #[test]
+    fn the_top_level_of_an_items_document_masks_its_value_by_the_same_secret_signs_as_any_object() {
+        let flags = [None, Some(json!(true)), Some(json!(false))];
+        let refs = [None, Some(json!(null)), Some(json!("")), Some(json!("r"))];
+        let types = [
+            None,
+            Some(json!("#microsoft.graph.deviceManagementConfigurationSecretSettingValue")),
+            Some(json!("#microsoft.graph.omaSettingString")),
+        ];
+        let mut combinations = Vec::new();
+        for encrypted in &flags {
+            for reference_id in &refs {
+                for odata in &types {
+                    combinations.push((encrypted.clone(), reference_id.clone(), odata.clone()));
+                }
+            }
+        }
+        for (encrypted, reference_id, odata) in combinations {
+            for value_held_apart in [false, true] {
+                let mut resource = Map::new();
+                for (key, v) in
+                    [("isEncrypted", &encrypted), ("secretReferenceValueId", &reference_id), ("@odata.type", &odata)]
+                {
+                    if let Some(v) = v {
+                        resource.insert(key.into(), v.clone());
+                    }
+                }
+                let mut sub_resources = std::collections::BTreeMap::new();
+                if value_held_apart {
+                    sub_resources.insert("value".to_string(), vec![json!("x")]);
+                } else {
+                    resource.insert("value".into(), json!("x"));
+                }
+                let item = BackupItem {
+                    item_type: "deviceConfiguration".into(),
+                    id: "1".into(),
+                    display_name: "A".into(),
+                    platform: "windows".into(),
+                    resource: Value::Object(resource),
+                    assignments: None,
+                    sub_resources,
+                    references: Default::default(),
+                };
+                let whole = reference::backup_document(&item, false);
+                let expected = reference::masked(None, whole.clone());
+                assert_eq!(masked_stripped_document(&document_parts(&item, false)), expected, "{whole}");
+                let masks = expected["value"] == MASKED;
+                let signs = encrypted == Some(json!(true))
+                    || reference_id.as_ref().is_some_and(|r| !r.is_null())
+                    || odata.as_ref().is_some_and(|o| o.as_str().is_some_and(|o| o.ends_with("SecretSettingValue")));
+                assert_eq!(masks, signs, "{whole}");
+            }
+        }
+    }
+
     /// Documents whose keys and values reach every rule of normalization: server fields and
     /// annotations, secret flags and keys, the marked `payload`, references, nulls, nesting.
     fn document() -> impl Strategy<Value = Value> {
