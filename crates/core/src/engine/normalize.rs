@@ -688,6 +688,30 @@ mod tests {
     }
 
     #[test]
+    fn an_unrestorable_secret_is_an_encrypted_oma_value_or_an_encrypted_secret_setting_and_nothing_else() {
+        let secret_setting = "#microsoft.graph.deviceManagementConfigurationSecretSettingValue";
+        let found = [
+            (json!({"isEncrypted": true}), "(root)"),
+            (json!({"secretReferenceValueId": "r1", "omaUri": "./Vendor/X"}), "(root) (./Vendor/X)"),
+            (json!({"@odata.type": secret_setting, "valueState": "encryptedValueToken"}), "(root)"),
+            (json!({"a": {"secretReferenceValueId": "r1"}}), "a"),
+        ];
+        for (doc, path) in found {
+            assert_eq!(find_unrestorable_secret(&doc).as_deref(), Some(path), "{doc}");
+        }
+        for doc in [
+            json!({"isEncrypted": false, "secretReferenceValueId": null}),
+            json!({"secretReferenceValueId": ""}),
+            json!({"@odata.type": secret_setting, "valueState": "notEncrypted"}),
+            json!({"@odata.type": secret_setting}),
+            json!({"@odata.type": "#microsoft.graph.omaSettingString", "valueState": "encryptedValueToken"}),
+            json!({"valueState": "encryptedValueToken"}),
+        ] {
+            assert_eq!(find_unrestorable_secret(&doc), None, "{doc}");
+        }
+    }
+
+    #[test]
     fn an_unrestorable_secret_is_found_at_its_path_at_any_depth() {
         let v = json!({"a": [{"b": {"c": [1, {"isEncrypted": true}]}}]});
         assert_eq!(find_unrestorable_secret(&v).as_deref(), Some("a[0].b.c[1]"));
