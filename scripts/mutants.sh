@@ -7,6 +7,7 @@
 #   scripts/mutants.sh core         # wizard (and its gate), digest, plan, executor against the core's tests
 #   scripts/mutants.sh driver       # the one driver, the leadership fence, the tenant lock
 #   scripts/mutants.sh store        # the Kubernetes run store and the record reader (long: ~3 h here)
+#   scripts/mutants.sh masking      # normalization's masking (rule 8), secret marks, the canonical writer
 #   scripts/mutants.sh              # core and driver
 # It mutates the working tree in place (--in-place, restored after each mutant): run it on a clean
 # checkout or a separate git worktree, not while editing.
@@ -41,10 +42,19 @@ store() {
     -C=--test=controller_reconcile -C=--lib "$@"
 }
 
+# Masking and secret marks are held to the former whole-copy pipeline by the core's property tests.
+masking() {
+  cargo mutants --in-place --no-shuffle --timeout 120 --output mutants.out/masking -p restore-core \
+    -f crates/core/src/engine/normalize.rs -f crates/core/src/secrets.rs -f crates/core/src/canonical.rs \
+    -f crates/core/src/canonical/writer.rs -f crates/core/src/canonical/escape.rs \
+    -C=--lib -C=--test=engine_rules "$@"
+}
+
 case "$what" in
   core) core "$@" ;;
+  masking) masking "$@" ;;
   driver) driver "$@" ;;
   store) store "$@" ;;
   all) core "$@"; driver "$@" ;;
-  *) echo "usage: $0 [core|driver|store|all] [cargo-mutants args]" >&2; exit 2 ;;
+  *) echo "usage: $0 [core|driver|store|masking|all] [cargo-mutants args]" >&2; exit 2 ;;
 esac
