@@ -92,20 +92,7 @@ pub fn strip_server_managed(value: &mut Value) {
 /// Whether an object is a secret setting whose `value` must be masked: an encrypted OMA-URI setting
 /// or a Settings Catalog secret value.
 fn holds_secret_value(map: &Map<String, Value>) -> bool {
-    // One pass over the keys: cheaper than three lookups in the small objects Graph returns.
-    map.iter().any(|(key, v)| match key.as_str() {
-        "isEncrypted" => v.as_bool() == Some(true),
-        "secretReferenceValueId" => !v.is_null(),
-        "@odata.type" => v.as_str().is_some_and(|t| t.ends_with("SecretSettingValue")),
-        _ => false,
-    })
-}
-
-/// [`holds_secret_value`] of an object read through `get`.
-fn holds_secret_value_by<'a>(get: impl Fn(&str) -> Option<Cow<'a, Value>>) -> bool {
-    get("isEncrypted").and_then(|v| v.as_bool()) == Some(true)
-        || get("secretReferenceValueId").is_some_and(|v| !v.is_null())
-        || get("@odata.type").is_some_and(|t| t.as_str().is_some_and(|t| t.ends_with("SecretSettingValue")))
+    SecretSigns::of_object(map).hold_a_secret_value()
 }
 
 /// Whether an entry's value is masked where it stands: `value` of an object holding a secret value,
@@ -232,10 +219,7 @@ pub fn find_unrestorable_secret(value: &Value) -> Option<String> {
 /// [`find_unrestorable_secret`] of an item's document given as its parts ([`document_parts`]).
 pub fn find_unrestorable_secret_in(parts: &[(&str, Part<'_>)]) -> Option<String> {
     let root = PathTo::Root;
-    let values: Vec<(&str, Cow<'_, Value>)> =
-        SecretSigns::KEYS.iter().filter_map(|key| part_named(parts, key).map(|v| (*key, v))).collect();
-    let signs = SecretSigns::of_entries(values.iter().map(|(k, v)| (*k, v.as_ref())));
-    if let Some(found) = unrestorable_here(signs, &root) {
+    if let Some(found) = signs_of_parts(parts, |signs| unrestorable_here(signs, &root)) {
         return Some(found);
     }
     parts.iter().find_map(|(key, part)| {
@@ -256,11 +240,16 @@ fn walk_for_secret(value: &Value, at: &PathTo<'_>) -> Option<String> {
     }
 }
 
-/// What tells that an object is a secret a restore cannot write back, read in one pass over its keys.
+/// What an object's keys say about the secret it holds, read in one pass over them.
 #[derive(Default)]
 struct SecretSigns<'a> {
-    encrypted_oma: bool,
+    /// `isEncrypted: true`.
+    encrypted: bool,
+    /// `secretReferenceValueId`.
+    reference: Option<&'a Value>,
+    /// A `…SecretSettingValue` `@odata.type`.
     secret_setting: bool,
+    /// `valueState: encryptedValueToken`.
     value_token: bool,
     oma_uri: Option<&'a str>,
 }
@@ -277,8 +266,8 @@ impl<'a> SecretSigns<'a> {
         let mut signs = SecretSigns::default();
         for (key, v) in entries {
             match key {
-                "isEncrypted" => signs.encrypted_oma |= v.as_bool() == Some(true),
-                "secretReferenceValueId" => signs.encrypted_oma |= !v.is_null() && *v != "",
+                "isEncrypted" => signs.encrypted = v.as_bool() == Some(true),
+                "secretReferenceValueId" => signs.reference = Some(v),
                 "@odata.type" => signs.secret_setting = v.as_str().is_some_and(|t| t.ends_with("SecretSettingValue")),
                 "valueState" => signs.value_token = v.as_str() == Some("encryptedValueToken"),
                 "omaUri" => signs.oma_uri = v.as_str(),
@@ -287,11 +276,30 @@ impl<'a> SecretSigns<'a> {
         }
         signs
     }
+
+    /// An encrypted OMA-URI setting or a Settings Catalog secret value: its `value` is masked.
+    fn hold_a_secret_value(&self) -> bool {
+        self.encrypted || self.reference.is_some_and(|r| !r.is_null()) || self.secret_setting
+    }
+
+    /// A secret Graph returns as a reference or a token, which a restore cannot write back.
+    fn unrestorable(&self) -> bool {
+        self.encrypted
+            || self.reference.is_some_and(|r| !r.is_null() && *r != "")
+            || (self.secret_setting && self.value_token)
+    }
+}
+
+/// `f` of the signs of an item's document's top level, given as its parts (a list read as an array).
+fn signs_of_parts<R>(parts: &[(&str, Part<'_>)], f: impl FnOnce(SecretSigns<'_>) -> R) -> R {
+    let values: Vec<(&str, Cow<'_, Value>)> =
+        SecretSigns::KEYS.iter().filter_map(|key| part_named(parts, key).map(|v| (*key, v))).collect();
+    f(SecretSigns::of_entries(values.iter().map(|(k, v)| (*k, v.as_ref()))))
 }
 
 /// The path of an object that is itself an unrestorable secret (by its `signs`).
 fn unrestorable_here(signs: SecretSigns<'_>, at: &PathTo<'_>) -> Option<String> {
-    if !(signs.encrypted_oma || (signs.secret_setting && signs.value_token)) {
+    if !signs.unrestorable() {
         return None;
     }
     let name = signs.oma_uri.map(|u| format!(" ({u})")).unwrap_or_default();
@@ -390,15 +398,10 @@ pub fn backup_document(item: &BackupItem, with_assignments: bool) -> Value {
 
 /// An item's document ([`document_parts`]) with secrets masked and server-managed fields left out,
 /// every object's keys in sorted order: only what is kept is copied. Marked content is not yet
-/// digested ([`with_marks`]).
-pub fn masked_stripped_document(parts: &[(&str, Part<'_>)]) -> Value {
-    masked_stripped_document_noting_secrets(parts).0
-}
-
-/// [`masked_stripped_document`], and whether an object of the document holds a secret value (when
+/// digested ([`with_marks`]). Also whether an object of the document holds a secret value (when
 /// not, [`find_unrestorable_secret_in`] finds nothing).
 pub fn masked_stripped_document_noting_secrets(parts: &[(&str, Part<'_>)]) -> (Value, bool) {
-    let secret_value = holds_secret_value_by(|key| part_named(parts, key));
+    let secret_value = signs_of_parts(parts, |signs| signs.hold_a_secret_value());
     let mut copy = MaskedCopy::default();
     let doc = Value::Object(copy.entries(parts.iter().copied(), secret_value));
     (doc, copy.secret_seen)
@@ -840,7 +843,11 @@ mod tests {
                 };
                 let whole = reference::backup_document(&item, false);
                 let expected = reference::masked(None, whole.clone());
-                assert_eq!(masked_stripped_document(&document_parts(&item, false)), expected, "{whole}");
+                assert_eq!(
+                    masked_stripped_document_noting_secrets(&document_parts(&item, false)).0,
+                    expected,
+                    "{whole}"
+                );
                 let masks = expected["value"] == MASKED;
                 let signs = encrypted == Some(json!(true))
                     || reference_id.as_ref().is_some_and(|r| !r.is_null())
@@ -999,7 +1006,7 @@ mod tests {
             let t = item_type("deviceConfiguration");
             let whole = reference::backup_document(&item, true);
             let expected = reference::masked_by(&marks, t, whole.clone());
-            let copy = masked_stripped_document(&document_parts(&item, true));
+            let copy = masked_stripped_document_noting_secrets(&document_parts(&item, true)).0;
             prop_assert_eq!(&with_marks_of(&marks, t, copy, || whole.clone()), &expected);
             prop_assert_eq!(&masked_owned(&marks, t, whole.clone()), &expected);
         }
