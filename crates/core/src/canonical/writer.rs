@@ -684,7 +684,7 @@ pub(super) mod tests {
 
     proptest! {
         #[test]
-        fn a_repeated_value_is_written_as_the_value_itself(value in json_value(), between in json_value()) {
+        fn rule_2_a_repeated_value_is_written_as_the_value_itself(value in json_value(), between in json_value()) {
             let repeating = Repeating {
                 first: crate::canonical::Remembered(&value),
                 between: &between,
@@ -701,7 +701,7 @@ pub(super) mod tests {
     }
 
     #[test]
-    fn a_repeat_copies_the_remembered_text_and_writes_its_own_value_once_that_text_moved() {
+    fn rule_2_a_repeat_copies_the_remembered_text_and_writes_its_own_value_once_that_text_moved() {
         // The claim is false on purpose: what is written shows where the copy was made.
         let (a, b) = (json!({"k": 1}), json!({"k": 2}));
         let held = Repeating {

@@ -608,7 +608,7 @@ mod tests {
     }
 
     #[test]
-    fn a_preview_digest_is_that_of_its_json_whether_current_is_the_same_text_as_desired_or_not() {
+    fn rule_2_a_preview_digest_is_that_of_its_json_whether_current_is_the_same_text_as_desired_or_not() {
         let same = preview(Some(preview(None).desired));
         let reordered = preview(Some(json!({"settings": [{"a": "x", "b": 1}], "displayName": "A"})));
         let other = preview(Some(json!({"displayName": "B"})));

@@ -691,7 +691,7 @@ mod tests {
     }
 
     #[test]
-    fn an_unrestorable_secret_is_an_encrypted_oma_value_or_an_encrypted_secret_setting_and_nothing_else() {
+    fn rule_8_an_unrestorable_secret_is_an_encrypted_oma_value_or_an_encrypted_secret_setting_and_nothing_else() {
         let secret_setting = "#microsoft.graph.deviceManagementConfigurationSecretSettingValue";
         let found = [
             (json!({"isEncrypted": true}), "(root)"),
@@ -799,7 +799,7 @@ mod tests {
     }
 
     #[test]
-    fn the_top_level_of_an_items_document_masks_its_value_by_the_same_secret_signs_as_any_object() {
+    fn rule_8_the_top_level_of_an_items_document_masks_its_value_by_the_same_secret_signs_as_any_object() {
         let flags = [None, Some(json!(true)), Some(json!(false))];
         let refs = [None, Some(json!(null)), Some(json!("")), Some(json!("r"))];
         let types = [
@@ -963,7 +963,7 @@ mod tests {
         #![proptest_config(ProptestConfig::with_cases(512))]
 
         #[test]
-        fn normalizing_in_one_walk_is_the_same_as_masking_digesting_and_stripping_first(doc in document()) {
+        fn rule_8_normalizing_in_one_walk_is_the_same_as_masking_digesting_and_stripping_first(doc in document()) {
             for t in types() {
                 let expected = reference::normalize(t, doc.clone(), &names());
                 prop_assert_eq!(&normalize(t, &doc, &names()), &expected);
@@ -998,7 +998,7 @@ mod tests {
         }
 
         #[test]
-        fn marked_fields_at_any_depth_are_digested_as_if_masked_digested_and_stripped_in_turn(item in backup_item()) {
+        fn rule_8_marked_fields_at_any_depth_are_digested_as_if_masked_digested_and_stripped_in_turn(item in backup_item()) {
             // Paths through lists and objects, to scalars, objects and lists, and through stripped fields.
             let marks = ["payload", "settings.value", "a.b", "value", "a.id.b", "assignments.target", "Z.a.b"]
                 .into_iter()
