@@ -357,11 +357,16 @@ async fn cpu_path(client: &GraphClient, scope: &ResolvedScope, target: &RestoreT
     }
     digests.dedup();
     let done = (scope.items.len() * rounds) as f64;
+    // The thread's clock moves at scheduler ticks: a round shorter than a few of them reads 0.
+    let best = if best_round >= 0.004 {
+        format!("{:.0}", scope.items.len() as f64 / best_round)
+    } else {
+        "- (rounds too short for the thread's clock)".to_string()
+    };
     println!(
-        "  CPU path (normalize, diff, checks, digest) on one thread, no network: {:.0} items/s of wall time, {:.0} items per CPU-second of the thread, {:.0} in its best round (the least disturbed by the machine's other load) ({} items x {rounds} rounds, {} distinct digest {})",
+        "  CPU path (normalize, diff, checks, digest) on one thread, no network: {:.0} items/s of wall time, {:.0} items per CPU-second of the thread, {best} in its best round (the least disturbed by the machine's other load) ({} items x {rounds} rounds, {} distinct digest {})",
         done / elapsed,
         done / cpu.max(1e-9),
-        scope.items.len() as f64 / best_round.max(1e-9),
         scope.items.len(),
         digests.len(),
         digests.first().map(String::as_str).unwrap_or_default(),

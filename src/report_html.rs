@@ -284,7 +284,7 @@ fn item_row(out: &mut String, index: usize, item: &ItemPreview) {
 /// Two columns, tenant (left) and backup (right), with removed and added lines highlighted.
 fn side_by_side(item: &ItemPreview) -> String {
     let pretty = |v: &serde_json::Value| serde_json::to_string_pretty(v).unwrap_or_default();
-    let old = item.current.as_ref().map(pretty).unwrap_or_default();
+    let old = item.current.as_deref().map(pretty).unwrap_or_default();
     let new = pretty(&item.desired);
     let diff = TextDiff::from_lines(&old, &new);
     let old_lines: Vec<&str> = old.lines().collect();

@@ -251,7 +251,7 @@ pub async fn read_verified_report(
 ) -> Result<Option<restore_core::engine::preview::PreviewReport>, StoreError> {
     let uid = run.uid().unwrap_or_default();
     let Some((bytes, _)) = read(api, &run.name_any(), &uid, Content::Report).await? else { return Ok(None) };
-    let report: restore_core::engine::preview::PreviewReport =
+    let mut report: restore_core::engine::preview::PreviewReport =
         serde_json::from_slice(&bytes).map_err(|e| StoreError::Corrupt { what: "report", message: e.to_string() })?;
     if report.digest() != digest {
         return Err(StoreError::Untrusted {
@@ -260,6 +260,7 @@ pub async fn read_verified_report(
             why: format!("its content does not have the preview digest {digest} recorded in status"),
         });
     }
+    report.share_states_written_alike();
     Ok(Some(report))
 }
 

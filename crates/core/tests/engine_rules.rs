@@ -144,6 +144,47 @@ async fn rule_2_the_report_and_its_digest_do_not_depend_on_how_the_engine_holds_
     assert_eq!(owned.digest(), canonical_digest(&value));
 }
 
+/// Rule 2: an item whose current state is written as the same text as its desired one holds a
+/// single copy of it (most items of a preview are unchanged); a report read back holds them apart
+/// until it shares them again, and neither its JSON nor its digest changes.
+#[tokio::test]
+async fn rule_2_states_written_alike_are_held_once_and_shared_again_when_read_back() {
+    use restore_core::canonical::canonical_json;
+    use restore_core::engine::preview::PreviewReport;
+    use std::sync::Arc;
+
+    let (tenant, _, scope) = seeded("contoso", 12).await;
+    let drifted = tenant.objects(col("deviceConfiguration"))[0]["id"].as_str().unwrap().to_string();
+    tenant.edit(col("deviceConfiguration"), &drifted, |o| o["description"] = json!("changed in the portal"));
+    let report = preview(&tenant, &scope).await.report;
+    let shared = |r: &PreviewReport| {
+        r.items.iter().filter(|i| i.current.as_ref().is_some_and(|c| Arc::ptr_eq(c, &i.desired))).count()
+    };
+    let alike = |r: &PreviewReport| {
+        r.items
+            .iter()
+            .filter(|i| i.current.as_deref().is_some_and(|c| canonical_json(c) == canonical_json(&i.desired)))
+            .count()
+    };
+    let with_current = report.items.iter().filter(|i| i.current.is_some()).count();
+    assert!(
+        alike(&report) > 0 && alike(&report) < with_current,
+        "the golden preview has unchanged and changed items: {} of {with_current} {:?}",
+        alike(&report),
+        report.items.iter().map(|i| i.action).collect::<Vec<_>>()
+    );
+    assert_eq!(shared(&report), alike(&report));
+
+    let mut stored: PreviewReport = serde_json::from_str(&report.to_json_pretty().unwrap()).unwrap();
+    assert_eq!(shared(&stored), 0);
+    assert_eq!(stored.digest(), report.digest());
+    stored.share_states_written_alike();
+    assert_eq!(shared(&stored), alike(&report));
+    assert_eq!(stored, report);
+    assert_eq!(stored.digest(), report.digest());
+    assert_eq!(serde_json::to_string(&stored).unwrap(), serde_json::to_string(&report).unwrap());
+}
+
 fn changed_item(report: &mut restore_core::engine::preview::PreviewReport) -> &mut ItemPreview {
     report.items.iter_mut().find(|i| !i.changed_fields.is_empty()).expect("the golden preview has an update")
 }

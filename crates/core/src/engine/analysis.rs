@@ -3,6 +3,7 @@
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -77,10 +78,11 @@ pub struct ItemPreview {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub changed_fields: Vec<String>,
     /// The backup's state, normalized (references by name, secrets masked).
-    pub desired: Value,
-    /// The tenant's state, normalized and limited to the desired keys; `None` when absent.
+    pub desired: Arc<Value>,
+    /// The tenant's state, normalized and limited to the desired keys; `None` when absent. When it
+    /// is written as the same text as `desired` it is the same allocation (most items are unchanged).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub current: Option<Value>,
+    pub current: Option<Arc<Value>>,
     /// The item's references and where they land in the target.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub references: Vec<ReferenceMapping>,
@@ -152,10 +154,10 @@ impl Serialize for ItemPreview {
             matches: &self.matches,
             changed_fields: &self.changed_fields,
             desired: Remembered(&self.desired),
-            current: self
-                .current
-                .as_ref()
-                .map(|value| CurrentOut { value, same_text_as_desired: same_text(value, &self.desired) }),
+            current: self.current.as_ref().map(|value| CurrentOut {
+                value,
+                same_text_as_desired: Arc::ptr_eq(value, &self.desired) || same_text(value, &self.desired),
+            }),
             references: &self.references,
             diff: &self.diff,
         }
@@ -463,12 +465,16 @@ fn analyze_item(
     if let Some(t) = t.filter(|_| with_assignments) {
         issues.assignments_not_removable = assignments_not_removable(t, current.as_ref(), &desired);
     }
-    let (action, reason) = decide(scoped, &issues, matches.len(), current.as_ref(), &desired, existing);
+    let same_text_as_desired = current.as_ref().is_some_and(|current| same_text(current, &desired));
+    let (action, reason) =
+        decide(scoped, &issues, matches.len(), current.as_ref(), &desired, same_text_as_desired, existing);
     let (changed_fields, diff) = match (&current, action) {
         (_, PlannedAction::Unchanged) => (Vec::new(), String::new()),
         (Some(current), _) => (changed_paths(current, &desired), unified_diff(Some(current), &desired)),
         (None, _) => (Vec::new(), unified_diff(None, &desired)),
     };
+    let desired = Arc::new(desired);
+    let current = current.map(|current| if same_text_as_desired { Arc::clone(&desired) } else { Arc::new(current) });
     ItemAnalysis {
         label: scoped.label(),
         preview: ItemPreview {
@@ -497,6 +503,7 @@ fn decide(
     match_count: usize,
     current: Option<&Value>,
     desired: &Value,
+    same_text_as_desired: bool,
     existing: ExistingObjects,
 ) -> (PlannedAction, Option<String>) {
     let skip = |why: &str| (PlannedAction::Skip, Some(why.to_string()));
@@ -537,8 +544,8 @@ fn decide(
     }
     let action = match current {
         None => PlannedAction::Create,
-        // `same_text` first: the same documents in the same order, decided without hashing keys.
-        Some(current) if same_text(current, desired) || current == desired => return (PlannedAction::Unchanged, None),
+        // The same text first: the same documents in the same order, decided without hashing keys.
+        Some(current) if same_text_as_desired || current == desired => return (PlannedAction::Unchanged, None),
         Some(_) if existing == ExistingObjects::Skip => {
             return skip("exists in the tenant and existingObjects is skip");
         }
@@ -568,8 +575,8 @@ mod tests {
             target_id: None,
             matches: Vec::new(),
             changed_fields: Vec::new(),
-            desired: json!({"displayName": "A", "settings": [{"b": 1, "a": "x"}]}),
-            current,
+            desired: Arc::new(json!({"displayName": "A", "settings": [{"b": 1, "a": "x"}]})),
+            current: current.map(Arc::new),
             references: Vec::new(),
             diff: String::new(),
         }
@@ -609,10 +616,12 @@ mod tests {
 
     #[test]
     fn rule_2_a_preview_digest_is_that_of_its_json_whether_current_is_the_same_text_as_desired_or_not() {
-        let same = preview(Some(preview(None).desired));
+        let same = preview(Some((*preview(None).desired).clone()));
+        let mut shared = preview(None);
+        shared.current = Some(Arc::clone(&shared.desired));
         let reordered = preview(Some(json!({"settings": [{"a": "x", "b": 1}], "displayName": "A"})));
         let other = preview(Some(json!({"displayName": "B"})));
-        for item in [same, reordered, other, preview(None)] {
+        for item in [same, shared, reordered, other, preview(None)] {
             let as_json = serde_json::to_value(&item).unwrap();
             assert_eq!(canonical_digest_of(&item, &[]).unwrap(), canonical_digest(&as_json));
             assert_eq!(

@@ -9,6 +9,7 @@
 //! the changed fields and the digest show it, and the plan sends it as a `setPriority` step.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use serde_json::{Value, json};
 
@@ -170,21 +171,21 @@ pub const PASSES: [&str; 2] = ["descending", "ascending"];
 /// and updates the action, the changed fields and the diff when the priority alone differs.
 fn apply(item: &mut ItemAnalysis, planned: i64, current: Option<i64>) {
     let p = &mut item.preview;
-    if let Value::Object(desired) = &mut p.desired {
+    if let Value::Object(desired) = Arc::make_mut(&mut p.desired) {
         desired.insert(PRIORITY.into(), json!(planned));
     }
-    if let Some(Value::Object(now)) = &mut p.current {
+    if let Some(Value::Object(now)) = p.current.as_mut().map(Arc::make_mut) {
         match current {
             Some(n) => now.insert(PRIORITY.into(), json!(n)),
             None => now.remove(PRIORITY),
         };
     }
-    if p.action == PlannedAction::Unchanged && p.current.as_ref() != Some(&p.desired) {
+    if p.action == PlannedAction::Unchanged && p.current.as_deref() != Some(&*p.desired) {
         p.action = PlannedAction::Update;
     }
     if p.action != PlannedAction::Unchanged {
-        p.changed_fields = p.current.as_ref().map(|c| changed_paths(c, &p.desired)).unwrap_or_default();
-        p.diff = unified_diff(p.current.as_ref(), &p.desired);
+        p.changed_fields = p.current.as_deref().map(|c| changed_paths(c, &p.desired)).unwrap_or_default();
+        p.diff = unified_diff(p.current.as_deref(), &p.desired);
     }
 }
 

@@ -651,7 +651,7 @@ impl Executor {
         let Some((_, live)) = self.read_live(port, item, &id).await? else {
             return Ok(Ending::Failed("the object was not found when verifying".into()));
         };
-        if live == item.desired {
+        if live == *item.desired {
             return Ok(Ending::Verified);
         }
         let mut paths = changed_paths(&live, &item.desired);

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -128,9 +129,9 @@ pub struct PlanItem {
     /// The object to update (create: set once created).
     pub target_id: Option<String>,
     /// Normalized desired state, from the report.
-    pub desired: Value,
+    pub desired: Arc<Value>,
     /// Normalized state of the object at the preview (`None` for a create): the drift baseline.
-    pub expected: Option<Value>,
+    pub expected: Option<Arc<Value>>,
     /// References and where they land.
     pub references: Vec<ReferenceMapping>,
     /// The backup item: the source of every write body. May hold secrets; never printed.

@@ -2,6 +2,7 @@
 //! deterministic digest (DESIGN §2 rule 2) — the value a human copies into the confirmation.
 
 use std::fmt::Write as _;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -9,6 +10,7 @@ use crate::api::{ActionCounts, ChecksStatus, ExistingObjects, IncludeOrSkip, Sco
 use crate::canonical::canonical_digest_of;
 use crate::engine::analysis::{ItemPreview, PlannedAction};
 use crate::engine::checks::{Finding, checks_status};
+use crate::engine::diff::same_text;
 use crate::engine::mapping::TargetMaps;
 use crate::engine::snapshot::RequestStats;
 use crate::wizard::PreviewFacts;
@@ -71,6 +73,16 @@ impl PreviewReport {
     pub fn digest(&self) -> String {
         // Were serialization to fail, the empty digest matches no confirmation.
         canonical_digest_of(self, &["requests"]).unwrap_or_default()
+    }
+
+    /// Makes each item's `current` the same allocation as its `desired` where the two are written
+    /// as the same text, as the analysis leaves them (a report read back holds them apart).
+    pub fn share_states_written_alike(&mut self) {
+        for item in &mut self.items {
+            if let Some(current) = item.current.as_mut().filter(|c| same_text(c, &item.desired)) {
+                *current = Arc::clone(&item.desired);
+            }
+        }
     }
 
     /// Blocker findings.
