@@ -261,4 +261,51 @@ mod tests {
         assert_eq!(move_to(&list, "a", 3), ["b", "c", "a"]);
         assert_eq!(move_to(&list, "b", 2), ["a", "b", "c"], "the same position again changes nothing");
     }
+
+    /// An unchanged item whose current state is its desired state's allocation, as the analysis
+    /// leaves it.
+    fn shared_unchanged_item() -> ItemAnalysis {
+        let desired = Arc::new(json!({"displayName": "A", "priority": 1}));
+        ItemAnalysis {
+            preview: crate::engine::analysis::ItemPreview {
+                key: "deviceEnrollmentConfiguration/a".into(),
+                item_type: "deviceEnrollmentConfiguration".into(),
+                display_name: "A".into(),
+                platform: "windows".into(),
+                class: None,
+                action: PlannedAction::Unchanged,
+                reason: None,
+                target_id: Some("t".into()),
+                matches: Vec::new(),
+                changed_fields: Vec::new(),
+                current: Some(Arc::clone(&desired)),
+                desired,
+                references: Vec::new(),
+                diff: String::new(),
+            },
+            issues: Default::default(),
+            label: "deviceEnrollmentConfiguration/A".into(),
+        }
+    }
+
+    #[test]
+    fn a_priority_alone_that_differs_makes_an_unchanged_item_an_update_with_its_changed_field_and_diff() {
+        let mut moved = shared_unchanged_item();
+        apply(&mut moved, 2, Some(3));
+        let p = &moved.preview;
+        assert_eq!(p.action, PlannedAction::Update);
+        assert_eq!(
+            (p.desired[PRIORITY].as_i64(), p.current.as_ref().map(|c| c[PRIORITY].clone())),
+            (Some(2), Some(json!(3)))
+        );
+        assert_eq!(p.changed_fields, [PRIORITY]);
+        assert!(p.diff.contains("\"priority\": 3") && p.diff.contains("\"priority\": 2"), "{}", p.diff);
+
+        let mut kept = shared_unchanged_item();
+        apply(&mut kept, 2, Some(2));
+        let p = &kept.preview;
+        assert_eq!(p.action, PlannedAction::Unchanged);
+        assert!(p.changed_fields.is_empty() && p.diff.is_empty(), "{p:?}");
+        assert_eq!(p.current.as_deref(), Some(&*p.desired));
+    }
 }
