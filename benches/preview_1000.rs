@@ -7,7 +7,9 @@
 //! `PREVIEW_LATENCY_MS` (default 50) added to every Graph request, and prints the HTTP requests it
 //! sent, the requests per item and the peak RSS of the preview's process and of the simulator's.
 //! With the latency off it times the CPU path (normalize, diff, checks, digest of a snapshot
-//! already read) on one thread. Targets (issue 17, printed, never asserted): 1,000 items <= 1.0 s
+//! already read) on one thread. `PREVIEW_STEPS=1` runs each preview step by step (snapshot, report,
+//! digest) and prints the RSS after each and its peak during it. Targets (issue 17, printed, never
+//! asserted): 1,000 items <= 1.0 s
 //! and 10,000 items <= 8 s at 50 ms, peak RSS <= 200 MB, CPU path >= 20,000 items/s.
 
 use std::io::{BufRead, BufReader, Write};
@@ -23,7 +25,7 @@ use restore_core::backup::{BackupSet, BackupTenant};
 use restore_core::catalog::item_type;
 use restore_core::engine::scope::{ResolvedScope, resolve_scope_taking};
 use restore_core::engine::snapshot::take_snapshot;
-use restore_core::engine::{EngineOptions, RestoreTarget, assess, report_from_owned_snapshot};
+use restore_core::engine::{Assessment, EngineOptions, RestoreTarget, assess, report_from_owned_snapshot};
 use restore_graph::{Credentials, DEFAULT_READ_CONCURRENCY, GraphClient, GraphOptions, SecretString};
 use restore_operator::cli::demo_backup::{
     EVERY_KIND_SAMPLES, PortalAdmin, SimTenant, local_graph_options, sample_backup_with_every_kind, start_simulator,
@@ -262,6 +264,8 @@ async fn network_preview(size: usize, latency_ms: u64, rounds: usize, wizard: bo
     drop(backup);
     let target = RestoreTarget { tenant_id: "bench".into(), environment: Environment::Staging };
     sim.set_latency(latency_ms);
+    let steps = std::env::var("PREVIEW_STEPS").is_ok_and(|v| v == "1");
+    let mut steps_peak: f64 = 0.0;
     let rss_before = proc_status_mib("VmRSS");
     reset_peak_rss();
     let mut times = Vec::new();
@@ -272,12 +276,18 @@ async fn network_preview(size: usize, latency_ms: u64, rounds: usize, wizard: bo
         drop(last.take());
         let from = sim.mark();
         let start = Instant::now();
-        let assessment = assess(&client, &scope, &target, &EngineOptions::default()).await.expect("a preview");
+        let assessment = if steps {
+            let (assessment, peak) = assess_by_steps(&client, &scope, &target).await;
+            steps_peak = steps_peak.max(peak);
+            assessment
+        } else {
+            assess(&client, &scope, &target, &EngineOptions::default()).await.expect("a preview")
+        };
         times.push(start.elapsed());
         requests = sim.requests_since(from);
         last = Some(assessment);
     }
-    let peak = proc_status_mib("VmHWM");
+    let peak = proc_status_mib("VmHWM").max(steps_peak);
     let (sim_peak, _) = sim.rss();
     let assessment = last.expect("at least one round");
     let items = assessment.report.items.len();
@@ -308,6 +318,29 @@ async fn network_preview(size: usize, latency_ms: u64, rounds: usize, wizard: bo
     }
     sim.set_latency(0);
     cpu_path(&client, &scope, &target, rounds).await;
+}
+
+/// [`assess`] step by step (snapshot, report, digest), printing the process's RSS after each step
+/// and its peak during it (`PREVIEW_STEPS=1`): where a preview's memory goes. Also returns the
+/// highest of those peaks (each step resets the peak).
+async fn assess_by_steps(client: &GraphClient, scope: &ResolvedScope, target: &RestoreTarget) -> (Assessment, f64) {
+    let mut line = String::from("  memory by step (RSS after, peak during):");
+    let mut highest: f64 = 0.0;
+    let mut step = |name: &str| {
+        let peak = proc_status_mib("VmHWM");
+        highest = highest.max(peak);
+        line.push_str(&format!(" {name} {:.1} MiB ({peak:.1} MiB)", proc_status_mib("VmRSS")));
+        reset_peak_rss();
+    };
+    step("before");
+    let snapshot = take_snapshot(client, scope, &target.tenant_id).await.expect("a snapshot");
+    step("| snapshot read");
+    let report = report_from_owned_snapshot(scope, snapshot, target, &EngineOptions::default());
+    step("| report");
+    let digest = report.digest();
+    step("| digest");
+    println!("{line}");
+    (Assessment { report, digest }, highest)
 }
 
 /// The whole wizard up to the preview, as `restore-operator preview` runs it (backup from a ConfigMap).
