@@ -8,6 +8,7 @@
 #   scripts/mutants.sh driver       # the one driver, the leadership fence, the tenant lock
 #   scripts/mutants.sh store        # the Kubernetes run store and the record reader (long: ~3 h here)
 #   scripts/mutants.sh masking      # normalization's masking (rule 8), secret marks, the canonical writer
+#   scripts/mutants.sh conflicts    # the fenced 409 retry of status patches and record ConfigMaps
 #   scripts/mutants.sh              # core and driver
 # It mutates the working tree in place (--in-place, restored after each mutant): run it on a clean
 # checkout or a separate git worktree, not while editing.
@@ -50,11 +51,18 @@ masking() {
     -C=--lib -C=--test=engine_rules "$@"
 }
 
+# Writes sent again on 409 Conflict, each attempt behind the leadership fence.
+conflicts() {
+  CARGO_PROFILE_DEV_DEBUG=0 cargo mutants --in-place --no-shuffle --timeout 300 --output mutants.out/conflicts \
+    -p restore-operator -f src/kube/conflicts.rs -C=--test=write_conflicts -C=--lib "$@"
+}
+
 case "$what" in
   core) core "$@" ;;
   masking) masking "$@" ;;
+  conflicts) conflicts "$@" ;;
   driver) driver "$@" ;;
   store) store "$@" ;;
   all) core "$@"; driver "$@" ;;
-  *) echo "usage: $0 [core|driver|store|masking|all] [cargo-mutants args]" >&2; exit 2 ;;
+  *) echo "usage: $0 [core|driver|store|masking|conflicts|all] [cargo-mutants args]" >&2; exit 2 ;;
 esac
