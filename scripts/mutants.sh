@@ -53,7 +53,7 @@ masking() {
 
 # Writes sent again on 409 Conflict, each attempt behind the leadership fence.
 conflicts() {
-  CARGO_PROFILE_DEV_DEBUG=0 cargo mutants --in-place --no-shuffle --timeout 300 --output mutants.out/conflicts \
+  CARGO_PROFILE_DEV_DEBUG=0 cargo mutants --in-place --no-shuffle --timeout 60 --output mutants.out/conflicts \
     -p restore-operator -f src/kube/conflicts.rs -C=--test=write_conflicts -C=--lib "$@"
 }
 
