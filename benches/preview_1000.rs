@@ -313,6 +313,7 @@ async fn network_preview(size: usize, latency_ms: u64, rounds: usize, wizard: bo
         requests.0 as f64 / items.max(1) as f64,
         restore_core::catalog::ITEM_TYPES.len(),
     );
+    drop(assessment);
     if let Some(archive) = archive {
         wizard_preview(&mut sim, &client, archive, latency_ms, rounds).await;
     }
@@ -352,6 +353,8 @@ async fn wizard_preview(sim: &mut SimProcess, client: &GraphClient, archive: Vec
     let local = LocalTenant { id: "bench".into(), label: "Bench".into(), environment: Environment::Staging };
     let mut times = Vec::new();
     let mut requests = (0, 0);
+    let rss_before = proc_status_mib("VmRSS");
+    reset_peak_rss();
     for _ in 0..rounds {
         let from = sim.mark();
         let start = Instant::now();
@@ -362,9 +365,10 @@ async fn wizard_preview(sim: &mut SimProcess, client: &GraphClient, archive: Vec
         requests = sim.requests_since(from);
     }
     println!(
-        "  wizard source → scope → checks → preview at {latency_ms} ms (as the CLI and the controller run it): median {:.0} ms, {} HTTP requests",
+        "  wizard source → scope → checks → preview at {latency_ms} ms (as the CLI and the controller run it): median {:.0} ms, {} HTTP requests; peak RSS {:.1} MiB ({rss_before:.1} MiB before, the engine preview's scope still held)",
         ms(median(times)),
-        requests.0
+        requests.0,
+        proc_status_mib("VmHWM"),
     );
 }
 
