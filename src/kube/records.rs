@@ -253,6 +253,9 @@ pub async fn read_verified_report(
     let Some((bytes, _)) = read(api, &run.name_any(), &uid, Content::Report).await? else { return Ok(None) };
     let mut report: restore_core::engine::preview::PreviewReport =
         serde_json::from_slice(&bytes).map_err(|e| StoreError::Corrupt { what: "report", message: e.to_string() })?;
+    // Shared first (the same text either way), so the digest checks the report as it is returned
+    // and writes each unchanged item's text once.
+    report.share_states_written_alike();
     if report.digest() != digest {
         return Err(StoreError::Untrusted {
             name: chunk_name(&run.name_any(), Content::Report, 0),
@@ -260,7 +263,6 @@ pub async fn read_verified_report(
             why: format!("its content does not have the preview digest {digest} recorded in status"),
         });
     }
-    report.share_states_written_alike();
     Ok(Some(report))
 }
 

@@ -211,12 +211,8 @@ pub fn mask_secrets(value: &mut Value) {
 }
 
 /// The path of the first secret a restore cannot write back (an encrypted OMA-URI value or an
-/// encrypted Settings Catalog secret: Graph returns a token, not the value).
-pub fn find_unrestorable_secret(value: &Value) -> Option<String> {
-    walk_for_secret(value, &PathTo::Root)
-}
-
-/// [`find_unrestorable_secret`] of an item's document given as its parts ([`document_parts`]).
+/// encrypted Settings Catalog secret: Graph returns a token, not the value) in an item's document
+/// given as its parts ([`document_parts`]).
 pub fn find_unrestorable_secret_in(parts: &[(&str, Part<'_>)]) -> Option<String> {
     let root = PathTo::Root;
     if let Some(found) = signs_of_parts(parts, |signs| unrestorable_here(signs, &root)) {
@@ -595,6 +591,11 @@ fn in_canonical_order(value: &Value) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The unrestorable-secret search over a whole document (the preview searches an item's parts).
+    fn find_unrestorable_secret(value: &Value) -> Option<String> {
+        walk_for_secret(value, &PathTo::Root)
+    }
     use crate::catalog::item_type;
     use crate::engine::mapping::RefKind;
     use proptest::prelude::*;
