@@ -921,8 +921,10 @@ impl ApiCore {
                 })?;
                 let mut applied = self.decode(scope, patch_doc)?;
                 let applied_name = meta_str(&applied, "name").unwrap_or_default().to_string();
-                if applied_name.is_empty() {
-                    // An apply body may leave the name to the URL (common for status applies).
+                if applied_name.is_empty() && existing.is_some() {
+                    // Applied to a live object, a body may leave the name out (common for status
+                    // applies): the merge keeps the live name. Creating, the body must name the
+                    // object, as the API server checks the applied object's name against the URL.
                     if let Some(meta) = metadata_mut(&mut applied) {
                         meta.insert("name".into(), json!(name));
                     }

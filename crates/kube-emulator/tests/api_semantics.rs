@@ -621,6 +621,26 @@ async fn watcher_stream_sees_initial_state_and_changes() {
     assert_eq!(second.metadata.name.as_deref(), Some("b"), "streaming lists (sendInitialEvents) work too");
 }
 
+/// The API server's patch handler checks the applied object's name against the URL (apiserver
+/// `handlers/patch.go`, `applyPatch` → `checkName`); a live object keeps its name through a merge.
+#[tokio::test]
+async fn server_side_apply_that_creates_an_object_needs_its_name_in_the_body() {
+    let emu = emulator().await;
+    let api: Api<ConfigMap> = Api::namespaced(emu.client().unwrap(), "default");
+    let unnamed = json!({"apiVersion": "v1", "kind": "ConfigMap", "data": {"k": "v"}});
+    let refused = api_error(api.patch("a", &PatchParams::apply("writer"), &Patch::Apply(&unnamed)).await);
+    assert_eq!(refused.code, 400, "{refused:?}");
+    assert!(refused.message.contains("does not match the name on the URL (a)"), "{}", refused.message);
+    assert!(api.get_opt("a").await.unwrap().is_none(), "nothing is created");
+
+    let named = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a"}, "data": {"k": "v"}});
+    api.patch("a", &PatchParams::apply("writer"), &Patch::Apply(&named)).await.unwrap();
+    let changed = json!({"apiVersion": "v1", "kind": "ConfigMap", "data": {"k": "w"}});
+    let merged = api.patch("a", &PatchParams::apply("writer"), &Patch::Apply(&changed)).await.unwrap();
+    assert_eq!(merged.metadata.name.as_deref(), Some("a"));
+    assert_eq!(merged.data.unwrap()["k"], "w");
+}
+
 #[tokio::test]
 async fn server_side_apply_of_status_touches_only_status() {
     let emu = emulator().await;
