@@ -1292,6 +1292,79 @@ async fn finding_1_records_not_owned_by_the_run_or_with_a_duplicate_chunk_are_re
     assert!(refused.to_string().contains("stored twice"), "{refused}");
 }
 
+/// Bytes gzip cannot shrink (xorshift): a document of `len` of them takes `len / CHUNK_BYTES + 1` chunks.
+fn incompressible(len: usize) -> Vec<u8> {
+    let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as u8
+        })
+        .collect()
+}
+
+/// A record written on the emulator (whose apply checks names as the API server does): each chunk
+/// is named, labelled and owned by its run, read back whole, and rewritten by that run alone. A
+/// ConfigMap planted under a run's record name is refused and left as it is, and a rewrite into
+/// fewer chunks removes only the run's own extra chunks.
+#[tokio::test]
+async fn finding_1_a_record_is_written_as_its_runs_own_and_a_planted_one_is_neither_overwritten_nor_removed() {
+    let emulator = kube_emulator::Emulator::start(kube_emulator::EmulatorConfig::default()).await.expect("emulator");
+    emulator.load_crds_dir(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("crds")).expect("crds");
+    let client = emulator.client().expect("client");
+    let (runs, config_maps): (Api<RestoreRun>, Api<ConfigMap>) =
+        (Api::namespaced(client.clone(), "default"), Api::namespaced(client, "default"));
+    let manifest = |name: &str| -> RestoreRun {
+        serde_json::from_value(json!({"apiVersion": "tenantatlas.io/v1alpha1", "kind": "RestoreRun",
+            "metadata": {"name": name}, "spec": {"tenantRef": {"name": "contoso"}, "source": {"configMapRef": {"name": "backup"}}}}))
+        .expect("a run")
+    };
+    let run = runs.create(&PostParams::default(), &manifest("own")).await.expect("run");
+    let uid = run.uid().expect("uid");
+    let labels = |name: &str| json!({store::RUN_LABEL: name, store::KIND_LABEL: Content::Report.label()});
+    let large = incompressible(store::CHUNK_BYTES + 1024);
+    let first = store::write(&config_maps, &run, Content::Report, &large, "sha256:large").await.expect("write");
+    assert_eq!(first, "own-report");
+    for (name, index) in [("own-report", "0/2"), ("own-report-1", "1/2")] {
+        let cm = config_maps.get(name).await.expect("a chunk");
+        assert_eq!(cm.labels().get(store::RUN_LABEL).map(String::as_str), Some("own"), "{name}");
+        assert_eq!(cm.labels().get(store::KIND_LABEL).map(String::as_str), Some("report"), "{name}");
+        assert_eq!(cm.annotations().get(store::CHUNK_ANNOTATION).map(String::as_str), Some(index), "{name}");
+        assert_eq!(store::distrust(&cm, &uid), None, "{name}: owned by the run, written by this controller");
+    }
+    let read = store::read(&config_maps, "own", &uid, Content::Report).await.expect("read");
+    assert_eq!(read, Some((large, "sha256:large".to_string())));
+
+    // Labelled as the run's extra chunk but owned by nobody: a rewrite leaves it alone, and a read
+    // refuses the record while it is there.
+    let stray: ConfigMap =
+        serde_json::from_value(json!({"metadata": {"name": "stray", "labels": labels("own")}})).unwrap();
+    config_maps.create(&PostParams::default(), &stray).await.expect("stray");
+    let small = br#"{"items":[]}"#.to_vec();
+    store::write(&config_maps, &run, Content::Report, &small, "sha256:small").await.expect("a rewrite by the run");
+    assert!(config_maps.get_opt("own-report-1").await.unwrap().is_none(), "the run's extra chunk is removed");
+    assert!(config_maps.get_opt("stray").await.unwrap().is_some(), "what the run does not own stays");
+    let refused = store::read(&config_maps, "own", &uid, Content::Report).await.unwrap_err();
+    assert!(matches!(&refused, store::StoreError::Untrusted { name, .. } if name == "stray"), "{refused}");
+    config_maps.delete("stray", &Default::default()).await.expect("delete");
+    let read = store::read(&config_maps, "own", &uid, Content::Report).await.expect("read");
+    assert_eq!(read, Some((small, "sha256:small".to_string())));
+
+    // Planted under a second run's record name before it wrote: labelled as its own, not owned.
+    let other = runs.create(&PostParams::default(), &manifest("other")).await.expect("run");
+    let planted: ConfigMap =
+        serde_json::from_value(json!({"metadata": {"name": "other-report", "labels": labels("other")},
+        "data": {"planted": "yes"}}))
+        .unwrap();
+    config_maps.create(&PostParams::default(), &planted).await.expect("planted");
+    let refused = store::write(&config_maps, &other, Content::Report, b"{}", "sha256:other").await.unwrap_err();
+    assert!(matches!(&refused, store::StoreError::Foreign { name } if name == "other-report"), "{refused}");
+    let left = config_maps.get("other-report").await.expect("still there");
+    assert_eq!(left.data.unwrap_or_default().get("planted").map(String::as_str), Some("yes"), "left as it was");
+}
+
 #[tokio::test]
 async fn finding_2_the_plugin_shows_a_progress_record_only_as_far_as_status_vouches_for_it() {
     let h = previewed(TenantSetup::default(), ControllerOptions::default(), "1h").await;

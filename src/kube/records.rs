@@ -95,12 +95,17 @@ fn gzip(bytes: &[u8]) -> Result<Vec<u8>, std::io::Error> {
 }
 
 fn gunzip(bytes: &[u8], what: &'static str) -> Result<Vec<u8>, StoreError> {
+    gunzip_at_most(bytes, what, MAX_DOCUMENT_BYTES)
+}
+
+/// Decompresses at most `limit` bytes: a larger document is refused, never cut short.
+fn gunzip_at_most(bytes: &[u8], what: &'static str, limit: u64) -> Result<Vec<u8>, StoreError> {
     let mut out = Vec::new();
     flate2::read::GzDecoder::new(bytes)
-        .take(MAX_DOCUMENT_BYTES + 1)
+        .take(limit + 1)
         .read_to_end(&mut out)
         .map_err(|e| StoreError::Corrupt { what, message: e.to_string() })?;
-    if out.len() as u64 > MAX_DOCUMENT_BYTES {
+    if out.len() as u64 > limit {
         return Err(StoreError::Corrupt { what, message: "larger than allowed".into() });
     }
     Ok(out)
@@ -338,6 +343,19 @@ mod tests {
         assert!(z.len() < doc.len() / 10);
         assert_eq!(gunzip(&z, "report").unwrap(), doc);
         assert!(matches!(gunzip(b"not gzip", "report"), Err(StoreError::Corrupt { .. })));
+    }
+
+    #[test]
+    fn a_stored_document_over_the_size_limit_is_refused_and_one_at_the_limit_is_read_whole() {
+        let doc = br#"{"items":[1,2,3]}"#.repeat(100);
+        let z = gzip(&doc).unwrap();
+        let limit = doc.len() as u64;
+        assert_eq!(gunzip_at_most(&z, "report", limit).unwrap(), doc);
+        let refused = gunzip_at_most(&z, "report", limit - 1);
+        assert!(
+            matches!(&refused, Err(StoreError::Corrupt { message, .. }) if message == "larger than allowed"),
+            "{refused:?}"
+        );
     }
 
     #[test]
