@@ -1365,6 +1365,56 @@ async fn finding_1_a_record_is_written_as_its_runs_own_and_a_planted_one_is_neit
     assert_eq!(left.data.unwrap_or_default().get("planted").map(String::as_str), Some("yes"), "left as it was");
 }
 
+/// A record whose chunks do not make one whole write — one missing (a write cut short), one whose
+/// index skips, chunks of two writes — is neither read nor taken as already stored (the report is
+/// then written again), even when every chunk is owned by the run and written under this
+/// controller's field manager (a name any client can send).
+#[tokio::test]
+async fn finding_1_a_record_that_is_not_one_whole_write_is_neither_read_nor_taken_as_stored() {
+    let emulator = kube_emulator::Emulator::start(kube_emulator::EmulatorConfig::default()).await.expect("emulator");
+    emulator.load_crds_dir(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("crds")).expect("crds");
+    let client = emulator.client().expect("client");
+    let (runs, config_maps): (Api<RestoreRun>, Api<ConfigMap>) =
+        (Api::namespaced(client.clone(), "default"), Api::namespaced(client, "default"));
+    let manifest: RestoreRun = serde_json::from_value(json!({"apiVersion": "tenantatlas.io/v1alpha1", "kind": "RestoreRun",
+        "metadata": {"name": "own"}, "spec": {"tenantRef": {"name": "contoso"}, "source": {"configMapRef": {"name": "backup"}}}}))
+    .expect("a run");
+    let run = runs.create(&PostParams::default(), &manifest).await.expect("run");
+    let uid = run.uid().expect("uid");
+    let as_this_controller =
+        PatchParams { field_manager: Some(restore_operator::kube::FIELD_MANAGER.into()), ..Default::default() };
+    let annotate = |name: &'static str, key: &'static str, value: &'static str| {
+        let config_maps = config_maps.clone();
+        let params = as_this_controller.clone();
+        async move {
+            let patch = json!({"metadata": {"annotations": {key: value}}});
+            config_maps.patch(name, &params, &Patch::Merge(&patch)).await.expect("annotate");
+        }
+    };
+    let two_chunks = incompressible(store::CHUNK_BYTES + 1024);
+    let rewrite = || store::write(&config_maps, &run, Content::Report, &two_chunks, "sha256:a");
+
+    rewrite().await.expect("write");
+    assert_eq!(store::stored_digest(&config_maps, "own", Content::Report).await.unwrap().as_deref(), Some("sha256:a"));
+
+    config_maps.delete("own-report-1", &Default::default()).await.expect("delete");
+    assert_eq!(store::stored_digest(&config_maps, "own", Content::Report).await.unwrap(), None, "a chunk missing");
+    let refused = store::read(&config_maps, "own", &uid, Content::Report).await.unwrap_err();
+    assert!(refused.to_string().contains("1 of 2 chunks present"), "{refused}");
+
+    rewrite().await.expect("write");
+    annotate("own-report", store::DIGEST_ANNOTATION, "sha256:b").await;
+    assert_eq!(store::stored_digest(&config_maps, "own", Content::Report).await.unwrap(), None, "two writes' chunks");
+    let refused = store::read(&config_maps, "own", &uid, Content::Report).await.unwrap_err();
+    assert!(refused.to_string().contains("different digests"), "{refused}");
+
+    rewrite().await.expect("write");
+    annotate("own-report-1", store::CHUNK_ANNOTATION, "2/2").await;
+    assert_eq!(store::stored_digest(&config_maps, "own", Content::Report).await.unwrap(), None, "an index skips");
+    let refused = store::read(&config_maps, "own", &uid, Content::Report).await.unwrap_err();
+    assert!(refused.to_string().contains("2 of 2 chunks present"), "{refused}");
+}
+
 #[tokio::test]
 async fn finding_2_the_plugin_shows_a_progress_record_only_as_far_as_status_vouches_for_it() {
     let h = previewed(TenantSetup::default(), ControllerOptions::default(), "1h").await;

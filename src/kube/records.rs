@@ -358,6 +358,47 @@ mod tests {
         );
     }
 
+    /// The run must be the record's controller (an owner reference alone, or another controller,
+    /// is not enough), and no field manager but this controller's may have written it.
+    #[test]
+    fn a_record_is_trusted_only_when_its_run_is_its_controller_and_only_this_controller_wrote_it() {
+        use k8s_openapi::apimachinery::pkg::apis::meta::v1::ManagedFieldsEntry;
+        let owner = |uid: &str, controller: Option<bool>| OwnerReference {
+            api_version: "tenantatlas.io/v1alpha1".into(),
+            kind: "RestoreRun".into(),
+            name: "r1".into(),
+            uid: uid.into(),
+            controller,
+            ..Default::default()
+        };
+        let record = |owners: Vec<OwnerReference>, managers: &[&str]| ConfigMap {
+            metadata: ObjectMeta {
+                owner_references: Some(owners),
+                managed_fields: Some(
+                    managers
+                        .iter()
+                        .map(|m| ManagedFieldsEntry { manager: Some(m.to_string()), ..Default::default() })
+                        .collect(),
+                ),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        assert_eq!(distrust(&record(vec![owner("run-uid", Some(true))], &[FIELD_MANAGER]), "run-uid"), None);
+        for owners in [
+            vec![owner("run-uid", None)],
+            vec![owner("run-uid", Some(false))],
+            vec![owner("other-uid", Some(true))],
+            vec![owner("other-uid", Some(true)), owner("run-uid", Some(false))],
+            vec![],
+        ] {
+            let why = distrust(&record(owners.clone(), &[FIELD_MANAGER]), "run-uid");
+            assert_eq!(why.as_deref(), Some("it is not owned by this RestoreRun"), "{owners:?}");
+        }
+        let edited = record(vec![owner("run-uid", Some(true))], &[FIELD_MANAGER, "kubectl-edit"]);
+        assert_eq!(distrust(&edited, "run-uid").as_deref(), Some("it was also written by \"kubectl-edit\""));
+    }
+
     #[test]
     fn chunk_names_are_stable_and_bounded() {
         assert_eq!(chunk_name("r1", Content::Report, 0), "r1-report");
