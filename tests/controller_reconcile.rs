@@ -1305,23 +1305,31 @@ fn incompressible(len: usize) -> Vec<u8> {
         .collect()
 }
 
+/// The emulator with the CRDs (its apply checks names as the API server does), and its RestoreRun
+/// and ConfigMap APIs in `default`.
+async fn records_on_the_emulator() -> (kube_emulator::EmulatorHandle, Api<RestoreRun>, Api<ConfigMap>) {
+    let emulator = kube_emulator::Emulator::start(kube_emulator::EmulatorConfig::default()).await.expect("emulator");
+    emulator.load_crds_dir(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("crds")).expect("crds");
+    let client = emulator.client().expect("client");
+    (emulator, Api::namespaced(client.clone(), "default"), Api::namespaced(client, "default"))
+}
+
+/// Creates a RestoreRun named `name` through `runs`.
+async fn new_run(runs: &Api<RestoreRun>, name: &str) -> RestoreRun {
+    let manifest: RestoreRun = serde_json::from_value(json!({"apiVersion": "tenantatlas.io/v1alpha1", "kind": "RestoreRun",
+        "metadata": {"name": name}, "spec": {"tenantRef": {"name": "contoso"}, "source": {"configMapRef": {"name": "backup"}}}}))
+    .expect("a run");
+    runs.create(&PostParams::default(), &manifest).await.expect("run")
+}
+
 /// A record written on the emulator (whose apply checks names as the API server does): each chunk
 /// is named, labelled and owned by its run, read back whole, and rewritten by that run alone. A
 /// ConfigMap planted under a run's record name is refused and left as it is, and a rewrite into
 /// fewer chunks removes only the run's own extra chunks.
 #[tokio::test]
 async fn finding_1_a_record_is_written_as_its_runs_own_and_a_planted_one_is_neither_overwritten_nor_removed() {
-    let emulator = kube_emulator::Emulator::start(kube_emulator::EmulatorConfig::default()).await.expect("emulator");
-    emulator.load_crds_dir(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("crds")).expect("crds");
-    let client = emulator.client().expect("client");
-    let (runs, config_maps): (Api<RestoreRun>, Api<ConfigMap>) =
-        (Api::namespaced(client.clone(), "default"), Api::namespaced(client, "default"));
-    let manifest = |name: &str| -> RestoreRun {
-        serde_json::from_value(json!({"apiVersion": "tenantatlas.io/v1alpha1", "kind": "RestoreRun",
-            "metadata": {"name": name}, "spec": {"tenantRef": {"name": "contoso"}, "source": {"configMapRef": {"name": "backup"}}}}))
-        .expect("a run")
-    };
-    let run = runs.create(&PostParams::default(), &manifest("own")).await.expect("run");
+    let (_emulator, runs, config_maps) = records_on_the_emulator().await;
+    let run = new_run(&runs, "own").await;
     let uid = run.uid().expect("uid");
     let labels = |name: &str| json!({store::RUN_LABEL: name, store::KIND_LABEL: Content::Report.label()});
     let large = incompressible(store::CHUNK_BYTES + 1024);
@@ -1353,7 +1361,7 @@ async fn finding_1_a_record_is_written_as_its_runs_own_and_a_planted_one_is_neit
     assert_eq!(read, Some((small, "sha256:small".to_string())));
 
     // Planted under a second run's record name before it wrote: labelled as its own, not owned.
-    let other = runs.create(&PostParams::default(), &manifest("other")).await.expect("run");
+    let other = new_run(&runs, "other").await;
     let planted: ConfigMap =
         serde_json::from_value(json!({"metadata": {"name": "other-report", "labels": labels("other")},
         "data": {"planted": "yes"}}))
@@ -1371,15 +1379,8 @@ async fn finding_1_a_record_is_written_as_its_runs_own_and_a_planted_one_is_neit
 /// controller's field manager (a name any client can send).
 #[tokio::test]
 async fn finding_1_a_record_that_is_not_one_whole_write_is_neither_read_nor_taken_as_stored() {
-    let emulator = kube_emulator::Emulator::start(kube_emulator::EmulatorConfig::default()).await.expect("emulator");
-    emulator.load_crds_dir(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("crds")).expect("crds");
-    let client = emulator.client().expect("client");
-    let (runs, config_maps): (Api<RestoreRun>, Api<ConfigMap>) =
-        (Api::namespaced(client.clone(), "default"), Api::namespaced(client, "default"));
-    let manifest: RestoreRun = serde_json::from_value(json!({"apiVersion": "tenantatlas.io/v1alpha1", "kind": "RestoreRun",
-        "metadata": {"name": "own"}, "spec": {"tenantRef": {"name": "contoso"}, "source": {"configMapRef": {"name": "backup"}}}}))
-    .expect("a run");
-    let run = runs.create(&PostParams::default(), &manifest).await.expect("run");
+    let (_emulator, runs, config_maps) = records_on_the_emulator().await;
+    let run = new_run(&runs, "own").await;
     let uid = run.uid().expect("uid");
     let as_this_controller =
         PatchParams { field_manager: Some(restore_operator::kube::FIELD_MANAGER.into()), ..Default::default() };
