@@ -550,6 +550,31 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    /// A tenant that is not Ready passes its own condition's message on (a wrong secret's AADSTS
+    /// code), so the run's `TenantNotReady` says why; a Ready tenant has no such message.
+    #[test]
+    fn a_tenant_not_ready_passes_its_message_on_and_a_ready_one_has_none() {
+        let tenant = |status: &str, message: &str| -> IntuneTenant {
+            serde_json::from_value(json!({
+                "apiVersion": "tenantatlas.io/v1alpha1", "kind": "IntuneTenant", "metadata": {"name": "contoso"},
+                "spec": {"tenantId": "00000000-0000-4000-8000-000000000001", "displayName": "Contoso",
+                    "environment": "staging", "auth": {"clientId": "app", "clientSecretRef": {"name": "s", "key": "k"}}},
+                "status": {"conditions": [{"type": "Ready", "status": status, "reason": "Checked", "message": message,
+                    "lastTransitionTime": "2026-11-28T00:00:00Z"}]}
+            }))
+            .expect("a tenant")
+        };
+        let view = |t: &IntuneTenant| match observe_tenant(Some(t)) {
+            TenantObservation::Present(view) => (view.ready, view.not_ready_message),
+            TenantObservation::Missing => panic!("the tenant is there"),
+        };
+        assert_eq!(
+            view(&tenant("False", "AADSTS7000215: invalid client secret")),
+            (false, Some("AADSTS7000215: invalid client secret".into()))
+        );
+        assert_eq!(view(&tenant("True", "token acquired")), (true, None));
+    }
+
     #[test]
     fn merge_patch_nulls_removed_keys_and_keeps_unchanged_ones_out() {
         let old = json!({"phase": "Previewed", "preview": {"digest": "a", "report": "r"}, "checks": {"blockers": 0}});
