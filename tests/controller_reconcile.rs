@@ -8,7 +8,7 @@
 
 mod controller_support;
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -35,6 +35,12 @@ use restore_operator::kube::records::{self as store, Content};
 use restore_operator::kube::{IntuneTenant, RestoreRun};
 use serde_json::{Value, json};
 
+/// The name of an object patched and the field manager the patch named.
+type PatchManager = (String, Option<String>);
+
+/// An object as JSON, with its name.
+type NamedObject = (String, Value);
+
 /// A fake cluster, a Graph simulator and a controller context around them.
 struct Harness {
     sim: graph_sim::SimHandle,
@@ -50,9 +56,19 @@ struct Harness {
     gets: Arc<Mutex<Vec<String>>>,
     /// The label selector of every LIST, in order.
     lists: Arc<Mutex<Vec<String>>>,
+    /// The field manager of every PATCH (status included), with the object's name, in order.
+    patch_managers: Arc<Mutex<Vec<PatchManager>>>,
+    /// What a GET of the object named in it answers instead of the stored object (a change the
+    /// API server made after the reconcile's copy was read, such as a deletion mark).
+    read_as: Arc<Mutex<Option<NamedObject>>>,
+    /// A leadership flag the next status PATCH clears before it answers 409 Conflict (the replica
+    /// is deposed while its write is in flight).
+    depose_at_next_status_patch: Arc<Mutex<Option<Arc<AtomicBool>>>>,
 }
 
 const RUN: &str = "restore-1";
+/// The field manager of the test's own edits (a person with kubectl).
+const PERSON: &str = "kubectl-patch";
 
 fn options_one_step_per_reconcile() -> ControllerOptions {
     ControllerOptions { reconcile_budget: Duration::ZERO, ..ControllerOptions::default() }
@@ -73,10 +89,17 @@ impl Harness {
         let got = gets.clone();
         let lists = Arc::new(Mutex::new(Vec::new()));
         let listed = lists.clone();
+        let patch_managers = Arc::new(Mutex::new(Vec::new()));
+        let (managers, status_managers) = (patch_managers.clone(), patch_managers.clone());
+        let read_as: Arc<Mutex<Option<NamedObject>>> = Arc::new(Mutex::new(None));
+        let answer = read_as.clone();
+        let depose_at_next_status_patch: Arc<Mutex<Option<Arc<AtomicBool>>>> = Arc::new(Mutex::new(None));
+        let depose = depose_at_next_status_patch.clone();
         let interceptors = interceptor::Funcs::new()
             .get(move |ctx| {
                 got.lock().unwrap().push(ctx.name.to_string());
-                Ok(None)
+                let answer = answer.lock().unwrap();
+                Ok(answer.as_ref().filter(|(name, _)| name == ctx.name).map(|(_, object)| object.clone()))
             })
             .list(move |ctx| {
                 listed.lock().unwrap().push(ctx.params.label_selector.clone().unwrap_or_default());
@@ -84,9 +107,15 @@ impl Harness {
             })
             .patch_status(move |ctx| {
                 recorded.lock().unwrap().push(ctx.patch.clone());
+                status_managers.lock().unwrap().push((ctx.name.to_string(), ctx.params.field_manager.clone()));
+                if let Some(leading) = depose.lock().unwrap().take() {
+                    leading.store(false, Ordering::SeqCst);
+                    return Err(kube_fake_client::Error::Conflict("injected: the object has been modified".into()));
+                }
                 Ok(None)
             })
             .patch(move |ctx| {
+                managers.lock().unwrap().push((ctx.name.to_string(), ctx.params.field_manager.clone()));
                 let progress = ctx.name.ends_with("-progress");
                 if progress && refuse.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok() {
                     return Err(kube_fake_client::Error::Internal("injected: the API server went away".into()));
@@ -103,8 +132,20 @@ impl Harness {
             .await
             .expect("fake client builds");
         let ctx = new_context(&client, &options);
-        let harness =
-            Harness { sim, client, ctx, options, backup, status_patches, refuse_progress_writes, gets, lists };
+        let harness = Harness {
+            sim,
+            client,
+            ctx,
+            options,
+            backup,
+            status_patches,
+            refuse_progress_writes,
+            gets,
+            lists,
+            patch_managers,
+            read_as,
+            depose_at_next_status_patch,
+        };
         harness.seed_cluster(Environment::Staging).await;
         harness
     }
@@ -209,7 +250,8 @@ impl Harness {
     }
 
     async fn patch_spec(&self, name: &str, patch: &Value) {
-        self.runs().patch(name, &PatchParams::default(), &Patch::Merge(patch)).await.expect("spec patch applies");
+        let params = PatchParams { field_manager: Some(PERSON.into()), ..PatchParams::default() };
+        self.runs().patch(name, &params, &Patch::Merge(patch)).await.expect("spec patch applies");
     }
 
     /// A controller restart: the in-memory working state is gone; the cluster and tenant stay.
@@ -1598,17 +1640,7 @@ async fn finding_9_a_replica_that_does_not_hold_the_lease_writes_nothing() {
     let mut h = previewed(TenantSetup::default(), options_one_step_per_reconcile(), "1h").await;
     let preview = digest(&h.status(RUN).await);
     h.patch_spec(RUN, &approval_patch(TENANT_LABEL, &preview)).await;
-    let leases: Api<Lease> = Api::namespaced(h.client.clone(), NAMESPACE);
-    let lease = Lease {
-        metadata: ObjectMeta { name: Some("restore-operator".into()), ..Default::default() },
-        spec: Some(LeaseSpec {
-            holder_identity: Some("replica-b".into()),
-            lease_duration_seconds: Some(15),
-            renew_time: Some(MicroTime(jiff::Timestamp::now())),
-            ..Default::default()
-        }),
-    };
-    leases.create(&PostParams::default(), &lease).await.unwrap();
+    lease_held_by(&h, "replica-b").await;
     let fence = LeaderFence::new(h.client.clone(), NAMESPACE, "restore-operator", "replica-a", Arc::new(true.into()));
     h.ctx = Arc::new(
         Context::new(h.client.clone(), test_fetcher(), fast_graph_options(), h.options.clone()).with_fence(fence),
@@ -1619,6 +1651,68 @@ async fn finding_9_a_replica_that_does_not_hold_the_lease_writes_nothing() {
     assert!(refused.to_string().contains("replica-b"), "{refused}");
     assert_eq!(h.status_patches.lock().unwrap().len(), patches, "no status write");
     assert_eq!(h.writes(), 0, "no tenant write");
+}
+
+/// A leader Lease held by `holder`, renewed now for 15 s.
+async fn lease_held_by(h: &Harness, holder: &str) {
+    let leases: Api<Lease> = Api::namespaced(h.client.clone(), NAMESPACE);
+    let lease = Lease {
+        metadata: ObjectMeta { name: Some("restore-operator".into()), ..Default::default() },
+        spec: Some(LeaseSpec {
+            holder_identity: Some(holder.into()),
+            lease_duration_seconds: Some(15),
+            renew_time: Some(MicroTime(jiff::Timestamp::now())),
+            ..Default::default()
+        }),
+    };
+    leases.create(&PostParams::default(), &lease).await.unwrap();
+}
+
+#[tokio::test]
+async fn finding_9_a_replica_deposed_while_its_write_is_retried_does_not_send_it_again() {
+    let mut h = Harness::start(TenantSetup::default(), options_one_step_per_reconcile()).await;
+    h.verify_tenant().await;
+    h.create_run(restore_run_object(RUN, BACKUP_CONFIG_MAP, true, "1h")).await;
+    lease_held_by(&h, "replica-a").await;
+    let leading = Arc::new(AtomicBool::new(true));
+    let fence = LeaderFence::new(h.client.clone(), NAMESPACE, "restore-operator", "replica-a", leading.clone());
+    h.ctx = Arc::new(
+        Context::new(h.client.clone(), test_fetcher(), fast_graph_options(), h.options.clone()).with_fence(fence),
+    );
+    // The first status write is answered 409 Conflict, and this replica loses the Lease meanwhile.
+    *h.depose_at_next_status_patch.lock().unwrap() = Some(leading);
+    let sent = h.status_patches.lock().unwrap().len();
+    let refused = restorerun::reconcile(Arc::new(h.run(RUN).await), h.ctx.clone()).await.unwrap_err();
+    assert!(refused.to_string().contains("leadership was lost"), "{refused}");
+    assert_eq!(h.status_patches.lock().unwrap().len(), sent + 1, "the conflicted write was not sent again");
+}
+
+#[tokio::test]
+async fn finding_10_a_run_marked_for_deletion_after_its_reconcile_began_writes_nothing_more_to_the_tenant() {
+    let h = executing(1).await;
+    let run = h.run(RUN).await;
+    let writes = h.writes();
+    // The API server marks the run deleted after this reconcile's copy of it was read.
+    let mut marked = run.clone();
+    marked.metadata.deletion_timestamp =
+        Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(jiff::Timestamp::now()));
+    *h.read_as.lock().unwrap() = Some((RUN.to_string(), serde_json::to_value(&marked).unwrap()));
+    let _ = restorerun::reconcile(Arc::new(run), h.ctx.clone()).await;
+    assert_eq!(h.writes(), writes, "the write waiting for clearance was not sent");
+}
+
+#[tokio::test]
+async fn every_patch_the_controllers_send_names_the_operator_as_its_field_manager() {
+    let h = executing(1).await;
+    h.settle_in(RUN, Phase::Succeeded).await;
+    let managers = h.patch_managers.lock().unwrap().clone();
+    let operators: Vec<_> = managers.iter().filter(|(_, m)| m.as_deref() != Some(PERSON)).collect();
+    for object in [RUN, TENANT_NAME] {
+        assert!(operators.iter().any(|(name, _)| name == object), "the controllers patched {object}: {managers:?}");
+    }
+    for (name, manager) in operators {
+        assert_eq!(manager.as_deref(), Some(restore_operator::kube::FIELD_MANAGER), "the patch of {name}");
+    }
 }
 
 #[tokio::test]

@@ -14,7 +14,7 @@ use restore_graph::{Credentials, GraphClient, SecretString};
 
 use super::ControllerError;
 use super::context::Context;
-use crate::kube::IntuneTenant;
+use crate::kube::{FIELD_MANAGER, IntuneTenant};
 
 /// How often a Ready tenant's credentials are checked again.
 pub const RECHECK_READY: Duration = Duration::from_secs(900);
@@ -222,7 +222,8 @@ pub async fn reconcile(tenant: Arc<IntuneTenant>, ctx: Arc<Context>) -> Result<A
         status.last_checked = Some(rfc3339(now));
         let api: Api<IntuneTenant> = Api::namespaced(ctx.client.clone(), &namespace);
         let patch = serde_json::json!({"status": status});
-        api.patch_status(&name, &PatchParams::default(), &Patch::Merge(&patch)).await?;
+        let params = PatchParams { field_manager: Some(FIELD_MANAGER.into()), ..PatchParams::default() };
+        api.patch_status(&name, &params, &Patch::Merge(&patch)).await?;
     }
     Ok(Action::requeue(requeue))
 }
