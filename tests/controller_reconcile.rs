@@ -1688,6 +1688,21 @@ async fn finding_9_a_replica_deposed_while_its_write_is_retried_does_not_send_it
 }
 
 #[tokio::test]
+async fn finding_11_a_replica_that_does_not_hold_the_lease_records_no_tenant_verdict() {
+    let mut h = Harness::start(TenantSetup::default(), options_one_step_per_reconcile()).await;
+    lease_held_by(&h, "replica-b").await;
+    let fence = LeaderFence::new(h.client.clone(), NAMESPACE, "restore-operator", "replica-a", Arc::new(true.into()));
+    h.ctx = Arc::new(
+        Context::new(h.client.clone(), test_fetcher(), fast_graph_options(), h.options.clone()).with_fence(fence),
+    );
+    let tenant = h.tenants().get(TENANT_NAME).await.unwrap();
+    let refused = tenant::reconcile(Arc::new(tenant), h.ctx.clone()).await.unwrap_err();
+    assert!(refused.to_string().contains("replica-b"), "{refused}");
+    assert!(h.patch_managers.lock().unwrap().iter().all(|(name, _)| name != TENANT_NAME), "no status write");
+    assert!(h.tenants().get(TENANT_NAME).await.unwrap().status.is_none());
+}
+
+#[tokio::test]
 async fn finding_10_a_run_marked_for_deletion_after_its_reconcile_began_writes_nothing_more_to_the_tenant() {
     let h = executing(1).await;
     let run = h.run(RUN).await;

@@ -222,6 +222,10 @@ pub async fn reconcile(tenant: Arc<IntuneTenant>, ctx: Arc<Context>) -> Result<A
         status.last_checked = Some(rfc3339(now));
         let api: Api<IntuneTenant> = Api::namespaced(ctx.client.clone(), &namespace);
         let patch = serde_json::json!({"status": status});
+        // Only the Lease holder records a verdict: a deposed replica's check may be stale.
+        if let Some(fence) = &ctx.fence {
+            fence.ensure().await.map_err(ControllerError::Lease)?;
+        }
         let params = PatchParams { field_manager: Some(FIELD_MANAGER.into()), ..PatchParams::default() };
         api.patch_status(&name, &params, &Patch::Merge(&patch)).await?;
     }
