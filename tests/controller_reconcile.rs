@@ -1192,6 +1192,28 @@ async fn a_tenant_with_a_wrong_or_missing_secret_is_not_ready_and_says_why() {
 }
 
 #[tokio::test]
+async fn a_tenant_whose_graph_is_down_is_not_ready_but_not_stalled_and_its_generation_is_observed() {
+    let h = Harness::start(TenantSetup::default(), ControllerOptions::default()).await;
+    let secrets: Api<Secret> = Api::namespaced(h.client.clone(), NAMESPACE);
+    let secret = |value: &str| json!({"data": {"clientSecret": ByteString(value.as_bytes().to_vec())}});
+    secrets.patch(SECRET_NAME, &PatchParams::default(), &Patch::Merge(&secret("not-the-secret"))).await.unwrap();
+    let stalled = h.verify_tenant().await.status.unwrap();
+    assert_eq!(find(&stalled.conditions, types::STALLED).map(|c| c.status), Some(ConditionStatus::True));
+    // The Secret is mended, but Graph answers nothing but 503 now: an outage is waited out.
+    secrets.patch(SECRET_NAME, &PatchParams::default(), &Patch::Merge(&secret(CLIENT_SECRET))).await.unwrap();
+    h.sim.set_faults(graph_sim::FaultConfig {
+        storm: Some(graph_sim::Storm { status: 503, requests: 100_000, retry_after_secs: None }),
+        ..Default::default()
+    });
+    let tenant = h.verify_tenant().await;
+    let status = tenant.status.unwrap();
+    assert_eq!(status.observed_generation, tenant.metadata.generation.or(Some(0)));
+    let ready = find(&status.conditions, types::READY).expect("Ready is kept");
+    assert_eq!((ready.status, ready.reason.as_str()), (ConditionStatus::False, reasons::GRAPH_UNAVAILABLE));
+    assert!(find(&status.conditions, types::STALLED).is_none(), "an outage is not a stall: {:?}", status.conditions);
+}
+
+#[tokio::test]
 async fn a_foreign_config_map_with_the_report_name_is_never_taken_over() {
     let h = Harness::start(TenantSetup::default(), ControllerOptions::default()).await;
     h.verify_tenant().await;
