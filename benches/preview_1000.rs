@@ -8,7 +8,8 @@
 //! sent, the requests per item and the peak RSS of the preview's process and of the simulator's.
 //! With the latency off it times the CPU path (normalize, diff, checks, digest of a snapshot
 //! already read) on one thread. `PREVIEW_STEPS=1` runs each preview step by step (snapshot, report,
-//! digest) and prints the RSS after each and its peak during it. Targets (issue 17, printed, never
+//! digest) and prints the RSS after each and its peak during it. Two drift re-checks through the
+//! operator's shared tenant snapshot print what that snapshot keeps for its interval. Targets (issue 17, printed, never
 //! asserted): 1,000 items <= 1.0 s
 //! and 10,000 items <= 8 s at 50 ms, peak RSS <= 200 MB, CPU path >= 20,000 items/s.
 
@@ -26,12 +27,14 @@ use restore_core::catalog::item_type;
 use restore_core::engine::scope::{ResolvedScope, resolve_scope_taking};
 use restore_core::engine::snapshot::take_snapshot;
 use restore_core::engine::{Assessment, EngineOptions, RestoreTarget, assess, report_from_owned_snapshot};
+use restore_core::tenant::{TenantError, TenantPort};
 use restore_graph::{Credentials, DEFAULT_READ_CONCURRENCY, GraphClient, GraphOptions, SecretString};
 use restore_operator::cli::demo_backup::{
     EVERY_KIND_SAMPLES, PortalAdmin, SimTenant, local_graph_options, sample_backup_with_every_kind, start_simulator,
 };
 use restore_operator::cli::local_objects::LocalObjects;
 use restore_operator::cli::wizard_loop::{LocalRun, LocalTenant, dry_run_spec};
+use restore_operator::controller::snapshot::{Snapshot, TenantSnapshots, write_refused};
 use serde_json::{Value, json};
 
 /// The operator binary's allocator (`src/main.rs`), so the figures are the binary's.
@@ -317,6 +320,7 @@ async fn network_preview(size: usize, latency_ms: u64, rounds: usize, wizard: bo
     if let Some(archive) = archive {
         wizard_preview(&mut sim, &client, archive, latency_ms, rounds).await;
     }
+    drift_rechecks(&mut sim, &client, &scope, &target).await;
     sim.set_latency(0);
     cpu_path(&client, &scope, &target, rounds).await;
 }
@@ -369,6 +373,69 @@ async fn wizard_preview(sim: &mut SimProcess, client: &GraphClient, archive: Vec
         ms(median(times)),
         requests.0,
         proc_status_mib("VmHWM"),
+    );
+}
+
+/// A read-only port answering from the operator's shared snapshot of the tenant, asking `client`
+/// what it does not hold yet: the port a controller's drift re-check reads through.
+struct ThroughSnapshot<'a> {
+    client: &'a GraphClient,
+    snapshot: &'a Snapshot,
+}
+
+impl TenantPort for ThroughSnapshot<'_> {
+    async fn get(&self, path: &str) -> Result<Option<Value>, TenantError> {
+        self.snapshot.get(path, || self.client.get(path)).await
+    }
+
+    async fn list(&self, path: &str) -> Result<Vec<Value>, TenantError> {
+        self.snapshot.list(path, || self.client.list(path)).await
+    }
+
+    async fn get_many(&self, paths: &[String]) -> Result<Vec<Result<Option<Value>, TenantError>>, TenantError> {
+        self.snapshot.get_many(paths, || self.client.get_many(paths)).await
+    }
+
+    async fn create(&self, _: &str, _: &Value) -> Result<Value, TenantError> {
+        Err(write_refused())
+    }
+
+    async fn update(&self, _: &str, _: &Value) -> Result<(), TenantError> {
+        Err(write_refused())
+    }
+
+    async fn replace(&self, _: &str, _: &Value) -> Result<(), TenantError> {
+        Err(write_refused())
+    }
+
+    async fn action(&self, _: &str, _: &Value) -> Result<Option<Value>, TenantError> {
+        Err(write_refused())
+    }
+}
+
+/// Two drift re-checks of the whole scope as the controller makes them: through the tenant's
+/// shared snapshot, which the operator keeps for one drift interval. Prints the first re-check's
+/// peak RSS, what the kept snapshot holds once its report is let go, and the second re-check's
+/// time (answered from the snapshot: no Graph request).
+async fn drift_rechecks(sim: &mut SimProcess, client: &GraphClient, scope: &ResolvedScope, target: &RestoreTarget) {
+    let snapshots = TenantSnapshots::new(restore_core::wizard::DRIFT_RECHECK);
+    let rss_before = proc_status_mib("VmRSS");
+    reset_peak_rss();
+    let snapshot = snapshots.current("bench", jiff::Timestamp::now());
+    let port = ThroughSnapshot { client, snapshot: &snapshot };
+    let first = assess(&port, scope, target, &EngineOptions::default()).await.expect("a re-check");
+    let peak = proc_status_mib("VmHWM");
+    drop(first);
+    let held = proc_status_mib("VmRSS");
+    let from = sim.mark();
+    let start = Instant::now();
+    let second = assess(&port, scope, target, &EngineOptions::default()).await.expect("a re-check");
+    let took = start.elapsed();
+    let (requests, _) = sim.requests_since(from);
+    println!(
+        "  drift re-check through the operator's tenant snapshot: peak RSS {peak:.1} MiB ({rss_before:.1} MiB before); {held:.1} MiB held with the snapshot kept for the interval; a second run's re-check from it: {:.0} ms, {requests} HTTP requests, digest {}",
+        ms(took),
+        second.digest,
     );
 }
 

@@ -9,12 +9,38 @@ use restore_core::tenant::{TenantError, TenantErrorKind};
 use serde_json::Value;
 use tokio::sync::OnceCell;
 
-/// What one read answered (errors are never kept: the next reader asks Graph again).
-#[derive(Clone)]
+/// What one read answered, held as JSON text until it is read again: a tree of
+/// `serde_json::Value`s takes about five times the memory of its text, and a snapshot of a large
+/// tenant is held for a whole interval (errors are never kept: the next reader asks Graph again).
 enum Answer {
-    One(Option<Value>),
-    Many(Vec<Value>),
-    Batch(Vec<Result<Option<Value>, TenantError>>),
+    One(Option<Packed>),
+    Many(Packed),
+    Batch(Vec<Result<Option<Packed>, TenantError>>),
+}
+
+/// One JSON value as its compact text.
+struct Packed(Box<str>);
+
+impl Packed {
+    fn of(value: &impl serde::Serialize) -> Result<Packed, TenantError> {
+        serde_json::to_string(value).map(|text| Packed(text.into_boxed_str())).map_err(|e| unreadable(&e))
+    }
+
+    fn unpack<T: serde::de::DeserializeOwned>(&self) -> Result<T, TenantError> {
+        serde_json::from_str(&self.0).map_err(|e| unreadable(&e))
+    }
+}
+
+fn unreadable(e: &serde_json::Error) -> TenantError {
+    TenantError::new(TenantErrorKind::Unavailable, format!("the snapshot's copy of an answer is unusable: {e}"))
+}
+
+fn pack_one(found: &Option<Value>) -> Result<Option<Packed>, TenantError> {
+    found.as_ref().map(Packed::of).transpose()
+}
+
+fn unpack_one(found: &Option<Packed>) -> Result<Option<Value>, TenantError> {
+    found.as_ref().map(Packed::unpack).transpose()
 }
 
 /// The reads of one tenant during one interval, each asked of Graph at most once.
@@ -31,6 +57,35 @@ impl Snapshot {
     fn cell(&self, key: String) -> Arc<OnceCell<Answer>> {
         let mut answers = self.answers.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         answers.entry(key).or_default().clone()
+    }
+
+    /// The answer to `key`: the one Graph gave when this reader asked it (`ask`, then `pack` to keep
+    /// it), or else the kept one read back through `unpack`.
+    async fn answer<T, F, Fut>(
+        &self,
+        key: String,
+        ask: F,
+        pack: impl FnOnce(&T) -> Result<Answer, TenantError>,
+        unpack: impl FnOnce(&Answer) -> Result<T, TenantError>,
+    ) -> Result<T, TenantError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = Result<T, TenantError>>,
+    {
+        let cell = self.cell(key);
+        let mut asked = None;
+        let kept = cell
+            .get_or_try_init(|| async {
+                let fresh = ask().await?;
+                let packed = pack(&fresh)?;
+                asked = Some(fresh);
+                Ok::<_, TenantError>(packed)
+            })
+            .await?;
+        match asked {
+            Some(fresh) => Ok(fresh),
+            None => unpack(kept),
+        }
     }
 }
 
@@ -70,24 +125,18 @@ impl TenantSnapshots {
 }
 
 impl Snapshot {
-    async fn answer<F, Fut>(&self, key: String, ask: F) -> Result<Answer, TenantError>
-    where
-        F: FnOnce() -> Fut,
-        Fut: std::future::Future<Output = Result<Answer, TenantError>>,
-    {
-        self.cell(key).get_or_try_init(ask).await.cloned()
-    }
-
     /// `get` of `path`, asked of Graph through `ask` only the first time in this snapshot.
     pub async fn get<F, Fut>(&self, path: &str, ask: F) -> Result<Option<Value>, TenantError>
     where
         F: FnOnce() -> Fut,
         Fut: std::future::Future<Output = Result<Option<Value>, TenantError>>,
     {
-        match self.answer(format!("get {path}"), || async { ask().await.map(Answer::One) }).await? {
-            Answer::One(found) => Ok(found),
+        let pack = |found: &Option<Value>| pack_one(found).map(Answer::One);
+        let unpack = |kept: &Answer| match kept {
+            Answer::One(found) => unpack_one(found),
             _ => Err(unexpected()),
-        }
+        };
+        self.answer(format!("get {path}"), ask, pack, unpack).await
     }
 
     /// `list` of `path`, asked of Graph through `ask` only the first time in this snapshot.
@@ -96,10 +145,12 @@ impl Snapshot {
         F: FnOnce() -> Fut,
         Fut: std::future::Future<Output = Result<Vec<Value>, TenantError>>,
     {
-        match self.answer(format!("list {path}"), || async { ask().await.map(Answer::Many) }).await? {
-            Answer::Many(items) => Ok(items),
+        let pack = |items: &Vec<Value>| Packed::of(items).map(Answer::Many);
+        let unpack = |kept: &Answer| match kept {
+            Answer::Many(items) => items.unpack(),
             _ => Err(unexpected()),
-        }
+        };
+        self.answer(format!("list {path}"), ask, pack, unpack).await
     }
 
     /// `get_many` of `paths`, asked of Graph through `ask` only the first time in this snapshot.
@@ -112,11 +163,24 @@ impl Snapshot {
         F: FnOnce() -> Fut,
         Fut: std::future::Future<Output = Result<Vec<Result<Option<Value>, TenantError>>, TenantError>>,
     {
-        let key = format!("batch {}", paths.join("\n"));
-        match self.answer(key, || async { ask().await.map(Answer::Batch) }).await? {
-            Answer::Batch(found) => Ok(found),
+        let pack = |found: &Vec<Result<Option<Value>, TenantError>>| {
+            let packed = found.iter().map(|result| match result {
+                Ok(one) => pack_one(one).map(Ok),
+                Err(e) => Ok(Err(e.clone())),
+            });
+            packed.collect::<Result<_, _>>().map(Answer::Batch)
+        };
+        let unpack = |kept: &Answer| match kept {
+            Answer::Batch(found) => found
+                .iter()
+                .map(|result| match result {
+                    Ok(one) => unpack_one(one).map(Ok),
+                    Err(e) => Ok(Err(e.clone())),
+                })
+                .collect(),
             _ => Err(unexpected()),
-        }
+        };
+        self.answer(format!("batch {}", paths.join("\n")), ask, pack, unpack).await
     }
 }
 
@@ -131,6 +195,10 @@ fn unexpected() -> TenantError {
 
 #[cfg(test)]
 mod tests {
+    use std::cell::Cell;
+
+    use serde_json::json;
+
     use super::*;
 
     #[test]
@@ -143,5 +211,68 @@ mod tests {
         let next = snapshots.current("ns/a@1", t0 + jiff::SignedDuration::from_secs(300));
         assert!(!Arc::ptr_eq(&first, &next));
         assert_eq!(snapshots.len(), 1);
+    }
+
+    fn snapshot() -> Snapshot {
+        Snapshot::new("2026-01-01T00:00:00Z".parse().unwrap())
+    }
+
+    /// A Graph stand-in that counts how often it is asked.
+    fn graph<T: Clone>(asked: &Cell<u32>, answer: T) -> impl FnOnce() -> std::future::Ready<Result<T, TenantError>> {
+        move || {
+            asked.set(asked.get() + 1);
+            std::future::ready(Ok(answer))
+        }
+    }
+
+    fn policy(name: &str) -> Value {
+        json!({"@odata.type": "#microsoft.graph.windows10CustomConfiguration", "displayName": name,
+               "omaSettings": [{"omaUri": "./Device/Vendor/MSFT/Policy", "value": 5, "isReadOnly": false}],
+               "description": null, "version": 1.5})
+    }
+
+    #[tokio::test]
+    async fn a_later_reader_is_given_the_first_answer_as_it_was_without_asking_graph() {
+        let (snapshot, asked) = (snapshot(), Cell::new(0));
+        let one = Some(policy("a"));
+        let many = vec![policy("a"), policy("b")];
+        let batch = vec![Ok(Some(policy("a"))), Ok(None), Err(TenantError::new(TenantErrorKind::NotFound, "gone"))];
+        let paths = ["a".to_string(), "b".to_string(), "c".to_string()];
+        for _ in 0..2 {
+            assert_eq!(snapshot.get("p/a", graph(&asked, one.clone())).await.unwrap(), one);
+            assert_eq!(snapshot.get("p/none", graph(&asked, None)).await.unwrap(), None);
+            assert_eq!(snapshot.list("p", graph(&asked, many.clone())).await.unwrap(), many);
+            assert_eq!(snapshot.get_many(&paths, graph(&asked, batch.clone())).await.unwrap(), batch);
+        }
+        assert_eq!(asked.get(), 4, "each read asked Graph once");
+    }
+
+    #[tokio::test]
+    async fn a_failed_read_is_not_kept_and_the_next_reader_asks_again() {
+        let (snapshot, asked) = (snapshot(), Cell::new(0));
+        let failed = || {
+            asked.set(asked.get() + 1);
+            std::future::ready(Err::<Option<Value>, _>(TenantError::new(TenantErrorKind::Unavailable, "503")))
+        };
+        assert!(snapshot.get("p/a", failed).await.is_err());
+        assert_eq!(snapshot.get("p/a", graph(&asked, Some(policy("a")))).await.unwrap(), Some(policy("a")));
+        assert_eq!(asked.get(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_read_of_another_kind_under_the_same_key_is_refused_not_misread() {
+        let (snapshot, asked) = (snapshot(), Cell::new(0));
+        snapshot.get("p", graph(&asked, Some(policy("a")))).await.unwrap();
+        // `get` and `list` keys differ; the same key asked as another kind can only come from a bug.
+        let cell = snapshot.cell("list p".into());
+        let _ = cell.set(Answer::One(None));
+        assert!(snapshot.list("p", graph(&asked, vec![])).await.is_err());
+    }
+
+    #[test]
+    fn an_answer_is_kept_as_its_text() {
+        let kept = Packed::of(&policy("a")).unwrap();
+        assert_eq!(kept.0.len(), serde_json::to_string(&policy("a")).unwrap().len());
+        assert_eq!(kept.unpack::<Value>().unwrap(), policy("a"));
     }
 }
