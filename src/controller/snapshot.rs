@@ -11,7 +11,8 @@ use tokio::sync::OnceCell;
 
 /// What one read answered, held as JSON text until it is read again: a tree of
 /// `serde_json::Value`s takes about five times the memory of its text, and a snapshot of a large
-/// tenant is held for a whole interval (errors are never kept: the next reader asks Graph again).
+/// tenant is held for a whole interval (a failed read is never kept: the next reader asks Graph
+/// again; a `$batch`'s per-request answers, 404s included, are kept as they came).
 enum Answer {
     One(Option<Packed>),
     Many(Packed),
