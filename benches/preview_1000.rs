@@ -8,8 +8,9 @@
 //! sent, the requests per item and the peak RSS of the preview's process and of the simulator's.
 //! With the latency off it times the CPU path (normalize, diff, checks, digest of a snapshot
 //! already read) on one thread. `PREVIEW_STEPS=1` runs each preview step by step (snapshot, report,
-//! digest) and prints the RSS after each and its peak during it. Two drift re-checks through the
-//! operator's shared tenant snapshot print what that snapshot keeps for its interval. Targets (issue 17, printed, never
+//! digest) and prints the RSS after each and its peak during it. Two drift re-checks through
+//! the operator's shared tenant snapshot print what that snapshot keeps for its interval.
+//! Targets (issue 17, printed, never
 //! asserted): 1,000 items <= 1.0 s
 //! and 10,000 items <= 8 s at 50 ms, peak RSS <= 200 MB, CPU path >= 20,000 items/s.
 
@@ -425,7 +426,8 @@ async fn drift_rechecks(sim: &mut SimProcess, client: &GraphClient, scope: &Reso
     let port = ThroughSnapshot { client, snapshot: &snapshot };
     let first = assess(&port, scope, target, &EngineOptions::default()).await.expect("a re-check");
     let peak = proc_status_mib("VmHWM");
-    drop(first);
+    let first_digest = first.digest;
+    drop(first.report);
     let held = proc_status_mib("VmRSS");
     let from = sim.mark();
     let start = Instant::now();
@@ -433,8 +435,9 @@ async fn drift_rechecks(sim: &mut SimProcess, client: &GraphClient, scope: &Reso
     let took = start.elapsed();
     let (requests, _) = sim.requests_since(from);
     println!(
-        "  drift re-check through the operator's tenant snapshot: peak RSS {peak:.1} MiB ({rss_before:.1} MiB before); {held:.1} MiB held with the snapshot kept for the interval; a second run's re-check from it: {:.0} ms, {requests} HTTP requests, digest {}",
+        "  drift re-check through the operator's tenant snapshot: peak RSS {peak:.1} MiB ({rss_before:.1} MiB before); {held:.1} MiB held with the snapshot kept for the interval; a second run's re-check from it: {:.0} ms, {requests} HTTP requests, {} digest as the first ({})",
         ms(took),
+        if second.digest == first_digest { "the same" } else { "NOT THE SAME" },
         second.digest,
     );
 }

@@ -11,20 +11,21 @@ use tokio::sync::OnceCell;
 
 /// What one read answered, held as JSON text until it is read again: a tree of
 /// `serde_json::Value`s takes about five times the memory of its text, and a snapshot of a large
-/// tenant is held for a whole interval (a failed read is never kept: the next reader asks Graph
-/// again; a `$batch`'s per-request answers, 404s included, are kept as they came).
+/// tenant is held for a whole interval. A failed read, or a `$batch` with a failed request in it,
+/// is never kept: the next reader asks Graph again.
 enum Answer {
     One(Option<Packed>),
     Many(Packed),
-    Batch(Vec<Result<Option<Packed>, TenantError>>),
+    Batch(Vec<Option<Packed>>),
 }
 
 /// One JSON value as its compact text.
 struct Packed(Box<str>);
 
 impl Packed {
-    fn of(value: &impl serde::Serialize) -> Result<Packed, TenantError> {
-        serde_json::to_string(value).map(|text| Packed(text.into_boxed_str())).map_err(|e| unreadable(&e))
+    /// The text of `value`; `None` (so nothing is kept) in the unlikely case it cannot be written.
+    fn of(value: &impl serde::Serialize) -> Option<Packed> {
+        serde_json::to_string(value).ok().map(|text| Packed(text.into_boxed_str()))
     }
 
     fn unpack<T: serde::de::DeserializeOwned>(&self) -> Result<T, TenantError> {
@@ -36,8 +37,12 @@ fn unreadable(e: &serde_json::Error) -> TenantError {
     TenantError::new(TenantErrorKind::Unavailable, format!("the snapshot's copy of an answer is unusable: {e}"))
 }
 
-fn pack_one(found: &Option<Value>) -> Result<Option<Packed>, TenantError> {
-    found.as_ref().map(Packed::of).transpose()
+/// What to keep of one object read: `Some(None)` for an object that was not there.
+fn pack_one(found: &Option<Value>) -> Option<Option<Packed>> {
+    match found {
+        Some(value) => Packed::of(value).map(Some),
+        None => Some(None),
+    }
 }
 
 fn unpack_one(found: &Option<Packed>) -> Result<Option<Value>, TenantError> {
@@ -60,13 +65,14 @@ impl Snapshot {
         answers.entry(key).or_default().clone()
     }
 
-    /// The answer to `key`: the one Graph gave when this reader asked it (`ask`, then `pack` to keep
-    /// it), or else the kept one read back through `unpack`.
+    /// The answer to `key`: the one Graph gave when this reader asked it (`ask`, then kept when
+    /// `pack` gives what to keep), or else the kept one read back through `unpack`. A kept answer
+    /// that cannot be read back (a bug) is logged and asked of Graph again.
     async fn answer<T, F, Fut>(
         &self,
         key: String,
         ask: F,
-        pack: impl FnOnce(&T) -> Result<Answer, TenantError>,
+        pack: impl FnOnce(&T) -> Option<Answer>,
         unpack: impl FnOnce(&Answer) -> Result<T, TenantError>,
     ) -> Result<T, TenantError>
     where
@@ -74,20 +80,39 @@ impl Snapshot {
         Fut: std::future::Future<Output = Result<T, TenantError>>,
     {
         let cell = self.cell(key);
+        let mut ask = Some(ask);
         let mut asked = None;
         let kept = cell
             .get_or_try_init(|| async {
-                let fresh = ask().await?;
-                let packed = pack(&fresh)?;
+                let ask = ask.take().ok_or(Miss::NotKept)?;
+                let fresh = ask().await.map_err(Miss::Failed)?;
+                let packed = pack(&fresh);
                 asked = Some(fresh);
-                Ok::<_, TenantError>(packed)
+                packed.ok_or(Miss::NotKept)
             })
-            .await?;
-        match asked {
-            Some(fresh) => Ok(fresh),
-            None => unpack(kept),
+            .await;
+        match (asked, kept) {
+            (Some(fresh), _) => Ok(fresh),
+            (None, Err(Miss::Failed(e))) => Err(e),
+            (None, Err(Miss::NotKept)) => Err(unexpected()),
+            (None, Ok(kept)) => match (unpack(kept), ask) {
+                (Ok(found), _) => Ok(found),
+                (Err(e), Some(ask)) => {
+                    tracing::error!(error = %e, "a kept Graph answer could not be read back; asking Graph again");
+                    ask().await
+                }
+                (Err(e), None) => Err(e),
+            },
         }
     }
+}
+
+/// Why a read left nothing in the snapshot.
+enum Miss {
+    /// Graph's answer was an error: the next reader asks again.
+    Failed(TenantError),
+    /// The answer was given to its reader but not kept (a `$batch` with a failed request in it).
+    NotKept,
 }
 
 /// The snapshots of every tenant, each replaced once it is older than the interval.
@@ -164,21 +189,14 @@ impl Snapshot {
         F: FnOnce() -> Fut,
         Fut: std::future::Future<Output = Result<Vec<Result<Option<Value>, TenantError>>, TenantError>>,
     {
+        // A batch with a failed request (throttled, refused) is given to its reader, not kept: the
+        // next reader asks again rather than see the failure for the rest of the interval.
         let pack = |found: &Vec<Result<Option<Value>, TenantError>>| {
-            let packed = found.iter().map(|result| match result {
-                Ok(one) => pack_one(one).map(Ok),
-                Err(e) => Ok(Err(e.clone())),
-            });
-            packed.collect::<Result<_, _>>().map(Answer::Batch)
+            let packed = found.iter().map(|result| result.as_ref().ok().and_then(pack_one));
+            packed.collect::<Option<Vec<_>>>().map(Answer::Batch)
         };
         let unpack = |kept: &Answer| match kept {
-            Answer::Batch(found) => found
-                .iter()
-                .map(|result| match result {
-                    Ok(one) => unpack_one(one).map(Ok),
-                    Err(e) => Ok(Err(e.clone())),
-                })
-                .collect(),
+            Answer::Batch(found) => found.iter().map(|one| unpack_one(one).map(Ok)).collect(),
             _ => Err(unexpected()),
         };
         self.answer(format!("batch {}", paths.join("\n")), ask, pack, unpack).await
@@ -197,8 +215,6 @@ fn unexpected() -> TenantError {
 #[cfg(test)]
 mod tests {
     use std::cell::Cell;
-
-    use serde_json::json;
 
     use super::*;
 
@@ -219,17 +235,23 @@ mod tests {
     }
 
     /// A Graph stand-in that counts how often it is asked.
-    fn graph<T: Clone>(asked: &Cell<u32>, answer: T) -> impl FnOnce() -> std::future::Ready<Result<T, TenantError>> {
+    fn graph<T>(asked: &Cell<u32>, answer: T) -> impl FnOnce() -> std::future::Ready<Result<T, TenantError>> {
         move || {
             asked.set(asked.get() + 1);
             std::future::ready(Ok(answer))
         }
     }
 
+    /// A policy as Graph sends one; its floats are among those a parser that rounds twice reads
+    /// back one unit off in the last place.
     fn policy(name: &str) -> Value {
-        json!({"@odata.type": "#microsoft.graph.windows10CustomConfiguration", "displayName": name,
-               "omaSettings": [{"omaUri": "./Device/Vendor/MSFT/Policy", "value": 5, "isReadOnly": false}],
-               "description": null, "version": 1.5})
+        serde_json::from_str(&format!(
+            r##"{{"@odata.type": "#microsoft.graph.windows10CustomConfiguration", "displayName": "{name}",
+               "omaSettings": [{{"omaUri": "./Device/Vendor/MSFT/Policy", "value": 5, "isReadOnly": false}}],
+               "description": null, "version": 1.5, "weights": [0.30000000000000004, 0.0009037259843202259,
+               2.2250738585072014e-308, 1.7976931348623157e308, 123456.789e-3, 9007199254740993]}}"##
+        ))
+        .unwrap()
     }
 
     #[tokio::test]
@@ -237,8 +259,8 @@ mod tests {
         let (snapshot, asked) = (snapshot(), Cell::new(0));
         let one = Some(policy("a"));
         let many = vec![policy("a"), policy("b")];
-        let batch = vec![Ok(Some(policy("a"))), Ok(None), Err(TenantError::new(TenantErrorKind::NotFound, "gone"))];
-        let paths = ["a".to_string(), "b".to_string(), "c".to_string()];
+        let batch = vec![Ok(Some(policy("a"))), Ok(None)];
+        let paths = ["a".to_string(), "b".to_string()];
         for _ in 0..2 {
             assert_eq!(snapshot.get("p/a", graph(&asked, one.clone())).await.unwrap(), one);
             assert_eq!(snapshot.get("p/none", graph(&asked, None)).await.unwrap(), None);
@@ -261,19 +283,27 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_read_of_another_kind_under_the_same_key_is_refused_not_misread() {
+    async fn a_batch_with_a_failed_request_is_given_to_its_reader_but_not_kept() {
         let (snapshot, asked) = (snapshot(), Cell::new(0));
-        snapshot.get("p", graph(&asked, Some(policy("a")))).await.unwrap();
-        // `get` and `list` keys differ; the same key asked as another kind can only come from a bug.
-        let cell = snapshot.cell("list p".into());
-        let _ = cell.set(Answer::One(None));
-        assert!(snapshot.list("p", graph(&asked, vec![])).await.is_err());
+        let throttled = TenantError::new(TenantErrorKind::Throttled, "429 after every retry");
+        let partial = vec![Ok(Some(policy("a"))), Err(throttled)];
+        let whole = vec![Ok(Some(policy("a"))), Ok(Some(policy("b")))];
+        let paths = ["a".to_string(), "b".to_string()];
+        assert_eq!(snapshot.get_many(&paths, graph(&asked, partial.clone())).await.unwrap(), partial);
+        assert_eq!(snapshot.get_many(&paths, graph(&asked, whole.clone())).await.unwrap(), whole);
+        assert_eq!(snapshot.get_many(&paths, graph(&asked, partial)).await.unwrap(), whole, "the whole one is kept");
+        assert_eq!(asked.get(), 2);
     }
 
-    #[test]
-    fn an_answer_is_kept_as_its_text() {
-        let kept = Packed::of(&policy("a")).unwrap();
-        assert_eq!(kept.0.len(), serde_json::to_string(&policy("a")).unwrap().len());
-        assert_eq!(kept.unpack::<Value>().unwrap(), policy("a"));
+    #[tokio::test]
+    async fn a_kept_answer_that_cannot_be_read_back_is_asked_of_graph_again() {
+        let (snapshot, asked) = (snapshot(), Cell::new(0));
+        // `get` and `list` keys differ: an answer of another kind under a key can only be a bug.
+        assert!(snapshot.cell("list p".into()).set(Answer::One(None)).is_ok());
+        let many = vec![policy("a")];
+        assert_eq!(snapshot.list("p", graph(&asked, many.clone())).await.unwrap(), many);
+        assert!(snapshot.cell("get q".into()).set(Answer::One(Some(Packed("{not json".into())))).is_ok());
+        assert_eq!(snapshot.get("q", graph(&asked, None)).await.unwrap(), None);
+        assert_eq!(asked.get(), 2);
     }
 }
