@@ -230,6 +230,21 @@ mod tests {
         assert_eq!(snapshots.len(), 1);
     }
 
+    #[test]
+    fn each_tenant_has_its_own_snapshot_and_a_stale_one_goes_when_any_is_asked_for() {
+        let snapshots = TenantSnapshots::new(Duration::from_secs(300));
+        assert!(snapshots.is_empty());
+        let t0: jiff::Timestamp = "2026-01-01T00:00:00Z".parse().unwrap();
+        let a = snapshots.current("ns/a@1", t0);
+        let b = snapshots.current("ns/b@1", t0 + jiff::SignedDuration::from_secs(200));
+        assert!(!Arc::ptr_eq(&a, &b));
+        assert_eq!((snapshots.len(), snapshots.is_empty()), (2, false));
+        // Past a's interval, asking for b (still fresh) lets a's snapshot go.
+        let b_again = snapshots.current("ns/b@1", t0 + jiff::SignedDuration::from_secs(400));
+        assert!(Arc::ptr_eq(&b, &b_again));
+        assert_eq!(snapshots.len(), 1);
+    }
+
     fn snapshot() -> Snapshot {
         Snapshot::new("2026-01-01T00:00:00Z".parse().unwrap())
     }
