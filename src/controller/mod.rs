@@ -384,7 +384,8 @@ pub async fn run(config: RunConfig) -> Result<(), ControllerError> {
         tokio::spawn(retention::run_periodically(client.clone(), config.namespace.clone(), limit, lost.clone()))
     });
     let sweeper = sweep_audit_records(config_maps, lost.clone());
-    tokio::join!(run_controller, tenant_controller, sweeper);
+    let snapshots = forget_stale_snapshots(ctx.clone(), lost.clone());
+    tokio::join!(run_controller, tenant_controller, sweeper, snapshots);
     lost.cancel();
     if let Some(task) = retention {
         let _ = task.await;
@@ -416,6 +417,19 @@ fn runs_waiting_for(
         .filter(|r| r.status.as_ref().and_then(|s| s.phase) == Some(restore_core::api::Phase::ResolvingSource))
         .map(|r| ObjectRef::from_obj(&*r))
         .collect()
+}
+
+/// Lets go of tenant snapshots past their drift interval, every interval, until `stop`: a
+/// snapshot is otherwise let go only when a run is reconciled.
+async fn forget_stale_snapshots(ctx: Arc<Context>, stop: CancellationToken) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(restore_core::wizard::DRIFT_RECHECK) => {}
+            _ = stop.cancelled() => return,
+        }
+        let held = ctx.snapshots.forget_stale(ctx.clock.now());
+        tracing::debug!(tenants = held, "stale tenant snapshots let go");
+    }
 }
 
 /// How often expired audit records are looked for.

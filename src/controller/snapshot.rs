@@ -130,13 +130,24 @@ impl TenantSnapshots {
     /// The current snapshot of `tenant` (a key naming the IntuneTenant and its version) at `now`;
     /// a new one when the last is older than the interval. Stale snapshots of any tenant go.
     pub fn current(&self, tenant: &str, now: jiff::Timestamp) -> Arc<Snapshot> {
+        let mut snapshots = self.fresh_only(now);
+        snapshots.entry(tenant.to_string()).or_insert_with(|| Arc::new(Snapshot::new(now))).clone()
+    }
+
+    /// Lets go of every snapshot older than the interval at `now` (a tenant whose last waiting
+    /// run has ended is asked for no more); returns how many tenants still hold one.
+    pub fn forget_stale(&self, now: jiff::Timestamp) -> usize {
+        self.fresh_only(now).len()
+    }
+
+    fn fresh_only(&self, now: jiff::Timestamp) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Snapshot>>> {
         let fresh = |s: &Snapshot| {
             let age = now.duration_since(s.taken);
             age >= jiff::SignedDuration::ZERO && age.unsigned_abs() < self.interval
         };
         let mut snapshots = self.snapshots.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         snapshots.retain(|_, s| fresh(s));
-        snapshots.entry(tenant.to_string()).or_insert_with(|| Arc::new(Snapshot::new(now))).clone()
+        snapshots
     }
 
     /// How many tenants hold a snapshot now.
@@ -243,6 +254,10 @@ mod tests {
         let b_again = snapshots.current("ns/b@1", t0 + jiff::SignedDuration::from_secs(400));
         assert!(Arc::ptr_eq(&b, &b_again));
         assert_eq!(snapshots.len(), 1);
+        // Nobody asks again: the sweep lets b's go once its interval is over, not before.
+        assert_eq!(snapshots.forget_stale(t0 + jiff::SignedDuration::from_secs(499)), 1);
+        assert_eq!(snapshots.forget_stale(t0 + jiff::SignedDuration::from_secs(500)), 0);
+        assert!(snapshots.is_empty());
     }
 
     fn snapshot() -> Snapshot {
