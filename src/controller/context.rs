@@ -137,6 +137,14 @@ impl Context {
         self
     }
 
+    /// `Ok` while the leader Lease, read now, names this replica (always, with no fence set).
+    pub async fn ensure_leading(&self) -> Result<(), String> {
+        match &self.fence {
+            Some(fence) => fence.ensure().await,
+            None => Ok(()),
+        }
+    }
+
     /// The working state of the run with this uid.
     pub async fn run_state(&self, uid: &str) -> Arc<Mutex<RunState>> {
         let mut runs = self.runs.lock().await;

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::ConfigMap;
-use kube::api::{Api, Patch, PatchParams};
+use kube::api::{Api, Patch};
 use kube::runtime::controller::Action;
 use kube::runtime::events::{Event, EventType};
 use kube::{Resource, ResourceExt};
@@ -28,7 +28,7 @@ use super::tenant_lock::{self, Claim};
 use crate::driver::{Driver, DriverError, Rest, RunEvent, RunInputs, RunStore, WriteClearance};
 use crate::kube::conflicts::fenced_write_retrying_conflicts;
 use crate::kube::records::{self, Content, StoreError};
-use crate::kube::{FIELD_MANAGER, IntuneTenant, RestoreRun};
+use crate::kube::{FIELD_MANAGER, IntuneTenant, RestoreRun, merge_patch_params};
 use crate::runner::SourceContext;
 
 /// The finalizer an executing run carries: deleting it stops writes at an item boundary and leaves
@@ -271,12 +271,8 @@ async fn remove_finalizer(ctx: &Context, run: &RestoreRun) -> Result<(), Control
     let runs: Api<RestoreRun> = Api::namespaced(ctx.client.clone(), &run.namespace().unwrap_or_default());
     let kept: Vec<&String> = run.finalizers().iter().filter(|f| *f != FINALIZER).collect();
     let patch = serde_json::json!({"metadata": {"finalizers": kept, "resourceVersion": run.resource_version()}});
-    runs.patch(&run.name_any(), &field_manager(), &Patch::Merge(&patch)).await?;
+    runs.patch(&run.name_any(), &merge_patch_params(FIELD_MANAGER), &Patch::Merge(&patch)).await?;
     Ok(())
-}
-
-fn field_manager() -> PatchParams {
-    PatchParams { field_manager: Some(FIELD_MANAGER.into()), ..PatchParams::default() }
 }
 
 /// The run's status, report and progress in the cluster, with every write fenced.
@@ -307,10 +303,7 @@ impl<'a> KubeRunStore<'a> {
     }
 
     async fn fence(&self) -> Result<(), DriverError> {
-        match &self.ctx.fence {
-            Some(fence) => fence.ensure().await.map_err(DriverError::NotLeader),
-            None => Ok(()),
-        }
+        self.ctx.ensure_leading().await.map_err(DriverError::NotLeader)
     }
 
     /// The fence's last reading, checked with no I/O right before a write goes out.
@@ -341,8 +334,11 @@ impl<'a> KubeRunStore<'a> {
         finalizers.push(FINALIZER.to_string());
         let patch =
             serde_json::json!({"metadata": {"finalizers": finalizers, "resourceVersion": fresh.resource_version()}});
-        let patched =
-            self.runs.patch(&fresh.name_any(), &field_manager(), &Patch::Merge(&patch)).await.map_err(store_error)?;
+        let patched = self
+            .runs
+            .patch(&fresh.name_any(), &merge_patch_params(FIELD_MANAGER), &Patch::Merge(&patch))
+            .await
+            .map_err(store_error)?;
         self.ctx.saw_version(&self.uid(), patched.resource_version());
         Ok(())
     }
@@ -361,7 +357,7 @@ impl RunStore for KubeRunStore<'_> {
         let old_json = serde_json::to_value(old).map_err(store_error)?;
         let new_json = serde_json::to_value(new).map_err(store_error)?;
         let patch = serde_json::json!({ "status": merge_patch(&old_json, &new_json) });
-        let (name, params, patch) = (self.run.name_any(), field_manager(), Patch::Merge(&patch));
+        let (name, params, patch) = (self.run.name_any(), merge_patch_params(FIELD_MANAGER), Patch::Merge(&patch));
         let patched =
             fenced_write_retrying_conflicts(|| self.still_leading(), || self.runs.patch_status(&name, &params, &patch))
                 .await

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Secret;
-use kube::api::{Api, Patch, PatchParams};
+use kube::api::{Api, Patch};
 use kube::runtime::controller::Action;
 use kube::{Resource, ResourceExt};
 use restore_core::api::IntuneTenantStatus;
@@ -14,7 +14,7 @@ use restore_graph::{Credentials, GraphClient, SecretString};
 
 use super::ControllerError;
 use super::context::Context;
-use crate::kube::{FIELD_MANAGER, IntuneTenant};
+use crate::kube::{FIELD_MANAGER, IntuneTenant, merge_patch_params};
 
 /// How often a Ready tenant's credentials are checked again.
 pub const RECHECK_READY: Duration = Duration::from_secs(900);
@@ -223,11 +223,8 @@ pub async fn reconcile(tenant: Arc<IntuneTenant>, ctx: Arc<Context>) -> Result<A
         let api: Api<IntuneTenant> = Api::namespaced(ctx.client.clone(), &namespace);
         let patch = serde_json::json!({"status": status});
         // Only the Lease holder records a verdict: a deposed replica's check may be stale.
-        if let Some(fence) = &ctx.fence {
-            fence.ensure().await.map_err(ControllerError::Lease)?;
-        }
-        let params = PatchParams { field_manager: Some(FIELD_MANAGER.into()), ..PatchParams::default() };
-        api.patch_status(&name, &params, &Patch::Merge(&patch)).await?;
+        ctx.ensure_leading().await.map_err(ControllerError::Lease)?;
+        api.patch_status(&name, &merge_patch_params(FIELD_MANAGER), &Patch::Merge(&patch)).await?;
     }
     Ok(Action::requeue(requeue))
 }

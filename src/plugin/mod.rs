@@ -10,7 +10,7 @@ use std::time::Duration;
 use clap::{Parser, Subcommand, ValueEnum};
 use k8s_openapi::api::authentication::v1::SelfSubjectReview;
 use k8s_openapi::api::core::v1::ConfigMap;
-use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
+use kube::api::{Api, ListParams, Patch, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, Config, ResourceExt};
 use restore_core::api::{Phase, RestoreRunStatus};
@@ -19,7 +19,7 @@ use restore_core::engine::preview::PreviewReport;
 use serde_json::Value;
 
 use crate::kube::records::{StoreError, read_verified_progress, read_verified_report};
-use crate::kube::{PLUGIN_FIELD_MANAGER, RestoreRun};
+use crate::kube::{PLUGIN_FIELD_MANAGER, RestoreRun, merge_patch_params};
 
 /// Exit status: success.
 pub const EXIT_OK: u8 = 0;
@@ -461,7 +461,7 @@ async fn approve(
         None => who_am_i(&session.client).await?,
     };
     let patch = approval_patch(&status, &typed, &approved_by, jiff::Timestamp::now())?;
-    let params = PatchParams { field_manager: Some(PLUGIN_FIELD_MANAGER.into()), ..PatchParams::default() };
+    let params = merge_patch_params(PLUGIN_FIELD_MANAGER);
     session.runs().patch(name, &params, &Patch::Merge(&patch)).await.map_err(kube_error)?;
     let done = format!(
         "approved {name} as {approved_by}; the operator re-reads the tenant, then executes.\nFollow it with: kubectl \
