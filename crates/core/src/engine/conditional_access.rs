@@ -8,8 +8,7 @@ use serde_json::Value;
 
 use crate::api::ConditionalAccessState;
 use crate::backup::BackupItem;
-use crate::engine::mapping::{RefKind, Rewrite, collect_refs};
-use crate::engine::normalize::backup_document;
+use crate::engine::mapping::{RefKind, Rewrite, collect_item_refs, collect_refs};
 use crate::engine::scope::ResolvedScope;
 use crate::engine::snapshot::{TenantSnapshot, group_by_id_path, group_by_name_path};
 use crate::tenant::{TenantError, TenantPort};
@@ -143,7 +142,7 @@ pub async fn read_targets<T: TenantPort>(
     }
     let mut by_name: BTreeSet<(RefKind, String)> = BTreeSet::new();
     for scoped in &policies {
-        for (kind, id) in collect_refs(&backup_document(&scoped.item, false)) {
+        for (kind, id) in collect_item_refs(&scoped.item, false) {
             if let (RefKind::Group | RefKind::User, Some(name)) = (kind, scope.source_names.name(kind, &id)) {
                 by_name.insert((kind, name.to_string()));
             }

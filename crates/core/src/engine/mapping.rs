@@ -381,9 +381,27 @@ fn rewrite_field(obj: &mut Value, key: &str, kind: RefKind, f: &mut impl FnMut(R
     }
 }
 
-/// Every reference in an item document, deduplicated, in a stable order.
+/// The top-level entries of an item document that [`rewrite_refs`] reads: references sit in
+/// these alone, so a document's references are those of these entries.
+pub const REFERENCE_HOLDERS: [&str; 5] =
+    ["roleScopeTagIds", "roleScopeTags", "assignments", "scheduledActionsForRule", "conditions"];
+
+/// Every reference in an item document, deduplicated, in a stable order (only the entries that
+/// can hold one are copied to be walked).
 pub fn collect_refs(doc: &Value) -> Vec<(RefKind, String)> {
-    collect_refs_in_place(&mut doc.clone())
+    let holders = REFERENCE_HOLDERS.iter().filter_map(|key| doc.get(*key).map(|v| (key.to_string(), v.clone())));
+    collect_refs_in_place(&mut Value::Object(holders.collect()))
+}
+
+/// Every reference in a backup item's document ([`crate::engine::normalize::backup_document`]),
+/// without copying the entries that cannot hold one.
+pub fn collect_item_refs(item: &BackupItem, with_assignments: bool) -> Vec<(RefKind, String)> {
+    let parts = crate::engine::normalize::document_parts(item, with_assignments);
+    let holders = parts
+        .into_iter()
+        .filter(|(key, _)| REFERENCE_HOLDERS.contains(key))
+        .map(|(k, p)| (k.to_string(), p.to_value()));
+    collect_refs_in_place(&mut Value::Object(holders.collect()))
 }
 
 /// [`collect_refs`] of a document the caller holds mutably: walked where it is instead of copied
@@ -439,6 +457,26 @@ mod tests {
                 (RefKind::NotificationTemplate, "t1".to_string()),
             ]
         );
+    }
+
+    #[test]
+    fn a_documents_references_are_those_of_its_reference_holders_and_nothing_else_is_rewritten() {
+        let mut d = doc();
+        d["conditions"] = json!({"users": {"includeGroups": ["g2"], "excludeUsers": ["u1"]},
+            "locations": {"includeLocations": ["l1"]}});
+        d["omaSettings"] = json!([{"groupId": "g9", "target": {"groupId": "g9"}, "roleScopeTagIds": ["9"]}]);
+        d["settings"] = json!([{"assignments": [{"target": {"groupId": "g9"}}]}]);
+        assert_eq!(collect_refs(&d), collect_refs_in_place(&mut d.clone()));
+        assert_eq!(collect_refs(&d).len(), 8);
+        let mut rewritten = d.clone();
+        rewrite_refs(&mut rewritten, &mut |kind, id| Rewrite::Replace(format!("{kind:?}-{id}")));
+        for (key, value) in d.as_object().into_iter().flatten() {
+            if REFERENCE_HOLDERS.contains(&key.as_str()) {
+                assert_ne!(&rewritten[key], value, "{key} holds references");
+            } else {
+                assert_eq!(&rewritten[key], value, "{key} holds none");
+            }
+        }
     }
 
     #[test]

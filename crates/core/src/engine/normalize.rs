@@ -336,7 +336,8 @@ pub enum Part<'a> {
 }
 
 impl<'a> Part<'a> {
-    fn to_value(self) -> Value {
+    /// The part as one value (a list as an array), copied.
+    pub fn to_value(self) -> Value {
         match self {
             Part::One(v) => v.clone(),
             Part::List(items) => Value::Array(items.to_vec()),
@@ -987,6 +988,10 @@ mod tests {
                 prop_assert_eq!(find_unrestorable_secret(&whole), None);
             }
             prop_assert_eq!(crate::engine::mapping::collect_refs(&copy), crate::engine::mapping::collect_refs(&whole));
+            prop_assert_eq!(
+                crate::engine::mapping::collect_item_refs(&item, with_assignments),
+                crate::engine::mapping::collect_refs_in_place(&mut whole.clone())
+            );
             for t in types() {
                 let masked = with_marks(t, copy.clone(), || whole.clone());
                 let expected = reference::masked(t, whole.clone());

@@ -12,8 +12,7 @@ use tracing::debug;
 
 use crate::catalog::{ITEM_TYPES, ItemType, TypeClass};
 use crate::engine::identity::{Candidates, encode_query_value};
-use crate::engine::mapping::{RefKind, TargetMaps, collect_refs, collect_refs_in_place};
-use crate::engine::normalize::backup_document;
+use crate::engine::mapping::{RefKind, TargetMaps, collect_item_refs, collect_refs};
 use crate::engine::scope::ResolvedScope;
 use crate::tenant::{TenantError, TenantPort};
 
@@ -161,7 +160,7 @@ async fn list_collections<T: TenantPort>(
 fn referenced_group_names(scope: &ResolvedScope) -> Vec<String> {
     let mut names = BTreeSet::new();
     for scoped in scope.items.iter().filter(|i| i.item_type.is_some_and(|t| t.assignable)) {
-        for (kind, id) in collect_refs_in_place(&mut backup_document(&scoped.item, true)) {
+        for (kind, id) in collect_item_refs(&scoped.item, true) {
             if let (RefKind::Group, Some(name)) = (kind, scope.source_names.name(RefKind::Group, &id)) {
                 names.insert(name.to_string());
             }
