@@ -126,12 +126,15 @@ pub async fn run_graph_client(ctx: &Context, tenant: &IntuneTenant) -> Result<Gr
     }
 }
 
-/// A version of the tenant's spec: its generation (its status writes do not change it), else its
-/// resourceVersion.
+/// A version of the tenant's spec: the object's uid with its generation (its status writes do not
+/// change it), else its resourceVersion. The uid tells a tenant deleted and made again under the
+/// same name (its generation starts at 1 again) from the one before it: their Graph clients and
+/// snapshots are never shared.
 pub fn spec_version(tenant: &IntuneTenant) -> String {
+    let uid = tenant.meta().uid.as_deref().unwrap_or_default();
     match tenant.meta().generation {
-        Some(generation) => format!("g{generation}"),
-        None => tenant.resource_version().unwrap_or_default(),
+        Some(generation) => format!("{uid}.g{generation}"),
+        None => format!("{uid}.{}", tenant.resource_version().unwrap_or_default()),
     }
 }
 
@@ -227,4 +230,29 @@ pub async fn reconcile(tenant: Arc<IntuneTenant>, ctx: Arc<Context>) -> Result<A
         api.patch_status(&name, &merge_patch_params(FIELD_MANAGER), &Patch::Merge(&patch)).await?;
     }
     Ok(Action::requeue(requeue))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tenant(uid: &str, generation: i64) -> IntuneTenant {
+        let spec = serde_json::from_value(serde_json::json!({
+            "tenantId": "11111111-1111-1111-1111-111111111111", "displayName": "Prod", "environment": "production",
+            "auth": {"clientId": "c", "clientSecretRef": {"name": "s", "key": "k"}}
+        }))
+        .expect("a tenant spec");
+        let mut tenant = IntuneTenant::new("prod", spec);
+        tenant.metadata.namespace = Some("intune".into());
+        tenant.metadata.uid = Some(uid.into());
+        tenant.metadata.generation = Some(generation);
+        tenant
+    }
+
+    #[test]
+    fn a_tenant_made_again_under_its_name_is_a_new_spec_version_and_shares_no_client_or_snapshot() {
+        assert_eq!(spec_version(&tenant("uid-1", 1)), spec_version(&tenant("uid-1", 1)));
+        assert_ne!(spec_version(&tenant("uid-1", 1)), spec_version(&tenant("uid-2", 1)));
+        assert_ne!(spec_version(&tenant("uid-1", 1)), spec_version(&tenant("uid-1", 2)));
+    }
 }
