@@ -1731,6 +1731,42 @@ async fn finding_9_a_replica_that_does_not_hold_the_lease_records_no_tenant_verd
 }
 
 #[tokio::test]
+async fn finding_9_a_replica_that_does_not_hold_the_lease_records_no_runs_end() {
+    let mut h = executing(1).await;
+    lease_held_by(&h, "replica-a").await;
+    let fence = LeaderFence::new(h.client.clone(), NAMESPACE, "restore-operator", "replica-a", Arc::new(true.into()));
+    h.ctx = Arc::new(
+        Context::new(h.client.clone(), test_fetcher(), fast_graph_options(), h.options.clone()).with_fence(fence),
+    );
+    h.settle_in(RUN, Phase::Succeeded).await;
+    let run = h.run(RUN).await;
+    // As when the leader's last reconcile of the run was cut short: terminal, the finalizer still
+    // on, no audit record yet. Then the Lease changes hands before the run's end is recorded.
+    h.config_maps().delete(&audit::record_name(&run), &Default::default()).await.unwrap();
+    h.patch_spec(RUN, &json!({"metadata": {"finalizers": [restorerun::FINALIZER]}})).await;
+    // The fake API server counts a metadata change as a new generation: the status observes it, so
+    // the reconcile has no status of its own to write.
+    let generation = h.run(RUN).await.metadata.generation;
+    let mut status = serde_json::to_value(h.status(RUN).await).unwrap();
+    status["observedGeneration"] = json!(generation);
+    for condition in status["conditions"].as_array_mut().unwrap() {
+        condition["observedGeneration"] = json!(generation);
+    }
+    let observed = json!({ "status": status });
+    let params = PatchParams { field_manager: Some(PERSON.into()), ..PatchParams::default() };
+    h.runs().patch_status(RUN, &params, &Patch::Merge(&observed)).await.unwrap();
+    let leases: Api<Lease> = Api::namespaced(h.client.clone(), NAMESPACE);
+    let mut taken = leases.get("restore-operator").await.unwrap();
+    taken.spec.as_mut().unwrap().holder_identity = Some("replica-b".into());
+    *h.read_as.lock().unwrap() = Some(("restore-operator".to_string(), serde_json::to_value(&taken).unwrap()));
+    let refused = restorerun::reconcile(Arc::new(h.run(RUN).await), h.ctx.clone()).await.unwrap_err();
+    assert!(refused.to_string().contains("replica-b"), "{refused}");
+    assert!(h.read_as.lock().unwrap().is_none(), "the Lease was read before the run's end was recorded");
+    assert!(h.config_maps().get_opt(&audit::record_name(&run)).await.unwrap().is_none(), "no audit record");
+    assert_eq!(h.run(RUN).await.finalizers(), [restorerun::FINALIZER.to_string()], "the finalizer stays");
+}
+
+#[tokio::test]
 async fn finding_10_a_run_marked_for_deletion_after_its_reconcile_began_writes_nothing_more_to_the_tenant() {
     let h = executing(1).await;
     let run = h.run(RUN).await;

@@ -223,9 +223,18 @@ async fn finish_execution(ctx: &Context, run: &RestoreRun, status: &RestoreRunSt
         return Ok(());
     }
     let config_maps: Api<ConfigMap> = Api::namespaced(ctx.client.clone(), &namespace);
+    still_leading(ctx).await?;
     audit::write(&config_maps, run, status, Ending::Finished, ctx.options.audit_retention).await?;
+    still_leading(ctx).await?;
     release_tenant(ctx, run, status).await?;
+    still_leading(ctx).await?;
     remove_finalizer(ctx, run).await
+}
+
+/// Refuses once this replica no longer holds the leader Lease: read right before each write that
+/// ends a run, so a deposed replica never records a run's end over its successor's.
+async fn still_leading(ctx: &Context) -> Result<(), ControllerError> {
+    ctx.ensure_leading().await.map_err(ControllerError::Lease)
 }
 
 /// A run being deleted: an execution in progress is cut here (it wrote nothing since the last item
@@ -245,11 +254,14 @@ async fn finish_deletion(ctx: &Context, namespace: &str, name: &str) -> Result<A
     } else {
         (Ending::Finished, "deleted after its execution ended".to_string())
     };
+    still_leading(ctx).await?;
     audit::write(&config_maps, &run, &status, ending, ctx.options.audit_retention).await?;
     if ending == Ending::Cut {
         publish(ctx, &run, EventType::Warning, reasons::EXECUTION_CUT, &note, "Delete").await;
     }
+    still_leading(ctx).await?;
     release_tenant(ctx, &run, &status).await?;
+    still_leading(ctx).await?;
     remove_finalizer(ctx, &run).await?;
     Ok(Action::await_change())
 }
