@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use restore_core::tenant::{TenantError, TenantErrorKind};
@@ -19,6 +20,40 @@ enum Answer {
     Batch(Vec<Option<Packed>>),
 }
 
+impl Answer {
+    /// The bytes of text it keeps.
+    fn bytes(&self) -> usize {
+        match self {
+            Answer::One(found) => found.as_ref().map_or(0, Packed::bytes),
+            Answer::Many(items) => items.bytes(),
+            Answer::Batch(found) => found.iter().flatten().map(Packed::bytes).sum(),
+        }
+    }
+}
+
+/// The most JSON text the snapshots of all tenants keep at once: about seven 10,000-item tenants
+/// (`docs/performance.md`). Past it an answer is given to its reader and not kept, so a tenant
+/// with huge answers, or many tenants at once, cost Graph reads rather than the operator's memory.
+pub const KEPT_BYTES_LIMIT: usize = 256 * 1024 * 1024;
+
+/// The text every snapshot keeps, counted against one limit for all tenants.
+struct KeptBytes {
+    used: AtomicUsize,
+    limit: usize,
+}
+
+impl KeptBytes {
+    /// Counts `bytes` in, or nothing (and `false`) when they would pass the limit.
+    fn take(&self, bytes: usize) -> bool {
+        let fits = |used: usize| used.checked_add(bytes).filter(|total| *total <= self.limit);
+        self.used.fetch_update(Ordering::SeqCst, Ordering::SeqCst, fits).is_ok()
+    }
+
+    fn give_back(&self, bytes: usize) {
+        self.used.fetch_sub(bytes, Ordering::SeqCst);
+    }
+}
+
 /// One JSON value as its compact text.
 struct Packed(Box<str>);
 
@@ -26,6 +61,10 @@ impl Packed {
     /// The text of `value`; `None` (so nothing is kept) in the unlikely case it cannot be written.
     fn of(value: &impl serde::Serialize) -> Option<Packed> {
         serde_json::to_string(value).ok().map(|text| Packed(text.into_boxed_str()))
+    }
+
+    fn bytes(&self) -> usize {
+        self.0.len()
     }
 
     fn unpack<T: serde::de::DeserializeOwned>(&self) -> Result<T, TenantError> {
@@ -53,11 +92,36 @@ fn unpack_one(found: &Option<Packed>) -> Result<Option<Value>, TenantError> {
 pub struct Snapshot {
     taken: jiff::Timestamp,
     answers: std::sync::Mutex<HashMap<String, Arc<OnceCell<Answer>>>>,
+    budget: Arc<KeptBytes>,
+    kept: AtomicUsize,
+}
+
+impl Drop for Snapshot {
+    fn drop(&mut self) {
+        self.budget.give_back(*self.kept.get_mut());
+    }
 }
 
 impl Snapshot {
-    fn new(taken: jiff::Timestamp) -> Self {
-        Snapshot { taken, answers: std::sync::Mutex::new(HashMap::new()) }
+    fn new(taken: jiff::Timestamp, budget: Arc<KeptBytes>) -> Self {
+        Snapshot { taken, answers: std::sync::Mutex::new(HashMap::new()), budget, kept: AtomicUsize::new(0) }
+    }
+
+    /// Whether `answer` fits in what all snapshots may keep; if so it is counted as kept here.
+    fn fits(&self, answer: &Answer) -> bool {
+        let bytes = answer.bytes();
+        let fits = self.budget.take(bytes);
+        if fits {
+            self.kept.fetch_add(bytes, Ordering::SeqCst);
+        } else {
+            tracing::debug!(bytes, "the drift snapshots keep as much as they may; this answer is not kept");
+        }
+        fits
+    }
+
+    /// The bytes of text this snapshot keeps.
+    pub fn kept_bytes(&self) -> usize {
+        self.kept.load(Ordering::SeqCst)
     }
 
     fn cell(&self, key: String) -> Arc<OnceCell<Answer>> {
@@ -86,7 +150,7 @@ impl Snapshot {
             .get_or_try_init(|| async {
                 let ask = ask.take().ok_or(Miss::NotKept)?;
                 let fresh = ask().await.map_err(Miss::Failed)?;
-                let packed = pack(&fresh);
+                let packed = pack(&fresh).filter(|answer| self.fits(answer));
                 asked = Some(fresh);
                 packed.ok_or(Miss::NotKept)
             })
@@ -119,19 +183,32 @@ enum Miss {
 pub struct TenantSnapshots {
     interval: Duration,
     snapshots: std::sync::Mutex<HashMap<String, Arc<Snapshot>>>,
+    budget: Arc<KeptBytes>,
 }
 
 impl TenantSnapshots {
-    /// Snapshots that last `interval`.
+    /// Snapshots that last `interval` and keep at most [`KEPT_BYTES_LIMIT`] of text together.
     pub fn new(interval: Duration) -> Self {
-        TenantSnapshots { interval, snapshots: std::sync::Mutex::new(HashMap::new()) }
+        Self::keeping_at_most(interval, KEPT_BYTES_LIMIT)
+    }
+
+    /// Snapshots that last `interval` and keep at most `limit` bytes of text together.
+    pub fn keeping_at_most(interval: Duration, limit: usize) -> Self {
+        let budget = Arc::new(KeptBytes { used: AtomicUsize::new(0), limit });
+        TenantSnapshots { interval, snapshots: std::sync::Mutex::new(HashMap::new()), budget }
+    }
+
+    /// The bytes of text all snapshots keep now (those still held by a reader included).
+    pub fn kept_bytes(&self) -> usize {
+        self.budget.used.load(Ordering::SeqCst)
     }
 
     /// The current snapshot of `tenant` (a key naming the IntuneTenant and its version) at `now`;
     /// a new one when the last is older than the interval. Stale snapshots of any tenant go.
     pub fn current(&self, tenant: &str, now: jiff::Timestamp) -> Arc<Snapshot> {
         let mut snapshots = self.fresh_only(now);
-        snapshots.entry(tenant.to_string()).or_insert_with(|| Arc::new(Snapshot::new(now))).clone()
+        let budget = &self.budget;
+        snapshots.entry(tenant.to_string()).or_insert_with(|| Arc::new(Snapshot::new(now, budget.clone()))).clone()
     }
 
     /// Lets go of every snapshot older than the interval at `now` (a tenant whose last waiting
@@ -261,7 +338,36 @@ mod tests {
     }
 
     fn snapshot() -> Snapshot {
-        Snapshot::new("2026-01-01T00:00:00Z".parse().unwrap())
+        let budget = Arc::new(KeptBytes { used: AtomicUsize::new(0), limit: KEPT_BYTES_LIMIT });
+        Snapshot::new("2026-01-01T00:00:00Z".parse().unwrap(), budget)
+    }
+
+    #[tokio::test]
+    async fn rule_12_the_snapshots_keep_no_more_text_than_their_limit_and_an_answer_past_it_is_asked_again() {
+        let a_text = serde_json::to_string(&policy("a")).unwrap().len();
+        // Room for one policy's text, not two, across every tenant.
+        let snapshots = TenantSnapshots::keeping_at_most(Duration::from_secs(300), a_text * 3 / 2);
+        let t0: jiff::Timestamp = "2026-01-01T00:00:00Z".parse().unwrap();
+        let (first, other) = (snapshots.current("ns/a@1", t0), snapshots.current("ns/b@1", t0));
+        let asked = Cell::new(0);
+        for _ in 0..2 {
+            assert_eq!(first.get("p/a", graph(&asked, Some(policy("a")))).await.unwrap(), Some(policy("a")));
+        }
+        assert_eq!((asked.get(), first.kept_bytes(), snapshots.kept_bytes()), (1, a_text, a_text), "kept");
+        // Another tenant's answer would pass the limit shared by all: given, not kept, asked again.
+        for _ in 0..2 {
+            assert_eq!(other.get("p/b", graph(&asked, Some(policy("b")))).await.unwrap(), Some(policy("b")));
+        }
+        assert_eq!((asked.get(), other.kept_bytes(), snapshots.kept_bytes()), (3, 0, a_text));
+        // Once the first tenant's snapshot is let go, its text is counted out and the room is free.
+        drop(first);
+        assert_eq!(snapshots.forget_stale(t0 + jiff::SignedDuration::from_secs(300)), 0);
+        assert_eq!(snapshots.kept_bytes(), 0);
+        let next = snapshots.current("ns/b@1", t0 + jiff::SignedDuration::from_secs(300));
+        assert_eq!(next.get("p/b", graph(&asked, Some(policy("b")))).await.unwrap(), Some(policy("b")));
+        assert_eq!(next.get("p/b", graph(&asked, Some(policy("b")))).await.unwrap(), Some(policy("b")));
+        assert_eq!((asked.get(), snapshots.kept_bytes()), (4, next.kept_bytes()));
+        assert!(next.kept_bytes() > 0);
     }
 
     /// A Graph stand-in that counts how often it is asked.
